@@ -1,0 +1,106 @@
+import { SimError } from './sim-error';
+
+/**
+ * The error catalog: every SimError the simulator raises is built here, so codes and
+ * wording stay consistent and a message always says what was expected and what came.
+ * Codes copy Azure's where Azure has one (SCENARIOS.md lists those a step may expect).
+ */
+export const errors = {
+  // ---- S1.1 / S1.2 authentication -------------------------------------------------------
+  mfaRequired: (principal: string) =>
+    new SimError(
+      'AADSTS50076',
+      `AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new location, ` +
+        `you must use multi-factor authentication to access this resource. Principal '${principal}' signed in without a second factor; ` +
+        `the directory requires one (S1.1).`,
+      { status: 400, details: { principal } },
+    ),
+  unknownPrincipal: (principal: string, known: readonly string[]) =>
+    new SimError(
+      'AADSTS50034',
+      `AADSTS50034: The user account '${principal}' does not exist in the directory. Known principals: ${known.join(', ') || '(none)'}.`,
+      { status: 400, details: { principal } },
+    ),
+  authenticationFailed: (what: string) =>
+    new SimError('AuthenticationFailed', `Authentication failed: no access token was presented for ${what}. Sign in first (S1.2).`, {
+      status: 401,
+    }),
+  invalidToken: (why: string) =>
+    new SimError('InvalidAuthenticationToken', `The access token is invalid: ${why}.`, { status: 401, details: { why } }),
+  expiredToken: (expiredAt: string, now: string) =>
+    new SimError(
+      'ExpiredAuthenticationToken',
+      `The access token expired at ${expiredAt}; the time is now ${now}. Request a new token.`,
+      { status: 401, details: { expiredAt, now } },
+    ),
+
+  // ---- S2 authorization -------------------------------------------------------------------
+  authorizationFailed: (principal: string, action: string, scope: string, why: string) =>
+    new SimError(
+      'AuthorizationFailed',
+      `The client '${principal}' does not have authorization to perform action '${action}' over scope '${scope}': ${why}.`,
+      { status: 403, details: { principal, action, scope, why } },
+    ),
+  managedIdentityAccessDenied: (workspace: string, resource: string, operation: string) =>
+    new SimError(
+      'ManagedIdentityAccessDenied',
+      `The managed identity of workspace '${workspace}' has no access to its ${resource} (the grant was revoked), so '${operation}' ` +
+        `cannot proceed. Run resyncKeys on the workspace to restore the identity's access (S2.5).`,
+      { status: 403, details: { workspace, resource, operation } },
+    ),
+
+  forbidden: (service: string, resource: string, principal: string) =>
+    new SimError('Forbidden', `${service} '${resource}' refused principal '${principal}': it holds no grant there.`, {
+      status: 403,
+      details: { service, resource, principal },
+    }),
+
+  // ---- resources ----------------------------------------------------------------------------
+  notFound: (kind: string, name: string, where?: string) =>
+    new SimError('ResourceNotFound', `The ${kind} '${name}' was not found${where ? ` in ${where}` : ''}.`, {
+      status: 404,
+      details: { kind, name },
+    }),
+  conflict: (message: string, details: Record<string, unknown> = {}) =>
+    new SimError('Conflict', message, { status: 409, details }),
+  badRequest: (message: string, details: Record<string, unknown> = {}) =>
+    new SimError('BadRequest', message, { status: 400, details }),
+  deploymentFailed: (resource: string, reason: string) =>
+    new SimError(
+      'DeploymentFailed',
+      `The deployment failed: provisioning the ${resource} failed (${reason}); every resource created before it was removed.`,
+      { status: 409, details: { resource, reason } },
+    ),
+  serviceUnavailable: (service: string, region: string) =>
+    new SimError('ServiceUnavailable', `${service} in region '${region}' is unavailable.`, {
+      status: 503,
+      retryable: true,
+      details: { service, region },
+    }),
+  storageAuthenticationFailed: (account: string) =>
+    new SimError(
+      'AuthenticationFailed',
+      `Server failed to authenticate the request to storage account '${account}': the account key presented is not one of its current keys (S4.3).`,
+      { status: 403, details: { account } },
+    ),
+
+  // ---- event store --------------------------------------------------------------------------
+  wrongExpectedVersion: (stream: string, expected: number | string, actual: number) =>
+    new SimError(
+      'WrongExpectedVersion',
+      `Append to stream '${stream}' expected version ${expected} but the stream is at version ${actual}; nothing was written.`,
+      { status: 409, retryable: true, details: { stream, expected, actual } },
+    ),
+  storeUnreadable: (file: string, why: string) =>
+    new SimError('StoreUnreadable', `The event store '${file}' cannot be opened: ${why}. Nothing was changed.`, {
+      status: 500,
+      details: { file, why },
+    }),
+  storeSchemaTooNew: (file: string, found: number, supported: number) =>
+    new SimError(
+      'StoreSchemaTooNew',
+      `The event store '${file}' was written by a newer amlsim (schema ${found}; this version reads up to ${supported}). ` +
+        `Upgrade amlsim or choose another --data-dir. Nothing was changed.`,
+      { status: 500, details: { file, found, supported } },
+    ),
+} as const;

@@ -1,0 +1,126 @@
+import type { StoredEvent } from './envelope';
+
+/**
+ * Every event type the simulator writes, with the service lane it happens in (for the
+ * timeline and diagrams), the requirements it shows, and its payload. Payloads never hold
+ * a secret value: secrets are referenced by vault, name, version and fingerprint.
+ *
+ * Names are the scenario's names (`workspace: ws1`, `principal: bob`) so `expect.order`
+ * matchers read like the scenario; ids ride along for joins.
+ */
+export type Lane =
+  | 'Client'
+  | 'AAD'
+  | 'ARM'
+  | 'RP'
+  | 'KeyVault'
+  | 'Storage'
+  | 'Registry'
+  | 'AppInsights'
+  | 'Monitor'
+  | 'Platform';
+
+type WorkspaceRef = { workspaceId: string; workspace: string };
+export type ProvisionedResource = 'keyVault' | 'storage' | 'registry' | 'appInsights' | 'identity';
+export type IdentityGrantTarget = 'workspace' | 'storage' | 'keyVault' | 'registry' | 'resourceGroup' | 'keyVaultResourceGroup';
+
+export type EventDataMap = {
+  // ---- AAD (S1.1) --------------------------------------------------------------------------
+  TenantCreated: { tenantId: string; mfa: 'required' | 'optional'; issuer: string };
+  PrincipalRegistered: { tenantId: string; principal: string; principalId: string; kind: 'user' | 'servicePrincipal' | 'managedIdentity' | 'application' };
+  SignInSucceeded: { principal: string; principalId: string; amr: string[] };
+  SignInFailed: { principal: string; code: string; reason: string };
+  ArmTokenIssued: { principal: string; principalId: string; tokenId: string; fingerprint: string; audience: string; expiresAt: string };
+  // ---- ARM (S2) ----------------------------------------------------------------------------
+  SubscriptionCreated: { subscription: string; scope: string; owners: string[] };
+  ResourceGroupCreated: { subscription: string; resourceGroup: string; scope: string };
+  RoleDefined: { role: string; actions: string[]; notActions: string[]; assignableScopes: string[] };
+  RoleAssigned: { assignmentId: string; principal: string; principalId: string; role: string; scope: string };
+  RoleAssignmentRemoved: { assignmentId: string; principal: string; principalId: string; role: string; scope: string; reason: string };
+  AuthorizationViolationRecorded: { principal: string; action: string; scope: string; why: string; mode: 'soft' };
+  CommandRejected: { command: string; code: string; reason: string; principal?: string; scope?: string; action?: string };
+  SupportApplicationCreated: { subscription: string; region: string; application: string; principalId: string };
+  // ---- Resource provider: workspace lifecycle (S8.1, S2.5, S4.1, S6.1) ----------------------
+  WorkspaceCreationRequested: WorkspaceRef & {
+    subscription: string;
+    resourceGroup: string;
+    region: string;
+    edition: 'basic' | 'enterprise';
+    customerManagedKey: boolean;
+    scope: string;
+    keyVaultResourceGroup: string;
+  };
+  KeyVaultProvisioned: WorkspaceRef & { keyVault: string };
+  StorageAccountProvisioned: WorkspaceRef & {
+    storageAccount: string;
+    blobContainer: string;
+    fileShare: string;
+    encryption: 'platform-managed' | 'customer-managed';
+  };
+  ContainerRegistryProvisioned: WorkspaceRef & { registry: string };
+  AppInsightsProvisioned: WorkspaceRef & { appInsights: string };
+  ManagedIdentityCreated: WorkspaceRef & { identity: string; principalId: string };
+  IdentityAccessGranted: WorkspaceRef & { target: IdentityGrantTarget; role: string; scope: string; principalId: string };
+  ProvisioningFailed: WorkspaceRef & { resource: ProvisionedResource; reason: string };
+  ResourceDeprovisioned: WorkspaceRef & { resource: ProvisionedResource; name: string };
+  WorkspaceCreationFailed: WorkspaceRef & { resource: ProvisionedResource; reason: string };
+  WorkspaceCreated: WorkspaceRef & { subscription: string; resourceGroup: string; region: string; edition: 'basic' | 'enterprise'; scope: string };
+  WorkspaceUpgraded: WorkspaceRef & { from: 'basic'; to: 'enterprise' };
+  IdentityAccessRevoked: WorkspaceRef & { target: IdentityGrantTarget; scope: string; principalId: string };
+  KeysResynced: WorkspaceRef & { restored: IdentityGrantTarget[] };
+  DatastoreAttached: WorkspaceRef & { datastore: string; container: string };
+  // ---- Key Vault (S6.1, S6.3) -----------------------------------------------------------------
+  SecretStored: WorkspaceRef & { vault: string; secret: string; version: number; fingerprint: string };
+  // ---- Storage (S4.1, S4.3) -------------------------------------------------------------------
+  StorageKeyRegenerated: WorkspaceRef & { storageAccount: string; key: 'key1' | 'key2'; fingerprint: string };
+  // ---- Scenario bookkeeping ---------------------------------------------------------------------
+  ClockAdvanced: { byMs: number; to: string };
+  FaultInjected: { fault: string; target: string };
+};
+
+export type EventType = keyof EventDataMap;
+
+/** A committed event of a known type, typed by its `type`. */
+export type AmlEvent = { [K in EventType]: StoredEvent<K, EventDataMap[K]> }[EventType];
+
+export type EventDoc = { lane: Lane; cites: readonly string[]; doc: string };
+
+/** Lane, requirement ids and one line of documentation per event type. */
+export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
+  TenantCreated: { lane: 'AAD', cites: ['S1.1'], doc: 'A simulated Azure AD directory exists, with its MFA policy.' },
+  PrincipalRegistered: { lane: 'AAD', cites: ['S1.1', 'S2.5', 'S2.6'], doc: 'A user, service principal, managed identity or application exists in the directory.' },
+  SignInSucceeded: { lane: 'AAD', cites: ['S1.1'], doc: 'A principal signed in; amr lists the factors given.' },
+  SignInFailed: { lane: 'AAD', cites: ['S1.1'], doc: 'A sign-in was refused (e.g. AADSTS50076: second factor required).' },
+  ArmTokenIssued: { lane: 'AAD', cites: ['S1.1', 'S1.2'], doc: 'An ARM access token was minted (only its fingerprint is recorded).' },
+  SubscriptionCreated: { lane: 'ARM', cites: ['S2.1'], doc: 'A subscription exists with its Owners.' },
+  ResourceGroupCreated: { lane: 'ARM', cites: ['S8.1'], doc: 'A resource group was created.' },
+  RoleDefined: { lane: 'ARM', cites: ['S2.3'], doc: 'A custom role definition was created.' },
+  RoleAssigned: { lane: 'ARM', cites: ['S2.1', 'S2.2'], doc: 'A role was assigned to a principal at a scope.' },
+  RoleAssignmentRemoved: { lane: 'ARM', cites: ['S2.5'], doc: 'A role assignment was removed.' },
+  AuthorizationViolationRecorded: { lane: 'ARM', cites: ['S2.2'], doc: 'RBAC in soft mode: the call was allowed but would have been denied.' },
+  CommandRejected: { lane: 'ARM', cites: ['S1.2', 'S2.2'], doc: 'A call was refused; nothing else was changed.' },
+  SupportApplicationCreated: { lane: 'AAD', cites: ['S2.6'], doc: 'AML created its per-region support application with Contributor in the subscription.' },
+  WorkspaceCreationRequested: { lane: 'ARM', cites: ['S8.1'], doc: 'ARM accepted a create-workspace call and asked the AML resource provider to provision it.' },
+  KeyVaultProvisioned: { lane: 'KeyVault', cites: ['S8.1', 'S6.1'], doc: "The workspace's Key Vault was created in the user's subscription." },
+  StorageAccountProvisioned: { lane: 'Storage', cites: ['S8.1', 'S4.1'], doc: 'The storage account (blob container and file share), encrypted at rest.' },
+  ContainerRegistryProvisioned: { lane: 'Registry', cites: ['S8.1'], doc: "The workspace's container registry was created." },
+  AppInsightsProvisioned: { lane: 'AppInsights', cites: ['S8.1', 'S7.3'], doc: 'Application Insights was created with the workspace.' },
+  ManagedIdentityCreated: { lane: 'AAD', cites: ['S2.5'], doc: 'The system-assigned managed identity, named like the workspace.' },
+  IdentityAccessGranted: { lane: 'ARM', cites: ['S2.5', 'S6.3'], doc: 'One of the managed identity grants of S2.5.' },
+  ProvisioningFailed: { lane: 'RP', cites: ['S8.1'], doc: 'Provisioning one of the workspace resources failed.' },
+  ResourceDeprovisioned: { lane: 'RP', cites: ['S8.1'], doc: 'A resource created for a failed workspace was removed again.' },
+  WorkspaceCreationFailed: { lane: 'RP', cites: ['S8.1'], doc: 'Workspace creation ended in failure; nothing it created remains.' },
+  WorkspaceCreated: { lane: 'RP', cites: ['S8.1'], doc: 'The workspace is ready.' },
+  WorkspaceUpgraded: { lane: 'ARM', cites: ['S2.2'], doc: 'The workspace was upgraded to the Enterprise edition.' },
+  IdentityAccessRevoked: { lane: 'ARM', cites: ['S2.5'], doc: "An administrator removed one of the managed identity's grants." },
+  KeysResynced: { lane: 'RP', cites: ['S2.5'], doc: "resync keys restored the managed identity's grants." },
+  DatastoreAttached: { lane: 'RP', cites: ['S2.2', 'S6.1'], doc: 'A datastore was attached; its connection string went to the key vault.' },
+  SecretStored: { lane: 'KeyVault', cites: ['S6.1'], doc: 'A secret version was written to a key vault (value never logged).' },
+  StorageKeyRegenerated: { lane: 'Storage', cites: ['S4.3'], doc: 'A storage access key was regenerated; the old one stopped working.' },
+  ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
+  FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
+};
+
+export const isKnownEventType = (type: string): type is EventType => Object.prototype.hasOwnProperty.call(EVENT_CATALOG, type);
+
+export const laneOf = (type: string): Lane => (isKnownEventType(type) ? EVENT_CATALOG[type].lane : 'Platform');

@@ -1,0 +1,41 @@
+import type { IdentityGrantTarget } from '../events/catalog';
+import { resourceGroupScope } from '../rbac/scope';
+
+export type IdentityGrant = { target: IdentityGrantTarget; role: string; scope: string };
+
+/**
+ * S2.5: the grants of a workspace's system-assigned managed identity. The sixth, Contributor
+ * on the key vault's resource group, exists only when that group differs from the workspace's.
+ */
+export const requiredIdentityGrants = (ws: {
+  subscription: string;
+  resourceGroup: string;
+  keyVaultResourceGroup: string;
+  scope: string;
+  keyVault: string;
+  storageAccount: string;
+  registry: string;
+}): IdentityGrant[] => {
+  const rg = resourceGroupScope(ws.subscription, ws.resourceGroup);
+  const kvRg = resourceGroupScope(ws.subscription, ws.keyVaultResourceGroup);
+  const grants: IdentityGrant[] = [
+    { target: 'workspace', role: 'Contributor', scope: ws.scope },
+    { target: 'storage', role: 'Storage Blob Data Contributor', scope: `${rg}/providers/Microsoft.Storage/storageAccounts/${ws.storageAccount}` },
+    { target: 'keyVault', role: 'Key Vault access policy: all keys, secrets, certificates', scope: `${kvRg}/providers/Microsoft.KeyVault/vaults/${ws.keyVault}` },
+    { target: 'registry', role: 'Contributor', scope: `${rg}/providers/Microsoft.ContainerRegistry/registries/${ws.registry}` },
+    { target: 'resourceGroup', role: 'Contributor', scope: rg },
+  ];
+  if (ws.keyVaultResourceGroup.toLowerCase() !== ws.resourceGroup.toLowerCase()) {
+    grants.push({ target: 'keyVaultResourceGroup', role: 'Contributor', scope: kvRg });
+  }
+  return grants;
+};
+
+/** What `revokeIdentityAccess { resource }` names, mapped to the grant it removes. */
+export const REVOCABLE_RESOURCES: Readonly<Record<string, IdentityGrantTarget>> = {
+  keyVault: 'keyVault',
+  storage: 'storage',
+  registry: 'registry',
+  workspace: 'workspace',
+  resourceGroup: 'resourceGroup',
+};

@@ -1,0 +1,43 @@
+import type { EventStore, IdGenerator, WorldState } from '@amlsim/core';
+import type { BlobStorageService } from '../services/blob-storage';
+import type { KeyVaultService } from '../services/key-vault';
+import type { SimClock } from './clock';
+import type { CommandBus } from './command-bus';
+import type { Faults } from './faults';
+import type { SecretRegistry } from './secret-registry';
+
+export type RbacMode = 'enforce' | 'soft' | 'off';
+
+/**
+ * What the simulated services share: the log, the live read models folded from it, the
+ * clock, and the data-plane stores. Built once by `createPlatform` (the composition root of
+ * the runtime); services receive it rather than reaching for globals.
+ */
+export type PlatformContext = {
+  session: string;
+  dataDir: string;
+  store: EventStore;
+  /** Read models of this session, kept current by a subscription to the store. */
+  world: WorldState;
+  clock: SimClock;
+  ids: IdGenerator;
+  bus: CommandBus;
+  secrets: SecretRegistry;
+  faults: Faults;
+  vaults: KeyVaultService;
+  storage: BlobStorageService;
+  rbacMode: RbacMode;
+};
+
+/**
+ * The simulator's own infrastructure principal (the AML resource provider and the storage
+ * service's key access). It may use the vaults and accounts it creates, as Azure's resource
+ * provider may; no user or workspace identity shares it.
+ */
+export const PLATFORM_PRINCIPAL = { principalId: 'platform', name: 'AzureML resource provider' } as const;
+
+export const streams = {
+  tenant: (tenantId: string) => `tenant-${tenantId}`,
+  subscription: (session: string, subscription: string) => `subscription-${session}-${subscription}`,
+  workspace: (workspaceId: string) => `workspace-${workspaceId}`,
+} as const;

@@ -1,0 +1,374 @@
+import {
+  BUILT_IN_ROLES,
+  REVOCABLE_RESOURCES,
+  actions,
+  authorize,
+  errors,
+  isBuiltInRoleName,
+  isWithinScope,
+  requiredIdentityGrants,
+  resourceGroupScope,
+  scopeKind,
+  startWorkspace,
+  subscriptionScope,
+  validateCustomRole,
+  workspaceAccepts,
+  workspaceScope,
+  type ActivityLogEntry,
+  type PrincipalRecord,
+  type RoleDefinition,
+  type WorkspaceRecord,
+} from '@amlsim/core';
+import { fingerprint } from '../crypto/sealed-box';
+import type { CommandContext, EventToAppend } from '../runtime/command-bus';
+import { PLATFORM_PRINCIPAL, streams, type PlatformContext } from '../runtime/platform-context';
+import type { DirectoryService } from './directory';
+import { ResourceProvider, STORAGE_CONNECTION_SECRET, storageScopeOf } from './resource-provider';
+
+export type ScopeRef = { workspace: string } | { resourceGroup: string; subscription?: string } | { subscription: string };
+
+const WORKSPACE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$/;
+const RESOURCE_GROUP_NAME = /^[-\w.()]{1,90}$/;
+
+/**
+ * Azure Resource Manager and the AML control plane as one client-facing API (S1.2, S2, S8.1).
+ * Every call: authenticate the token -> authorize the action at its scope -> let the
+ * aggregate's statechart decide -> append. A refusal changes nothing but the record of it.
+ */
+export class ArmService {
+  readonly rp: ResourceProvider;
+
+  constructor(
+    private readonly p: PlatformContext,
+    private readonly directory: DirectoryService,
+  ) {
+    this.rp = new ResourceProvider(p, directory);
+  }
+
+  // ---- shared checks ---------------------------------------------------------------------
+
+  private role(name: string): RoleDefinition | undefined {
+    return isBuiltInRoleName(name) ? BUILT_IN_ROLES[name] : this.p.world.access.customRoles[name];
+  }
+
+  /** S2.2: the principal may do `action` at `scope`, per the enforcement mode. */
+  private authorize(ctx: CommandContext, who: PrincipalRecord, action: string, scope: string): void {
+    if (this.p.rbacMode === 'off') return;
+    const decision = authorize(this.p.world.access.assignments, (n) => this.role(n), who.principalId, action, scope);
+    if (decision.allowed) return;
+    if (this.p.rbacMode === 'soft') {
+      ctx.emit(`rejections-${this.p.session}`, 'any', [
+        { type: 'AuthorizationViolationRecorded', data: { principal: who.principal, action, scope, why: decision.why, mode: 'soft' } },
+      ]);
+      return;
+    }
+    throw errors.authorizationFailed(who.principal, action, scope, decision.why);
+  }
+
+  /** Default subscription: the only one, or 'sub-1'. */
+  private subscriptionOf(name?: string): string {
+    const subs = Object.keys(this.p.world.access.subscriptions);
+    const sub = name ?? (subs.length === 1 ? subs[0]! : 'sub-1');
+    if (!this.p.world.access.subscriptions[sub]) throw errors.notFound('subscription', sub, `the directory (known: ${subs.join(', ')})`);
+    return sub;
+  }
+
+  workspace(name: string): WorkspaceRecord {
+    const id = this.p.world.workspaces.byName[name];
+    const ws = id ? this.p.world.workspaces.byId[id] : undefined;
+    if (!ws) throw errors.notFound('workspace', name);
+    if (ws.status !== 'Succeeded') throw errors.conflict(`Workspace '${name}' is ${ws.status}; it cannot take this call yet.`, { workspace: name });
+    return ws;
+  }
+
+  private resolveScope(ref: ScopeRef): string {
+    if ('workspace' in ref) return this.workspace(ref.workspace).scope;
+    if ('resourceGroup' in ref) {
+      const scope = resourceGroupScope(this.subscriptionOf(ref.subscription), ref.resourceGroup);
+      if (!this.p.world.access.resourceGroups[scope.toLowerCase()]) throw errors.notFound('resource group', ref.resourceGroup);
+      return scope;
+    }
+    return subscriptionScope(this.subscriptionOf(ref.subscription));
+  }
+
+  private identityOf(ws: WorkspaceRecord) {
+    return { principalId: ws.identity!.principalId, name: ws.identity!.name };
+  }
+
+  // ---- commands ----------------------------------------------------------------------------
+
+  /** S8.1: create a workspace and everything that comes with it. */
+  async createWorkspace(
+    token: string | undefined,
+    args: {
+      name: string;
+      resourceGroup: string;
+      region: string;
+      subscription?: string;
+      edition?: 'basic' | 'enterprise';
+      customerManagedKey?: boolean;
+      keyVaultResourceGroup?: string;
+    },
+  ): Promise<WorkspaceRecord> {
+    return this.p.bus.run('CreateWorkspace', async (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'createWorkspace');
+      if (!WORKSPACE_NAME.test(args.name)) {
+        throw errors.badRequest(`Workspace name '${args.name}' is invalid: 3-33 letters, digits, '-' or '_', starting with a letter or digit.`);
+      }
+      for (const rg of [args.resourceGroup, args.keyVaultResourceGroup ?? args.resourceGroup]) {
+        if (!RESOURCE_GROUP_NAME.test(rg)) throw errors.badRequest(`Resource group name '${rg}' is invalid.`);
+      }
+      const subscription = this.subscriptionOf(args.subscription);
+      const scope = workspaceScope(subscription, args.resourceGroup, args.name);
+      const missingGroups = [...new Set([args.resourceGroup, args.keyVaultResourceGroup ?? args.resourceGroup])].filter(
+        (rg) => !this.p.world.access.resourceGroups[resourceGroupScope(subscription, rg).toLowerCase()],
+      );
+      // A missing resource group is created on the way, which needs permission at subscription scope.
+      if (missingGroups.length > 0) this.authorize(ctx, who, actions.createResourceGroup, subscriptionScope(subscription));
+      this.authorize(ctx, who, actions.createWorkspace, scope);
+      if (this.p.world.workspaces.byName[args.name]) {
+        throw errors.conflict(`A workspace named '${args.name}' already exists; workspace names are unique in the directory (scenarios refer to them by name).`, {
+          workspace: args.name,
+        });
+      }
+      const workspaceId = this.p.ids.next('ws');
+      const requested = {
+        workspaceId,
+        workspace: args.name,
+        subscription,
+        resourceGroup: args.resourceGroup,
+        keyVaultResourceGroup: args.keyVaultResourceGroup ?? args.resourceGroup,
+        region: args.region,
+        edition: args.edition ?? 'basic',
+        customerManagedKey: args.customerManagedKey ?? false,
+        scope,
+      } as const;
+      ctx.emitMany([
+        ...(missingGroups.length
+          ? [
+              {
+                stream: streams.subscription(this.p.session, subscription),
+                expectedVersion: 'any' as const,
+                events: missingGroups.map((resourceGroup) => ({
+                  type: 'ResourceGroupCreated' as const,
+                  data: { subscription, resourceGroup, scope: resourceGroupScope(subscription, resourceGroup) },
+                })),
+              },
+            ]
+          : []),
+        { stream: streams.workspace(workspaceId), expectedVersion: 'no-stream', events: [{ type: 'WorkspaceCreationRequested', data: requested }] },
+      ]);
+      const final = await this.rp.drive(ctx, workspaceId, startWorkspace(requested));
+      if (final.matches('failed')) {
+        const failure = final.context.failure ?? { resource: 'keyVault', reason: 'unknown' };
+        throw errors.deploymentFailed(failure.resource, failure.reason);
+      }
+      return this.p.world.workspaces.byId[workspaceId]!;
+    });
+  }
+
+  /** S2.1/S2.2: assign a role at a scope; at workspace scope this is "share workspace" (Owner only). */
+  async assignRole(token: string | undefined, args: { principal: string; role: string } & { scope: ScopeRef }): Promise<void> {
+    await this.p.bus.run('AssignRole', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'assignRole');
+      const target = this.directory.principalByName(args.principal);
+      const scope = this.resolveScope(args.scope);
+      const role = this.role(args.role);
+      if (!role) {
+        const known = [...Object.keys(BUILT_IN_ROLES), ...Object.keys(this.p.world.access.customRoles)];
+        throw errors.notFound('role definition', args.role, `this directory (known: ${known.join(', ')})`);
+      }
+      this.authorize(ctx, who, actions.shareWorkspace, scope);
+      if (!role.builtIn && !role.assignableScopes.some((s) => isWithinScope(scope, s))) {
+        throw errors.badRequest(`Role '${role.name}' cannot be assigned at '${scope}': its assignable scopes are ${role.assignableScopes.join(', ')} (S2.3).`, {
+          scope,
+        });
+      }
+      const exists = this.p.world.access.assignments.some(
+        (a) => a.principalId === target.principalId && a.role === role.name && a.scope.toLowerCase() === scope.toLowerCase(),
+      );
+      if (exists) throw errors.conflict(`'${args.principal}' already holds '${role.name}' at '${scope}'.`, { scope });
+      ctx.emit(streams.subscription(this.p.session, scope.split('/')[2]!), 'any', [
+        {
+          type: 'RoleAssigned',
+          data: { assignmentId: this.p.ids.next('ra'), principal: target.principal, principalId: target.principalId, role: role.name, scope },
+        },
+      ]);
+    });
+  }
+
+  /** S2.3: a custom role; creating one needs Owner-level rights at each assignable scope. */
+  async defineRole(
+    token: string | undefined,
+    args: { name: string; actions: string[]; notActions?: string[]; assignableScopes: ScopeRef[] | string[] },
+  ): Promise<void> {
+    await this.p.bus.run('DefineRole', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'defineRole');
+      const scopes = args.assignableScopes.map((s) => (typeof s === 'string' ? s : this.resolveScope(s)));
+      const role = validateCustomRole({ ...args, assignableScopes: scopes });
+      if (this.p.world.access.customRoles[role.name]) throw errors.conflict(`A custom role named '${role.name}' already exists.`, { role: role.name });
+      for (const scope of scopes) {
+        if (scopeKind(scope) === 'subscription' || scopeKind(scope) === 'resourceGroup' || scopeKind(scope) === 'workspace') {
+          const sub = scope.split('/')[2]!;
+          if (!this.p.world.access.subscriptions[sub]) throw errors.notFound('subscription', sub);
+        }
+        this.authorize(ctx, who, actions.defineRole, scope);
+      }
+      ctx.emit(streams.subscription(this.p.session, scopes[0]!.split('/')[2]!), 'any', [
+        {
+          type: 'RoleDefined',
+          data: { role: role.name, actions: [...role.actions], notActions: [...role.notActions], assignableScopes: [...role.assignableScopes] },
+        },
+      ]);
+    });
+  }
+
+  /** S2.2: upgrade to Enterprise, Owner only; the statechart refuses a second upgrade. */
+  async upgradeWorkspace(token: string | undefined, args: { workspace: string; edition: 'enterprise' }): Promise<void> {
+    await this.p.bus.run('UpgradeWorkspace', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'upgradeWorkspace');
+      const ws = this.workspace(args.workspace);
+      this.authorize(ctx, who, actions.upgradeWorkspace, ws.scope);
+      const { snapshot, version } = this.rp.load(ws.workspaceId);
+      const event: EventToAppend = { type: 'WorkspaceUpgraded', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, from: 'basic', to: 'enterprise' } };
+      if (!workspaceAccepts(snapshot, { type: event.type, ...event.data })) {
+        throw errors.conflict(`Workspace '${ws.workspace}' is already on the ${snapshot.context.edition} edition.`, { workspace: ws.workspace });
+      }
+      ctx.emit(streams.workspace(ws.workspaceId), version, [event]);
+    });
+  }
+
+  /** S2.5: an administrator removes one of the workspace identity's grants (what needs it then fails). */
+  async revokeIdentityAccess(token: string | undefined, args: { workspace: string; resource: string }): Promise<void> {
+    await this.p.bus.run('RevokeIdentityAccess', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'revokeIdentityAccess');
+      const ws = this.workspace(args.workspace);
+      const target = REVOCABLE_RESOURCES[args.resource];
+      if (!target) throw errors.badRequest(`'${args.resource}' is not a grant of the workspace identity; use one of ${Object.keys(REVOCABLE_RESOURCES).join(', ')}.`);
+      const grant = this.grantsOf(ws).find((g) => g.target === target)!;
+      this.authorize(ctx, who, actions.revokeIdentityAccess, grant.scope);
+      const { snapshot, version } = this.rp.load(ws.workspaceId);
+      const event = {
+        type: 'IdentityAccessRevoked' as const,
+        data: { workspaceId: ws.workspaceId, workspace: ws.workspace, target, scope: grant.scope, principalId: ws.identity!.principalId },
+      };
+      if (!workspaceAccepts(snapshot, { type: event.type, ...event.data })) {
+        throw errors.conflict(`The identity of '${ws.workspace}' holds no ${args.resource} grant to revoke (already revoked).`, { workspace: ws.workspace });
+      }
+      ctx.emit(streams.workspace(ws.workspaceId), version, [event]);
+    });
+  }
+
+  /** S2.5: resync keys restores every grant the workspace identity lost. */
+  async resyncKeys(token: string | undefined, args: { workspace: string }): Promise<{ restored: string[] }> {
+    return this.p.bus.run('ResyncKeys', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'resyncKeys');
+      const ws = this.workspace(args.workspace);
+      this.authorize(ctx, who, actions.resyncKeys, ws.scope);
+      const { version } = this.rp.load(ws.workspaceId);
+      const regrants = this.grantsOf(ws).filter((g) => ws.revoked.includes(g.target));
+      ctx.emit(streams.workspace(ws.workspaceId), version, [
+        ...regrants.map((g) => ({
+          type: 'IdentityAccessGranted' as const,
+          data: { workspaceId: ws.workspaceId, workspace: ws.workspace, principalId: ws.identity!.principalId, ...g },
+        })),
+        { type: 'KeysResynced', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, restored: regrants.map((g) => g.target) } },
+      ]);
+      return { restored: regrants.map((g) => g.target) };
+    });
+  }
+
+  /** S4.3: regenerate a storage key; the key-vault connection string follows (needs the identity's vault grant). */
+  async regenerateStorageKey(token: string | undefined, args: { workspace: string; key: 'key1' | 'key2' }): Promise<void> {
+    await this.p.bus.run('RegenerateStorageKey', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'regenerateStorageKey');
+      const ws = this.workspace(args.workspace);
+      const account = ws.storageAccount!;
+      this.authorize(ctx, who, actions.regenerateStorageKey, storageScopeOf(ws));
+      const identity = this.identityOf(ws);
+      // Check the identity can update the vault *before* changing the key: a refusal must change nothing.
+      this.withIdentity(ws, 'key vault', 'regenerateStorageKey', () => this.p.vaults.getSecret(identity, ws.keyVault!, STORAGE_CONNECTION_SECRET));
+      const value = this.p.storage.regenerateKey(account, args.key);
+      this.p.secrets.add(value, 'storage account key');
+      const events: EventToAppend[] = [];
+      if (args.key === 'key1') {
+        const connection = this.p.storage.connectionString(account, value);
+        this.p.secrets.add(connection, 'storage connection string');
+        const stored = this.p.vaults.setSecret(identity, ws.keyVault!, STORAGE_CONNECTION_SECRET, connection);
+        events.push({ type: 'SecretStored', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, vault: ws.keyVault!, secret: STORAGE_CONNECTION_SECRET, ...stored } });
+      }
+      events.unshift({
+        type: 'StorageKeyRegenerated',
+        data: { workspaceId: ws.workspaceId, workspace: ws.workspace, storageAccount: account, key: args.key, fingerprint: fingerprint(value) },
+      });
+      ctx.emit(streams.workspace(ws.workspaceId), this.rp.load(ws.workspaceId).version, events);
+    });
+  }
+
+  /** S2.2 + S6.1: attach a datastore: a blob container, its connection string kept in the workspace vault. */
+  async attachDatastore(token: string | undefined, args: { workspace: string; name: string; container: string }): Promise<void> {
+    await this.p.bus.run('AttachDatastore', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'attachDatastore');
+      const ws = this.workspace(args.workspace);
+      this.authorize(ctx, who, actions.attachDatastore, ws.scope);
+      if (ws.datastores[args.name]) throw errors.conflict(`Datastore '${args.name}' is already attached to '${ws.workspace}'.`, { datastore: args.name });
+      const identity = this.identityOf(ws);
+      const asIdentity = { kind: 'identity' as const, ...identity };
+      const secret = `datastore-${args.name}`;
+      // Probe both grants first, so a refusal leaves neither a container nor a secret behind.
+      this.withIdentity(ws, 'key vault', 'attachDatastore', () => this.p.vaults.getSecret(identity, ws.keyVault!, STORAGE_CONNECTION_SECRET));
+      this.withIdentity(ws, 'storage account', 'attachDatastore', () => this.p.storage.listBlobs(asIdentity, ws.storageAccount!, ws.blobContainer!));
+      this.p.storage.createContainer(asIdentity, ws.storageAccount!, args.container);
+      const connection = `${this.p.storage.connectionString(ws.storageAccount!, this.p.storage.listKeys(ws.storageAccount!).key1)};Container=${args.container}`;
+      this.p.secrets.add(connection, 'datastore connection string');
+      const stored = this.p.vaults.setSecret(identity, ws.keyVault!, secret, connection);
+      ctx.emit(streams.workspace(ws.workspaceId), this.rp.load(ws.workspaceId).version, [
+        { type: 'SecretStored', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, vault: ws.keyVault!, secret, ...stored } },
+        { type: 'DatastoreAttached', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, datastore: args.name, container: args.container } },
+      ]);
+    });
+  }
+
+  /** S7.2: the activity log of a workspace. */
+  async queryActivityLog(token: string | undefined, args: { workspace: string }): Promise<ActivityLogEntry[]> {
+    return this.p.bus.run('QueryActivityLog', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'queryActivityLog');
+      const ws = this.workspace(args.workspace);
+      this.authorize(ctx, who, actions.readActivityLog, ws.scope);
+      return this.p.world.activityLog.entries.filter((e) => e.workspace === ws.workspace || (e.scope && isWithinScope(e.scope, ws.scope)));
+    });
+  }
+
+  /** S7.1: workspace metrics (runs, deployments, registrations). */
+  async queryWorkspaceMetrics(token: string | undefined, args: { workspace: string }): Promise<{ runs: number; deployments: number; registrations: number }> {
+    return this.p.bus.run('QueryWorkspaceMetrics', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'queryWorkspaceMetrics');
+      const ws = this.workspace(args.workspace);
+      this.authorize(ctx, who, actions.readWorkspaceMetrics, ws.scope);
+      return { ...(this.p.world.workspaceMetrics[ws.workspaceId] ?? { runs: 0, deployments: 0, registrations: 0 }) };
+    });
+  }
+
+  /** Run a data-plane call as the workspace identity; a refusal becomes the S2.5 error that says to resync keys. */
+  private withIdentity<T>(ws: WorkspaceRecord, resource: string, operation: string, call: () => T): T {
+    try {
+      return call();
+    } catch (error) {
+      throw this.rp.asIdentityError(error, ws.workspace, resource, operation);
+    }
+  }
+
+  private grantsOf(ws: WorkspaceRecord) {
+    return requiredIdentityGrants({
+      subscription: ws.subscription,
+      resourceGroup: ws.resourceGroup,
+      keyVaultResourceGroup: ws.keyVaultResourceGroup,
+      scope: ws.scope,
+      keyVault: ws.keyVault!,
+      storageAccount: ws.storageAccount!,
+      registry: ws.registry!,
+    });
+  }
+}
+
+export { PLATFORM_PRINCIPAL };

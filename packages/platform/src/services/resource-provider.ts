@@ -1,0 +1,237 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  advanceWorkspace,
+  errors,
+  foldWorkspace,
+  isSimError,
+  requiredIdentityGrants,
+  resourceGroupScope,
+  type Effect,
+  type ProvisionedResource,
+  type WorkspaceContext,
+  type WorkspaceMachineEvent,
+  type WorkspaceSnapshot,
+} from '@amlsim/core';
+import type { CommandContext, EventToAppend } from '../runtime/command-bus';
+import { PLATFORM_PRINCIPAL, streams, type PlatformContext } from '../runtime/platform-context';
+import type { DirectoryService } from './directory';
+
+type WorkspaceOutcome = Extract<EventToAppend, { type: WorkspaceMachineEvent['type'] }>;
+
+/** Azure-style resource names: lower-case alphanumerics from the workspace name plus a stable suffix. */
+const resourceName = (ws: WorkspaceContext, kind: string, max: number): string => {
+  const base = ws.workspace.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 10) || 'ws';
+  const suffix = ws.workspaceId.replace(/[^a-z0-9]/g, '').slice(-8);
+  return `${base}${kind}${suffix}`.slice(0, max);
+};
+
+export const storageScopeOf = (ws: { subscription: string; resourceGroup: string; storageAccount?: string }) =>
+  `${resourceGroupScope(ws.subscription, ws.resourceGroup)}/providers/Microsoft.Storage/storageAccounts/${ws.storageAccount}`;
+
+export const vaultScopeOf = (ws: { subscription: string; keyVaultResourceGroup: string; keyVault?: string }) =>
+  `${resourceGroupScope(ws.subscription, ws.keyVaultResourceGroup)}/providers/Microsoft.KeyVault/vaults/${ws.keyVault}`;
+
+export const STORAGE_CONNECTION_SECRET = 'workspace-storage-connection-string';
+export const CUSTOMER_KEY_NAME = 'workspace-cmk';
+
+/**
+ * The AML resource provider (S8.1): carries out the effects the workspace statechart names,
+ * each outcome appended as the next fact of the workspace stream and fed back to the machine.
+ */
+export class ResourceProvider {
+  constructor(
+    private readonly p: PlatformContext,
+    private readonly directory: DirectoryService,
+  ) {}
+
+  /** Current state of a workspace, folded from its stream (the log is the truth). */
+  load(workspaceId: string): { snapshot: WorkspaceSnapshot; version: number } {
+    const events = this.p.store.readStream(streams.workspace(workspaceId));
+    const snapshot = foldWorkspace(events);
+    if (!snapshot) throw errors.notFound('workspace', workspaceId);
+    return { snapshot, version: events.at(-1)?.version ?? 0 };
+  }
+
+  /** Run effects until the machine names no more; returns the final state. */
+  async drive(ctx: CommandContext, workspaceId: string, start: [WorkspaceSnapshot, Effect[]]): Promise<WorkspaceSnapshot> {
+    const stream = streams.workspace(workspaceId);
+    let [snapshot] = start;
+    const queue = [...start[1]];
+    let version = this.p.store.streamVersion(stream);
+    while (queue.length > 0) {
+      const effect = queue.shift()!;
+      const outcomes = await this.perform(ctx, effect, snapshot.context);
+      for (const outcome of outcomes) {
+        const [stored] = ctx.emit(stream, version, [outcome]);
+        version = stored!.version;
+        const [next, effects] = advanceWorkspace(snapshot, { type: outcome.type, ...outcome.data } as WorkspaceMachineEvent);
+        snapshot = next;
+        queue.push(...effects);
+      }
+    }
+    return snapshot;
+  }
+
+  private async perform(ctx: CommandContext, effect: Effect, ws: WorkspaceContext): Promise<WorkspaceOutcome[]> {
+    switch (effect.type) {
+      case 'provisionResource': {
+        const { resource } = effect.params as { resource: ProvisionedResource };
+        // An injected fault or a real failure of the step both end in ProvisioningFailed: the machine rolls back.
+        if (this.p.faults.take('failProvisioning', resource)) {
+          return [this.failed(ws, resource, 'injected fault (fault: failProvisioning)')];
+        }
+        try {
+          return this.provision(ctx, resource, ws);
+        } catch (error) {
+          return [this.failed(ws, resource, error instanceof Error ? error.message : String(error))];
+        }
+      }
+      case 'grantIdentityAccess':
+        return requiredIdentityGrants({
+          subscription: ws.subscription,
+          resourceGroup: ws.resourceGroup,
+          keyVaultResourceGroup: ws.keyVaultResourceGroup,
+          scope: ws.scope,
+          keyVault: ws.keyVault!,
+          storageAccount: ws.storageAccount!,
+          registry: ws.registry!,
+        }).map((g) => ({
+          type: 'IdentityAccessGranted' as const,
+          data: { workspaceId: ws.workspaceId, workspace: ws.workspace, principalId: ws.identityPrincipalId!, ...g },
+        }));
+      case 'completeCreation':
+        this.ensureSupportApplication(ctx, ws.subscription, ws.region);
+        return [
+          {
+            type: 'WorkspaceCreated',
+            data: {
+              workspaceId: ws.workspaceId,
+              workspace: ws.workspace,
+              subscription: ws.subscription,
+              resourceGroup: ws.resourceGroup,
+              region: ws.region,
+              edition: ws.edition,
+              scope: ws.scope,
+            },
+          },
+        ];
+      case 'rollBack': {
+        const { resources } = effect.params as { resources: Array<{ resource: ProvisionedResource; name: string }> };
+        const removed: WorkspaceOutcome[] = resources.map(({ resource, name }) => {
+          this.remove(resource, name);
+          return { type: 'ResourceDeprovisioned' as const, data: { workspaceId: ws.workspaceId, workspace: ws.workspace, resource, name } };
+        });
+        const failure = ws.failure ?? { resource: 'keyVault' as const, reason: 'unknown' };
+        return [
+          ...removed,
+          { type: 'WorkspaceCreationFailed', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, ...failure } },
+        ];
+      }
+      default:
+        throw new Error(`no handler for effect '${effect.type}'`);
+    }
+  }
+
+  private provision(ctx: CommandContext, resource: ProvisionedResource, ws: WorkspaceContext): WorkspaceOutcome[] {
+    const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace };
+    switch (resource) {
+      case 'keyVault': {
+        const keyVault = resourceName(ws, 'kv', 24);
+        this.p.vaults.create(keyVault, vaultScopeOf({ ...ws, keyVault }));
+        if (ws.customerManagedKey) this.p.vaults.createKey(PLATFORM_PRINCIPAL, keyVault, CUSTOMER_KEY_NAME);
+        return [{ type: 'KeyVaultProvisioned', data: { ...ref, keyVault } }];
+      }
+      case 'storage': {
+        const storageAccount = resourceName(ws, 'st', 24);
+        const keys = this.p.storage.createAccount(
+          storageAccount,
+          storageScopeOf({ ...ws, storageAccount }),
+          ws.customerManagedKey ? this.customerKey(ws.keyVault!) : undefined,
+        );
+        this.p.secrets.add(keys.key1, 'storage account key');
+        this.p.secrets.add(keys.key2, 'storage account key');
+        const suffix = ws.workspaceId.replace(/[^a-z0-9]/g, '').slice(-8);
+        const blobContainer = `azureml-blobstore-${suffix}`;
+        const fileShare = `azureml-filestore-${suffix}`;
+        const credential = { kind: 'accountKey' as const, key: keys.key1 };
+        this.p.storage.createContainer(credential, storageAccount, blobContainer);
+        this.p.storage.createFileShare(credential, storageAccount, fileShare);
+        // S6.1: the storage connection string lives in the workspace key vault, nowhere else.
+        const connection = this.p.storage.connectionString(storageAccount, keys.key1);
+        this.p.secrets.add(connection, 'storage connection string');
+        const stored = this.p.vaults.setSecret(PLATFORM_PRINCIPAL, ws.keyVault!, STORAGE_CONNECTION_SECRET, connection);
+        return [
+          { type: 'SecretStored', data: { ...ref, vault: ws.keyVault!, secret: STORAGE_CONNECTION_SECRET, ...stored } },
+          {
+            type: 'StorageAccountProvisioned',
+            data: {
+              ...ref,
+              storageAccount,
+              blobContainer,
+              fileShare,
+              encryption: ws.customerManagedKey ? 'customer-managed' : 'platform-managed',
+            },
+          },
+        ];
+      }
+      case 'registry': {
+        const registry = resourceName(ws, 'acr', 50);
+        mkdirSync(join(this.p.dataDir, 'registries', registry), { recursive: true });
+        return [{ type: 'ContainerRegistryProvisioned', data: { ...ref, registry } }];
+      }
+      case 'appInsights': {
+        const appInsights = resourceName(ws, 'ai', 50);
+        mkdirSync(join(this.p.dataDir, 'appinsights', appInsights), { recursive: true });
+        return [{ type: 'AppInsightsProvisioned', data: { ...ref, appInsights } }];
+      }
+      case 'identity': {
+        // S2.5: a system-assigned managed identity with the workspace's name.
+        const rec = this.directory.registerPrincipal(ctx, ws.workspace, 'managedIdentity');
+        return [{ type: 'ManagedIdentityCreated', data: { ...ref, identity: ws.workspace, principalId: rec.principalId } }];
+      }
+    }
+  }
+
+  private remove(resource: ProvisionedResource, name: string): void {
+    if (resource === 'keyVault') this.p.vaults.delete(name);
+    if (resource === 'storage') this.p.storage.deleteAccount(name);
+    if (resource === 'registry') rmSync(join(this.p.dataDir, 'registries', name), { recursive: true, force: true });
+    if (resource === 'appInsights') rmSync(join(this.p.dataDir, 'appinsights', name), { recursive: true, force: true });
+    // identity: the principal stays in the directory's history; nothing on disk to remove.
+  }
+
+  private failed(ws: WorkspaceContext, resource: ProvisionedResource, reason: string): WorkspaceOutcome {
+    return { type: 'ProvisioningFailed', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, resource, reason } };
+  }
+
+  /** S4.1: the storage account's data key wrapped by a customer-managed key in the workspace vault. */
+  customerKey(keyVault: string) {
+    return {
+      keyRef: { vault: keyVault, key: CUSTOMER_KEY_NAME },
+      wrap: (dataKey: Buffer) => this.p.vaults.wrapKey(PLATFORM_PRINCIPAL, keyVault, CUSTOMER_KEY_NAME, dataKey),
+      unwrap: (wrapped: Buffer) => this.p.vaults.unwrapKey(PLATFORM_PRINCIPAL, keyVault, CUSTOMER_KEY_NAME, wrapped),
+    };
+  }
+
+  /** S2.6: one support application per subscription and region, Contributor on the subscription. */
+  private ensureSupportApplication(ctx: CommandContext, subscription: string, region: string): void {
+    if (this.p.world.access.supportApplications[`${subscription}/${region}`]) return;
+    const application = `Microsoft-AzureML-Support-App-${region}`;
+    const rec = this.directory.registerPrincipal(ctx, `aml-${subscription}-${region}`, 'application');
+    const scope = `/subscriptions/${subscription}`;
+    ctx.emitAsPlatform(streams.subscription(this.p.session, subscription), 'any', [
+      { type: 'SupportApplicationCreated', data: { subscription, region, application, principalId: rec.principalId } },
+      {
+        type: 'RoleAssigned',
+        data: { assignmentId: this.p.ids.next('ra'), principal: rec.principal, principalId: rec.principalId, role: 'Contributor', scope },
+      },
+    ]);
+  }
+
+  /** Map a data-plane refusal of the workspace identity to the error that says what to do (S2.5). */
+  asIdentityError(error: unknown, workspace: string, resource: string, operation: string): unknown {
+    if (isSimError(error) && error.code === 'Forbidden') return errors.managedIdentityAccessDenied(workspace, resource, operation);
+    return error;
+  }
+}
