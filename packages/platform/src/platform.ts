@@ -31,6 +31,10 @@ export type Platform = {
   readonly arm: ArmService;
   /** Read models of this session, current after every append. */
   readonly world: WorldState;
+  /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
+  advanceClock(ms: number): Promise<void>;
+  /** Arm a fault for the next matching operation (SCENARIOS.md "Time and faults"). */
+  injectFault(kind: 'failProvisioning', target: string): Promise<void>;
   /** Save the read models and aggregate states for `amlsim replay` to compare against. */
   checkpoint(): void;
   close(): void;
@@ -88,6 +92,18 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     directory,
     arm,
     world,
+    advanceClock: async (ms) => {
+      clock.advance(ms);
+      await context.bus.run('AdvanceClock', (ctx) =>
+        ctx.emitAsPlatform(`session-${session}`, 'any', [{ type: 'ClockAdvanced', data: { byMs: ms, to: new Date(clock.now()).toISOString() } }]),
+      );
+    },
+    injectFault: async (kind, target) => {
+      context.faults.arm(kind, target);
+      await context.bus.run('InjectFault', (ctx) =>
+        ctx.emitAsPlatform(`session-${session}`, 'any', [{ type: 'FaultInjected', data: { fault: kind, target } }]),
+      );
+    },
     checkpoint: () => takeCheckpoint(options.store, session, world),
     close: () => unsubscribe(),
   };

@@ -1,0 +1,216 @@
+import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
+import { createPlatform, realClock, virtualClock, type Platform } from '@amlsim/platform';
+import type { Scenario, Step } from '../parse';
+import { checkInvariants, type InvariantViolation } from './invariants';
+import { checkOrder, describeMatcher, matches } from './matchers';
+import { STEP_CHECKS } from './step-expectations';
+import { VERB_HANDLERS } from './verbs';
+
+export type StepOutcome = {
+  step: Step;
+  ok: boolean;
+  /** What the step returned (never a secret: tokens stay inside the runner). */
+  result?: unknown;
+  error?: { code: string; message: string };
+  /** Why the step's expectation failed. */
+  mismatch?: string;
+  durationMs: number;
+};
+
+export type ScenarioFailure = {
+  /** The step that failed, or undefined for a scenario-level expectation or invariant. */
+  step?: Step;
+  what: string;
+  expected: string;
+  actual: string;
+  /** Events near the failure, for the report. */
+  around: StoredEvent[];
+};
+
+export type ScenarioResult = {
+  scenario: Scenario;
+  session: string;
+  passed: boolean;
+  steps: StepOutcome[];
+  failures: ScenarioFailure[];
+  invariantViolations: InvariantViolation[];
+  /** Every event this scenario's session appended, in order. */
+  events: StoredEvent[];
+  platform: Platform;
+};
+
+export type RunScenarioOptions = {
+  store: EventStore;
+  /** Where the platform keeps vaults, storage and its root key. */
+  dataDir: string;
+  /** Called when a step starts and ends (for progress output). */
+  onStep?: (step: Step, outcome?: StepOutcome) => void;
+};
+
+/**
+ * Play a scenario against a fresh simulated directory: every step through the client API,
+ * then the scenario's own expectations and the global invariants. Stops at the first step
+ * whose expectation fails (later steps usually depend on it) and reports it with the
+ * events around it.
+ */
+export const runScenario = async (scenario: Scenario, options: RunScenarioOptions): Promise<ScenarioResult> => {
+  const platform = await createPlatform({
+    store: options.store,
+    dataDir: options.dataDir,
+    clock: scenario.options.clock === 'virtual' ? virtualClock() : realClock(),
+    rbacMode: scenario.options.rbac,
+    tenant: { mfa: scenario.tenant.mfa, principals: scenario.tenant.principals, subscriptions: scenario.subscriptions },
+  });
+  const sessionEvents: StoredEvent[] = [];
+  const unsubscribe = options.store.subscribe((events) => {
+    for (const e of events) if (e.meta.session === platform.session) sessionEvents.push(e);
+  });
+  // Events appended while the platform bootstrapped, before the subscription above.
+  for (const e of options.store.readAll()) if (e.meta.session === platform.session && !sessionEvents.includes(e)) sessionEvents.push(e);
+  sessionEvents.sort((a, b) => a.position - b.position);
+
+  const tokens = new Map<string, string>();
+  let lastSignedIn: string | undefined;
+  /** Step id -> the identifier of what it made, so `run: r1` matches the run's real id. */
+  const aliases: Record<string, string> = {};
+  const outcomes: StepOutcome[] = [];
+  const failures: ScenarioFailure[] = [];
+
+  try {
+    for (const step of scenario.steps) {
+      options.onStep?.(step);
+      const before = sessionEvents.length;
+      const started = Date.now();
+      const handler = VERB_HANDLERS[step.verb as keyof typeof VERB_HANDLERS] as
+        | ((ctx: Parameters<NonNullable<(typeof VERB_HANDLERS)['signIn']>>[0], args: unknown) => Promise<unknown>)
+        | undefined;
+      const actor = step.as ?? lastSignedIn;
+      let result: unknown;
+      let error: { code: string; message: string } | undefined;
+      try {
+        if (!handler) throw new Error(`verb '${step.verb}' has no handler`);
+        result = await handler(
+          {
+            platform,
+            step,
+            token: actor ? tokens.get(actor) : undefined,
+            rememberToken: (principal, token) => {
+              tokens.set(principal, token);
+              lastSignedIn = principal;
+            },
+          },
+          step.args,
+        );
+      } catch (e) {
+        if (!isSimError(e)) throw e;
+        error = { code: e.code, message: e.message };
+      }
+      const mismatch = judgeStep(step, result, error);
+      const outcome: StepOutcome = {
+        step,
+        ok: mismatch === undefined,
+        ...(result !== undefined ? { result: publicResult(result) } : {}),
+        ...(error ? { error } : {}),
+        ...(mismatch ? { mismatch } : {}),
+        durationMs: Date.now() - started,
+      };
+      if (step.id && result && typeof result === 'object' && 'workspaceId' in result) aliases[step.id] = String(result.workspaceId);
+      outcomes.push(outcome);
+      options.onStep?.(step, outcome);
+      if (mismatch) {
+        failures.push({
+          step,
+          what: `step ${step.index + 1} (${step.verb}, line ${step.line})`,
+          expected: describeExpect(step),
+          actual: error ? `${error.code}: ${error.message}` : 'success',
+          around: sessionEvents.slice(Math.max(0, before - 3), sessionEvents.length),
+        });
+        break;
+      }
+    }
+
+    if (failures.length === 0) failures.push(...checkScenarioExpect(scenario, sessionEvents, aliases));
+    const invariantViolations = checkInvariants(sessionEvents, { secrets: platform.context.secrets });
+    platform.checkpoint();
+    return {
+      scenario,
+      session: platform.session,
+      passed: failures.length === 0 && invariantViolations.length === 0,
+      steps: outcomes,
+      failures,
+      invariantViolations,
+      events: sessionEvents,
+      platform,
+    };
+  } finally {
+    unsubscribe();
+    platform.close();
+  }
+};
+
+const describeExpect = (step: Step): string => {
+  if (step.expect.kind === 'error') return `error ${step.expect.code}`;
+  const { kind: _kind, ...rest } = step.expect;
+  return Object.keys(rest).length ? `success with ${JSON.stringify(rest)}` : 'success';
+};
+
+/** Compare one step's outcome with its `expect`; undefined when it held. */
+const judgeStep = (step: Step, result: unknown, error: { code: string; message: string } | undefined): string | undefined => {
+  if (step.expect.kind === 'error') {
+    if (!error) return `expected error ${step.expect.code}, but the step succeeded`;
+    if (error.code !== step.expect.code) return `expected error ${step.expect.code}, got ${error.code}: ${error.message}`;
+    return undefined;
+  }
+  if (error) return `expected success, got ${error.code}: ${error.message}`;
+  const { kind: _kind, ...checks } = step.expect;
+  const problems = Object.entries(checks).flatMap(([key, want]) => {
+    const check = STEP_CHECKS[key];
+    return check ? check(result, want) : [`no check for expect key '${key}'`];
+  });
+  return problems.length ? problems.join('; ') : undefined;
+};
+
+/** Step results as shown to users: records, not the platform's internal objects. */
+const publicResult = (result: unknown): unknown => JSON.parse(JSON.stringify(result ?? null));
+
+const checkScenarioExpect = (scenario: Scenario, events: readonly StoredEvent[], aliases: Record<string, string>): ScenarioFailure[] => {
+  const failures: ScenarioFailure[] = [];
+  if (scenario.expect.order.length) {
+    const order = checkOrder(scenario.expect.order, events, aliases);
+    if (order.failedAt >= 0) {
+      const m = scenario.expect.order[order.failedAt]!;
+      const existsAnywhere = events.some((e) => matches(m, e, aliases));
+      const from = order.after ? events.indexOf(order.after) : 0;
+      failures.push({
+        what: `expect.order[${order.failedAt}]`,
+        expected: `${describeMatcher(m)}${order.after ? ` after event #${order.after.position} ${order.after.type}` : ''}`,
+        actual: existsAnywhere ? 'it occurs, but only earlier than the events it must follow' : 'no such event occurred',
+        around: events.slice(Math.max(0, from - 2), from + 6),
+      });
+    }
+  }
+  for (const [i, m] of scenario.expect.never.entries()) {
+    const hit = events.find((e) => matches(m, e, aliases));
+    if (hit) {
+      const at = events.indexOf(hit);
+      failures.push({
+        what: `expect.never[${i}]`,
+        expected: `no event matching ${describeMatcher(m)}`,
+        actual: `event #${hit.position} ${hit.type} matches`,
+        around: events.slice(Math.max(0, at - 3), at + 3),
+      });
+    }
+  }
+  for (const [i, { event: m, times }] of scenario.expect.count.entries()) {
+    const hits = events.filter((e) => matches(m, e, aliases));
+    if (hits.length !== times) {
+      failures.push({
+        what: `expect.count[${i}]`,
+        expected: `${times} event(s) matching ${describeMatcher(m)}`,
+        actual: `${hits.length}`,
+        around: hits.slice(0, 6),
+      });
+    }
+  }
+  return failures;
+};

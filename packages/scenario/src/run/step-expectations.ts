@@ -1,0 +1,63 @@
+import type { ActivityLogEntry } from '@amlsim/core';
+
+/**
+ * Verb-specific `expect` keys (SCENARIOS.md): each compares a step's result with what the
+ * scenario says. A check returns a list of mismatches, each saying what was expected and what came.
+ */
+type Check = (result: unknown, expected: unknown) => string[];
+
+type ActivityMatcher = string | { operation?: string | undefined; initiator?: string | undefined; status?: string | undefined };
+
+const activityMatches = (m: ActivityMatcher, e: ActivityLogEntry): boolean =>
+  typeof m === 'string'
+    ? e.operation.toLowerCase() === m.toLowerCase()
+    : (m.operation === undefined || m.operation.toLowerCase() === e.operation.toLowerCase()) &&
+      (m.initiator === undefined || m.initiator === e.initiator) &&
+      (m.status === undefined || m.status === e.status);
+
+const showEntries = (entries: readonly ActivityLogEntry[]) =>
+  entries.length ? entries.map((e) => `${e.operation} by ${e.initiator} (${e.status})`).join('; ') : '(empty)';
+
+export const STEP_CHECKS: Record<string, Check> = {
+  contains: (result, expected) => {
+    const entries = result as ActivityLogEntry[];
+    return (expected as ActivityMatcher[])
+      .filter((m) => !entries.some((e) => activityMatches(m, e)))
+      .map((m) => `activity log lacks ${JSON.stringify(m)}; it holds: ${showEntries(entries)}`);
+  },
+  lacks: (result, expected) => {
+    const entries = result as ActivityLogEntry[];
+    return (expected as ActivityMatcher[])
+      .filter((m) => entries.some((e) => activityMatches(m, e)))
+      .map((m) => `activity log contains ${JSON.stringify(m)}, which it should not`);
+  },
+  metrics: (result, expected) => {
+    const have = result as Record<string, unknown>;
+    return Object.entries(expected as Record<string, unknown>).flatMap(([name, want]) =>
+      compareValue(have[name], want) ? [] : [`metric '${name}': expected ${String(want)}, got ${have[name] === undefined ? '(none)' : String(have[name])}`],
+    );
+  },
+};
+
+/** A number, or a comparison string: "<0.5", ">=1", "~0.9" (within 1%). */
+export const compareValue = (have: unknown, want: unknown): boolean => {
+  if (typeof want === 'number') return have === want;
+  if (typeof want !== 'string' || typeof have !== 'number') return have === want;
+  const m = /^(<=|>=|<|>|~|=)?\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)$/i.exec(want.trim());
+  if (!m) return false;
+  const n = Number(m[2]);
+  switch (m[1]) {
+    case '<':
+      return have < n;
+    case '<=':
+      return have <= n;
+    case '>':
+      return have > n;
+    case '>=':
+      return have >= n;
+    case '~':
+      return Math.abs(have - n) <= Math.abs(n) * 0.01;
+    default:
+      return have === n;
+  }
+};

@@ -1,0 +1,57 @@
+import { errors } from '@amlsim/core';
+import type { Platform, ScopeRef } from '@amlsim/platform';
+import type { Step, VerbArgs } from '../parse';
+
+/** What a verb handler gets: the platform, the acting principal's token, and the step. */
+export type VerbContext = {
+  platform: Platform;
+  step: Step;
+  /** The ARM token of the acting principal (undefined: that principal has not signed in). */
+  token: string | undefined;
+  /** Remember the token a signIn produced. */
+  rememberToken(principal: string, token: string): void;
+};
+
+type Handler<V extends keyof VerbArgs> = (ctx: VerbContext, args: VerbArgs[V]) => Promise<unknown>;
+
+const scopeOf = (args: { workspace?: string | undefined; resourceGroup?: string | undefined; subscription?: string | undefined }): ScopeRef => {
+  if (args.workspace) return { workspace: args.workspace };
+  if (args.resourceGroup) return { resourceGroup: args.resourceGroup, ...(args.subscription ? { subscription: args.subscription } : {}) };
+  return { subscription: args.subscription! };
+};
+
+/**
+ * The verbs this version runs, each a thin call into the client-facing API: a scenario step
+ * goes through exactly the authentication and authorization a CLI or SDK call would.
+ */
+export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
+  signIn: async (ctx, args) => {
+    const token = await ctx.platform.directory.signIn(args.principal, { mfa: args.mfa });
+    ctx.rememberToken(args.principal, token);
+    return { principal: args.principal };
+  },
+  createWorkspace: (ctx, args) => ctx.platform.arm.createWorkspace(ctx.token, args),
+  assignRole: (ctx, args) => ctx.platform.arm.assignRole(ctx.token, { principal: args.principal, role: args.role, scope: scopeOf(args) }),
+  defineRole: (ctx, args) =>
+    ctx.platform.arm.defineRole(ctx.token, {
+      name: args.name,
+      actions: args.actions,
+      notActions: args.notActions,
+      assignableScopes: args.assignableScopes.map((s) => (typeof s === 'string' ? s : scopeOf(s))) as ScopeRef[],
+    }),
+  upgradeWorkspace: (ctx, args) => ctx.platform.arm.upgradeWorkspace(ctx.token, args),
+  revokeIdentityAccess: (ctx, args) => ctx.platform.arm.revokeIdentityAccess(ctx.token, args),
+  resyncKeys: (ctx, args) => ctx.platform.arm.resyncKeys(ctx.token, args),
+  regenerateStorageKey: (ctx, args) => ctx.platform.arm.regenerateStorageKey(ctx.token, args),
+  attachDatastore: (ctx, args) => ctx.platform.arm.attachDatastore(ctx.token, args),
+  queryActivityLog: (ctx, args) => ctx.platform.arm.queryActivityLog(ctx.token, args),
+  queryWorkspaceMetrics: (ctx, args) => ctx.platform.arm.queryWorkspaceMetrics(ctx.token, args),
+  advanceClock: (ctx, ms) => ctx.platform.advanceClock(ms),
+  sleep: async (ctx, ms) => {
+    await ctx.platform.context.clock.sleep(ms);
+  },
+  fault: async (ctx, args) => {
+    if ('failProvisioning' in args && args.failProvisioning) return ctx.platform.injectFault('failProvisioning', args.failProvisioning);
+    throw errors.badRequest(`fault ${JSON.stringify(args)} is not implemented in this version`);
+  },
+};
