@@ -15,7 +15,9 @@ export const matches = (m: EventMatcher, e: StoredEvent, aliases: Readonly<Recor
     const candidates = [e.data[key], e.data[`${key}Id`]];
     if (key === 'principal') candidates.push(e.meta.principal);
     const alias = typeof want === 'string' ? aliases[want] : undefined;
-    if (!candidates.some((have) => have === want || (alias !== undefined && have === alias))) return false;
+    // A list in the payload (e.g. amr) matches when it holds the wanted value.
+    const hit = (have: unknown) => have === want || (alias !== undefined && have === alias) || (Array.isArray(have) && have.includes(want));
+    if (!candidates.some(hit)) return false;
   }
   return true;
 };
