@@ -72,6 +72,7 @@ export const workspaceMachine = setup({
   guards: {
     allGrantsGiven: ({ context, event }) =>
       event.type === 'IdentityAccessGranted' && !context.grants.includes(event.target) && context.grants.length + 1 >= context.requiredGrantCount,
+    newGrant: ({ context, event }) => event.type === 'IdentityAccessGranted' && !context.grants.includes(event.target),
     isBasic: ({ context }) => context.edition === 'basic',
     grantHeld: ({ context, event }) =>
       event.type === 'IdentityAccessRevoked' && context.grants.includes(event.target) && !context.revoked.includes(event.target),
@@ -151,7 +152,7 @@ export const workspaceMachine = setup({
           on: {
             IdentityAccessGranted: [
               { guard: 'allGrantsGiven', target: 'finishing', actions: assign({ grants: ({ context, event }) => [...context.grants, event.target] }) },
-              { actions: assign({ grants: ({ context, event }) => [...context.grants, event.target] }) },
+              { guard: 'newGrant', actions: assign({ grants: ({ context, event }) => [...context.grants, event.target] }) },
             ],
           },
         },

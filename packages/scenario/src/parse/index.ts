@@ -1,0 +1,191 @@
+import type { z } from 'zod';
+import { isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
+import { formatIssue, ScenarioInvalidError, type IssueDraft, type ScenarioIssue } from './issues';
+import { SourcePositions } from './positions';
+import { checkReferences, type Declarations } from './references';
+import { isRecord } from './rules';
+import { scenarioFileSchema } from './schemas';
+import { parseStep, type StepDraft } from './steps';
+import type { Scenario, Step } from './types';
+import type { StepExpect } from './verbs';
+import { draftsFromZod } from './zod-issues';
+
+export { ScenarioInvalidError, formatIssue, type ScenarioIssue } from './issues';
+export { parseDuration, durationSchema, type Duration } from './durations';
+export {
+  BUILT_IN_ROLES,
+  KNOWN_ERROR_CODES,
+  KNOWN_REGIONS,
+  KNOWN_RUN_STATUSES,
+  errorCodeSchema,
+  eventMatcherSchema,
+  optionsSchema,
+  principalNameSchema,
+  regionSchema,
+  resourceNameSchema,
+  runStatusSchema,
+  scenarioExpectSchema,
+  scenarioFileSchema,
+  stepIdSchema,
+  subscriptionsSchema,
+  tenantSchema,
+} from './schemas';
+export {
+  FAULT_KINDS,
+  IMPLEMENTED_FAULTS,
+  IMPLEMENTED_VERBS,
+  PROVISIONED_RESOURCES,
+  VERBS,
+  stepExpectSchemas,
+  verbArgSchemas,
+  type FaultKind,
+  type StepExpect,
+  type Verb,
+  type VerbArgs,
+} from './verbs';
+export { isStepOf, type EventMatcher, type Scenario, type Step, type StepOf } from './types';
+
+/** The subscription a scenario gets when it declares none (SCENARIOS.md). */
+export const DEFAULT_SUBSCRIPTION = 'sub-1';
+
+/**
+ * Parses and validates a scenario file. Every problem is collected (not just the first) and
+ * thrown as one ScenarioInvalidError whose issues point at `file:line:col`.
+ *
+ * @param file the path shown in messages (as the user would open it)
+ */
+export function parseScenario(text: string, file: string): Scenario {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const positions = new SourcePositions(doc, lineCounter);
+
+  const yamlIssues = doc.errors.map((error) => yamlIssue(error, file, doc, positions));
+  // A function declaration (not an arrow) so that TypeScript narrows after calls to it.
+  function fail(drafts: IssueDraft[]): never {
+    throw new ScenarioInvalidError(file, sortIssues([...yamlIssues, ...drafts.map((d) => locate(d, file, positions))]));
+  }
+  // Duplicate keys leave a well-formed document behind, so validation can go on and report
+  // more; after any other syntax error the data is not what the user meant.
+  if (doc.errors.some((e) => e.code !== 'DUPLICATE_KEY')) fail([]);
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (error) {
+    fail([{ path: [], target: 'value', message: `cannot read the YAML: ${(error as Error).message}` }]);
+  }
+  if (!isRecord(data)) fail([{ path: [], target: 'value', message: 'a scenario file is a map with at least name, tenant and steps' }]);
+
+  const drafts: IssueDraft[] = [];
+  const header = scenarioFileSchema.safeParse(data, { reportInput: true });
+  if (!header.success) drafts.push(...draftsFromZod(header.error, scenarioFileSchema, []));
+
+  const stepDrafts: StepDraft[] = [];
+  (Array.isArray(data['steps']) ? data['steps'] : []).forEach((rawStep, index) => {
+    const { step, issues } = parseStep(rawStep, index, positions);
+    stepDrafts.push(step);
+    drafts.push(...issues);
+  });
+  drafts.push(...checkReferences(stepDrafts, declarations(data), data['subscriptions']));
+
+  if (!header.success || drafts.length > 0 || yamlIssues.length > 0) fail(drafts);
+  return buildScenario(file, header.data, stepDrafts);
+}
+
+/**
+ * What the file declares, read from the raw data so a mistake in one part of the header does
+ * not hide reference errors elsewhere. A part that cannot be read is left undefined, which
+ * turns off the checks that depend on it (rather than reporting every use as undeclared).
+ */
+function declarations(raw: Record<string, unknown>): Declarations {
+  const tenant = raw['tenant'];
+  const principals = isRecord(tenant) && isRecord(tenant['principals']) ? Object.keys(tenant['principals']) : undefined;
+  const subs = raw['subscriptions'];
+  const subscriptions = subs === undefined ? [DEFAULT_SUBSCRIPTION] : isRecord(subs) ? Object.keys(subs) : undefined;
+  const options = raw['options'];
+  const clock = options === undefined ? 'real' : isRecord(options) ? (options['clock'] ?? 'real') : undefined;
+  // An invalid clock is reported by the schema; advanceClock is not judged against it.
+  return { principals, subscriptions, clock: clock === 'real' || clock === 'virtual' ? clock : undefined };
+}
+
+type Header = z.output<typeof scenarioFileSchema>;
+
+function buildScenario(file: string, header: Header, stepDrafts: StepDraft[]): Scenario {
+  const firstPrincipal = Object.keys(header.tenant.principals)[0]!;
+  const subscriptions = header.subscriptions ?? { [DEFAULT_SUBSCRIPTION]: { owners: [firstPrincipal] } };
+  const defaultSubscription = Object.keys(subscriptions)[0]!;
+
+  const steps = stepDrafts.map((draft): Step => {
+    let args = draft.args;
+    // A workspace names its subscription explicitly in the normalized form, so the runner
+    // never has to know the defaulting rule.
+    if (draft.verb === 'createWorkspace' && isRecord(args)) args = { ...args, subscription: args['subscription'] ?? defaultSubscription };
+    return {
+      index: draft.index,
+      line: draft.position.line,
+      col: draft.position.col,
+      verb: draft.verb!,
+      args,
+      ...(draft.as !== undefined ? { as: draft.as } : {}),
+      ...(draft.id !== undefined ? { id: draft.id } : {}),
+      expect: draft.expect as StepExpect,
+    };
+  });
+  const ids = Object.fromEntries(steps.flatMap((s) => (s.id === undefined ? [] : [[s.id, { verb: s.verb, stepIndex: s.index }]])));
+
+  return {
+    file,
+    name: header.name,
+    cites: header.cites,
+    tenant: header.tenant,
+    subscriptions,
+    options: header.options,
+    steps,
+    expect: header.expect,
+    ids,
+  };
+}
+
+function locate(draft: IssueDraft, file: string, positions: SourcePositions): ScenarioIssue {
+  const { target, ...rest } = draft;
+  return { file, ...positions.at(draft.path, target), ...rest };
+}
+
+function yamlIssue(error: YAMLError, file: string, doc: Document, positions: SourcePositions): ScenarioIssue {
+  const position = positions.ofOffset(error.pos[0]);
+  if (error.code === 'DUPLICATE_KEY') {
+    const key = keyAt(doc, error.pos[0]);
+    return { file, ...position, path: [], key, message: `duplicate key '${key}'; a key may appear only once in a map` };
+  }
+  if (error.code === 'MULTIPLE_DOCS') {
+    return { file, ...position, path: [], message: "a scenario file holds one YAML document; remove the second one (after '---')" };
+  }
+  return { file, ...position, path: [], message: `YAML syntax error: ${error.message}` };
+}
+
+/** The text of the map key starting at `offset` (the parser reports duplicates by offset only). */
+function keyAt(doc: Document, offset: number): string {
+  let key = '?';
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
+        key = String(pair.key.value);
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return key;
+}
+
+function sortIssues(issues: ScenarioIssue[]): ScenarioIssue[] {
+  const seen = new Set<string>();
+  return issues
+    .filter((issue) => {
+      const line = formatIssue(issue);
+      if (seen.has(line)) return false;
+      seen.add(line);
+      return true;
+    })
+    .sort((a, b) => a.line - b.line || a.col - b.col);
+}

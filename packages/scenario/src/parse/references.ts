@@ -1,0 +1,245 @@
+import type { IssueDraft } from './issues';
+import type { DataPath } from './paths';
+import { isRecord } from './rules';
+import { BUILT_IN_ROLES } from './schemas';
+import type { StepDraft } from './steps';
+import { didYouMean, nearest } from './suggest';
+import type { Verb } from './verbs';
+
+/** What the rest of the file declares, as far as it is valid (undefined = unknown: skip checks). */
+export type Declarations = {
+  principals?: string[];
+  subscriptions?: string[];
+  clock?: 'real' | 'virtual';
+};
+
+/** Argument keys that name something declared in the file or made by an earlier step. */
+const NAME_REFS = {
+  principal: 'principal',
+  subscription: 'subscription',
+  workspace: 'workspace',
+  compute: 'compute',
+  vm: 'vm',
+} as const;
+
+/** Argument keys that name an earlier step by its `id`, with the verb that step must have. */
+const STEP_REFS: Record<string, Verb> = {
+  run: 'submitRun',
+  snapshot: 'snapshot',
+  image: 'createImage',
+  service: 'deployWebservice',
+  models: 'registerModel',
+};
+
+/** Values that are user data, never references (`callWebservice.data` is any JSON). */
+const OPAQUE_KEYS = new Set(['data', 'env', 'tags', 'args', 'dependencies', 'environment']);
+
+/**
+ * Codes a step may expect precisely because a name does not exist; such a step may name
+ * something undeclared (to show the rejection). Step ids are never exempt: they are the
+ * scenario's own bookkeeping, not platform names.
+ */
+const NOT_FOUND_CODES = new Set(['ResourceNotFound', 'AADSTS50034']);
+
+type Ref = { path: DataPath; name: string } & (
+  | { kind: keyof typeof NAME_REFS; workspace?: string }
+  | { kind: 'step'; verb: Verb }
+);
+
+type IdEntry = { verb: Verb | undefined; index: number; line: number; fails: boolean };
+
+/**
+ * Cross-checks between steps and declarations: principals and subscriptions are declared;
+ * workspaces, computes and VMs were made by an earlier step; step-id references name an earlier
+ * step of the right verb; ids are unique; `advanceClock` has a virtual clock to advance.
+ */
+export function checkReferences(steps: readonly StepDraft[], declared: Declarations, rawSubscriptions: unknown): IssueDraft[] {
+  const issues: IssueDraft[] = [...ownerIssues(rawSubscriptions, declared)];
+  const made = { workspace: new Set<string>(), vm: new Set<string>(), role: new Set<string>() };
+  const computes = new Map<string, Set<string>>();
+  const ids = new Map<string, IdEntry>();
+  const laterIds = new Map<string, number>();
+  for (const step of steps) if (step.id !== undefined && !laterIds.has(step.id)) laterIds.set(step.id, step.position.line);
+
+  for (const step of steps) {
+    const exempt = step.expect?.kind === 'error' && NOT_FOUND_CODES.has(step.expect.code);
+    const fails = step.expect?.kind === 'error';
+
+    if (step.as !== undefined) {
+      issues.push(...declaredIssue(step.as, [...step.path, 'as'], 'principal', declared.principals, 'tenant.principals'));
+    }
+    if (step.verb === 'advanceClock' && declared.clock !== undefined && declared.clock !== 'virtual') {
+      issues.push({
+        path: [...step.path, 'advanceClock'],
+        target: 'key',
+        key: 'advanceClock',
+        message: `advanceClock needs a virtual clock (options.clock: virtual); this scenario's clock is ${declared.clock}`,
+      });
+    }
+
+    const args = argsForReferences(step);
+    for (const ref of step.verb === undefined ? [] : collectRefs(args, [...step.path, step.verb])) {
+      switch (ref.kind) {
+        case 'principal':
+          if (!exempt) issues.push(...declaredIssue(ref.name, ref.path, 'principal', declared.principals, 'tenant.principals'));
+          break;
+        case 'subscription':
+          if (!exempt) issues.push(...declaredIssue(ref.name, ref.path, 'subscription', declared.subscriptions, 'subscriptions'));
+          break;
+        case 'workspace':
+          if (!exempt && !made.workspace.has(ref.name)) {
+            issues.push(notMadeIssue(ref, `workspace '${ref.name}' is not created by an earlier createWorkspace step`, made.workspace));
+          }
+          break;
+        case 'vm':
+          if (!exempt && !made.vm.has(ref.name)) {
+            issues.push(notMadeIssue(ref, `vm '${ref.name}' is not created by an earlier createVm step`, made.vm));
+          }
+          break;
+        case 'compute': {
+          const known = computes.get(ref.workspace ?? '') ?? new Set<string>();
+          if (!exempt && !known.has(ref.name)) {
+            const where = ref.workspace === undefined ? '' : ` in workspace '${ref.workspace}'`;
+            issues.push(notMadeIssue(ref, `compute '${ref.name}' is not created${where} by an earlier createCompute or attachCompute step`, known));
+          }
+          break;
+        }
+        case 'step':
+          issues.push(...stepRefIssues(ref, ids, laterIds));
+          break;
+      }
+    }
+    if (step.verb === 'assignRole' && isRecord(args) && typeof args['role'] === 'string') {
+      issues.push(...roleIssues(args['role'], [...step.path, 'assignRole', 'role'], made.role));
+    }
+
+    // What this step makes exists for later steps only if the step is meant to succeed.
+    if (!fails && isRecord(args)) {
+      const name = typeof args['name'] === 'string' ? args['name'] : undefined;
+      if (name !== undefined && step.verb === 'createWorkspace') made.workspace.add(name);
+      if (name !== undefined && step.verb === 'createVm') made.vm.add(name);
+      if (name !== undefined && step.verb === 'defineRole') made.role.add(name);
+      if (name !== undefined && (step.verb === 'createCompute' || step.verb === 'attachCompute') && typeof args['workspace'] === 'string') {
+        const inWorkspace = computes.get(args['workspace']) ?? new Set<string>();
+        computes.set(args['workspace'], inWorkspace.add(name));
+      }
+    }
+    if (step.id !== undefined) {
+      const first = ids.get(step.id);
+      if (first !== undefined) {
+        issues.push({
+          path: [...step.path, 'id'],
+          target: 'value',
+          key: 'id',
+          message: `duplicate step id '${step.id}' (first used by the step at line ${first.line}); ids must be unique`,
+        });
+      } else {
+        ids.set(step.id, { verb: step.verb, index: step.index, line: step.position.line, fails });
+      }
+    }
+  }
+  return issues;
+}
+
+/** Validated arguments, or the raw ones when invalid (so a typo elsewhere hides no reference error). */
+function argsForReferences(step: StepDraft): unknown {
+  if (step.args !== undefined) return step.args;
+  if (step.verb === 'signIn' && typeof step.rawArgs === 'string') return { principal: step.rawArgs };
+  return step.rawArgs;
+}
+
+function collectRefs(value: unknown, path: DataPath): Ref[] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => collectRefs(item, [...path, i]));
+  if (!isRecord(value)) return [];
+  const workspace = typeof value['workspace'] === 'string' ? value['workspace'] : undefined;
+  return Object.entries(value).flatMap(([key, v]): Ref[] => {
+    const here = [...path, key];
+    if (Object.hasOwn(NAME_REFS, key) && typeof v === 'string') {
+      return [{ kind: NAME_REFS[key as keyof typeof NAME_REFS], name: v, path: here, ...(workspace ? { workspace } : {}) }];
+    }
+    const verb = STEP_REFS[key];
+    if (verb !== undefined && typeof v === 'string') return [{ kind: 'step', verb, name: v, path: here }];
+    if (verb !== undefined && Array.isArray(v)) {
+      return v.flatMap((item, i) => (typeof item === 'string' ? [{ kind: 'step' as const, verb, name: item, path: [...here, i] }] : []));
+    }
+    return OPAQUE_KEYS.has(key) ? [] : collectRefs(v, here);
+  });
+}
+
+function declaredIssue(name: string, path: DataPath, noun: string, declared: string[] | undefined, where: string): IssueDraft[] {
+  if (declared === undefined || declared.includes(name)) return [];
+  const suggestion = nearest(name, declared);
+  return [
+    {
+      path,
+      target: 'value',
+      message: `'${name}' is not a declared ${noun} (${where}: ${declared.join(', ') || 'none'})${didYouMean(suggestion)}`,
+      allowed: declared,
+      ...(suggestion ? { suggestion } : {}),
+    },
+  ];
+}
+
+function notMadeIssue(ref: Ref, what: string, known: Set<string>): IssueDraft {
+  const names = [...known];
+  const suggestion = nearest(ref.name, names);
+  return {
+    path: ref.path,
+    target: 'value',
+    message: `${what} (so far: ${names.join(', ') || 'none'})${didYouMean(suggestion)}`,
+    allowed: names,
+    ...(suggestion ? { suggestion } : {}),
+  };
+}
+
+function stepRefIssues(ref: Ref & { kind: 'step' }, ids: Map<string, IdEntry>, laterIds: Map<string, number>): IssueDraft[] {
+  const entry = ids.get(ref.name);
+  const issue = (message: string, extra: Partial<IssueDraft> = {}): IssueDraft[] => [{ path: ref.path, target: 'value', message, ...extra }];
+  if (entry === undefined) {
+    const later = laterIds.get(ref.name);
+    if (later !== undefined) return issue(`'${ref.name}' is the id of a later step (line ${later}); a step can only refer to earlier steps`);
+    const candidates = [...ids].filter(([, e]) => e.verb === ref.verb).map(([id]) => id);
+    const suggestion = nearest(ref.name, candidates);
+    return issue(
+      `'${ref.name}' is not the id of an earlier ${ref.verb} step (${ref.verb} ids so far: ${candidates.join(', ') || 'none'})${didYouMean(suggestion)}`,
+      { allowed: candidates, ...(suggestion ? { suggestion } : {}) },
+    );
+  }
+  if (entry.verb !== ref.verb) {
+    return issue(`'${ref.name}' is the id of a ${entry.verb ?? 'step without a verb'} step (line ${entry.line}), not of a ${ref.verb} step`);
+  }
+  if (entry.fails) {
+    return issue(`'${ref.name}' is the id of a step expected to fail (line ${entry.line}), so it made nothing to refer to`);
+  }
+  return [];
+}
+
+// Custom role names are free, but one that is almost a built-in (or an earlier defined) role
+// is a typo: assigning "Contibutor" would fail at run time for a reason the author did not mean.
+function roleIssues(role: string, path: DataPath, customRoles: Set<string>): IssueDraft[] {
+  const known = [...BUILT_IN_ROLES, ...customRoles];
+  if (known.includes(role)) return [];
+  const suggestion = nearest(role, known, 2);
+  if (suggestion === undefined) return [];
+  return [
+    {
+      path,
+      target: 'value',
+      key: 'role',
+      message: `role '${role}' is neither built in (${BUILT_IN_ROLES.join(', ')}) nor defined by an earlier defineRole step${didYouMean(suggestion)}`,
+      suggestion,
+    },
+  ];
+}
+
+function ownerIssues(rawSubscriptions: unknown, declared: Declarations): IssueDraft[] {
+  if (!isRecord(rawSubscriptions)) return [];
+  return Object.entries(rawSubscriptions).flatMap(([sub, value]) => {
+    const owners = isRecord(value) && Array.isArray(value['owners']) ? value['owners'] : [];
+    return owners.flatMap((owner, i) =>
+      typeof owner === 'string'
+        ? declaredIssue(owner, ['subscriptions', sub, 'owners', i], 'principal', declared.principals, 'tenant.principals')
+        : [],
+    );
+  });
+}
