@@ -1,11 +1,16 @@
 /** `pnpm bench`: event store throughput against raw better-sqlite3 (see store-bench.ts). */
-import type { StoredEvent } from '../packages/core/src/index';
+import { applyToWorld, emptyWorld, type StoredEvent } from '../packages/core/src/index';
 import { benchAppend, benchReplay, fmt, type BenchResult } from './store-bench';
+import { scenarioEventTemplate, tiledWorldEvents } from './world-events';
 
-// A trivial fold until the real projections are plugged in here.
-const countsByType = new Map<string, number>();
-const fold = (event: StoredEvent): void => {
-  countsByType.set(event.type, (countsByType.get(event.type) ?? 0) + 1);
+// Replay folds every event into all read models (directory, access, workspaces, activity log,
+// workspace metrics), exactly as `amlsim replay` does.
+let world = emptyWorld();
+const newFold = () => {
+  world = emptyWorld();
+  return (event: StoredEvent): void => {
+    applyToWorld(world, event);
+  };
 };
 
 function printTable(results: BenchResult[]): void {
@@ -29,6 +34,10 @@ function printTable(results: BenchResult[]): void {
 process.stderr.write('append benchmarks...\n');
 const results = await benchAppend();
 process.stderr.write('replay benchmark...\n');
-results.push(await benchReplay(fold));
+const template = await scenarioEventTemplate();
+process.stderr.write(`replay workload: the scenarios' ${template.length} events, tiled to 1,000,000\n`);
+results.push(await benchReplay(newFold, 1_000_000, tiledWorldEvents(template)));
 console.log();
 printTable(results);
+console.log(`\nreplayed world: ${Object.keys(world.workspaces.byId).length.toLocaleString('en-US')} workspaces, ` +
+  `${world.activityLog.entries.length.toLocaleString('en-US')} activity-log entries, ${Object.values(world.access.assignmentsByPrincipal).reduce((n, l) => n + l.length, 0).toLocaleString('en-US')} role assignments`);

@@ -163,7 +163,8 @@ export async function benchAppend(): Promise<BenchResult[]> {
  * store = `store.readAll()` with every event handed to `fold`.
  */
 export async function benchReplay(
-  fold: (event: StoredEvent) => void,
+  /** Called once per timed round: each round folds into fresh read models. */
+  newFold: () => (event: StoredEvent) => void,
   count = 1_000_000,
   makeEvent: (i: number) => BenchEvent = defaultMakeEvent,
 ): Promise<BenchResult> {
@@ -193,6 +194,7 @@ export async function benchReplay(
 
     const runStore = (): number => {
       const store = openSqliteEventStore({ file });
+      const fold = newFold();
       let n = 0;
       const [, s] = seconds(() => {
         for (const event of store.readAll()) {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyToWorld, emptyWorld, type EventStore, type IdGenerator, type StoredEvent, type WorldState } from '@amlsim/core';
+import { applyToWorld, assignmentsOf, emptyWorld, type EventStore, type IdGenerator, type StoredEvent, type WorldState } from '@amlsim/core';
 import { ArmService } from './services/arm';
 import { BlobStorageService } from './services/blob-storage';
 import { DirectoryService, type TenantConfig } from './services/directory';
@@ -65,7 +65,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   // The data plane asks the log (via the read model) who holds a grant: revocations act at once.
   const holdsGrant = (principalId: string, scope: string) =>
     principalId === PLATFORM_PRINCIPAL.principalId ||
-    world.access.assignments.some((a) => a.principalId === principalId && a.scope.toLowerCase() === scope.toLowerCase());
+    assignmentsOf(world.access, principalId).some((a) => a.scope.toLowerCase() === scope.toLowerCase());
   const context: PlatformContext = {
     session,
     dataDir: options.dataDir,

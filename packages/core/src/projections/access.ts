@@ -9,16 +9,29 @@ export type AccessState = {
   /** Keyed by resource-group scope, lower-cased. */
   resourceGroups: Record<string, { subscription: string; resourceGroup: string; scope: string }>;
   customRoles: Record<string, RoleDefinition>;
-  assignments: Array<RoleAssignment & { assignmentId: string }>;
+  /**
+   * Role assignments by principal id: every check asks about one principal, so the index keeps
+   * authorization and replay independent of how many assignments the directory holds.
+   */
+  assignmentsByPrincipal: Record<string, Array<RoleAssignment & { assignmentId: string }>>;
   /** S2.6: support applications by `subscription/region`. */
   supportApplications: Record<string, { application: string; principalId: string }>;
   violations: number;
   rejections: number;
 };
 
+const removeAssignment = (s: AccessState, principalId: string, assignmentId: string): void => {
+  const list = s.assignmentsByPrincipal[principalId];
+  if (list) s.assignmentsByPrincipal[principalId] = list.filter((a) => a.assignmentId !== assignmentId);
+};
+
+/** The role assignments a principal holds, at any scope. */
+export const assignmentsOf = (s: AccessState, principalId: string): ReadonlyArray<RoleAssignment & { assignmentId: string }> =>
+  s.assignmentsByPrincipal[principalId] ?? [];
+
 export const accessProjection = defineProjection<AccessState>({
   name: 'access',
-  initial: () => ({ subscriptions: {}, resourceGroups: {}, customRoles: {}, assignments: [], supportApplications: {}, violations: 0, rejections: 0 }),
+  initial: () => ({ subscriptions: {}, resourceGroups: {}, customRoles: {}, assignmentsByPrincipal: {}, supportApplications: {}, violations: 0, rejections: 0 }),
   apply: (s, raw) => {
     const e = raw as AmlEvent;
     switch (e.type) {
@@ -40,16 +53,14 @@ export const accessProjection = defineProjection<AccessState>({
       case 'RoleAssigned':
       case 'IdentityAccessGranted': {
         const assignmentId = e.type === 'RoleAssigned' ? e.data.assignmentId : `${e.data.principalId}:${e.data.target}`;
-        s.assignments.push({ assignmentId, principalId: e.data.principalId, role: e.data.role, scope: e.data.scope });
+        (s.assignmentsByPrincipal[e.data.principalId] ??= []).push({ assignmentId, principalId: e.data.principalId, role: e.data.role, scope: e.data.scope });
         break;
       }
-      case 'IdentityAccessRevoked': {
-        const id = `${e.data.principalId}:${e.data.target}`;
-        s.assignments = s.assignments.filter((a) => a.assignmentId !== id);
+      case 'IdentityAccessRevoked':
+        removeAssignment(s, e.data.principalId, `${e.data.principalId}:${e.data.target}`);
         break;
-      }
       case 'RoleAssignmentRemoved':
-        s.assignments = s.assignments.filter((a) => a.assignmentId !== e.data.assignmentId);
+        removeAssignment(s, e.data.principalId, e.data.assignmentId);
         break;
       case 'SupportApplicationCreated':
         s.supportApplications[`${e.data.subscription}/${e.data.region}`] = { application: e.data.application, principalId: e.data.principalId };

@@ -2,6 +2,7 @@ import {
   BUILT_IN_ROLES,
   REVOCABLE_RESOURCES,
   actions,
+  assignmentsOf,
   authorize,
   errors,
   isBuiltInRoleName,
@@ -54,7 +55,7 @@ export class ArmService {
   /** S2.2: the principal may do `action` at `scope`, per the enforcement mode. */
   private authorize(ctx: CommandContext, who: PrincipalRecord, action: string, scope: string): void {
     if (this.p.rbacMode === 'off') return;
-    const decision = authorize(this.p.world.access.assignments, (n) => this.role(n), who.principalId, action, scope);
+    const decision = authorize(assignmentsOf(this.p.world.access, who.principalId), (n) => this.role(n), who.principalId, action, scope);
     if (decision.allowed) return;
     if (this.p.rbacMode === 'soft') {
       ctx.emit(`rejections-${this.p.session}`, 'any', [
@@ -184,8 +185,8 @@ export class ArmService {
           scope,
         });
       }
-      const exists = this.p.world.access.assignments.some(
-        (a) => a.principalId === target.principalId && a.role === role.name && a.scope.toLowerCase() === scope.toLowerCase(),
+      const exists = assignmentsOf(this.p.world.access, target.principalId).some(
+        (a) => a.role === role.name && a.scope.toLowerCase() === scope.toLowerCase(),
       );
       if (exists) throw errors.conflict(`'${args.principal}' already holds '${role.name}' at '${scope}'.`, { scope });
       ctx.emit(streams.subscription(this.p.session, scope.split('/')[2]!), 'any', [

@@ -1,0 +1,11 @@
+export * from './labels';
+export * from './errors';
+export type { ImageFile } from './image-files';
+export { renderDockerfile, type DockerfileSpec } from './build-context';
+export { collectNodeRuntimeFiles, RUNTIME_USER, type NodeRuntimeSources } from './node-runtime';
+export { demuxLogFrames, type ContainerLogs } from './log-frames';
+export type { BindMount, VolumeMount, RunContainerOptions, ContainerExit, ContainerHandle } from './containers';
+export type { VolumeHandle } from './volumes';
+export { isProcessAlive, type SweepOptions, type SweepResult } from './sweep';
+export { LABEL_CONTENT, type BuildImageOptions, type LayeredImageOptions, type ImageResult } from './images';
+export { connectDocker, DockerEngine, DEFAULT_DOCKER_SOCKET, type ConnectDockerOptions } from './docker-engine';

@@ -1,0 +1,66 @@
+/**
+ * Labels every Docker object amlsim creates carries (ARCHITECTURE.md "Docker conventions").
+ *
+ * Labels are the only link between a container and the process that owns it: after a crash
+ * nothing in memory remembers what was started, so the sweep finds orphans by label alone.
+ */
+
+/** Marks an object as created by amlsim; nothing without it is ever touched. */
+export const LABEL_MANAGED = 'dev.amlsim.managed';
+/** The session (one simulator process lifetime) that owns the object. */
+export const LABEL_SESSION = 'dev.amlsim.session';
+/** Pid of the owning process, so a sweep can tell whether the owner is still alive. */
+export const LABEL_PID = 'dev.amlsim.pid';
+/** Workspace the object belongs to, where one applies. */
+export const LABEL_WORKSPACE = 'dev.amlsim.workspace';
+/** Run (training job) the object belongs to, where one applies. */
+export const LABEL_RUN = 'dev.amlsim.run';
+/** Online service / endpoint the object belongs to, where one applies. */
+export const LABEL_SERVICE = 'dev.amlsim.service';
+/** What the object plays in the simulation: `node`, `vm`, `scoring`, `base`, … */
+export const LABEL_ROLE = 'dev.amlsim.role';
+
+/** Value of {@link LABEL_MANAGED} on every managed object. */
+export const MANAGED_VALUE = 'true';
+
+/** Roles a container or image can play; open-ended so a new kind needs no change here. */
+export type AmlsimRole = 'node' | 'vm' | 'scoring' | 'base' | 'layer' | (string & {});
+
+/** What {@link amlsimLabels} needs to label an object. */
+export interface AmlsimLabelInput {
+  /** Owning session id. Omit only for objects shared across sessions (the base image). */
+  session?: string;
+  /** Owning process id; defaults to nothing (images are not swept by pid). */
+  pid?: number;
+  workspace?: string;
+  run?: string;
+  service?: string;
+  role?: AmlsimRole;
+}
+
+/**
+ * Builds the label map for a managed object: always `dev.amlsim.managed=true`, plus whichever
+ * of session/pid/workspace/run/service/role are given.
+ */
+export function amlsimLabels(input: AmlsimLabelInput = {}): Record<string, string> {
+  const labels: Record<string, string> = { [LABEL_MANAGED]: MANAGED_VALUE };
+  if (input.session !== undefined) labels[LABEL_SESSION] = input.session;
+  if (input.pid !== undefined) labels[LABEL_PID] = String(input.pid);
+  if (input.workspace !== undefined) labels[LABEL_WORKSPACE] = input.workspace;
+  if (input.run !== undefined) labels[LABEL_RUN] = input.run;
+  if (input.service !== undefined) labels[LABEL_SERVICE] = input.service;
+  if (input.role !== undefined) labels[LABEL_ROLE] = input.role;
+  return labels;
+}
+
+/**
+ * Labels for a container owned by this process: session + `process.pid`, so a later sweep
+ * removes it once this process is gone.
+ */
+export function containerLabels(
+  session: string,
+  extra: Omit<AmlsimLabelInput, 'session' | 'pid'> = {},
+  pid: number = process.pid,
+): Record<string, string> {
+  return amlsimLabels({ ...extra, session, pid });
+}
