@@ -1,4 +1,3 @@
-import type { AmlEvent } from '../events/catalog';
 import type { RoleAssignment } from '../rbac/authorize';
 import type { RoleDefinition } from '../rbac/role-definitions';
 import { defineProjection } from './projection';
@@ -20,10 +19,17 @@ export type AccessState = {
   rejections: number;
 };
 
+const addAssignment = (s: AccessState, a: RoleAssignment & { assignmentId: string }): void => {
+  (s.assignmentsByPrincipal[a.principalId] ??= []).push(a);
+};
+
 const removeAssignment = (s: AccessState, principalId: string, assignmentId: string): void => {
   const list = s.assignmentsByPrincipal[principalId];
   if (list) s.assignmentsByPrincipal[principalId] = list.filter((a) => a.assignmentId !== assignmentId);
 };
+
+/** The id of a managed-identity grant (S2.5): one per identity and target. */
+const grantId = (principalId: string, target: string) => `${principalId}:${target}`;
 
 /** The role assignments a principal holds, at any scope. */
 export const assignmentsOf = (s: AccessState, principalId: string): ReadonlyArray<RoleAssignment & { assignmentId: string }> =>
@@ -32,46 +38,35 @@ export const assignmentsOf = (s: AccessState, principalId: string): ReadonlyArra
 export const accessProjection = defineProjection<AccessState>({
   name: 'access',
   initial: () => ({ subscriptions: {}, resourceGroups: {}, customRoles: {}, assignmentsByPrincipal: {}, supportApplications: {}, violations: 0, rejections: 0 }),
-  apply: (s, raw) => {
-    const e = raw as AmlEvent;
-    switch (e.type) {
-      case 'SubscriptionCreated':
-        s.subscriptions[e.data.subscription] = { scope: e.data.scope };
-        break;
-      case 'ResourceGroupCreated':
-        s.resourceGroups[e.data.scope.toLowerCase()] = { subscription: e.data.subscription, resourceGroup: e.data.resourceGroup, scope: e.data.scope };
-        break;
-      case 'RoleDefined':
-        s.customRoles[e.data.role] = {
-          name: e.data.role,
-          builtIn: false,
-          actions: e.data.actions,
-          notActions: e.data.notActions,
-          assignableScopes: e.data.assignableScopes,
-        };
-        break;
-      case 'RoleAssigned':
-      case 'IdentityAccessGranted': {
-        const assignmentId = e.type === 'RoleAssigned' ? e.data.assignmentId : `${e.data.principalId}:${e.data.target}`;
-        (s.assignmentsByPrincipal[e.data.principalId] ??= []).push({ assignmentId, principalId: e.data.principalId, role: e.data.role, scope: e.data.scope });
-        break;
-      }
-      case 'IdentityAccessRevoked':
-        removeAssignment(s, e.data.principalId, `${e.data.principalId}:${e.data.target}`);
-        break;
-      case 'RoleAssignmentRemoved':
-        removeAssignment(s, e.data.principalId, e.data.assignmentId);
-        break;
-      case 'SupportApplicationCreated':
-        s.supportApplications[`${e.data.subscription}/${e.data.region}`] = { application: e.data.application, principalId: e.data.principalId };
-        break;
-      case 'AuthorizationViolationRecorded':
-        s.violations++;
-        break;
-      case 'CommandRejected':
-        s.rejections++;
-        break;
-    }
-    return s;
+  on: {
+    SubscriptionCreated: (s, e) => {
+      s.subscriptions[e.data.subscription] = { scope: e.data.scope };
+    },
+    ResourceGroupCreated: (s, e) => {
+      s.resourceGroups[e.data.scope.toLowerCase()] = { subscription: e.data.subscription, resourceGroup: e.data.resourceGroup, scope: e.data.scope };
+    },
+    RoleDefined: (s, e) => {
+      s.customRoles[e.data.role] = {
+        name: e.data.role,
+        builtIn: false,
+        actions: e.data.actions,
+        notActions: e.data.notActions,
+        assignableScopes: e.data.assignableScopes,
+      };
+    },
+    RoleAssigned: (s, e) => addAssignment(s, { assignmentId: e.data.assignmentId, principalId: e.data.principalId, role: e.data.role, scope: e.data.scope }),
+    IdentityAccessGranted: (s, e) =>
+      addAssignment(s, { assignmentId: grantId(e.data.principalId, e.data.target), principalId: e.data.principalId, role: e.data.role, scope: e.data.scope }),
+    IdentityAccessRevoked: (s, e) => removeAssignment(s, e.data.principalId, grantId(e.data.principalId, e.data.target)),
+    RoleAssignmentRemoved: (s, e) => removeAssignment(s, e.data.principalId, e.data.assignmentId),
+    SupportApplicationCreated: (s, e) => {
+      s.supportApplications[`${e.data.subscription}/${e.data.region}`] = { application: e.data.application, principalId: e.data.principalId };
+    },
+    AuthorizationViolationRecorded: (s) => {
+      s.violations++;
+    },
+    CommandRejected: (s) => {
+      s.rejections++;
+    },
   },
 });

@@ -1,4 +1,4 @@
-import type { AmlEvent } from '../events/catalog';
+import type { StoredEvent } from '../events/envelope';
 import { actions } from '../rbac/operations';
 import { defineProjection } from './projection';
 
@@ -14,7 +14,15 @@ export type ActivityLogEntry = {
   workspace?: string;
 };
 
-export type ActivityLogState = { entries: ActivityLogEntry[]; scopesByWorkspaceId: Record<string, { workspace: string; scope: string }> };
+export type ActivityLogState = { entries: ActivityLogEntry[]; scopesByWorkspaceId: Record<string, string> };
+
+const record = (s: ActivityLogState, e: StoredEvent, operation: string, scope: string, status: 'Succeeded' | 'Failed', workspace?: string): void => {
+  const entry: ActivityLogEntry = { operation, initiator: e.meta.principal ?? 'system', at: e.meta.at, status, scope };
+  if (workspace) entry.workspace = workspace;
+  s.entries.push(entry);
+};
+
+const scopeOf = (s: ActivityLogState, workspaceId: string): string => s.scopesByWorkspaceId[workspaceId] ?? '';
 
 /**
  * The Azure activity log (S7.2): operation, initiator, timestamp, status — for ARM
@@ -25,51 +33,27 @@ export type ActivityLogState = { entries: ActivityLogEntry[]; scopesByWorkspaceI
 export const activityLogProjection = defineProjection<ActivityLogState>({
   name: 'activityLog',
   initial: () => ({ entries: [], scopesByWorkspaceId: {} }),
-  apply: (s, raw) => {
-    const e = raw as AmlEvent;
-    const initiator = e.meta.principal ?? 'system';
-    const push = (operation: string, scope: string, status: 'Succeeded' | 'Failed', workspace?: string) =>
-      s.entries.push({ operation, initiator, at: e.meta.at, status, scope, ...(workspace ? { workspace } : {}) });
-    const wsOf = (workspaceId: string) => s.scopesByWorkspaceId[workspaceId];
-    switch (e.type) {
-      case 'WorkspaceCreationRequested':
-        s.scopesByWorkspaceId[e.data.workspaceId] = { workspace: e.data.workspace, scope: e.data.scope };
-        break;
-      case 'WorkspaceCreated':
-        push(actions.createWorkspace, e.data.scope, 'Succeeded', e.data.workspace);
-        break;
-      case 'WorkspaceCreationFailed':
-        push(actions.createWorkspace, wsOf(e.data.workspaceId)?.scope ?? '', 'Failed', e.data.workspace);
-        break;
-      case 'ResourceGroupCreated':
-        if (e.meta.principal) push(actions.createResourceGroup, e.data.scope, 'Succeeded');
-        break;
-      case 'RoleAssigned':
-        // Assignments made by the platform itself (subscription owners at set-up, S2.6 support apps) are not user activity.
-        if (e.meta.principal) push(actions.shareWorkspace, e.data.scope, 'Succeeded');
-        break;
-      case 'RoleDefined':
-        push(actions.defineRole, e.data.assignableScopes[0] ?? '', 'Succeeded');
-        break;
-      case 'WorkspaceUpgraded':
-        push(actions.upgradeWorkspace, wsOf(e.data.workspaceId)?.scope ?? '', 'Succeeded', e.data.workspace);
-        break;
-      case 'IdentityAccessRevoked':
-        push(actions.revokeIdentityAccess, e.data.scope, 'Succeeded', e.data.workspace);
-        break;
-      case 'KeysResynced':
-        push(actions.resyncKeys, wsOf(e.data.workspaceId)?.scope ?? '', 'Succeeded', e.data.workspace);
-        break;
-      case 'StorageKeyRegenerated':
-        push(actions.regenerateStorageKey, wsOf(e.data.workspaceId)?.scope ?? '', 'Succeeded', e.data.workspace);
-        break;
-      case 'DatastoreAttached':
-        push(actions.attachDatastore, wsOf(e.data.workspaceId)?.scope ?? '', 'Succeeded', e.data.workspace);
-        break;
-      case 'CommandRejected':
-        if (e.data.action && e.data.scope) push(e.data.action, e.data.scope, 'Failed');
-        break;
-    }
-    return s;
+  on: {
+    WorkspaceCreationRequested: (s, e) => {
+      s.scopesByWorkspaceId[e.data.workspaceId] = e.data.scope;
+    },
+    WorkspaceCreated: (s, e) => record(s, e, actions.createWorkspace, e.data.scope, 'Succeeded', e.data.workspace),
+    WorkspaceCreationFailed: (s, e) => record(s, e, actions.createWorkspace, scopeOf(s, e.data.workspaceId), 'Failed', e.data.workspace),
+    ResourceGroupCreated: (s, e) => {
+      if (e.meta.principal) record(s, e, actions.createResourceGroup, e.data.scope, 'Succeeded');
+    },
+    // Assignments the platform makes itself (subscription owners at set-up, S2.6 support apps) are not user activity.
+    RoleAssigned: (s, e) => {
+      if (e.meta.principal) record(s, e, actions.shareWorkspace, e.data.scope, 'Succeeded');
+    },
+    RoleDefined: (s, e) => record(s, e, actions.defineRole, e.data.assignableScopes[0] ?? '', 'Succeeded'),
+    WorkspaceUpgraded: (s, e) => record(s, e, actions.upgradeWorkspace, scopeOf(s, e.data.workspaceId), 'Succeeded', e.data.workspace),
+    IdentityAccessRevoked: (s, e) => record(s, e, actions.revokeIdentityAccess, e.data.scope, 'Succeeded', e.data.workspace),
+    KeysResynced: (s, e) => record(s, e, actions.resyncKeys, scopeOf(s, e.data.workspaceId), 'Succeeded', e.data.workspace),
+    StorageKeyRegenerated: (s, e) => record(s, e, actions.regenerateStorageKey, scopeOf(s, e.data.workspaceId), 'Succeeded', e.data.workspace),
+    DatastoreAttached: (s, e) => record(s, e, actions.attachDatastore, scopeOf(s, e.data.workspaceId), 'Succeeded', e.data.workspace),
+    CommandRejected: (s, e) => {
+      if (e.data.action && e.data.scope) record(s, e, e.data.action, e.data.scope, 'Failed');
+    },
   },
 });

@@ -1,4 +1,4 @@
-import type { AmlEvent, IdentityGrantTarget } from '../events/catalog';
+import type { IdentityGrantTarget } from '../events/catalog';
 import { defineProjection } from './projection';
 
 export type WorkspaceRecord = {
@@ -35,10 +35,8 @@ export type WorkspacesState = {
 export const workspacesProjection = defineProjection<WorkspacesState>({
   name: 'workspaces',
   initial: () => ({ byId: {}, byName: {} }),
-  apply: (s, raw) => {
-    const e = raw as AmlEvent;
-    if (e.type === 'WorkspaceCreationRequested') {
-      const d = e.data;
+  on: {
+    WorkspaceCreationRequested: (s, { data: d }) => {
       s.byId[d.workspaceId] = {
         workspaceId: d.workspaceId,
         workspace: d.workspace,
@@ -56,60 +54,53 @@ export const workspacesProjection = defineProjection<WorkspacesState>({
         storageKeyGenerations: { key1: 1, key2: 1 },
       };
       s.byName[d.workspace] = d.workspaceId;
-      return s;
-    }
-    if (!('workspaceId' in e.data)) return s;
-    const ws = s.byId[e.data.workspaceId];
-    if (!ws) return s;
-    switch (e.type) {
-      case 'KeyVaultProvisioned':
-        ws.keyVault = e.data.keyVault;
-        break;
-      case 'StorageAccountProvisioned':
+    },
+    KeyVaultProvisioned: (s, e) => withWorkspace(s, e.data, (ws) => (ws.keyVault = e.data.keyVault)),
+    StorageAccountProvisioned: (s, e) =>
+      withWorkspace(s, e.data, (ws) => {
         ws.storageAccount = e.data.storageAccount;
         ws.blobContainer = e.data.blobContainer;
         ws.fileShare = e.data.fileShare;
-        break;
-      case 'ContainerRegistryProvisioned':
-        ws.registry = e.data.registry;
-        break;
-      case 'AppInsightsProvisioned':
-        ws.appInsights = e.data.appInsights;
-        break;
-      case 'ManagedIdentityCreated':
-        ws.identity = { name: e.data.identity, principalId: e.data.principalId };
-        break;
-      case 'IdentityAccessGranted':
+      }),
+    ContainerRegistryProvisioned: (s, e) => withWorkspace(s, e.data, (ws) => (ws.registry = e.data.registry)),
+    AppInsightsProvisioned: (s, e) => withWorkspace(s, e.data, (ws) => (ws.appInsights = e.data.appInsights)),
+    ManagedIdentityCreated: (s, e) => withWorkspace(s, e.data, (ws) => (ws.identity = { name: e.data.identity, principalId: e.data.principalId })),
+    IdentityAccessGranted: (s, e) =>
+      withWorkspace(s, e.data, (ws) => {
         if (!ws.grants.includes(e.data.target)) ws.grants.push(e.data.target);
         ws.revoked = ws.revoked.filter((t) => t !== e.data.target);
-        break;
-      case 'IdentityAccessRevoked':
+      }),
+    IdentityAccessRevoked: (s, e) =>
+      withWorkspace(s, e.data, (ws) => {
         if (!ws.revoked.includes(e.data.target)) ws.revoked.push(e.data.target);
-        break;
-      case 'ResourceDeprovisioned':
-        if (e.data.resource === 'keyVault') delete ws.keyVault;
-        if (e.data.resource === 'storage') delete ws.storageAccount;
-        if (e.data.resource === 'registry') delete ws.registry;
-        if (e.data.resource === 'appInsights') delete ws.appInsights;
-        if (e.data.resource === 'identity') delete ws.identity;
-        break;
-      case 'WorkspaceCreationFailed':
+      }),
+    ResourceDeprovisioned: (s, e) =>
+      withWorkspace(s, e.data, (ws) => {
+        const field = DEPROVISIONED_FIELD[e.data.resource];
+        delete ws[field];
+      }),
+    WorkspaceCreationFailed: (s, e) =>
+      withWorkspace(s, e.data, (ws) => {
         ws.status = 'Failed';
+        // A failed creation frees the name again.
         if (s.byName[ws.workspace] === ws.workspaceId) delete s.byName[ws.workspace];
-        break;
-      case 'WorkspaceCreated':
-        ws.status = 'Succeeded';
-        break;
-      case 'WorkspaceUpgraded':
-        ws.edition = e.data.to;
-        break;
-      case 'DatastoreAttached':
-        ws.datastores[e.data.datastore] = { container: e.data.container };
-        break;
-      case 'StorageKeyRegenerated':
-        ws.storageKeyGenerations[e.data.key]++;
-        break;
-    }
-    return s;
+      }),
+    WorkspaceCreated: (s, e) => withWorkspace(s, e.data, (ws) => (ws.status = 'Succeeded')),
+    WorkspaceUpgraded: (s, e) => withWorkspace(s, e.data, (ws) => (ws.edition = e.data.to)),
+    DatastoreAttached: (s, e) => withWorkspace(s, e.data, (ws) => (ws.datastores[e.data.datastore] = { container: e.data.container })),
+    StorageKeyRegenerated: (s, e) => withWorkspace(s, e.data, (ws) => ws.storageKeyGenerations[e.data.key]++),
   },
 });
+
+const DEPROVISIONED_FIELD = {
+  keyVault: 'keyVault',
+  storage: 'storageAccount',
+  registry: 'registry',
+  appInsights: 'appInsights',
+  identity: 'identity',
+} as const;
+
+const withWorkspace = (s: WorkspacesState, data: { workspaceId: string }, change: (ws: WorkspaceRecord) => unknown): void => {
+  const ws = s.byId[data.workspaceId];
+  if (ws) change(ws);
+};

@@ -2,6 +2,7 @@ import type { StoredEvent } from '../events/envelope';
 import { accessProjection, type AccessState } from './access';
 import { activityLogProjection, type ActivityLogState } from './activity-log';
 import { directoryProjection, type DirectoryState } from './directory';
+import type { Projection } from './projection';
 import { workspaceMetricsProjection, type WorkspaceMetricsState } from './workspace-metrics';
 import { workspacesProjection, type WorkspacesState } from './workspaces';
 
@@ -15,24 +16,45 @@ export type WorldState = {
   workspaceMetrics: WorkspaceMetricsState;
 };
 
-export const PROJECTIONS = [directoryProjection, accessProjection, workspacesProjection, activityLogProjection, workspaceMetricsProjection] as const;
+type ReadModelName = Exclude<keyof WorldState, 'position'>;
+
+/** Each read model of the world and the projection that folds it. */
+export const PROJECTIONS: { readonly [K in ReadModelName]: Projection<WorldState[K]> } = {
+  directory: directoryProjection,
+  access: accessProjection,
+  workspaces: workspacesProjection,
+  activityLog: activityLogProjection,
+  workspaceMetrics: workspaceMetricsProjection,
+};
+
+type Apply = (w: WorldState, e: StoredEvent) => void;
+
+/** Event type -> the handlers of every read model that reads it: one lookup per event on replay. */
+const DISPATCH: ReadonlyMap<string, readonly Apply[]> = (() => {
+  const table = new Map<string, Apply[]>();
+  for (const [model, projection] of Object.entries(PROJECTIONS) as Array<[ReadModelName, Projection<unknown>]>) {
+    for (const [type, handler] of Object.entries(projection.on) as Array<[string, (s: unknown, e: StoredEvent) => void]>) {
+      const list = table.get(type) ?? [];
+      list.push((w, e) => handler(w[model], e));
+      table.set(type, list);
+    }
+  }
+  return table;
+})();
 
 export const emptyWorld = (): WorldState => ({
   position: 0,
-  directory: directoryProjection.initial(),
-  access: accessProjection.initial(),
-  workspaces: workspacesProjection.initial(),
-  activityLog: activityLogProjection.initial(),
-  workspaceMetrics: workspaceMetricsProjection.initial(),
+  directory: PROJECTIONS.directory.initial(),
+  access: PROJECTIONS.access.initial(),
+  workspaces: PROJECTIONS.workspaces.initial(),
+  activityLog: PROJECTIONS.activityLog.initial(),
+  workspaceMetrics: PROJECTIONS.workspaceMetrics.initial(),
 });
 
-/** Fold one event into every read model (mutates and returns `w`). */
+/** Fold one event into every read model that reads it (mutates and returns `w`). */
 export const applyToWorld = (w: WorldState, e: StoredEvent): WorldState => {
-  w.directory = directoryProjection.apply(w.directory, e);
-  w.access = accessProjection.apply(w.access, e);
-  w.workspaces = workspacesProjection.apply(w.workspaces, e);
-  w.activityLog = activityLogProjection.apply(w.activityLog, e);
-  w.workspaceMetrics = workspaceMetricsProjection.apply(w.workspaceMetrics, e);
+  const handlers = DISPATCH.get(e.type);
+  if (handlers) for (const apply of handlers) apply(w, e);
   w.position = e.position;
   return w;
 };
