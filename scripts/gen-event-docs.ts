@@ -23,7 +23,7 @@ export const EVENT_DOCS_FILE = join(REPO, 'docs', 'events.md');
 const CORE_ENTRY = join(REPO, 'packages', 'core', 'src', 'index.ts');
 
 /** Lanes in the order a request travels (the order of the `Lane` type). */
-const LANE_ORDER = ['Client', 'AAD', 'ARM', 'RP', 'KeyVault', 'Storage', 'Registry', 'AppInsights', 'Monitor', 'Platform'] as const satisfies readonly Lane[];
+const LANE_ORDER = ['Client', 'AAD', 'ARM', 'RP', 'KeyVault', 'Storage', 'Registry', 'AppInsights', 'Monitor', 'Compute', 'CosmosDB', 'Platform'] as const satisfies readonly Lane[];
 // Compile-time check that LANE_ORDER names every lane: adding a lane to the type without
 // adding it here is a type error.
 type MissingLanes = Exclude<Lane, (typeof LANE_ORDER)[number]>;
@@ -40,6 +40,8 @@ const LANE_TITLES: Record<Lane, string> = {
   Registry: 'Registry (container registry)',
   AppInsights: 'AppInsights (Application Insights)',
   Monitor: 'Monitor (Azure Monitor)',
+  Compute: 'Compute (clusters, nodes, run containers)',
+  CosmosDB: 'CosmosDB (the metric store in the platform subscription)',
   Platform: 'Platform (simulator bookkeeping)',
 };
 

@@ -16,7 +16,10 @@ const LANE_COLOURS: Record<string, (s: string) => string> = {
   Platform: pc.gray,
 };
 
-const show = (v: unknown): string => (Array.isArray(v) ? v.join(',') : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+const show = (v: unknown): string => {
+  if (Array.isArray(v)) return v.some((x) => typeof x === 'object' && x !== null) ? `[${v.length} items]` : v.join(',');
+  return typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+};
 
 /** The key fields of an event, as `key=value` pairs, in payload order. */
 export const keyFields = (e: StoredEvent): string => {

@@ -18,3 +18,7 @@ export * from './projections/workspaces';
 export * from './projections/activity-log';
 export * from './projections/workspace-metrics';
 export * from './projections/world';
+export * from './run/run.machine';
+export * from './run/run-fold';
+export * from './projections/run-metrics';
+export * from './projections/computes';

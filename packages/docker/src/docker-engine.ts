@@ -14,7 +14,7 @@ import {
   type LayeredImageOptions,
 } from './images';
 import { collectNodeRuntimeFiles, type NodeRuntimeSources } from './node-runtime';
-import { sweepOn, type SweepOptions, type SweepResult } from './sweep';
+import { sweepOn, type SweepOptions, type SweepResult, listSessionObjectsOn } from './sweep';
 import { createVolumeOn, removeVolumeOn, type VolumeHandle } from './volumes';
 
 /** Where the engine listens by default on Linux. */
@@ -124,6 +124,22 @@ export class DockerEngine implements AsyncDisposable {
   /** Creates a labelled volume. */
   createVolume(options: { name?: string; labels: Record<string, string> }): Promise<VolumeHandle> {
     return createVolumeOn(this.docker, options);
+  }
+
+  /** Containers and volumes of a session still on the engine. */
+  listSessionObjects(session: string): Promise<{ containers: string[]; volumes: string[] }> {
+    return listSessionObjectsOn(this.docker, session);
+  }
+
+  /** Whether a volume exists (a node's disks disappear when the node is deprovisioned, S4.6). */
+  async volumeExists(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).inspect();
+      return true;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      throw error;
+    }
   }
 
   /** Removes a volume; one that is already gone is fine. */

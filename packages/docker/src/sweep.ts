@@ -68,3 +68,11 @@ export async function sweepOn(docker: Docker, options: SweepOptions = {}): Promi
   }
   return { containers, volumes };
 }
+
+/** What of a session is still on the engine (an invariant after every scenario: nothing). */
+export async function listSessionObjectsOn(docker: Docker, session: string): Promise<{ containers: string[]; volumes: string[] }> {
+  const filter = [`${LABEL_MANAGED}=${MANAGED_VALUE}`, `${LABEL_SESSION}=${session}`];
+  const containers = (await docker.listContainers({ all: true, filters: { label: filter } })).map((c) => c.Id.slice(0, 12));
+  const { Volumes } = await docker.listVolumes({ filters: { label: filter } });
+  return { containers, volumes: (Volumes ?? []).map((v) => v.Name) };
+}

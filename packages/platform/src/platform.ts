@@ -13,6 +13,15 @@ import { nanoIds } from './runtime/ids';
 import { PLATFORM_PRINCIPAL, type PlatformContext, type RbacMode } from './runtime/platform-context';
 import { SecretRegistry } from './runtime/secret-registry';
 import { takeCheckpoint } from './checkpoints';
+import type { ComputeDriver } from './compute/compute-driver';
+import { createDockerDriver } from './compute/docker-driver';
+import { createProcessDriver } from './compute/process-driver';
+import { Scheduler } from './runtime/scheduler';
+import { ControlPlane } from './services/control-plane';
+import { MachineLearningService } from './services/machine-learning';
+import { RunManager } from './services/run-manager';
+import { RunTokenService } from './services/run-tokens';
+import { SnapshotStore } from './services/snapshots';
 
 export type PlatformOptions = {
   store: EventStore;
@@ -22,6 +31,10 @@ export type PlatformOptions = {
   clock?: SimClock;
   ids?: IdGenerator;
   rbacMode?: RbacMode;
+  /** Where runs execute (S8.3): real containers (default) or local processes. */
+  driver?: 'docker' | 'process';
+  /** Lifetime of run tokens (S1.3); default 10 minutes. */
+  runTokenTtlMs?: number;
 };
 
 export type Platform = {
@@ -29,15 +42,23 @@ export type Platform = {
   readonly context: PlatformContext;
   readonly directory: DirectoryService;
   readonly arm: ArmService;
+  readonly ml: MachineLearningService;
+  readonly runs: RunManager;
   /** Read models of this session, current after every append. */
   readonly world: WorldState;
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
   advanceClock(ms: number): Promise<void>;
   /** Arm a fault for the next matching operation (SCENARIOS.md "Time and faults"). */
-  injectFault(kind: 'failProvisioning', target: string): Promise<void>;
+  injectFault(kind: 'failProvisioning' | 'killContainer', target: string): Promise<void>;
   /** Save the read models and aggregate states for `amlsim replay` to compare against. */
   checkpoint(): void;
-  close(): void;
+  /** The compute driver, if runs have used one (tests inspect disks and containers through it). */
+  driverIfStarted(): ComputeDriver | undefined;
+  /**
+   * Stop runs, the control plane and timers; remove the session's containers and volumes.
+   * Returns what could not be removed (an invariant after every scenario: nothing).
+   */
+  close(): Promise<{ leftovers: string[] }>;
 };
 
 /**
@@ -85,26 +106,78 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   });
   const directory = new DirectoryService(context);
   const arm = new ArmService(context, directory);
+  const scheduler = new Scheduler(clock);
+  const snapshots = new SnapshotStore(context.storage);
+  const tokens = new RunTokenService(context);
+  // The driver starts on first use, so workspaces and RBAC work on a machine without Docker.
+  let driver: Promise<ComputeDriver> | undefined;
+  let controlPlane: ControlPlane | undefined;
+  let started: ComputeDriver | undefined;
+  const getDriver = async (): Promise<ComputeDriver> => {
+    driver ??= (options.driver === 'process' ? Promise.resolve(createProcessDriver(join(options.dataDir, 'compute'))) : createDockerDriver()).catch((e) => {
+      driver = undefined;
+      throw e;
+    });
+    const d = await driver;
+    started = d;
+    await controlPlane!.start();
+    return d;
+  };
+  const runs: RunManager = new RunManager(context, {
+    driver: getDriver,
+    tokens,
+    snapshots,
+    scheduler,
+    get control() {
+      return { dir: controlPlane!.dir, socketName: controlPlane!.socketName };
+    },
+    runTokenTtlMs: options.runTokenTtlMs ?? 10 * 60_000,
+  });
+  controlPlane = new ControlPlane(context, runs, tokens, snapshots);
+  const ml = new MachineLearningService(context, directory, arm, runs, snapshots, getDriver);
   await directory.bootstrap(options.tenant);
   return {
     session,
     context,
     directory,
     arm,
+    ml,
+    runs,
     world,
     advanceClock: async (ms) => {
       clock.advance(ms);
       await context.bus.run('AdvanceClock', (ctx) =>
         ctx.emitAsPlatform(`session-${session}`, 'any', [{ type: 'ClockAdvanced', data: { byMs: ms, to: new Date(clock.now()).toISOString() } }]),
       );
+      // Timers due by the new time fire now, in order (token expiry, scale-down).
+      await scheduler.runDue();
     },
     injectFault: async (kind, target) => {
-      context.faults.arm(kind, target);
+      // killContainer acts at once on a running container, else on the run's next container start.
+      const running = kind === 'killContainer' ? runs.liveCompute(target) : undefined;
+      if (running) void running.kill().catch(() => {});
+      else context.faults.arm(kind, target);
       await context.bus.run('InjectFault', (ctx) =>
         ctx.emitAsPlatform(`session-${session}`, 'any', [{ type: 'FaultInjected', data: { fault: kind, target } }]),
       );
     },
     checkpoint: () => takeCheckpoint(options.store, session, world),
-    close: () => unsubscribe(),
+    driverIfStarted: () => started,
+    close: async () => {
+      scheduler.dispose();
+      await runs.shutdown();
+      await controlPlane!.stop();
+      let leftovers: string[] = [];
+      if (driver) {
+        const d = await driver.catch(() => undefined);
+        if (d) {
+          await d.cleanup(session);
+          leftovers = await d.leftovers(session);
+          await d.close();
+        }
+      }
+      unsubscribe();
+      return { leftovers };
+    },
   };
 };

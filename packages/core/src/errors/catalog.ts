@@ -84,6 +84,9 @@ export const errors = {
       { status: 403, details: { account } },
     ),
 
+  timeout: (what: string, ms: number, state: string) =>
+    new SimError('Timeout', `${what} did not finish within ${ms} ms; it is ${state}.`, { status: 408, retryable: true, details: { what, ms, state } }),
+
   // ---- event store --------------------------------------------------------------------------
   wrongExpectedVersion: (stream: string, expected: number | string, actual: number) =>
     new SimError(

@@ -18,9 +18,20 @@ export type Lane =
   | 'Registry'
   | 'AppInsights'
   | 'Monitor'
+  | 'Compute'
+  | 'CosmosDB'
   | 'Platform';
 
 type WorkspaceRef = { workspaceId: string; workspace: string };
+type RunRef = WorkspaceRef & { runId: string };
+/** One metric row as the run-context library records it (docs/control-plane.md). */
+export type MetricRow =
+  | { kind: 'scalar'; name: string; value: number | string | boolean; step: number; at: string }
+  | { kind: 'list'; name: string; values: Array<number | string | boolean>; at: string }
+  | { kind: 'row'; name: string; row: Record<string, number | string | boolean>; at: string }
+  | { kind: 'tag'; name: string; value: string; at: string };
+export type RunOutcome = 'Completed' | 'Failed' | 'Canceled';
+export type ComputeType = 'AmlCompute' | 'VirtualMachine';
 export type ProvisionedResource = 'keyVault' | 'storage' | 'registry' | 'appInsights' | 'identity';
 export type IdentityGrantTarget = 'workspace' | 'storage' | 'keyVault' | 'registry' | 'resourceGroup' | 'keyVaultResourceGroup';
 
@@ -73,6 +84,54 @@ export type EventDataMap = {
   SecretStored: WorkspaceRef & { vault: string; secret: string; version: number; fingerprint: string };
   // ---- Storage (S4.1, S4.3) -------------------------------------------------------------------
   StorageKeyRegenerated: WorkspaceRef & { storageAccount: string; key: 'key1' | 'key2'; fingerprint: string };
+  // ---- Code snapshots (S8.2) ------------------------------------------------------------------
+  SnapshotCreated: WorkspaceRef & { snapshotId: string; experiment: string; fileCount: number; totalBytes: number; reused: boolean; ignoreFile: string | null };
+  // ---- Compute (S8.3, S4.6) -------------------------------------------------------------------
+  ComputeCreated: WorkspaceRef & {
+    computeId: string;
+    compute: string;
+    type: ComputeType;
+    vmSize: string;
+    minNodes: number;
+    maxNodes: number;
+    idleSecondsBeforeScaledown: number;
+    memoryBytes: number;
+  };
+  NodeProvisioningStarted: WorkspaceRef & { computeId: string; compute: string; node: string; forRun: string };
+  NodeProvisioned: WorkspaceRef & { computeId: string; compute: string; node: string; osDisk: string; tempDisk: string; osDiskEncrypted: true; tempDiskEncrypted: false };
+  NodeAssigned: WorkspaceRef & { computeId: string; compute: string; node: string; runId: string };
+  NodeReleased: WorkspaceRef & { computeId: string; compute: string; node: string; runId: string };
+  ClusterIdleTimeoutElapsed: WorkspaceRef & { computeId: string; compute: string; node: string; idleSince: string };
+  NodeDeprovisioned: WorkspaceRef & { computeId: string; compute: string; node: string; osDiskDeleted: true; reason: string };
+  // ---- Runs (S1.3, S8.3, S8.4) ----------------------------------------------------------------
+  RunSubmitted: RunRef & {
+    experiment: string;
+    computeId: string;
+    compute: string;
+    computeType: ComputeType;
+    snapshotId: string;
+    script: string;
+    args: string[];
+    dependencies: string[];
+  };
+  RunTokenIssued: RunRef & { tokenId: string; fingerprint: string; expiresAt: string };
+  RunImagePrepared: RunRef & { image: string; reused: boolean; dependencies: string[] };
+  ManagementCodeWritten: RunRef & { fileShare: string; path: string };
+  RunQueued: RunRef & { compute: string; position: number };
+  ContainerStarted: RunRef & { node: string; container: string; image: string; driver: string };
+  RunStatusReported: RunRef & { status: 'Preparing' | 'Running' | 'Finalizing'; step: string };
+  MetricsWrittenBack: RunRef & { batch: number; count: number; rows: MetricRow[] };
+  OutputUploaded: RunRef & { path: string; bytes: number };
+  RunLogsUploaded: RunRef & { stdoutBytes: number; stderrBytes: number; tail: string };
+  RunScriptEnded: RunRef & { exitCode: number; error?: string };
+  RunCallRefused: RunRef & { call: string; code: string; reason: string };
+  RunCancelRequested: RunRef & { by: string };
+  ContainerExited: RunRef & { node: string; exitCode: number; oomKilled: boolean };
+  RunCompleted: RunRef;
+  RunFailed: RunRef & { reason: string };
+  RunCanceled: RunRef;
+  RunTokenRevoked: RunRef & { tokenId: string };
+  RunTokenExpired: RunRef & { tokenId: string };
   // ---- Scenario bookkeeping ---------------------------------------------------------------------
   ClockAdvanced: { byMs: number; to: string };
   FaultInjected: { fault: string; target: string };
@@ -117,6 +176,33 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   DatastoreAttached: { lane: 'RP', cites: ['S2.2', 'S6.1'], doc: 'A datastore was attached; its connection string went to the key vault.' },
   SecretStored: { lane: 'KeyVault', cites: ['S6.1'], doc: 'A secret version was written to a key vault (value never logged).' },
   StorageKeyRegenerated: { lane: 'Storage', cites: ['S4.3'], doc: 'A storage access key was regenerated; the old one stopped working.' },
+  SnapshotCreated: { lane: 'Storage', cites: ['S8.2', 'S4.1'], doc: 'A code snapshot was packed, content-hashed and stored encrypted in the workspace blob storage.' },
+  ComputeCreated: { lane: 'Compute', cites: ['S8.3', 'S2.2'], doc: 'A compute target was created or attached.' },
+  NodeProvisioningStarted: { lane: 'Compute', cites: ['S4.6'], doc: 'The cluster scales up: a node is being provisioned for a queued run.' },
+  NodeProvisioned: { lane: 'Compute', cites: ['S4.6'], doc: 'A cluster node exists: an encrypted OS disk and an unencrypted temporary disk.' },
+  NodeAssigned: { lane: 'Compute', cites: ['S8.3'], doc: 'A node was given to a run.' },
+  NodeReleased: { lane: 'Compute', cites: ['S4.6'], doc: 'A run gave its node back; the node is idle.' },
+  ClusterIdleTimeoutElapsed: { lane: 'Compute', cites: ['S4.6'], doc: 'A node stayed idle for idleSecondsBeforeScaledown with nothing queued.' },
+  NodeDeprovisioned: { lane: 'Compute', cites: ['S4.6'], doc: "The node's VM was deprovisioned and its OS disk deleted." },
+  RunSubmitted: { lane: 'RP', cites: ['S8.3'], doc: 'AML was called with a snapshot id and created a run.' },
+  RunTokenIssued: { lane: 'AAD', cites: ['S1.3'], doc: 'A short-lived AML token scoped to the workspace and the run (fingerprint only).' },
+  RunImagePrepared: { lane: 'Registry', cites: ['S8.3'], doc: 'Managed step 1: the run image was built, or an identical one reused.' },
+  ManagementCodeWritten: { lane: 'Storage', cites: ['S8.3'], doc: "Managed step 2: the management code was written to the user's file share." },
+  RunQueued: { lane: 'Compute', cites: ['S8.3', 'S4.6'], doc: 'The run waits for a free node.' },
+  ContainerStarted: { lane: 'Compute', cites: ['S8.3'], doc: 'Managed step 3: the container started with the management code as its command.' },
+  RunStatusReported: { lane: 'Compute', cites: ['S8.3'], doc: 'The management code reported a step over the control plane.' },
+  MetricsWrittenBack: { lane: 'CosmosDB', cites: ['S8.4', 'S1.3', 'S4.4'], doc: 'A batch of metrics was written back with the run token into the metric store.' },
+  OutputUploaded: { lane: 'Storage', cites: ['S4.1'], doc: 'A file from ./outputs was uploaded to the encrypted blob store.' },
+  RunLogsUploaded: { lane: 'Storage', cites: ['S4.1'], doc: "The script's output was uploaded (its tail is kept on the run)." },
+  RunScriptEnded: { lane: 'Compute', cites: ['S8.3'], doc: "The user's script ended with this exit code." },
+  RunCallRefused: { lane: 'RP', cites: ['S1.3'], doc: 'A control-plane call from compute was refused (token expired, revoked or out of scope).' },
+  RunCancelRequested: { lane: 'RP', cites: ['S8.3'], doc: 'Someone asked to cancel the run.' },
+  ContainerExited: { lane: 'Compute', cites: ['S8.3'], doc: 'The run container exited (exit code, and whether the memory limit killed it).' },
+  RunCompleted: { lane: 'RP', cites: ['S8.3'], doc: 'The run finished successfully.' },
+  RunFailed: { lane: 'RP', cites: ['S8.3'], doc: 'The run failed; the reason says why.' },
+  RunCanceled: { lane: 'RP', cites: ['S8.3'], doc: 'The run was canceled.' },
+  RunTokenRevoked: { lane: 'AAD', cites: ['S1.3'], doc: 'The run ended: its token stops working.' },
+  RunTokenExpired: { lane: 'AAD', cites: ['S1.3'], doc: 'The run token reached its expiry.' },
   ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
   FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
 };

@@ -10,6 +10,10 @@ export const workspaceMetricsProjection = defineProjection<WorkspaceMetricsState
     WorkspaceCreated: (s, e) => {
       s[e.data.workspaceId] = { runs: 0, deployments: 0, registrations: 0 };
     },
-    // Runs, deployments and model registrations add their handlers here as those features land.
+    RunSubmitted: (s, e) => {
+      const m = s[e.data.workspaceId];
+      if (m) m.runs++;
+    },
+    // Deployments and model registrations add their handlers here as those features land.
   },
 });

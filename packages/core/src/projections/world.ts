@@ -3,6 +3,8 @@ import { accessProjection, type AccessState } from './access';
 import { activityLogProjection, type ActivityLogState } from './activity-log';
 import { directoryProjection, type DirectoryState } from './directory';
 import type { Projection } from './projection';
+import { computesProjection, type ComputesState } from './computes';
+import { runMetricsProjection, type RunMetricsState } from './run-metrics';
 import { workspaceMetricsProjection, type WorkspaceMetricsState } from './workspace-metrics';
 import { workspacesProjection, type WorkspacesState } from './workspaces';
 
@@ -14,6 +16,8 @@ export type WorldState = {
   workspaces: WorkspacesState;
   activityLog: ActivityLogState;
   workspaceMetrics: WorkspaceMetricsState;
+  runMetrics: RunMetricsState;
+  computes: ComputesState;
 };
 
 type ReadModelName = Exclude<keyof WorldState, 'position'>;
@@ -25,6 +29,8 @@ export const PROJECTIONS: { readonly [K in ReadModelName]: Projection<WorldState
   workspaces: workspacesProjection,
   activityLog: activityLogProjection,
   workspaceMetrics: workspaceMetricsProjection,
+  runMetrics: runMetricsProjection,
+  computes: computesProjection,
 };
 
 type Apply = (w: WorldState, e: StoredEvent) => void;
@@ -49,6 +55,8 @@ export const emptyWorld = (): WorldState => ({
   workspaces: PROJECTIONS.workspaces.initial(),
   activityLog: PROJECTIONS.activityLog.initial(),
   workspaceMetrics: PROJECTIONS.workspaceMetrics.initial(),
+  runMetrics: PROJECTIONS.runMetrics.initial(),
+  computes: PROJECTIONS.computes.initial(),
 });
 
 /** Fold one event into every read model that reads it (mutates and returns `w`). */

@@ -52,6 +52,11 @@ export class ArmService {
     return isBuiltInRoleName(name) ? BUILT_IN_ROLES[name] : this.p.world.access.customRoles[name];
   }
 
+  /** S2.2: the principal may do `action` at `scope`, per the enforcement mode (for the other AML services). */
+  check(ctx: CommandContext, who: PrincipalRecord, action: string, scope: string): void {
+    this.authorize(ctx, who, action, scope);
+  }
+
   /** S2.2: the principal may do `action` at `scope`, per the enforcement mode. */
   private authorize(ctx: CommandContext, who: PrincipalRecord, action: string, scope: string): void {
     if (this.p.rbacMode === 'off') return;

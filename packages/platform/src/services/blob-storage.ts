@@ -114,6 +114,17 @@ export class BlobStorageService {
     mkdirSync(join(this.dir(account), 'shares', this.safe(share, 'file share')), { recursive: true });
   }
 
+  /**
+   * Host directory of a file share, as a compute node mounts it (S8.3 step 2). Azure Files
+   * serves a mounted share decrypted to its client, so files here are the mount's view.
+   */
+  fileShareDir(credential: StorageCredential, account: string, share: string): string {
+    this.authenticate(credential, account);
+    const dir = join(this.dir(account), 'shares', this.safe(share, 'file share'));
+    if (!existsSync(dir)) throw errors.notFound('file share', share, `storage account '${account}'`);
+    return dir;
+  }
+
   putBlob(credential: StorageCredential, account: string, container: string, blob: string, data: Buffer): void {
     this.authenticate(credential, account);
     const dir = join(this.dir(account), 'blobs', this.safe(container, 'container'));

@@ -195,8 +195,15 @@ export const IMPLEMENTED_VERBS: Set<string> = new Set<Verb>([
   'fault',
   'advanceClock',
   'sleep',
+  'createCompute',
+  'snapshot',
+  'submitRun',
+  'waitForRun',
+  'cancelRun',
+  'getMetrics',
+  'getRunStatusHistory',
 ]);
-export const IMPLEMENTED_FAULTS: Set<string> = new Set<FaultKind>(['failProvisioning']);
+export const IMPLEMENTED_FAULTS: Set<string> = new Set<FaultKind>(['failProvisioning', 'killContainer']);
 
 // ---- step expectations -----------------------------------------------------------------------
 
@@ -216,7 +223,7 @@ const activityEntry = z.union([
 
 /** Keys a step's `expect` may hold when the step must succeed, per verb (none for most). */
 const successKeys: { [V in Verb]?: z.core.$ZodLooseShape } = {
-  waitForRun: { status: z.enum(['Completed', 'Failed', 'Canceled']).optional() },
+  waitForRun: { status: z.enum(['Completed', 'Failed', 'Canceled']).optional(), reason: text.optional() },
   getMetrics: { metrics: z.record(z.string(), metricComparison).optional() },
   getRunStatusHistory: { statuses: z.array(runStatusSchema).optional() },
   callWebservice: { httpStatus: z.int().min(100).max(599).optional(), body: z.unknown().optional() },

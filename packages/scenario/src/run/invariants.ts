@@ -7,9 +7,11 @@ export type InvariantViolation = { invariant: string; message: string; events: S
  * Global invariants, checked after every scenario (ARCHITECTURE.md "Tests"). Each returns
  * the violations it found; none means it held.
  */
+export type InvariantContext = { secrets: SecretRegistry; leftovers?: string[] };
+
 export const INVARIANTS: ReadonlyArray<{
   name: string;
-  check: (events: readonly StoredEvent[], ctx: { secrets: SecretRegistry }) => InvariantViolation[];
+  check: (events: readonly StoredEvent[], ctx: InvariantContext) => InvariantViolation[];
 }> = [
   {
     // No secret value (token, key, connection string, password) is ever written to an event.
@@ -49,7 +51,67 @@ export const INVARIANTS: ReadonlyArray<{
       return out;
     },
   },
+  {
+    // S1.3: per run, RunTokenIssued < ContainerStarted < MetricsWrittenBack < RunCompleted < RunTokenRevoked.
+    name: 'run-lifecycle-order',
+    check: (events) => {
+      const ORDER = ['RunTokenIssued', 'ContainerStarted', 'MetricsWrittenBack', 'RunCompleted', 'RunTokenRevoked'];
+      const out: InvariantViolation[] = [];
+      for (const [runId, runEvents] of byRun(events)) {
+        const firsts = ORDER.map((type) => runEvents.find((e) => e.type === type));
+        const lasts = ORDER.map((type) => runEvents.findLast((e) => e.type === type));
+        for (let i = 0; i < ORDER.length; i++) {
+          for (let j = i + 1; j < ORDER.length; j++) {
+            const earlier = lasts[i];
+            const later = firsts[j];
+            // MetricsWrittenBack may repeat: all batches come after the container started and before completion.
+            if (earlier && later && earlier.position > later.position) {
+              out.push({ invariant: 'run-lifecycle-order', message: `run ${runId}: ${ORDER[j]} (#${later.position}) came before ${ORDER[i]} (#${earlier.position})`, events: [earlier, later] });
+            }
+          }
+        }
+      }
+      return out;
+    },
+  },
+  {
+    // S1.3: no control-plane call was accepted with a token outside its lifetime.
+    name: 'no-call-outside-token-lifetime',
+    check: (events) => {
+      const CALLS = new Set(['RunStatusReported', 'MetricsWrittenBack', 'OutputUploaded', 'RunLogsUploaded', 'RunScriptEnded']);
+      const out: InvariantViolation[] = [];
+      for (const [runId, runEvents] of byRun(events)) {
+        const issued = runEvents.find((e) => e.type === 'RunTokenIssued');
+        const ended = runEvents.find((e) => e.type === 'RunTokenRevoked' || e.type === 'RunTokenExpired');
+        for (const call of runEvents.filter((e) => CALLS.has(e.type))) {
+          const tooEarly = !issued || call.position < issued.position;
+          const tooLate = (ended && call.position > ended.position) || (issued && Date.parse(call.meta.at) > Date.parse(String(issued.data.expiresAt)));
+          if (tooEarly || tooLate) {
+            out.push({ invariant: 'no-call-outside-token-lifetime', message: `run ${runId}: ${call.type} (#${call.position}) was accepted outside the run token's lifetime`, events: [call] });
+          }
+        }
+      }
+      return out;
+    },
+  },
+  {
+    // Docker hygiene: nothing of the session (containers, volumes, processes) outlives it.
+    name: 'no-leftovers',
+    check: (_events, { leftovers }) =>
+      (leftovers ?? []).length ? [{ invariant: 'no-leftovers', message: `still there after the scenario: ${leftovers!.join(', ')}`, events: [] }] : [],
+  },
 ];
 
-export const checkInvariants = (events: readonly StoredEvent[], ctx: { secrets: SecretRegistry }): InvariantViolation[] =>
+const byRun = (events: readonly StoredEvent[]): Map<string, StoredEvent[]> => {
+  const runs = new Map<string, StoredEvent[]>();
+  for (const e of events) {
+    if (!e.stream.startsWith('run-') || typeof e.data.runId !== 'string') continue;
+    const list = runs.get(e.data.runId) ?? [];
+    list.push(e);
+    runs.set(e.data.runId, list);
+  }
+  return runs;
+};
+
+export const checkInvariants = (events: readonly StoredEvent[], ctx: InvariantContext): InvariantViolation[] =>
   INVARIANTS.flatMap((inv) => inv.check(events, ctx));

@@ -1,4 +1,5 @@
-import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { errors, isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { createPlatform, realClock, virtualClock, type Platform } from '@amlsim/platform';
 import type { Scenario, Step } from '../parse';
 import { checkInvariants, type InvariantViolation } from './invariants';
@@ -45,6 +46,8 @@ export type RunScenarioOptions = {
   dataDir: string;
   /** Called when a step starts and ends (for progress output). */
   onStep?: (step: Step, outcome?: StepOutcome) => void;
+  /** Where runs execute; overrides the scenario's `options.driver` (default docker). */
+  driver?: 'docker' | 'process';
 };
 
 /**
@@ -59,6 +62,8 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
     dataDir: options.dataDir,
     clock: scenario.options.clock === 'virtual' ? virtualClock() : realClock(),
     rbacMode: scenario.options.rbac,
+    driver: options.driver ?? scenario.options.driver ?? 'docker',
+    runTokenTtlMs: scenario.options.runTokenTtl,
     tenant: { mfa: scenario.tenant.mfa, principals: scenario.tenant.principals, subscriptions: scenario.subscriptions },
   });
   const sessionEvents: StoredEvent[] = [];
@@ -74,6 +79,7 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
   /** Step id -> the identifier of what it made, so `run: r1` matches the run's real id. */
   const aliases: Record<string, string> = {};
   const outcomes: StepOutcome[] = [];
+  let closed = false;
   const failures: ScenarioFailure[] = [];
 
   try {
@@ -98,6 +104,12 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
               tokens.set(principal, token);
               lastSignedIn = principal;
             },
+            resolve: (id) => {
+              const made = aliases[id];
+              if (made === undefined) throw errors.notFound('step result', id, 'the earlier steps (did that step fail?)');
+              return made;
+            },
+            path: (p) => (isAbsolute(p) ? p : resolve(dirname(scenario.file), p)),
           },
           step.args,
         );
@@ -114,7 +126,10 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
         ...(mismatch ? { mismatch } : {}),
         durationMs: Date.now() - started,
       };
-      if (step.id && result && typeof result === 'object' && 'workspaceId' in result) aliases[step.id] = String(result.workspaceId);
+      if (step.id && result && typeof result === 'object') {
+        const made = aliasOf(result as Record<string, unknown>);
+        if (made) aliases[step.id] = made;
+      }
       outcomes.push(outcome);
       options.onStep?.(step, outcome);
       if (mismatch) {
@@ -130,7 +145,9 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
     }
 
     if (failures.length === 0) failures.push(...checkScenarioExpect(scenario, sessionEvents, aliases));
-    const invariantViolations = checkInvariants(sessionEvents, { secrets: platform.context.secrets });
+    const { leftovers } = await platform.close();
+    closed = true;
+    const invariantViolations = checkInvariants(sessionEvents, { secrets: platform.context.secrets, leftovers });
     platform.checkpoint();
     return {
       scenario,
@@ -143,9 +160,15 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
       platform,
     };
   } finally {
+    if (!closed) await platform.close();
     unsubscribe();
-    platform.close();
   }
+};
+
+/** The identifier of what a step made, for later steps and matchers that name it by step id. */
+const aliasOf = (result: Record<string, unknown>): string | undefined => {
+  for (const key of ['runId', 'snapshotId', 'computeId', 'workspaceId']) if (typeof result[key] === 'string') return result[key] as string;
+  return undefined;
 };
 
 const describeExpect = (step: Step): string => {

@@ -31,8 +31,23 @@ export const STEP_CHECKS: Record<string, Check> = {
       .filter((m) => entries.some((e) => activityMatches(m, e)))
       .map((m) => `activity log contains ${JSON.stringify(m)}, which it should not`);
   },
+  status: (result, expected) => {
+    const r = result as { status: string; reason?: string };
+    return r.status === expected ? [] : [`status: expected ${String(expected)}, got ${r.status}${r.reason ? ` (${r.reason.split('\n')[0]})` : ''}`];
+  },
+  reason: (result, expected) => {
+    const r = result as { reason?: string };
+    return r.reason?.includes(String(expected)) ? [] : [`reason: expected it to contain '${String(expected)}', got ${r.reason ? `'${r.reason}'` : 'none'}`];
+  },
+  statuses: (result, expected) => {
+    const have = (result as { statuses: string[] }).statuses;
+    const want = expected as string[];
+    return JSON.stringify(have) === JSON.stringify(want) ? [] : [`statuses: expected ${want.join(' → ')}, got ${have.join(' → ')}`];
+  },
   metrics: (result, expected) => {
-    const have = result as Record<string, unknown>;
+    // getMetrics answers { metrics: {...} }; queryWorkspaceMetrics answers the counters directly.
+    const r = result as Record<string, unknown>;
+    const have = (r.metrics && typeof r.metrics === 'object' ? r.metrics : r) as Record<string, unknown>;
     return Object.entries(expected as Record<string, unknown>).flatMap(([name, want]) =>
       compareValue(have[name], want) ? [] : [`metric '${name}': expected ${String(want)}, got ${have[name] === undefined ? '(none)' : String(have[name])}`],
     );
@@ -41,9 +56,11 @@ export const STEP_CHECKS: Record<string, Check> = {
 
 /** A number, or a comparison string: "<0.5", ">=1", "~0.9" (within 1%). */
 export const compareValue = (have: unknown, want: unknown): boolean => {
+  // A metric logged several times is a list: compare its latest value (what the portal shows).
+  if (Array.isArray(have)) return compareValue(have.at(-1), want);
   if (typeof want === 'number') return have === want;
   if (typeof want !== 'string' || typeof have !== 'number') return have === want;
-  const m = /^(<=|>=|<|>|~|=)?\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)$/i.exec(want.trim());
+  const m = /^(<=|>=|==|!=|<|>|~|=)?\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)$/i.exec(want.trim());
   if (!m) return false;
   const n = Number(m[2]);
   switch (m[1]) {
@@ -55,6 +72,8 @@ export const compareValue = (have: unknown, want: unknown): boolean => {
       return have > n;
     case '>=':
       return have >= n;
+    case '!=':
+      return have !== n;
     case '~':
       return Math.abs(have - n) <= Math.abs(n) * 0.01;
     default:

@@ -10,6 +10,10 @@ export type VerbContext = {
   token: string | undefined;
   /** Remember the token a signIn produced. */
   rememberToken(principal: string, token: string): void;
+  /** What an earlier step (by its `id`) made: a run id, a snapshot id. */
+  resolve(stepId: string): string;
+  /** A path of the scenario, relative to the scenario file. */
+  path(relative: string): string;
 };
 
 type Handler<V extends keyof VerbArgs> = (ctx: VerbContext, args: VerbArgs[V]) => Promise<unknown>;
@@ -46,12 +50,31 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
   attachDatastore: (ctx, args) => ctx.platform.arm.attachDatastore(ctx.token, args),
   queryActivityLog: (ctx, args) => ctx.platform.arm.queryActivityLog(ctx.token, args),
   queryWorkspaceMetrics: (ctx, args) => ctx.platform.arm.queryWorkspaceMetrics(ctx.token, args),
+  createCompute: (ctx, args) => ctx.platform.ml.createCompute(ctx.token, args),
+  snapshot: (ctx, args) => ctx.platform.ml.snapshot(ctx.token, { ...args, source: ctx.path(args.source) }),
+  submitRun: (ctx, args) =>
+    ctx.platform.ml.submitRun(ctx.token, {
+      workspace: args.workspace,
+      experiment: args.experiment,
+      compute: args.compute,
+      ...(args.source ? { source: ctx.path(args.source) } : {}),
+      ...(args.snapshot ? { snapshotId: ctx.resolve(args.snapshot) } : {}),
+      script: args.script,
+      ...(args.args ? { args: args.args } : {}),
+      ...(args.env ? { env: args.env } : {}),
+      ...(args.environment?.dependencies ? { dependencies: args.environment.dependencies } : {}),
+    }),
+  waitForRun: (ctx, args) => ctx.platform.ml.waitForRun(ctx.token, { runId: ctx.resolve(args.run), timeoutMs: args.timeout ?? 180_000 }),
+  cancelRun: (ctx, args) => ctx.platform.ml.cancelRun(ctx.token, { runId: ctx.resolve(args.run) }),
+  getMetrics: (ctx, args) => ctx.platform.ml.getMetrics(ctx.token, { runId: ctx.resolve(args.run) }),
+  getRunStatusHistory: (ctx, args) => ctx.platform.ml.getRunStatusHistory(ctx.token, { runId: ctx.resolve(args.run) }),
   advanceClock: (ctx, ms) => ctx.platform.advanceClock(ms),
   sleep: async (ctx, ms) => {
     await ctx.platform.context.clock.sleep(ms);
   },
   fault: async (ctx, args) => {
     if ('failProvisioning' in args && args.failProvisioning) return ctx.platform.injectFault('failProvisioning', args.failProvisioning);
+    if ('killContainer' in args && args.killContainer) return ctx.platform.injectFault('killContainer', ctx.resolve(args.killContainer.run));
     throw errors.badRequest(`fault ${JSON.stringify(args)} is not implemented in this version`);
   },
 };

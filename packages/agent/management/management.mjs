@@ -1,0 +1,541 @@
+/**
+ * amlsim management code — the initial command of a compute target's container, or a child
+ * process of the process driver (S8.3: "AML runs management code on the target"; managed
+ * compute: "start the container with an initial command — that management code").
+ *
+ * It is the only client of the run control plane (docs/control-plane.md): HTTP/1.1 over the
+ * unix socket named by AZUREML_SERVICE_ENDPOINT, every call authenticated with the run's AML
+ * token (S1.3). The container has no network; this socket is its only way out.
+ *
+ *   1. POST /status Preparing; GET /snapshot; write the files under AMLSIM_WORK_DIR
+ *      (S8.3 step 1 prepare the environment, step 2 download the code)
+ *   2. copy @amlsim/run into <work>/node_modules; set the variables (S8.3 step 3)
+ *   3. POST /status Running; run `node <script> <args…>` (S8.3 step 4), heartbeating
+ *   4. POST /logs; on exit 0: POST /status Finalizing, POST /metrics batches, PUT /outputs (S8.4)
+ *   5. POST /complete { exitCode }; exit with the script's code
+ *
+ * Plain JavaScript, Node built-ins only: it is copied into FROM-scratch images holding just
+ * the node binary and busybox. The run module is found at ../run relative to this file.
+ */
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_HEARTBEAT_MS = 2_000;
+/** Grace period between SIGTERM and SIGKILL when a run is canceled. */
+const KILL_GRACE_MS = 2_000;
+/** docs/control-plane.md: log tails of at most 64 KiB each. */
+const LOG_TAIL_BYTES = 64 * 1024;
+/** docs/control-plane.md: at most 250 rows per POST /metrics. */
+const METRICS_BATCH_SIZE = 250;
+/** How long to wait for the script's pipes to close once it exited (a grandchild may hold them). */
+const PIPE_DRAIN_MS = 2_000;
+
+const RUN_MODULE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'run');
+
+/** A failure with a code, reported to the platform as `<code>: <message>`. */
+class ManagementError extends Error {
+  /** @param {string} code @param {string} message @param {number} [status] HTTP status of a refusal */
+  constructor(code, message, status) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+function step(text) {
+  process.stderr.write(`[amlsim] ${text}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration (docs/control-plane.md "Environment given to the management code")
+// ---------------------------------------------------------------------------------------------
+
+function required(env, name) {
+  const value = env[name];
+  if (!value) throw new ManagementError('InvalidConfiguration', `environment variable ${name} is not set`);
+  return value;
+}
+
+/** The parts needed to call the platform; read first so even a bad configuration can be reported. */
+function readConnection(env) {
+  const endpoint = required(env, 'AZUREML_SERVICE_ENDPOINT');
+  if (!endpoint.startsWith('unix://') || endpoint.length === 'unix://'.length) {
+    throw new ManagementError(
+      'InvalidConfiguration',
+      `AZUREML_SERVICE_ENDPOINT must be unix://<socket path>, got '${endpoint}'`,
+    );
+  }
+  return {
+    socketPath: endpoint.slice('unix://'.length),
+    token: required(env, 'AZUREML_RUN_TOKEN'),
+    workspace: required(env, 'AZUREML_ARM_WORKSPACE_NAME'),
+    runId: required(env, 'AZUREML_RUN_ID'),
+  };
+}
+
+function parseJson(env, name, fallback, check, expected) {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ManagementError('InvalidConfiguration', `${name} is not valid JSON`);
+  }
+  if (!check(value)) throw new ManagementError('InvalidConfiguration', `${name} must be ${expected}`);
+  return value;
+}
+
+function readRunConfig(env) {
+  const workDir = path.resolve(required(env, 'AMLSIM_WORK_DIR'));
+  const script = required(env, 'AMLSIM_SCRIPT');
+  const args = parseJson(
+    env, 'AMLSIM_ARGS', [],
+    (v) => Array.isArray(v) && v.every((a) => typeof a === 'string'),
+    'a JSON array of strings',
+  );
+  const userEnv = parseJson(
+    env, 'AMLSIM_USER_ENV', {},
+    (v) => v !== null && typeof v === 'object' && !Array.isArray(v),
+    'a JSON object',
+  );
+  const heartbeatMs = Number(env.AMLSIM_HEARTBEAT_MS || DEFAULT_HEARTBEAT_MS);
+  if (!Number.isFinite(heartbeatMs) || heartbeatMs <= 0) {
+    throw new ManagementError('InvalidConfiguration', `AMLSIM_HEARTBEAT_MS must be a positive number`);
+  }
+  return { workDir, script, args, userEnv, heartbeatMs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The control-plane client: HTTP/1.1 over the unix socket, bearer token on every call (S1.3)
+// ---------------------------------------------------------------------------------------------
+
+function createClient({ socketPath, token, workspace, runId }) {
+  const base = `/workspaces/${encodeURIComponent(workspace)}/runs/${encodeURIComponent(runId)}`;
+
+  /** Resolves with the parsed answer of a 2xx; rejects with a ManagementError otherwise. */
+  function call(method, route, body) {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
+    }
+    return new Promise((resolve, reject) => {
+      // agent: false — one connection per call, so no idle keep-alive socket outlives the run.
+      const req = http.request({ socketPath, method, path: `${base}${route}`, headers, agent: false });
+      // A deadline for the whole exchange, not just socket idleness: a stuck platform must not
+      // keep a finished run's container alive forever.
+      const timer = setTimeout(() => {
+        req.destroy(new ManagementError('ControlPlaneTimeout', `${method} ${route}: no answer within ${REQUEST_TIMEOUT_MS} ms`));
+      }, REQUEST_TIMEOUT_MS);
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err instanceof ManagementError
+          ? err
+          : new ManagementError('ControlPlaneUnreachable', `${method} ${route}: ${err.message}`));
+      });
+      req.on('response', (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('error', (err) => req.destroy(err));
+        res.on('end', () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString('utf8');
+          let answer;
+          try {
+            answer = text ? JSON.parse(text) : {};
+          } catch {
+            answer = undefined;
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve(answer ?? {});
+          reject(refusal(method, route, status, answer, text));
+        });
+      });
+      req.end(payload);
+    });
+  }
+
+  return {
+    getSnapshot: () => call('GET', '/snapshot'),
+    status: (status, detail) => call('POST', '/status', detail === undefined ? { status } : { status, detail }),
+    heartbeat: () => call('POST', '/heartbeat', {}),
+    metrics: (batch, rows) => call('POST', '/metrics', { batch, rows }),
+    output: (relPath, content) => call('PUT', '/outputs', { path: relPath, content: content.toString('base64') }),
+    logs: (stdout, stderr) => call('POST', '/logs', { stdout, stderr }),
+    complete: (exitCode, error) => call('POST', '/complete', error === undefined ? { exitCode } : { exitCode, error }),
+  };
+}
+
+/** The platform's `{ error: { code, message } }` answer as a ManagementError. */
+function refusal(method, route, status, answer, text) {
+  const error = answer && typeof answer === 'object' ? answer.error : undefined;
+  if (error && typeof error.code === 'string') {
+    return new ManagementError(error.code, String(error.message ?? ''), status);
+  }
+  const snippet = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return new ManagementError(`HTTP${status}`, `${method} ${route} answered ${status}${snippet ? `: ${snippet}` : ''}`, status);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps 1–2: download the code, make @amlsim/run resolvable (S8.3 steps 1–3)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The absolute path of `rel` inside `root`, or a ManagementError if it would land elsewhere
+ * (absolute paths, `..`): a snapshot must never write outside the work dir.
+ */
+function insideDir(root, rel, what) {
+  if (typeof rel !== 'string' || rel === '' || rel.includes('\0')) {
+    throw new ManagementError('InvalidSnapshot', `${what} has an invalid path ${JSON.stringify(rel)}`);
+  }
+  const target = path.resolve(root, rel);
+  if (path.isAbsolute(rel) || !target.startsWith(root + path.sep)) {
+    throw new ManagementError('InvalidSnapshot', `${what} path '${rel}' escapes the work directory`);
+  }
+  return target;
+}
+
+/** Writes every snapshot file under workDir; all paths are checked before anything is written. */
+function writeSnapshot(workDir, snapshot) {
+  const files = snapshot && Array.isArray(snapshot.files) ? snapshot.files : undefined;
+  if (!files) throw new ManagementError('InvalidSnapshot', 'snapshot answer has no files array');
+  const planned = files.map((file) => {
+    const target = insideDir(workDir, file && file.path, 'snapshot file');
+    if (typeof file.content !== 'string') {
+      throw new ManagementError('InvalidSnapshot', `snapshot file '${file.path}' has no base64 content`);
+    }
+    const mode = Number.isInteger(file.mode) ? file.mode & 0o777 : 0o644;
+    return { target, mode, content: Buffer.from(file.content, 'base64') };
+  });
+  for (const { target, mode, content } of planned) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, content, { mode });
+    fs.chmodSync(target, mode); // writeFileSync's mode is filtered by the umask
+  }
+  return planned.length;
+}
+
+/**
+ * Copies the run-context library to <work>/node_modules/@amlsim/run so both
+ * `require('@amlsim/run')` and `import … from '@amlsim/run'` resolve from any script in the
+ * snapshot (Node looks up node_modules from the script's directory upwards).
+ */
+function installRunModule(workDir) {
+  const target = path.join(workDir, 'node_modules', '@amlsim', 'run');
+  fs.mkdirSync(target, { recursive: true });
+  for (const entry of fs.readdirSync(RUN_MODULE_DIR, { withFileTypes: true })) {
+    if (entry.isFile()) fs.copyFileSync(path.join(RUN_MODULE_DIR, entry.name), path.join(target, entry.name));
+  }
+}
+
+/** A fresh, empty metrics file (a snapshot must not smuggle in rows of its own). */
+function prepareMetricsFile(workDir) {
+  const dir = path.join(workDir, '.amlsim');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'metrics.jsonl');
+  fs.writeFileSync(file, '');
+  return file;
+}
+
+/**
+ * The script's environment (S8.3 step 3): ours, then the user's `env`, then the platform's
+ * AZUREML_* / AMLSIM_* variables again so the user cannot override the run's identity, then
+ * where the run context writes metrics.
+ */
+function scriptEnv(userEnv, metricsFile) {
+  const env = { ...process.env };
+  for (const [key, value] of Object.entries(userEnv)) {
+    if (value !== undefined && value !== null) env[key] = String(value);
+  }
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith('AZUREML_') || key.startsWith('AMLSIM_')) env[key] = value;
+  }
+  env.AMLSIM_METRICS_FILE = metricsFile;
+  return env;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 3: run the script (S8.3 step 4), heartbeating, honouring cancellation
+// ---------------------------------------------------------------------------------------------
+
+/** The last `limit` bytes of a stream, decoded as UTF-8 without a broken leading character. */
+class Tail {
+  constructor(limit) {
+    this.limit = limit;
+    this.chunks = [];
+    this.size = 0;
+  }
+
+  push(chunk) {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    // Drop whole chunks that lie entirely before the last `limit` bytes.
+    while (this.chunks.length > 1 && this.size - this.chunks[0].length >= this.limit) {
+      this.size -= this.chunks.shift().length;
+    }
+  }
+
+  text() {
+    let bytes = Buffer.concat(this.chunks);
+    if (bytes.length > this.limit) bytes = bytes.subarray(bytes.length - this.limit);
+    let start = 0;
+    while (start < bytes.length && start < 4 && (bytes[start] & 0xc0) === 0x80) start++; // continuation bytes
+    const text = bytes.subarray(start).toString('utf8');
+    // Invalid bytes decode to U+FFFD (3 bytes each): drop leading characters until it fits again.
+    let excess = Buffer.byteLength(text) - this.limit;
+    let cut = 0;
+    while (excess > 0) {
+      const width = text.codePointAt(cut) > 0xffff ? 2 : 1;
+      excess -= Buffer.byteLength(text.slice(cut, cut + width));
+      cut += width;
+    }
+    return text.slice(cut);
+  }
+}
+
+/**
+ * Heartbeats every `intervalMs` (the first one at once, so a cancel requested while preparing
+ * is seen immediately) until stopped. `onCancel` is called once when the platform answers
+ * cancelRequested. A failed heartbeat is logged and does not stop the run: the platform
+ * decides liveness, and a refused write-back later ends the run with the reason.
+ */
+function startHeartbeat(client, intervalMs, onCancel) {
+  let stopped = false;
+  let timer;
+  let inFlight = Promise.resolve();
+  const beat = () => {
+    inFlight = client.heartbeat().then(
+      (answer) => {
+        if (!stopped && answer && answer.cancelRequested === true) {
+          stopped = true;
+          onCancel();
+        }
+      },
+      (err) => step(`heartbeat failed (ignored): ${err.code}: ${err.message}`),
+    ).then(() => {
+      if (!stopped) timer = setTimeout(beat, intervalMs);
+    });
+  };
+  beat();
+  return async function stop() {
+    stopped = true;
+    clearTimeout(timer);
+    await inFlight; // so no heartbeat lands after the run's later calls
+  };
+}
+
+const SIGNAL_NUMBERS = os.constants.signals;
+
+/** 128 + the signal number, as a shell reports a process killed by a signal. */
+function exitCodeOf(code, signal) {
+  if (code !== null && code !== undefined) return code;
+  const number = signal ? SIGNAL_NUMBERS[signal] : undefined;
+  return number ? 128 + number : 1;
+}
+
+/**
+ * Runs `node <script> <args…>` in the work dir. Output is forwarded to our own stdout/stderr
+ * (so `docker logs` shows it) and its tails kept for POST /logs.
+ */
+function runScript({ client, workDir, scriptPath, args, env, heartbeatMs }) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [scriptPath, ...args], {
+      cwd: workDir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const stdout = new Tail(LOG_TAIL_BYTES);
+    const stderr = new Tail(LOG_TAIL_BYTES);
+    child.stdout.on('data', (c) => { stdout.push(c); process.stdout.write(c); });
+    child.stderr.on('data', (c) => { stderr.push(c); process.stderr.write(c); });
+
+    let killTimer;
+    let canceled = false;
+    const terminate = (why) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      step(`${why}: stopping the script (SIGTERM, SIGKILL after ${KILL_GRACE_MS} ms)`);
+      child.kill('SIGTERM');
+      killTimer ??= setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+    };
+    const stopHeartbeat = startHeartbeat(client, heartbeatMs, () => {
+      canceled = true;
+      terminate('cancel requested');
+    });
+    // `docker stop` sends SIGTERM to us (PID 1): pass it on and still report the run's end.
+    const onSignal = (signal) => terminate(`received ${signal}`);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+
+    const cleanup = () => {
+      clearTimeout(killTimer);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    };
+    // spawn failing (e.g. EACCES on the node binary) emits 'error' and no 'exit'.
+    child.on('error', (err) => {
+      if (child.pid !== undefined) return; // a kill() failure of a live child: 'exit' still follows
+      cleanup();
+      stopHeartbeat().then(() => reject(new ManagementError('ScriptStartFailed', `could not start node: ${err.message}`)));
+    });
+    child.once('exit', (code, signal) => {
+      cleanup();
+      // 'close' follows once the pipes are drained; don't wait forever if a grandchild holds them.
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(drainTimer);
+        stopHeartbeat().then(() => resolve({
+          exitCode: exitCodeOf(code, signal), signal, canceled, stdout: stdout.text(), stderr: stderr.text(),
+        }));
+      };
+      const drainTimer = setTimeout(finish, PIPE_DRAIN_MS);
+      child.once('close', finish);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 4: write back (S8.4)
+// ---------------------------------------------------------------------------------------------
+
+/** The MetricRows the run context appended; unreadable lines are skipped with a note. */
+function readMetrics(metricsFile) {
+  let text;
+  try {
+    text = fs.readFileSync(metricsFile, 'utf8');
+  } catch (err) {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  }
+  const rows = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      rows.push(JSON.parse(line));
+    } catch {
+      step(`metrics line ${i + 1} is not JSON (skipped)`);
+    }
+  });
+  return rows;
+}
+
+async function writeBackMetrics(client, metricsFile) {
+  const rows = readMetrics(metricsFile);
+  let batch = 0;
+  for (let i = 0; i < rows.length; i += METRICS_BATCH_SIZE) {
+    batch += 1;
+    const slice = rows.slice(i, i + METRICS_BATCH_SIZE);
+    step(`POST /metrics batch ${batch} (${slice.length} rows)`);
+    await client.metrics(batch, slice);
+  }
+  return { rows: rows.length, batches: batch };
+}
+
+/** Regular files below `dir`, as paths relative to it with '/' separators (symlinks skipped). */
+function listFiles(dir, prefix = '') {
+  let entries;
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+    throw err;
+  }
+  const files = [];
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) files.push(...listFiles(path.join(dir, entry.name), rel));
+    else if (entry.isFile()) files.push(rel);
+    else step(`outputs/${rel} is not a regular file (skipped)`);
+  }
+  return files;
+}
+
+async function uploadOutputs(client, workDir) {
+  const outputsDir = path.join(workDir, 'outputs');
+  const files = listFiles(outputsDir);
+  for (const rel of files) {
+    step(`PUT /outputs ${rel}`);
+    await client.output(rel, fs.readFileSync(path.join(outputsDir, ...rel.split('/'))));
+  }
+  return files.length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole run
+// ---------------------------------------------------------------------------------------------
+
+async function manage(client, config) {
+  const { workDir, script, args, userEnv, heartbeatMs } = config;
+
+  // S8.3 step 1: prepare the environment.
+  step('POST /status Preparing');
+  await client.status('Preparing');
+  fs.mkdirSync(workDir, { recursive: true });
+
+  // S8.3 step 2: download the code.
+  step('GET /snapshot');
+  const snapshot = await client.getSnapshot();
+  const count = writeSnapshot(workDir, snapshot);
+  step(`wrote snapshot ${snapshot.snapshotId ?? '?'} (${count} files) to ${workDir}`);
+
+  // S8.3 step 3: configuration and variables.
+  installRunModule(workDir);
+  step('installed @amlsim/run');
+  const scriptPath = insideDir(workDir, script, 'AMLSIM_SCRIPT');
+  const metricsFile = prepareMetricsFile(workDir);
+  const env = scriptEnv(userEnv, metricsFile);
+
+  // S8.3 step 4: run the user's script.
+  step('POST /status Running');
+  await client.status('Running');
+  step(`running node ${script}${args.length ? ` ${args.join(' ')}` : ''}`);
+  const result = await runScript({ client, workDir, scriptPath, args, env, heartbeatMs });
+  step(`script exited with ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}${result.canceled ? ' after cancel' : ''}`);
+
+  // S8.4: the compute target writes the run's results back.
+  step('POST /logs');
+  await client.logs(result.stdout, result.stderr);
+  if (result.exitCode === 0) {
+    step('POST /status Finalizing');
+    await client.status('Finalizing');
+    const metrics = await writeBackMetrics(client, metricsFile);
+    step(`wrote back ${metrics.rows} metric rows in ${metrics.batches} batches`);
+    const outputs = await uploadOutputs(client, workDir);
+    step(`uploaded ${outputs} output files`);
+  }
+
+  step(`POST /complete exitCode=${result.exitCode}`);
+  await client.complete(result.exitCode);
+  return result.exitCode;
+}
+
+async function main() {
+  let client;
+  try {
+    client = createClient(readConnection(process.env));
+    const exitCode = await manage(client, readRunConfig(process.env));
+    step(`done (exit ${exitCode})`);
+    process.exit(exitCode);
+  } catch (err) {
+    const code = err instanceof ManagementError ? err.code : err && err.code ? String(err.code) : 'ManagementFailed';
+    const reason = `${code}: ${err && err.message ? err.message : String(err)}`;
+    // Tell the platform why, if we can still reach it; its refusal changes nothing here.
+    if (client) {
+      step(`POST /complete exitCode=1 (${code})`);
+      await client.complete(1, reason).catch((e) => step(`POST /complete failed too: ${e.code}: ${e.message}`));
+    }
+    process.stderr.write(`amlsim management: ${reason}\n`);
+    process.exit(1);
+  }
+}
+
+await main();

@@ -1,0 +1,56 @@
+/**
+ * Host-side view of the code that runs inside compute targets (S8.3): where it lives on this
+ * machine, and which files to put into an image or onto a workspace file share.
+ *
+ * The in-container code itself (management/management.mjs, run/) is plain JavaScript with no
+ * dependencies; this module only locates it.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Absolute path of packages/agent. */
+export const AGENT_DIR: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Absolute path of the management code: run it with `node MANAGEMENT_SCRIPT` (env per docs/control-plane.md). */
+export const MANAGEMENT_SCRIPT: string = path.join(AGENT_DIR, 'management', 'management.mjs');
+
+/** Absolute path of the @amlsim/run module the management code copies into the work dir. */
+export const RUN_MODULE_DIR: string = path.join(AGENT_DIR, 'run');
+
+/** Where agentFiles() puts the agent in an image or on a file share. */
+export const AGENT_IMAGE_DIR = '/amlsim/agent';
+
+/** The management code's path in an image: the container's command is `node AGENT_IMAGE_MANAGEMENT_SCRIPT`. */
+export const AGENT_IMAGE_MANAGEMENT_SCRIPT = `${AGENT_IMAGE_DIR}/management/management.mjs`;
+
+/** The files of the agent, relative to AGENT_DIR, that must travel with it (runtime only). */
+const FILES = [
+  'management/management.mjs',
+  'run/package.json',
+  'run/index.cjs',
+  'run/index.mjs',
+] as const;
+
+export interface AgentFile {
+  /** Absolute path in the image (under /amlsim/agent), or relative to a share's root after stripping '/'. */
+  path: string;
+  /** The file on this machine. */
+  hostPath: string;
+  /** 0o644: readable by the non-root runtime user; in images the files are root-owned, so not theirs to change. */
+  mode: number;
+}
+
+/**
+ * The management code and the run module with their in-image paths under `/amlsim/agent/`.
+ * The layout mirrors packages/agent (management/ next to run/) because the management code
+ * finds the run module at `../run` relative to itself. Compatible with @amlsim/docker's
+ * `ImageFile` (`{ path, hostPath, mode }`).
+ */
+export function agentFiles(): AgentFile[] {
+  return FILES.map((rel) => {
+    const hostPath = path.join(AGENT_DIR, ...rel.split('/'));
+    if (!existsSync(hostPath)) throw new Error(`agent file '${hostPath}' is missing`);
+    return { path: `${AGENT_IMAGE_DIR}/${rel}`, hostPath, mode: 0o644 };
+  });
+}

@@ -1,0 +1,118 @@
+import type { ComputeType } from '../events/catalog';
+import { defineProjection } from './projection';
+
+export type NodeState = 'preparing' | 'idle' | 'running' | 'leaving';
+
+export type ComputeNode = {
+  node: string;
+  state: NodeState;
+  osDisk?: string;
+  tempDisk?: string;
+  run?: string;
+  /** When it last became idle (ISO), for scale-down (S4.6). */
+  idleSince?: string;
+};
+
+export type ComputeRecord = {
+  computeId: string;
+  compute: string;
+  workspaceId: string;
+  workspace: string;
+  type: ComputeType;
+  vmSize: string;
+  minNodes: number;
+  maxNodes: number;
+  idleSecondsBeforeScaledown: number;
+  memoryBytes: number;
+  nodes: Record<string, ComputeNode>;
+  /** Runs waiting for a node, oldest first. */
+  queue: string[];
+  /** Nodes ever made (names are node-1, node-2, …). */
+  nodeCount: number;
+};
+
+/** Compute targets by workspace id and name, with their nodes and queues (S8.3, S4.6). */
+export type ComputesState = {
+  byKey: Record<string, ComputeRecord>;
+  /** runId -> compute key, so run events find their cluster. */
+  computeOfRun: Record<string, string>;
+};
+
+export const computeKey = (workspaceId: string, compute: string): string => `${workspaceId}/${compute}`;
+
+/** AmlCompute allocation state: Resizing while a node is being added or removed. */
+export const allocationState = (c: ComputeRecord): 'Steady' | 'Resizing' =>
+  Object.values(c.nodes).some((n) => n.state === 'preparing' || n.state === 'leaving') ? 'Resizing' : 'Steady';
+
+const dequeue = (s: ComputesState, runId: string): void => {
+  const c = s.byKey[s.computeOfRun[runId] ?? ''];
+  if (c) c.queue = c.queue.filter((r) => r !== runId);
+};
+
+export const computesProjection = defineProjection<ComputesState>({
+  name: 'computes',
+  initial: () => ({ byKey: {}, computeOfRun: {} }),
+  on: {
+    ComputeCreated: (s, { data: d }) => {
+      s.byKey[computeKey(d.workspaceId, d.compute)] = {
+        computeId: d.computeId,
+        compute: d.compute,
+        workspaceId: d.workspaceId,
+        workspace: d.workspace,
+        type: d.type,
+        vmSize: d.vmSize,
+        minNodes: d.minNodes,
+        maxNodes: d.maxNodes,
+        idleSecondsBeforeScaledown: d.idleSecondsBeforeScaledown,
+        memoryBytes: d.memoryBytes,
+        nodes: {},
+        queue: [],
+        nodeCount: 0,
+      };
+    },
+    RunSubmitted: (s, e) => {
+      s.computeOfRun[e.data.runId] = computeKey(e.data.workspaceId, e.data.compute);
+    },
+    RunQueued: (s, e) => {
+      const c = s.byKey[s.computeOfRun[e.data.runId] ?? ''];
+      if (c && !c.queue.includes(e.data.runId)) c.queue.push(e.data.runId);
+    },
+    NodeProvisioningStarted: (s, e) => {
+      const c = s.byKey[computeKey(e.data.workspaceId, e.data.compute)];
+      if (!c) return;
+      c.nodes[e.data.node] = { node: e.data.node, state: 'preparing' };
+      c.nodeCount++;
+    },
+    NodeProvisioned: (s, e) => {
+      const n = s.byKey[computeKey(e.data.workspaceId, e.data.compute)]?.nodes[e.data.node];
+      if (!n) return;
+      Object.assign(n, { state: 'idle', osDisk: e.data.osDisk, tempDisk: e.data.tempDisk, idleSince: e.meta.at });
+    },
+    NodeAssigned: (s, e) => {
+      const c = s.byKey[computeKey(e.data.workspaceId, e.data.compute)];
+      const n = c?.nodes[e.data.node];
+      if (!c || !n) return;
+      n.state = 'running';
+      n.run = e.data.runId;
+      delete n.idleSince;
+      c.queue = c.queue.filter((r) => r !== e.data.runId);
+    },
+    NodeReleased: (s, e) => {
+      const n = s.byKey[computeKey(e.data.workspaceId, e.data.compute)]?.nodes[e.data.node];
+      if (!n) return;
+      n.state = 'idle';
+      delete n.run;
+      n.idleSince = e.meta.at;
+    },
+    ClusterIdleTimeoutElapsed: (s, e) => {
+      const n = s.byKey[computeKey(e.data.workspaceId, e.data.compute)]?.nodes[e.data.node];
+      if (n) n.state = 'leaving';
+    },
+    NodeDeprovisioned: (s, e) => {
+      const c = s.byKey[computeKey(e.data.workspaceId, e.data.compute)];
+      if (c) delete c.nodes[e.data.node];
+    },
+    RunCanceled: (s, e) => dequeue(s, e.data.runId),
+    RunFailed: (s, e) => dequeue(s, e.data.runId),
+  },
+});

@@ -1,0 +1,250 @@
+import { assign, setup } from 'xstate';
+import type { EventDataMap, RunOutcome } from '../events/catalog';
+
+/**
+ * The run aggregate's statechart (S1.3, S8.3, S8.4), with the platform's run statuses as
+ * state tags: NotStarted, Starting, Preparing, Queued, Running, Finalizing, CancelRequested,
+ * Completed, Failed, Canceled.
+ *
+ * Pure, like every machine here: entry actions name effects (`issueRunToken`, `prepareImage`,
+ * `writeManagementCode`, `requestNode`, `startContainer`, `stopRun`, `finishRun`,
+ * `revokeRunToken`, `releaseNode`) that the platform's run manager carries out; their
+ * outcomes come back as the next events. Timers (token expiry) are not XState delays: the
+ * platform's scheduler appends `RunTokenExpired` at its due time.
+ */
+type Ev<K extends keyof EventDataMap> = { type: K } & EventDataMap[K];
+
+export type RunMachineEvent =
+  | Ev<'RunTokenIssued'>
+  | Ev<'RunImagePrepared'>
+  | Ev<'ManagementCodeWritten'>
+  | Ev<'RunQueued'>
+  | Ev<'NodeAssigned'>
+  | Ev<'ContainerStarted'>
+  | Ev<'RunStatusReported'>
+  | Ev<'MetricsWrittenBack'>
+  | Ev<'OutputUploaded'>
+  | Ev<'RunLogsUploaded'>
+  | Ev<'RunScriptEnded'>
+  | Ev<'RunCallRefused'>
+  | Ev<'RunCancelRequested'>
+  | Ev<'ContainerExited'>
+  | Ev<'RunCompleted'>
+  | Ev<'RunFailed'>
+  | Ev<'RunCanceled'>
+  | Ev<'RunTokenRevoked'>
+  | Ev<'RunTokenExpired'>
+  | Ev<'NodeReleased'>;
+
+export type RunStatus =
+  | 'NotStarted'
+  | 'Starting'
+  | 'Preparing'
+  | 'Queued'
+  | 'Running'
+  | 'Finalizing'
+  | 'CancelRequested'
+  | 'Completed'
+  | 'Failed'
+  | 'Canceled';
+
+export type RunContext = EventDataMap['RunSubmitted'] & {
+  tokenId?: string;
+  tokenExpired: boolean;
+  tokenRevoked: boolean;
+  image?: string;
+  node?: string;
+  container?: string;
+  scriptExitCode?: number;
+  scriptError?: string;
+  logTail?: string;
+  refusal?: { call: string; code: string; reason: string };
+  metricBatches: number;
+  outcome?: RunOutcome;
+  reason?: string;
+};
+
+/** Why a run failed, from what its container and management code said (the log's own words). */
+const failureReason = (context: RunContext, exit: Ev<'ContainerExited'>): string => {
+  if (exit.oomKilled) return `OOMKilled: the container exceeded its memory limit (exit code ${exit.exitCode})`;
+  if (context.refusal) return `the platform refused ${context.refusal.call}: ${context.refusal.code}: ${context.refusal.reason}`;
+  if (context.scriptExitCode !== undefined && context.scriptExitCode !== 0) {
+    return `the script exited with code ${context.scriptExitCode}${context.logTail ? `; log tail:\n${context.logTail}` : ''}`;
+  }
+  if (context.scriptError) return context.scriptError;
+  if (context.scriptExitCode === undefined) return `the container exited with code ${exit.exitCode} before the script ended (killed or lost)`;
+  return `the management code exited with code ${exit.exitCode}`;
+};
+
+/**
+ * A fact the state takes without changing: XState's `can()` says false for a transition with
+ * neither target nor action, so such facts carry this no-op action to be accepted.
+ */
+const NOTE = { actions: 'note' } as const;
+
+/** Entering a terminal status: the token dies and the node goes back to the cluster (S1.3, S4.6). */
+const END_OF_RUN = [
+  { type: 'revokeRunToken', params: ({ context }: { context: RunContext }) => ({ ...(context.tokenId ? { tokenId: context.tokenId } : {}) }) },
+  { type: 'releaseNode', params: ({ context }: { context: RunContext }) => ({ ...(context.node ? { node: context.node } : {}) }) },
+] as const;
+
+const ACTIVE_COMMON = {
+  RunLogsUploaded: { actions: 'rememberLogs' },
+  RunScriptEnded: { actions: 'rememberScriptEnd' },
+  RunCallRefused: { actions: 'rememberRefusal' },
+  RunTokenExpired: { actions: 'markTokenExpired' },
+  MetricsWrittenBack: { actions: 'countBatch' },
+  OutputUploaded: NOTE,
+} as const;
+
+export const runMachine = setup({
+  types: {
+    context: {} as RunContext,
+    events: {} as RunMachineEvent,
+    input: {} as EventDataMap['RunSubmitted'],
+  },
+  actions: {
+    // Effects, carried out by the platform.
+    issueRunToken: () => {},
+    prepareImage: () => {},
+    writeManagementCode: () => {},
+    requestNode: () => {},
+    startContainer: (_: unknown, _params: { node: string }) => {},
+    stopRun: (_: unknown, _params: { hasContainer: boolean }) => {},
+    finishRun: (_: unknown, _params: { outcome: RunOutcome; reason?: string }) => {},
+    revokeRunToken: (_: unknown, _params: { tokenId?: string }) => {},
+    releaseNode: (_: unknown, _params: { node?: string }) => {},
+    note: () => {},
+    // Context updates.
+    rememberLogs: assign({ logTail: ({ context, event }) => (event.type === 'RunLogsUploaded' ? event.tail : context.logTail) }),
+    rememberScriptEnd: assign(({ context, event }) =>
+      event.type === 'RunScriptEnded' ? { scriptExitCode: event.exitCode, ...(event.error ? { scriptError: event.error } : {}) } : context,
+    ),
+    rememberRefusal: assign({
+      refusal: ({ context, event }) => (event.type === 'RunCallRefused' ? { call: event.call, code: event.code, reason: event.reason } : context.refusal),
+    }),
+    markTokenExpired: assign({ tokenExpired: () => true }),
+    markTokenRevoked: assign({ tokenRevoked: () => true }),
+    countBatch: assign({ metricBatches: ({ context }) => context.metricBatches + 1 }),
+  },
+  guards: {
+    oomOrFailure: ({ context, event }) =>
+      event.type === 'ContainerExited' && (event.oomKilled || event.exitCode !== 0 || context.refusal !== undefined || context.scriptExitCode !== 0),
+  },
+}).createMachine({
+  id: 'run',
+  context: ({ input }) => ({ ...input, tokenExpired: false, tokenRevoked: false, metricBatches: 0 }),
+  initial: 'notStarted',
+  on: {
+    // Any pre-container step can fail (image build, identity access, no compute): straight to Failed.
+    RunFailed: { target: '.failed', actions: assign({ outcome: () => 'Failed' as const, reason: ({ event }) => event.reason }) },
+  },
+  states: {
+    notStarted: {
+      tags: ['NotStarted'],
+      entry: 'issueRunToken',
+      on: {
+        RunTokenIssued: { target: 'starting', actions: assign({ tokenId: ({ event }) => event.tokenId }) },
+        RunCancelRequested: 'cancelRequested',
+      },
+    },
+    starting: {
+      tags: ['Starting'],
+      entry: 'prepareImage',
+      on: {
+        RunImagePrepared: { target: 'preparing', actions: assign({ image: ({ event }) => event.image }) },
+        RunCancelRequested: 'cancelRequested',
+        RunTokenExpired: { actions: 'markTokenExpired' },
+      },
+    },
+    preparing: {
+      tags: ['Preparing'],
+      entry: 'writeManagementCode',
+      on: {
+        ManagementCodeWritten: 'queued',
+        RunCancelRequested: 'cancelRequested',
+        RunTokenExpired: { actions: 'markTokenExpired' },
+      },
+    },
+    queued: {
+      tags: ['Queued'],
+      entry: 'requestNode',
+      on: {
+        RunQueued: NOTE,
+        NodeAssigned: {
+          actions: [assign({ node: ({ event }) => event.node }), { type: 'startContainer', params: ({ event }) => ({ node: event.node }) }],
+        },
+        ContainerStarted: { target: 'running', actions: assign({ container: ({ event }) => event.container }) },
+        RunCancelRequested: 'cancelRequested',
+        RunTokenExpired: { actions: 'markTokenExpired' },
+        // A container that never reported (killed before it could) still ends the run.
+        ContainerExited: { target: 'finishing', actions: assign(({ context, event }) => ({ outcome: 'Failed' as const, reason: failureReason(context, event) })) },
+      },
+    },
+    running: {
+      tags: ['Running'],
+      on: {
+        ...ACTIVE_COMMON,
+        RunStatusReported: [{ guard: ({ event }) => event.status === 'Finalizing', target: 'finalizing' }, NOTE],
+        RunCancelRequested: 'cancelRequested',
+        ContainerExited: [
+          { guard: 'oomOrFailure', target: 'finishing', actions: assign(({ context, event }) => ({ outcome: 'Failed' as const, reason: failureReason(context, event) })) },
+          // Exit 0 without finalizing: the script logged nothing and had no outputs, which is fine.
+          { target: 'finishing', actions: assign({ outcome: () => 'Completed' as const }) },
+        ],
+      },
+    },
+    finalizing: {
+      tags: ['Finalizing'],
+      on: {
+        ...ACTIVE_COMMON,
+        RunStatusReported: NOTE,
+        RunCancelRequested: 'cancelRequested',
+        ContainerExited: [
+          { guard: 'oomOrFailure', target: 'finishing', actions: assign(({ context, event }) => ({ outcome: 'Failed' as const, reason: failureReason(context, event) })) },
+          { target: 'finishing', actions: assign({ outcome: () => 'Completed' as const }) },
+        ],
+      },
+    },
+    cancelRequested: {
+      tags: ['CancelRequested'],
+      entry: { type: 'stopRun', params: ({ context }) => ({ hasContainer: context.container !== undefined || context.node !== undefined }) },
+      on: {
+        ...ACTIVE_COMMON,
+        RunStatusReported: NOTE,
+        NodeAssigned: { actions: assign({ node: ({ event }) => event.node }) },
+        ContainerStarted: { actions: assign({ container: ({ event }) => event.container }) },
+        ContainerExited: { target: 'finishing', actions: assign({ outcome: () => 'Canceled' as const }) },
+        RunCanceled: 'canceled',
+      },
+    },
+    finishing: {
+      entry: { type: 'finishRun', params: ({ context }) => ({ outcome: context.outcome ?? 'Failed', ...(context.reason ? { reason: context.reason } : {}) }) },
+      on: {
+        ...ACTIVE_COMMON,
+        RunCompleted: 'completed',
+        RunCanceled: 'canceled',
+      },
+    },
+    completed: { tags: ['Completed'], entry: END_OF_RUN, on: terminalEvents() },
+    failed: { tags: ['Failed'], entry: END_OF_RUN, on: terminalEvents() },
+    canceled: { tags: ['Canceled'], entry: END_OF_RUN, on: terminalEvents() },
+  },
+});
+
+function terminalEvents() {
+  return {
+    RunFailed: NOTE,
+    RunTokenRevoked: { actions: 'markTokenRevoked' as const },
+    RunTokenExpired: { actions: 'markTokenExpired' as const },
+    NodeReleased: NOTE,
+    // Late reports from a container being torn down change nothing.
+    RunLogsUploaded: NOTE,
+    RunScriptEnded: NOTE,
+    RunCallRefused: NOTE,
+    ContainerExited: NOTE,
+    OutputUploaded: NOTE,
+    MetricsWrittenBack: NOTE,
+    RunStatusReported: NOTE,
+  };
+}

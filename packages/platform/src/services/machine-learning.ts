@@ -1,0 +1,243 @@
+import { customAlphabet } from 'nanoid';
+import {
+  actions,
+  computeKey,
+  errors,
+  isTerminalStatus,
+  runStatusOf,
+  type RunStatus,
+  type WorkspaceRecord,
+} from '@amlsim/core';
+import type { ComputeDriver } from '../compute/compute-driver';
+import type { CommandContext } from '../runtime/command-bus';
+import type { PlatformContext } from '../runtime/platform-context';
+import type { ArmService } from './arm';
+import type { DirectoryService } from './directory';
+import { computeStream, type RunManager } from './run-manager';
+import { packDirectory, type SnapshotStore } from './snapshots';
+
+/**
+ * Simulated VM sizes (S8.3, S4.6). Memory is scaled down 1:14 so a laptop can hold a cluster;
+ * the ratio between sizes is Azure's.
+ */
+export const VM_SIZES: Readonly<Record<string, { azureMemoryGiB: number; memoryBytes: number }>> = {
+  STANDARD_DS1_V2: { azureMemoryGiB: 3.5, memoryBytes: 256 * 2 ** 20 },
+  STANDARD_DS2_V2: { azureMemoryGiB: 7, memoryBytes: 512 * 2 ** 20 },
+  STANDARD_DS3_V2: { azureMemoryGiB: 14, memoryBytes: 1024 * 2 ** 20 },
+  STANDARD_D2_V3: { azureMemoryGiB: 8, memoryBytes: 585 * 2 ** 20 },
+  STANDARD_NC6: { azureMemoryGiB: 56, memoryBytes: 4096 * 2 ** 20 },
+};
+export const DEFAULT_VM_SIZE = 'STANDARD_DS2_V2';
+
+const runSuffix = customAlphabet('0123456789abcdef', 8);
+
+export type SubmitRunArgs = {
+  workspace: string;
+  experiment: string;
+  compute: string;
+  source?: string;
+  snapshotId?: string;
+  script: string;
+  args?: string[];
+  env?: Record<string, string>;
+  dependencies?: string[];
+};
+
+/**
+ * The AML service's training API (S8.2–S8.4): compute targets, snapshots and runs, behind the
+ * same authentication and RBAC as every ARM call (S2.2 rows: create compute, run experiment,
+ * view runs/metrics).
+ */
+export class MachineLearningService {
+  constructor(
+    private readonly p: PlatformContext,
+    private readonly directory: DirectoryService,
+    private readonly arm: ArmService,
+    private readonly runs: RunManager,
+    private readonly snapshots: SnapshotStore,
+    private readonly driver: () => Promise<ComputeDriver>,
+  ) {}
+
+  private authorized(ctx: CommandContext, token: string | undefined, what: string, action: string, workspace: string): WorkspaceRecord {
+    const who = this.directory.authenticate(ctx, token, what);
+    const ws = this.arm.workspace(workspace);
+    this.arm.check(ctx, who, action, ws.scope);
+    return ws;
+  }
+
+  /** S2.5: the platform reaches storage and compute as the workspace identity; a revoked grant stops it here. */
+  private requireIdentity(ws: WorkspaceRecord, operation: string, targets: Array<'storage' | 'workspace'>): void {
+    for (const target of targets) {
+      if (ws.revoked.includes(target)) {
+        throw errors.managedIdentityAccessDenied(ws.workspace, target === 'storage' ? 'storage account' : 'workspace (compute access)', operation);
+      }
+    }
+  }
+
+  /** S2.2 "create compute target": an AmlCompute cluster (S8.3 managed, S4.6). */
+  async createCompute(
+    token: string | undefined,
+    args: { workspace: string; name: string; type: string; vmSize?: string; minNodes?: number; maxNodes?: number; idleSecondsBeforeScaledown?: number },
+  ): Promise<{ computeId: string }> {
+    return this.p.bus.run('CreateCompute', async (ctx) => {
+      const ws = this.authorized(ctx, token, 'createCompute', actions.createCompute, args.workspace);
+      if (args.type !== 'AmlCompute') {
+        throw errors.badRequest(`Compute type '${args.type}' is not available in this version; AmlCompute is (AKS arrives with inference).`, { type: args.type });
+      }
+      const vmSize = (args.vmSize ?? DEFAULT_VM_SIZE).toUpperCase();
+      const size = VM_SIZES[vmSize];
+      if (!size) throw errors.badRequest(`vmSize '${args.vmSize}' is not one this simulator knows; use one of ${Object.keys(VM_SIZES).join(', ')}.`, { vmSize: args.vmSize });
+      const minNodes = args.minNodes ?? 0;
+      const maxNodes = args.maxNodes ?? 1;
+      if (minNodes < 0 || maxNodes < 1 || minNodes > maxNodes) {
+        throw errors.badRequest(`minNodes ${minNodes} and maxNodes ${maxNodes} are invalid: need 0 <= minNodes <= maxNodes and maxNodes >= 1.`);
+      }
+      if (this.p.world.computes.byKey[computeKey(ws.workspaceId, args.name)]) {
+        throw errors.conflict(`Compute '${args.name}' already exists in workspace '${ws.workspace}'.`, { compute: args.name });
+      }
+      // The compute runs on the chosen driver: without it nothing half-made is recorded.
+      await this.driver();
+      const computeId = this.p.ids.next('cmp');
+      ctx.emit(computeStream(computeId), 'no-stream', [
+        {
+          type: 'ComputeCreated',
+          data: {
+            workspaceId: ws.workspaceId,
+            workspace: ws.workspace,
+            computeId,
+            compute: args.name,
+            type: 'AmlCompute',
+            vmSize,
+            minNodes,
+            maxNodes,
+            idleSecondsBeforeScaledown: args.idleSecondsBeforeScaledown ?? 120,
+            memoryBytes: size.memoryBytes,
+          },
+        },
+      ]);
+      return { computeId };
+    });
+  }
+
+  /** S8.2: pack a directory, content-hash it, and keep it encrypted in the workspace's blob storage. */
+  async snapshot(token: string | undefined, args: { workspace: string; experiment: string; source: string }) {
+    return this.p.bus.run('Snapshot', (ctx) => this.takeSnapshot(ctx, this.authorized(ctx, token, 'snapshot', actions.runExperiment, args.workspace), args));
+  }
+
+  private async takeSnapshot(ctx: CommandContext, ws: WorkspaceRecord, args: { experiment: string; source: string }) {
+    this.requireIdentity(ws, 'snapshot', ['storage']);
+    const packed = await packDirectory(args.source);
+    const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+    const saved = this.snapshots.save(identity, ws.storageAccount!, ws.blobContainer!, packed);
+    ctx.emit(`snapshots-${ws.workspaceId}`, 'any', [
+      {
+        type: 'SnapshotCreated',
+        data: {
+          workspaceId: ws.workspaceId,
+          workspace: ws.workspace,
+          snapshotId: saved.snapshotId,
+          experiment: args.experiment,
+          fileCount: saved.fileCount,
+          totalBytes: saved.totalBytes,
+          reused: saved.reused,
+          ignoreFile: packed.ignoreFile,
+        },
+      },
+    ]);
+    return { snapshotId: saved.snapshotId, fileCount: saved.fileCount, files: packed.files.map((f) => f.path) };
+  }
+
+  /** S8.3: AML is called with the snapshot id; it creates the run and its token, and the compute target takes over. */
+  async submitRun(token: string | undefined, args: SubmitRunArgs): Promise<{ runId: string }> {
+    return this.p.bus.run('SubmitRun', async (ctx) => {
+      const ws = this.authorized(ctx, token, 'submitRun', actions.runExperiment, args.workspace);
+      const compute = this.p.world.computes.byKey[computeKey(ws.workspaceId, args.compute)];
+      if (!compute) throw errors.notFound('compute', args.compute, `workspace '${ws.workspace}'`);
+      this.requireIdentity(ws, 'submitRun', ['storage', 'workspace']);
+      // No engine, no run: refuse before a single fact of a half-started run is written.
+      await this.driver();
+      let snapshotId = args.snapshotId;
+      let files: string[] | undefined;
+      if (!snapshotId) {
+        const snap = await this.takeSnapshot(ctx, ws, { experiment: args.experiment, source: args.source! });
+        snapshotId = snap.snapshotId;
+        files = snap.files;
+      } else {
+        const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+        files = this.snapshots.load(identity, ws.storageAccount!, ws.blobContainer!, snapshotId).files.map((f) => f.path);
+      }
+      if (!files.includes(args.script)) {
+        throw errors.badRequest(`The script '${args.script}' is not in snapshot ${snapshotId} (it holds: ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}).`);
+      }
+      // Run ids look like the platform's: <experiment>_<epoch seconds>_<hex>.
+      const runId = `${args.experiment}_${Math.floor(this.p.clock.now() / 1000)}_${runSuffix()}`;
+      this.runs.start(
+        ctx,
+        {
+          runId,
+          workspaceId: ws.workspaceId,
+          workspace: ws.workspace,
+          experiment: args.experiment,
+          computeId: compute.computeId,
+          compute: compute.compute,
+          computeType: compute.type,
+          snapshotId,
+          script: args.script,
+          args: args.args ?? [],
+          dependencies: args.dependencies ?? [],
+        },
+        args.env ?? {},
+        ws.region,
+      );
+      return { runId };
+    });
+  }
+
+  private runWorkspace(runId: string): string {
+    if (this.p.store.streamVersion(`run-${runId}`) === 0) throw errors.notFound('run', runId);
+    return this.runs.load(runId).snapshot.context.workspace;
+  }
+
+  async cancelRun(token: string | undefined, args: { runId: string }): Promise<void> {
+    await this.p.bus.run('CancelRun', async (ctx) => {
+      const ws = this.authorized(ctx, token, 'cancelRun', actions.runExperiment, this.runWorkspace(args.runId));
+      const { snapshot } = this.runs.load(args.runId);
+      const event = { type: 'RunCancelRequested' as const, runId: args.runId, workspaceId: ws.workspaceId, workspace: ws.workspace, by: ctx.principal ?? '' };
+      if (!snapshot.can(event)) throw errors.conflict(`Run ${args.runId} is ${runStatusOf(snapshot) ?? 'finishing'}; it cannot be canceled.`, { run: args.runId });
+      const { type, ...data } = event;
+      await this.runs.record(args.runId, [{ type, data }]);
+    });
+  }
+
+  async waitForRun(token: string | undefined, args: { runId: string; timeoutMs: number }): Promise<{ status: RunStatus; reason?: string }> {
+    return this.p.bus.run('WaitForRun', async (ctx) => {
+      this.authorized(ctx, token, 'waitForRun', actions.viewRuns, this.runWorkspace(args.runId));
+      const status = await this.runs.waitFor(args.runId, args.timeoutMs);
+      const reason = this.runs.load(args.runId).snapshot.context.reason;
+      return { status, ...(reason ? { reason } : {}) };
+    });
+  }
+
+  async getRunStatusHistory(token: string | undefined, args: { runId: string }): Promise<{ statuses: RunStatus[]; terminal: boolean }> {
+    return this.p.bus.run('GetRunStatusHistory', (ctx) => {
+      this.authorized(ctx, token, 'getRunStatusHistory', actions.viewRuns, this.runWorkspace(args.runId));
+      const { history, snapshot } = this.runs.load(args.runId);
+      return { statuses: history, terminal: isTerminalStatus(runStatusOf(snapshot)) };
+    });
+  }
+
+  /** S8.4: clients call AML, which reads the metrics from the metric store (Cosmos DB) and returns them. */
+  async getMetrics(token: string | undefined, args: { runId: string }) {
+    return this.p.bus.run('GetMetrics', (ctx) => {
+      this.authorized(ctx, token, 'getMetrics', actions.viewMetrics, this.runWorkspace(args.runId));
+      const r = this.p.world.runMetrics[args.runId];
+      if (!r) throw errors.notFound('run', args.runId);
+      // Like Run.get_metrics(): a metric logged once is a value, logged many times a list.
+      const metrics: Record<string, unknown> = {};
+      for (const [name, values] of Object.entries(r.metrics)) metrics[name] = values.length === 1 ? values[0] : values;
+      for (const [name, values] of Object.entries(r.lists)) metrics[name] = values;
+      for (const [name, rows] of Object.entries(r.tables)) metrics[name] = rows;
+      return { metrics, tags: r.tags, outputs: r.outputs };
+    });
+  }
+}

@@ -1,0 +1,367 @@
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import {
+  advanceRun,
+  computeKey,
+  errors,
+  foldRun,
+  isTerminalStatus,
+  runStatusOf,
+  startRun,
+  type ComputeRecord,
+  type Effect,
+  type EventDataMap,
+  type RunMachineEvent,
+  type RunSnapshot,
+  type RunStatus,
+  type StoredEvent,
+} from '@amlsim/core';
+import { agentFiles } from '@amlsim/agent';
+import type { ComputeDriver, RunningCompute } from '../compute/compute-driver';
+import { CommandContext, type EventToAppend } from '../runtime/command-bus';
+import type { Scheduler } from '../runtime/scheduler';
+import type { PlatformContext } from '../runtime/platform-context';
+import type { RunTokenService } from './run-tokens';
+import type { SnapshotStore } from './snapshots';
+
+type RunEvent = Extract<EventToAppend, { type: RunMachineEvent['type'] }>;
+
+export const runStream = (runId: string) => `run-${runId}`;
+export const computeStream = (computeId: string) => `compute-${computeId}`;
+
+/** Everything a run needs that is not in its events (secrets and live handles stay in memory). */
+type LiveRun = {
+  ctx: CommandContext;
+  token?: string;
+  tokenExpiresAtMs?: number;
+  cancelExpiry?: () => void;
+  compute?: RunningCompute;
+  /** Serializes the run's appends and effects: one fact at a time per run. */
+  chain: Promise<void>;
+  done: Promise<void>;
+  resolveDone: () => void;
+  userEnv: Record<string, string>;
+  region: string;
+};
+
+export type RunManagerDeps = {
+  driver: () => Promise<ComputeDriver>;
+  tokens: RunTokenService;
+  snapshots: SnapshotStore;
+  scheduler: Scheduler;
+  control: { dir: string; socketName: string };
+  runTokenTtlMs: number;
+};
+
+/**
+ * The run process manager (S1.3, S8.3, S8.4, S4.6): feeds each run's facts to the run
+ * statechart and carries out the effects it names, and runs the cluster side — queueing,
+ * node provisioning and scale-down — from the computes read model. All of a run's facts go
+ * through one chain, so facts from effects and from the control plane never interleave.
+ */
+export class RunManager {
+  private readonly live = new Map<string, LiveRun>();
+
+  constructor(
+    private readonly p: PlatformContext,
+    private readonly deps: RunManagerDeps,
+  ) {}
+
+  // ---- the run aggregate -------------------------------------------------------------------
+
+  load(runId: string): { snapshot: RunSnapshot; history: RunStatus[]; events: StoredEvent[] } {
+    const events = this.p.store.readStream(runStream(runId));
+    const folded = foldRun(events);
+    if (!folded) throw errors.notFound('run', runId);
+    return { ...folded, events };
+  }
+
+  /** Start a run: RunSubmitted, then the machine takes over (S8.3). */
+  start(ctx: CommandContext, submitted: EventDataMap['RunSubmitted'], userEnv: Record<string, string>, region: string): void {
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const liveCtx = new CommandContext(ctx.command, ctx.correlationId, this.p.store, this.p.clock, this.p.session);
+    liveCtx.principal = ctx.principal;
+    const live: LiveRun = { ctx: liveCtx, chain: Promise.resolve(), done, resolveDone, userEnv, region };
+    this.live.set(submitted.runId, live);
+    ctx.emit(runStream(submitted.runId), 'no-stream', [{ type: 'RunSubmitted', data: submitted }]);
+    const [, effects] = startRun(submitted);
+    this.enqueue(submitted.runId, () => this.perform(submitted.runId, effects));
+  }
+
+  /** Append facts to a run (in order, after what is already queued) and carry out what they cause. */
+  record(runId: string, facts: RunEvent[]): Promise<void> {
+    return this.enqueue(runId, () => this.applyNow(runId, facts));
+  }
+
+  /** Resolves when the run reaches Completed, Failed or Canceled. */
+  async waitFor(runId: string, timeoutMs: number): Promise<RunStatus> {
+    const status = () => runStatusOf(this.load(runId).snapshot);
+    const live = this.live.get(runId);
+    if (!live || isTerminalStatus(status())) return status()!;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+    const winner = await Promise.race([live.done.then(() => 'done' as const), timedOut]);
+    clearTimeout(timer);
+    if (winner === 'timeout') {
+      throw errors.timeout(`run ${runId}`, timeoutMs, status() ?? 'finishing');
+    }
+    return status()!;
+  }
+
+  liveCompute(runId: string): RunningCompute | undefined {
+    return this.live.get(runId)?.compute;
+  }
+
+  tokenOf(runId: string): { token?: string; expiresAtMs?: number } {
+    const l = this.live.get(runId);
+    return { ...(l?.token ? { token: l.token } : {}), ...(l?.tokenExpiresAtMs ? { expiresAtMs: l.tokenExpiresAtMs } : {}) };
+  }
+
+  /** Stop everything still running (session end). */
+  async shutdown(): Promise<void> {
+    for (const l of this.live.values()) {
+      l.cancelExpiry?.();
+      await l.compute?.kill().catch(() => {});
+      await l.compute?.remove().catch(() => {});
+    }
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private enqueue(runId: string, work: () => Promise<void>): Promise<void> {
+    const live = this.live.get(runId);
+    if (!live) return Promise.reject(errors.notFound('run', runId));
+    const next = live.chain.then(work).catch((error: unknown) => {
+      // An effect failing unexpectedly fails the run rather than leaving it hanging.
+      if (process.env.AMLSIM_DEBUG) console.error("run effect failed", error);
+      const reason = error instanceof Error ? error.message : String(error);
+      return this.applyNow(runId, [{ type: 'RunFailed', data: { ...this.ref(runId), reason: `platform error: ${reason}` } }]).catch(() => {});
+    });
+    live.chain = next;
+    return next;
+  }
+
+  private ref(runId: string) {
+    const submitted = this.load(runId).snapshot.context;
+    return { runId, workspaceId: submitted.workspaceId, workspace: submitted.workspace };
+  }
+
+  /** Append facts the machine accepts now, and run the effects they name. */
+  private async applyNow(runId: string, facts: RunEvent[]): Promise<void> {
+    const live = this.live.get(runId)!;
+    const { snapshot } = this.load(runId);
+    let current = snapshot;
+    const effects: Effect[] = [];
+    const accepted: RunEvent[] = [];
+    for (const fact of facts) {
+      const machineEvent = { type: fact.type, ...fact.data } as RunMachineEvent;
+      if (!current.can(machineEvent)) continue; // e.g. a late report after the run ended
+      const [next, named] = advanceRun(current, machineEvent);
+      current = next;
+      accepted.push(fact);
+      effects.push(...named);
+    }
+    if (accepted.length === 0) return;
+    live.ctx.emit(runStream(runId), this.p.store.streamVersion(runStream(runId)), accepted);
+    if (isTerminalStatus(runStatusOf(current))) queueMicrotask(() => live.resolveDone());
+    await this.perform(runId, effects);
+  }
+
+  private async perform(runId: string, effects: Effect[]): Promise<void> {
+    for (const effect of effects) await this.effect(runId, effect);
+  }
+
+  private async effect(runId: string, effect: Effect): Promise<void> {
+    const live = this.live.get(runId)!;
+    const run = this.load(runId).snapshot.context;
+    const ref = { runId, workspaceId: run.workspaceId, workspace: run.workspace };
+    switch (effect.type) {
+      case 'issueRunToken': {
+        // S1.3: a short-lived token scoped to the workspace, for the compute target only.
+        const issued = this.deps.tokens.issue({ ...ref, region: live.region }, this.deps.runTokenTtlMs);
+        live.token = issued.token;
+        live.tokenExpiresAtMs = issued.expiresAtMs;
+        live.cancelExpiry = this.deps.scheduler.at(issued.expiresAtMs, () =>
+          this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]),
+        );
+        return this.applyNow(runId, [
+          { type: 'RunTokenIssued', data: { ...ref, tokenId: issued.tokenId, fingerprint: issued.fingerprint, expiresAt: new Date(issued.expiresAtMs).toISOString() } },
+        ]);
+      }
+      case 'prepareImage': {
+        const driver = await this.deps.driver();
+        const image = await driver.prepareImage({ session: this.p.session, dependencies: run.dependencies });
+        return this.applyNow(runId, [{ type: 'RunImagePrepared', data: { ...ref, image: image.image, reused: image.reused, dependencies: run.dependencies } }]);
+      }
+      case 'writeManagementCode': {
+        // S8.3 managed step 2: the management code goes to the user's Azure Files share.
+        const ws = this.p.world.workspaces.byId[run.workspaceId]!;
+        const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+        const share = this.p.storage.fileShareDir(identity, ws.storageAccount!, ws.fileShare!);
+        const relative = join('azureml', runId, 'agent');
+        for (const f of agentFiles()) {
+          const target = join(share, relative, f.path.replace(/^\/amlsim\/agent\//, ''));
+          mkdirSync(dirname(target), { recursive: true });
+          copyFileSync(f.hostPath, target);
+        }
+        return this.applyNow(runId, [{ type: 'ManagementCodeWritten', data: { ...ref, fileShare: ws.fileShare!, path: relative } }]);
+      }
+      case 'requestNode':
+        return this.requestNode(runId);
+      case 'startContainer': {
+        const { node } = effect.params as { node: string };
+        return this.startContainer(runId, node);
+      }
+      case 'stopRun': {
+        const { hasContainer } = effect.params as { hasContainer: boolean };
+        if (!hasContainer) return this.applyNow(runId, [{ type: 'RunCanceled', data: ref }]);
+        // The heartbeat now answers cancelRequested; a container that does not stop in time is killed.
+        const compute = live.compute;
+        if (compute) setTimeout(() => void compute.kill().catch(() => {}), 5_000).unref();
+        return;
+      }
+      case 'finishRun': {
+        const { outcome, reason } = effect.params as { outcome: 'Completed' | 'Failed' | 'Canceled'; reason?: string };
+        if (outcome === 'Completed') return this.applyNow(runId, [{ type: 'RunCompleted', data: ref }]);
+        if (outcome === 'Canceled') return this.applyNow(runId, [{ type: 'RunCanceled', data: ref }]);
+        return this.applyNow(runId, [{ type: 'RunFailed', data: { ...ref, reason: reason ?? 'unknown' } }]);
+      }
+      case 'revokeRunToken': {
+        const { tokenId } = effect.params as { tokenId?: string };
+        live.cancelExpiry?.();
+        if (!tokenId || this.load(runId).snapshot.context.tokenExpired) return;
+        return this.applyNow(runId, [{ type: 'RunTokenRevoked', data: { ...ref, tokenId } }]);
+      }
+      case 'releaseNode': {
+        const { node } = effect.params as { node?: string };
+        if (!node) return;
+        await this.applyNow(runId, [{ type: 'NodeReleased', data: { ...ref, computeId: run.computeId, compute: run.compute, node, runId } }]);
+        return this.nodeFreed(run.workspaceId, run.compute, node);
+      }
+    }
+  }
+
+  // ---- the cluster side (AmlCompute, S8.3 managed, S4.6) ---------------------------------------
+
+  private cluster(workspaceId: string, compute: string): ComputeRecord {
+    const c = this.p.world.computes.byKey[computeKey(workspaceId, compute)];
+    if (!c) throw errors.notFound('compute', compute);
+    return c;
+  }
+
+  private computeCtx(runId?: string): CommandContext {
+    return (runId && this.live.get(runId)?.ctx) || new CommandContext('Cluster', this.p.ids.next('cmd'), this.p.store, this.p.clock, this.p.session);
+  }
+
+  private async requestNode(runId: string): Promise<void> {
+    const run = this.load(runId).snapshot.context;
+    const c = this.cluster(run.workspaceId, run.compute);
+    const idle = Object.values(c.nodes).find((n) => n.state === 'idle');
+    if (idle && c.queue.length === 0) return this.assign(runId, idle.node);
+    await this.applyNow(runId, [{ type: 'RunQueued', data: { runId, workspaceId: run.workspaceId, workspace: run.workspace, compute: run.compute, position: c.queue.length + 1 } }]);
+    if (idle) return this.assignNext(run.workspaceId, run.compute, idle.node);
+    if (Object.keys(c.nodes).length < c.maxNodes) await this.provisionNode(runId, c);
+  }
+
+  private async provisionNode(runId: string, c: ComputeRecord): Promise<void> {
+    const node = `node-${c.nodeCount + 1}`;
+    const ref = { workspaceId: c.workspaceId, workspace: c.workspace, computeId: c.computeId, compute: c.compute, node };
+    const ctx = this.computeCtx(runId);
+    ctx.emit(computeStream(c.computeId), 'any', [{ type: 'NodeProvisioningStarted', data: { ...ref, forRun: runId } }]);
+    const driver = await this.deps.driver();
+    const disks = await driver.provisionNode({ session: this.p.session, workspace: c.workspace, compute: c.compute, node });
+    ctx.emit(computeStream(c.computeId), 'any', [
+      { type: 'NodeProvisioned', data: { ...ref, osDisk: disks.osDisk, tempDisk: disks.tempDisk, osDiskEncrypted: true, tempDiskEncrypted: false } },
+    ]);
+    await this.assignNext(c.workspaceId, c.compute, node);
+  }
+
+  /** Give an idle node to the oldest queued run, or let it idle towards scale-down. */
+  private async assignNext(workspaceId: string, compute: string, node: string): Promise<void> {
+    const c = this.cluster(workspaceId, compute);
+    const next = c.queue[0];
+    if (next) {
+      // The run's own chain records the assignment, in order with its other facts. Not awaited:
+      // this may be running on that very chain (the run that asked for the node).
+      void this.record(next, [{ type: 'NodeAssigned', data: { ...this.ref(next), computeId: c.computeId, compute, node, runId: next } }]);
+      return;
+    }
+    this.scheduleScaleDown(c, node);
+  }
+
+  private assign(runId: string, node: string): Promise<void> {
+    const run = this.load(runId).snapshot.context;
+    return this.applyNow(runId, [{ type: 'NodeAssigned', data: { runId, workspaceId: run.workspaceId, workspace: run.workspace, computeId: run.computeId, compute: run.compute, node } }]);
+  }
+
+  private async nodeFreed(workspaceId: string, compute: string, node: string): Promise<void> {
+    // Not on the finished run's chain: the next run's facts go through its own.
+    void this.assignNext(workspaceId, compute, node).catch(() => {});
+  }
+
+  /** S4.6: after idleSecondsBeforeScaledown with nothing queued, the node goes and its OS disk is deleted. */
+  private scheduleScaleDown(c: ComputeRecord, node: string): void {
+    const idleSince = this.p.clock.now();
+    this.deps.scheduler.at(idleSince + c.idleSecondsBeforeScaledown * 1000, async () => {
+      const now = this.cluster(c.workspaceId, c.compute);
+      const n = now.nodes[node];
+      const idleNodes = Object.values(now.nodes).length;
+      if (!n || n.state !== 'idle' || now.queue.length > 0 || idleNodes <= now.minNodes) return;
+      if (n.idleSince && Date.parse(n.idleSince) > idleSince) return; // it worked since; a newer timer owns it
+      const ref = { workspaceId: c.workspaceId, workspace: c.workspace, computeId: c.computeId, compute: c.compute, node };
+      const ctx = this.computeCtx();
+      ctx.emitAsPlatform(computeStream(c.computeId), 'any', [{ type: 'ClusterIdleTimeoutElapsed', data: { ...ref, idleSince: new Date(idleSince).toISOString() } }]);
+      const driver = await this.deps.driver();
+      await driver.deprovisionNode({ osDisk: n.osDisk!, tempDisk: n.tempDisk! });
+      ctx.emitAsPlatform(computeStream(c.computeId), 'any', [
+        { type: 'NodeDeprovisioned', data: { ...ref, osDiskDeleted: true, reason: `idle for ${c.idleSecondsBeforeScaledown}s with no run queued (S4.6)` } },
+      ]);
+    });
+  }
+
+  private async startContainer(runId: string, node: string): Promise<void> {
+    const live = this.live.get(runId)!;
+    const run = this.load(runId).snapshot.context;
+    const c = this.cluster(run.workspaceId, run.compute);
+    const n = c.nodes[node]!;
+    const ws = this.p.world.workspaces.byId[run.workspaceId]!;
+    const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+    const share = this.p.storage.fileShareDir(identity, ws.storageAccount!, ws.fileShare!);
+    const driver = await this.deps.driver();
+    const env: Record<string, string> = {
+      AZUREML_RUN_TOKEN: live.token!,
+      AZUREML_RUN_TOKEN_EXPIRY: String(Math.floor(live.tokenExpiresAtMs! / 1000)),
+      AZUREML_RUN_ID: runId,
+      AZUREML_ARM_SUBSCRIPTION: ws.subscription,
+      AZUREML_ARM_RESOURCEGROUP: ws.resourceGroup,
+      AZUREML_ARM_WORKSPACE_NAME: ws.workspace,
+      AZUREML_ARM_PROJECT_NAME: run.experiment,
+      AMLSIM_SCRIPT: run.script,
+      AMLSIM_ARGS: JSON.stringify(run.args),
+      AMLSIM_USER_ENV: JSON.stringify(live.userEnv),
+      AMLSIM_HEARTBEAT_MS: '500',
+    };
+    const compute = await driver.startRun({
+      session: this.p.session,
+      runId,
+      workspace: ws.workspace,
+      image: this.load(runId).snapshot.context.image ?? '',
+      node: { name: node, disks: { osDisk: n.osDisk!, tempDisk: n.tempDisk! } },
+      agentDir: join(share, 'azureml', runId, 'agent'),
+      controlDir: this.deps.control.dir,
+      socketName: this.deps.control.socketName,
+      env,
+      memoryBytes: c.memoryBytes,
+      nanoCpus: 1_000_000_000,
+    });
+    live.compute = compute;
+    await this.applyNow(runId, [{ type: 'ContainerStarted', data: { ...this.ref(runId), node, container: compute.id, image: run.image ?? '', driver: driver.kind } }]);
+    if (this.p.faults.take('killContainer', runId)) void compute.kill().catch(() => {});
+    void compute.wait().then(async ({ exitCode, oomKilled }) => {
+      await compute.remove().catch(() => {});
+      live.compute = undefined;
+      await this.record(runId, [{ type: 'ContainerExited', data: { ...this.ref(runId), node, exitCode, oomKilled } }]);
+    });
+  }
+}

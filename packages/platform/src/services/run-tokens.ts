@@ -1,0 +1,69 @@
+import { errors, type SimError } from '@amlsim/core';
+import { fingerprint } from '../crypto/sealed-box';
+import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
+import type { PlatformContext } from '../runtime/platform-context';
+
+/** Audience of AML run tokens: the workspace's AML service, not ARM. */
+export const RUN_TOKEN_AUDIENCE = 'https://ml.azure.com/';
+
+export type RunTokenClaims = { iss: string; aud: string; ws: string; wsn: string; run: string; iat: number; exp: number; jti: string };
+
+/**
+ * S1.3: AML issues compute targets a short-lived token scoped to the workspace (and here, the
+ * run). Signed ES256 by the AML service's own key; the value is handed to the compute target
+ * only — the log records its id, fingerprint and expiry.
+ */
+export class RunTokenService {
+  private readonly key: SigningKey;
+  private readonly keys: Map<string, SigningKey>;
+
+  constructor(private readonly p: PlatformContext) {
+    this.key = generateSigningKey(`aml-run-${p.session}`);
+    this.keys = new Map([[this.key.kid, this.key]]);
+  }
+
+  issue(run: { runId: string; workspaceId: string; workspace: string; region: string }, ttlMs: number) {
+    const now = this.p.clock.now();
+    const tokenId = this.p.ids.next('rtok');
+    const expMs = now + ttlMs;
+    const claims: RunTokenClaims = {
+      iss: `https://${run.region}.api.azureml.ms/`,
+      aud: RUN_TOKEN_AUDIENCE,
+      ws: run.workspaceId,
+      wsn: run.workspace,
+      run: run.runId,
+      iat: Math.floor(now / 1000),
+      // Expiry in milliseconds precision matters for short TTLs in scenarios; JWT exp is seconds.
+      exp: Math.ceil(expMs / 1000),
+      jti: tokenId,
+    };
+    const token = signJwt(this.key, claims);
+    this.p.secrets.add(token, 'run token');
+    return { token, tokenId, fingerprint: fingerprint(token), expiresAtMs: claims.exp * 1000 };
+  }
+
+  /**
+   * Signature, audience and expiry; then scope: the token's workspace must be the one named in
+   * the call (a token of ws1 used for ws2 is AuthorizationFailed) and its run the run named.
+   */
+  verify(token: string | undefined, target: { workspace: string; runId: string }): RunTokenClaims {
+    if (!token) throw errors.authenticationFailed('the control-plane call');
+    const claims = verifyJwt(token, this.keys) as Partial<RunTokenClaims>;
+    if (claims.aud !== RUN_TOKEN_AUDIENCE) throw errors.invalidToken(`the audience '${String(claims.aud)}' is not '${RUN_TOKEN_AUDIENCE}'`);
+    if (typeof claims.exp !== 'number' || typeof claims.ws !== 'string' || typeof claims.run !== 'string' || typeof claims.jti !== 'string') {
+      throw errors.invalidToken('it lacks the run token claims ws, run, exp, jti');
+    }
+    const now = this.p.clock.now();
+    if (claims.exp * 1000 <= now) throw errors.expiredToken(new Date(claims.exp * 1000).toISOString(), new Date(now).toISOString());
+    if (claims.wsn !== target.workspace) {
+      throw scopeError(`the run token is scoped to workspace '${String(claims.wsn)}' and cannot act on workspace '${target.workspace}' (S1.3)`, claims, target);
+    }
+    if (claims.run !== target.runId) {
+      throw scopeError(`the run token is scoped to run '${claims.run}' and cannot act on run '${target.runId}'`, claims, target);
+    }
+    return claims as RunTokenClaims;
+  }
+}
+
+const scopeError = (why: string, claims: Partial<RunTokenClaims>, target: { workspace: string; runId: string }): SimError =>
+  errors.authorizationFailed(`run token ${String(claims.jti)}`, 'control-plane call', `/workspaces/${target.workspace}/runs/${target.runId}`, why);

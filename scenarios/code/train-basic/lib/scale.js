@@ -1,0 +1,1 @@
+exports.scale = (value, factor) => value * factor;
