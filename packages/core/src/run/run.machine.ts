@@ -129,7 +129,9 @@ export const runMachine = setup({
   },
   guards: {
     oomOrFailure: ({ context, event }) =>
-      event.type === 'ContainerExited' && (event.oomKilled || event.exitCode !== 0 || context.refusal !== undefined || context.scriptExitCode !== 0),
+      // A refused call fails the run only through the management code's own exit (it gives up
+      // when write-back is refused); a script that merely tried something and was refused can succeed.
+      event.type === 'ContainerExited' && (event.oomKilled || event.exitCode !== 0 || context.scriptExitCode !== 0),
   },
 }).createMachine({
   id: 'run',
