@@ -110,3 +110,25 @@ describe('amlsim CLI', () => {
     expect(r.stdout).toContain('--data-dir');
   });
 });
+
+describe('amlsim CLI without a Docker engine', () => {
+  it('says so plainly, tells how to choose the process driver, and records no half-started run', () => {
+    using tmp = tempDir();
+    const r = amlsim(['run', scenario('metric-writeback.yaml'), '--data-dir', tmp.dir, '--docker-socket', join(tmp.dir, 'no-docker.sock')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('DockerUnavailable: No Docker engine answered at');
+    expect(r.stderr).toContain('--driver process');
+    const events = amlsim(['events', '--data-dir', tmp.dir, '--json']);
+    const types = events.stdout.trim().split('\n').map((l) => JSON.parse(l).type);
+    expect(types).toContain('WorkspaceCreated');
+    for (const t of ['ComputeCreated', 'RunSubmitted', 'RunTokenIssued', 'ContainerStarted']) expect(types).not.toContain(t);
+  });
+
+  it('--driver process runs the same scenario without Docker', () => {
+    using tmp = tempDir();
+    const r = amlsim(['run', scenario('metric-writeback.yaml'), '--store', 'memory', '--driver', 'process', '--docker-socket', join(tmp.dir, 'no-docker.sock')]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/ContainerStarted .* driver=process/);
+  });
+});

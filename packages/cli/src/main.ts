@@ -20,7 +20,7 @@ const storeKind = (value: string): 'memory' | 'sqlite' => {
   return value;
 };
 
-type RunOptions = { json?: boolean; dataDir: string; store: 'memory' | 'sqlite'; colour: boolean };
+type RunOptions = { json?: boolean; dataDir: string; store: 'memory' | 'sqlite'; colour: boolean; driver?: 'docker' | 'process'; dockerSocket?: string };
 
 /** Parse every file first: an invalid file stops the run before anything is simulated (exit 2). */
 const loadScenarios = (files: string[]): { scenarios: Scenario[]; invalid: boolean } => {
@@ -100,6 +100,8 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
         const result = await runScenario(scenario, {
           store,
           dataDir: resourceDir,
+          ...(o.driver ? { driver: o.driver } : {}),
+          ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
           onStep: (step, outcome) => {
             if (o.json) {
               if (outcome) out(JSON.stringify({ kind: 'step', index: step.index, verb: step.verb, line: step.line, ok: outcome.ok, error: outcome.error?.code, mismatch: outcome.mismatch }));
@@ -144,9 +146,14 @@ export const buildProgram = (): Command => {
     .option('--json', 'print JSON lines (events, steps, results) instead of the timeline')
     .addOption(dataDir)
     .addOption(new Option('--store <kind>', 'event store: sqlite (in the data dir) or memory').default('sqlite').argParser(storeKind))
+    .addOption(
+      new Option('--driver <driver>', "where runs execute: docker (containers with no network; needs a Docker engine) or process (local processes); overrides a scenario's options.driver")
+        .choices(['docker', 'process']),
+    )
+    .option('--docker-socket <path>', 'the Docker engine socket (default /var/run/docker.sock)')
     .option('--no-color', 'plain output')
     .addHelpText('after', '\nExit status: 0 all expectations held; 1 an expectation failed; 2 a file is invalid.')
-    .action(async (files: string[], opts: { json?: boolean; dataDir: string; store: 'memory' | 'sqlite'; color: boolean }) => {
+    .action(async (files: string[], opts: { json?: boolean; dataDir: string; store: 'memory' | 'sqlite'; color: boolean; driver?: 'docker' | 'process'; dockerSocket?: string }) => {
       process.exitCode = await runCommand(files, { ...opts, colour: opts.color });
     });
 

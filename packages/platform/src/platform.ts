@@ -33,6 +33,8 @@ export type PlatformOptions = {
   rbacMode?: RbacMode;
   /** Where runs execute (S8.3): real containers (default) or local processes. */
   driver?: 'docker' | 'process';
+  /** The Docker engine's socket (default: the engine's standard socket). */
+  dockerSocket?: string;
   /** Lifetime of run tokens (S1.3); default 10 minutes. */
   runTokenTtlMs?: number;
 };
@@ -114,7 +116,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   let controlPlane: ControlPlane | undefined;
   let started: ComputeDriver | undefined;
   const getDriver = async (): Promise<ComputeDriver> => {
-    driver ??= (options.driver === 'process' ? Promise.resolve(createProcessDriver(join(options.dataDir, 'compute'))) : createDockerDriver()).catch((e) => {
+    driver ??= (options.driver === 'process' ? Promise.resolve(createProcessDriver(join(options.dataDir, 'compute'))) : createDockerDriver(options.dockerSocket ? { socketPath: options.dockerSocket } : {})).catch((e) => {
       driver = undefined;
       throw e;
     });

@@ -48,6 +48,8 @@ export type RunScenarioOptions = {
   onStep?: (step: Step, outcome?: StepOutcome) => void;
   /** Where runs execute; overrides the scenario's `options.driver` (default docker). */
   driver?: 'docker' | 'process';
+  /** The Docker engine's socket, when not the standard one. */
+  dockerSocket?: string;
 };
 
 /**
@@ -64,6 +66,7 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
     rbacMode: scenario.options.rbac,
     driver: options.driver ?? scenario.options.driver ?? 'docker',
     runTokenTtlMs: scenario.options.runTokenTtl,
+    ...(options.dockerSocket ? { dockerSocket: options.dockerSocket } : {}),
     tenant: { mfa: scenario.tenant.mfa, principals: scenario.tenant.principals, subscriptions: scenario.subscriptions },
   });
   const sessionEvents: StoredEvent[] = [];

@@ -1,0 +1,105 @@
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createMemoryEventStore } from '@amlsim/store';
+import { createPlatform, virtualClock, type Platform } from '@amlsim/platform';
+import { SCENARIO_DIR, tempDir } from './helpers';
+
+/** A platform with alice (Owner) and a workspace with a small cluster, on the docker driver. */
+const trainingPlatform = async (dir: string, options: { clock?: 'virtual'; dependencies?: boolean } = {}) => {
+  const store = createMemoryEventStore();
+  const platform = await createPlatform({
+    store,
+    dataDir: dir,
+    driver: 'docker',
+    ...(options.clock ? { clock: virtualClock() } : {}),
+    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
+  });
+  const token = await platform.directory.signIn('alice', { mfa: false });
+  await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+  await platform.ml.createCompute(token, { workspace: 'ws1', name: 'cpu', type: 'AmlCompute', maxNodes: 1, idleSecondsBeforeScaledown: 60 });
+  const submit = (extra: { dependencies?: string[]; script?: string; source?: string } = {}) =>
+    platform.ml.submitRun(token, {
+      workspace: 'ws1',
+      experiment: 'exp',
+      compute: 'cpu',
+      source: extra.source ?? join(SCENARIO_DIR, 'code', 'train-basic'),
+      script: extra.script ?? 'train.js',
+      ...(extra.dependencies ? { dependencies: extra.dependencies } : {}),
+    });
+  return { platform, store, token, submit };
+};
+
+/** Call the control plane as a compute target would. */
+const callControlPlane = (platform: Platform, path: string, token: string): Promise<{ status: number; body: { error?: { code: string } } }> =>
+  new Promise((resolve, reject) => {
+    const socketPath = join(tmpdir(), `amlsim-${platform.session}`, 'control.sock');
+    const req = request({ socketPath, path, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ batch: 9, rows: [] }));
+  });
+
+describe('training on docker compute (S1.3, S8.3, S4.6)', () => {
+  it('a run token is dead once the run ended: the same call it made is refused as revoked', async () => {
+    using tmp = tempDir();
+    const { platform, store, token, submit } = await trainingPlatform(tmp.dir);
+    try {
+      const { runId } = await submit();
+      const runToken = platform.runs.tokenOf(runId).token!;
+      expect(await platform.ml.waitForRun(token, { runId, timeoutMs: 60_000 })).toMatchObject({ status: 'Completed' });
+      const answer = await callControlPlane(platform, `/workspaces/ws1/runs/${runId}/metrics`, runToken);
+      expect(answer.status).toBe(401);
+      expect(answer.body.error?.code).toBe('InvalidAuthenticationToken');
+      const refused = [...store.readAll()].filter((e) => e.type === 'RunCallRefused');
+      expect(refused.at(-1)?.data).toMatchObject({ runId, code: 'InvalidAuthenticationToken', reason: expect.stringContaining('revoked') });
+      // A forged token (signed by someone else) is refused too, and the log never holds the real one.
+      const forged = await callControlPlane(platform, `/workspaces/ws1/runs/${runId}/metrics`, `${runToken.slice(0, -4)}AAAA`);
+      expect(forged.body.error?.code).toBe('InvalidAuthenticationToken');
+      expect(JSON.stringify([...store.readAll()])).not.toContain(runToken);
+    } finally {
+      expect((await platform.close()).leftovers).toEqual([]);
+    }
+  });
+
+  it('scale-down deprovisions an idle node and deletes its OS disk; nothing of the session remains after close', async () => {
+    using tmp = tempDir();
+    const { platform, store, token, submit } = await trainingPlatform(tmp.dir, { clock: 'virtual' });
+    const { runId } = await submit();
+    await platform.ml.waitForRun(token, { runId, timeoutMs: 60_000 });
+    const provisioned = [...store.readAll()].find((e) => e.type === 'NodeProvisioned')!;
+    const driver = platform.driverIfStarted()!;
+    const osDisk = String(provisioned.data.osDisk);
+    expect(await driver.diskExists(osDisk)).toBe(true);
+    await platform.advanceClock(30_000);
+    expect(await driver.diskExists(osDisk)).toBe(true); // not idle long enough
+    await platform.advanceClock(31_000);
+    expect(await driver.diskExists(osDisk)).toBe(false);
+    expect(await driver.diskExists(String(provisioned.data.tempDisk))).toBe(false);
+    expect([...store.readAll()].map((e) => e.type)).toContain('NodeDeprovisioned');
+    expect((await platform.close()).leftovers).toEqual([]);
+  });
+
+  it('a run whose environment names dependencies gets a layered image, reused by the next identical environment', async () => {
+    using tmp = tempDir();
+    const { platform, store, token, submit } = await trainingPlatform(tmp.dir);
+    try {
+      const deps = ['numpy==1.26', `marker-${platform.session}`];
+      const first = await submit({ dependencies: deps });
+      await platform.ml.waitForRun(token, { runId: first.runId, timeoutMs: 60_000 });
+      const second = await submit({ dependencies: [...deps].reverse() });
+      await platform.ml.waitForRun(token, { runId: second.runId, timeoutMs: 60_000 });
+      const prepared = [...store.readAll()].filter((e) => e.type === 'RunImagePrepared').map((e) => e.data);
+      expect(prepared).toHaveLength(2);
+      expect(prepared[0]).toMatchObject({ reused: false });
+      expect(prepared[1]).toMatchObject({ reused: true, image: prepared[0]!.image });
+      expect(String(prepared[0]!.image)).toMatch(/^amlsim\/layer:/);
+    } finally {
+      expect((await platform.close()).leftovers).toEqual([]);
+    }
+  });
+});
