@@ -1,0 +1,114 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ComputeDriver } from './compute-driver';
+
+/**
+ * One contract for every compute driver (docker, process): what the run manager relies on.
+ * A stand-in management script proves the launch: it reaches the control-plane socket
+ * with the env it was given, writes to the node's temporary disk, and exits with a code.
+ */
+const FAKE_MANAGEMENT = `
+import { request } from 'node:http';
+import { writeFileSync, mkdirSync } from 'node:fs';
+const socketPath = process.env.AZUREML_SERVICE_ENDPOINT.replace('unix://', '');
+mkdirSync(process.env.AMLSIM_WORK_DIR, { recursive: true });
+writeFileSync(process.env.AMLSIM_WORK_DIR + '/proof.txt', 'written on the temp disk');
+if (process.env.SLEEP_MS) await new Promise((r) => setTimeout(r, Number(process.env.SLEEP_MS)));
+const req = request({ socketPath, path: '/hello/' + process.env.AZUREML_RUN_ID, method: 'POST' }, (res) => {
+  res.resume();
+  res.on('end', () => process.exit(Number(process.env.EXIT_CODE ?? 0)));
+});
+req.end(JSON.stringify({ token: process.env.AZUREML_RUN_TOKEN }));
+`;
+
+export const describeComputeDriverContract = (name: string, create: () => Promise<ComputeDriver>): void => {
+  describe(`compute driver contract: ${name}`, () => {
+    const session = `s_contract${Math.random().toString(36).slice(2, 8)}`;
+    let driver: ComputeDriver;
+    let root: string;
+    let server: Server;
+    const received: Array<{ path: string; body: string }> = [];
+
+    beforeAll(async () => {
+      driver = await create();
+      root = mkdtempSync(join(tmpdir(), 'amlsim-contract-'));
+      chmodSync(root, 0o755);
+      mkdirSync(join(root, 'agent', 'management'), { recursive: true, mode: 0o755 });
+      writeFileSync(join(root, 'agent', 'management', 'management.mjs'), FAKE_MANAGEMENT, { mode: 0o644 });
+      mkdirSync(join(root, 'control'), { mode: 0o777 });
+      chmodSync(join(root, 'control'), 0o777);
+      server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          received.push({ path: req.url ?? '', body });
+          res.end('{}');
+        });
+      });
+      await new Promise<void>((r) => server.listen(join(root, 'control', 'c.sock'), () => r()));
+      chmodSync(join(root, 'control', 'c.sock'), 0o666);
+    });
+
+    afterAll(async () => {
+      await driver.cleanup(session);
+      expect(await driver.leftovers(session)).toEqual([]);
+      await driver.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    const launch = async (runId: string, env: Record<string, string>) => {
+      const { image } = await driver.prepareImage({ session, dependencies: [] });
+      const disks = await driver.provisionNode({ session, workspace: 'ws1', compute: 'cpu', node: runId });
+      const running = await driver.startRun({
+        session,
+        runId,
+        workspace: 'ws1',
+        image,
+        node: { name: runId, disks },
+        agentDir: join(root, 'agent'),
+        controlDir: join(root, 'control'),
+        socketName: 'c.sock',
+        env: { AZUREML_RUN_ID: runId, AZUREML_RUN_TOKEN: 'token-for-test', ...env },
+        memoryBytes: 256 * 2 ** 20,
+        nanoCpus: 500_000_000,
+      });
+      return { running, disks };
+    };
+
+    it('prepares the same image for the same environment, reused the second time', async () => {
+      const a = await driver.prepareImage({ session, dependencies: ['pkg-a', 'pkg-b'] });
+      const b = await driver.prepareImage({ session, dependencies: ['pkg-a', 'pkg-b'] });
+      expect(b.image).toBe(a.image);
+      expect(b.reused).toBe(true);
+    });
+
+    it('runs the management code with its env; it reaches the control plane and the temp disk; its exit code comes back', async () => {
+      const { running } = await launch('run-ok', { EXIT_CODE: '7' });
+      expect(await running.wait()).toEqual({ exitCode: 7, oomKilled: false });
+      await running.remove();
+      expect(received).toContainEqual({ path: '/hello/run-ok', body: JSON.stringify({ token: 'token-for-test' }) });
+    });
+
+    it('kill stops a running target', async () => {
+      const { running } = await launch('run-killed', { SLEEP_MS: '60000' });
+      await running.kill();
+      const exit = await running.wait();
+      expect(exit.exitCode).not.toBe(0);
+      await running.remove();
+      expect(received.some((r) => r.path === '/hello/run-killed')).toBe(false);
+    });
+
+    it('a node has an OS disk and a temporary disk until it is deprovisioned', async () => {
+      const disks = await driver.provisionNode({ session, workspace: 'ws1', compute: 'cpu', node: 'node-x' });
+      expect(await driver.diskExists(disks.osDisk)).toBe(true);
+      expect(await driver.diskExists(disks.tempDisk)).toBe(true);
+      await driver.deprovisionNode(disks);
+      expect(await driver.diskExists(disks.osDisk)).toBe(false);
+      expect(await driver.diskExists(disks.tempDisk)).toBe(false);
+    });
+  });
+};
