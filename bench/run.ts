@@ -41,3 +41,14 @@ console.log();
 printTable(results);
 console.log(`\nreplayed world: ${Object.keys(world.workspaces.byId).length.toLocaleString('en-US')} workspaces, ` +
   `${world.activityLog.entries.length.toLocaleString('en-US')} activity-log entries, ${Object.values(world.access.assignmentsByPrincipal).reduce((n, l) => n + l.length, 0).toLocaleString('en-US')} role assignments`);
+
+if (!process.argv.includes('--no-docker')) {
+  const { benchTraining } = await import('./training-bench');
+  process.stderr.write('training benchmark (docker)...\n');
+  const t = await benchTraining();
+  console.log('\ntraining (docker driver)                  amlsim     raw dockerode  ratio   target');
+  console.log(
+    `submit -> Completed, no-op script (median)  ${t.runMs.toFixed(0).padStart(6)} ms  ${t.rawMs.toFixed(0).padStart(9)} ms  ${t.ratio.toFixed(2)}x  <= 1.25x  ${t.ratio <= 1.25 ? 'ok' : 'MISSED'}`,
+  );
+  console.log(`${t.concurrent.runs} concurrent runs on ${t.concurrent.nodes} nodes: ${t.concurrent.seconds.toFixed(1)} s, ${t.concurrent.runsPerSecond.toFixed(2)} runs/s`);
+}

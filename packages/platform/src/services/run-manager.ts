@@ -42,6 +42,8 @@ type LiveRun = {
   resolveDone: () => void;
   userEnv: Record<string, string>;
   region: string;
+  /** Removals of exited containers still in flight (awaited at shutdown). */
+  pendingRemovals: Promise<void>[];
 };
 
 export type RunManagerDeps = {
@@ -82,7 +84,7 @@ export class RunManager {
     const done = new Promise<void>((r) => (resolveDone = r));
     const liveCtx = new CommandContext(ctx.command, ctx.correlationId, this.p.store, this.p.clock, this.p.session);
     liveCtx.principal = ctx.principal;
-    const live: LiveRun = { ctx: liveCtx, chain: Promise.resolve(), done, resolveDone, userEnv, region };
+    const live: LiveRun = { ctx: liveCtx, chain: Promise.resolve(), done, resolveDone, userEnv, region, pendingRemovals: [] };
     this.live.set(submitted.runId, live);
     ctx.emit(runStream(submitted.runId), 'no-stream', [{ type: 'RunSubmitted', data: submitted }]);
     const [, effects] = startRun(submitted);
@@ -122,6 +124,7 @@ export class RunManager {
   async shutdown(): Promise<void> {
     for (const l of this.live.values()) {
       l.cancelExpiry?.();
+      await Promise.all(l.pendingRemovals);
       await l.compute?.kill().catch(() => {});
       await l.compute?.remove().catch(() => {});
     }
@@ -359,8 +362,11 @@ export class RunManager {
     await this.applyNow(runId, [{ type: 'ContainerStarted', data: { ...this.ref(runId), node, container: compute.id, image: run.image ?? '', driver: driver.kind } }]);
     if (this.p.faults.take('killContainer', runId)) void compute.kill().catch(() => {});
     void compute.wait().then(async ({ exitCode, oomKilled }) => {
-      await compute.remove().catch(() => {});
       live.compute = undefined;
+      // The exit is the fact; removing the stopped container is housekeeping that need not delay
+      // the run's outcome (session cleanup and the leftovers invariant make sure it happens).
+      const removed = compute.remove().catch(() => {});
+      live.pendingRemovals.push(removed);
       await this.record(runId, [{ type: 'ContainerExited', data: { ...this.ref(runId), node, exitCode, oomKilled } }]);
     });
   }

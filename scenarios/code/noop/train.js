@@ -1,0 +1,1 @@
+// A no-op training script: the benchmark measures the platform around it.
