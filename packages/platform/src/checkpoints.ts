@@ -1,4 +1,4 @@
-import { foldWorkspace, workspaceStateSummary, type EventStore, type WorldState } from '@amlsim/core';
+import { foldRun, foldWorkspace, workspaceStateSummary, type EventStore, type WorldState } from '@amlsim/core';
 import { streams } from './runtime/platform-context';
 
 /**
@@ -15,6 +15,10 @@ export const aggregateStates = (store: EventStore, world: WorldState): Record<st
   for (const id of Object.keys(world.workspaces.byId).sort()) {
     const snapshot = foldWorkspace(store.readStream(streams.workspace(id)));
     if (snapshot) out[streams.workspace(id)] = workspaceStateSummary(snapshot);
+  }
+  for (const runId of Object.keys(world.runMetrics).sort()) {
+    const run = foldRun(store.readStream(`run-${runId}`));
+    if (run) out[`run-${runId}`] = { state: run.snapshot.value, history: run.history, context: run.snapshot.context };
   }
   return out;
 };
