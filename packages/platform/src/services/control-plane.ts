@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errors, isSimError, type MetricRow, type SimError } from '@amlsim/core';
+import { errors, isSimError, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
 import type { PlatformContext } from '../runtime/platform-context';
 import { runStream, type RunManager } from './run-manager';
 import type { RunTokenService } from './run-tokens';
@@ -97,12 +97,39 @@ export class ControlPlane {
     await this.runs.record(runId, [{ type: 'RunCallRefused', data: { ...ref, call, code: e.code, reason: e.message } }]);
   }
 
+  /**
+   * S8.3 unmanaged: the platform sees the management code on a VM only through its calls, so
+   * each of the four steps is recorded when the call that follows it proves it done:
+   *
+   *   GET /snapshot          prepareEnvironment (it runs on the VM, in its work dir, and asks for the code)
+   *   POST /status Running   downloadCode, setEnvironment (code written, variables and run module set)
+   *   POST /logs             runScript (the user's script ran to its end; exit code follows)
+   *
+   * On managed compute the platform sees its own steps (image, file share, container) instead.
+   */
+  private stepsProvenBy(run: RunContext, call: string, status?: unknown) {
+    if (run.computeType !== 'VirtualMachine') return [];
+    const vm = run.vm ?? run.compute;
+    const detail: Record<ManagementStep, string> = {
+      prepareEnvironment: `the management code runs on VM '${vm}' in its work directory (the VM's node runtime, no Docker)`,
+      downloadCode: `snapshot ${run.snapshotId} downloaded with the run token`,
+      setEnvironment: 'AZUREML_* variables, the user env and the @amlsim/run module set up',
+      runScript: `node ${[run.script, ...run.args].join(' ')} ran to its end`,
+    };
+    const steps: ManagementStep[] =
+      call === 'snapshot' ? ['prepareEnvironment'] : call === 'status' && status === 'Running' ? ['downloadCode', 'setEnvironment'] : call === 'logs' ? ['runScript'] : [];
+    const ref = { runId: run.runId, workspaceId: run.workspaceId, workspace: run.workspace };
+    return steps.map((step) => ({ type: 'ManagementStepCompleted' as const, data: { ...ref, vm, step, detail: detail[step] } }));
+  }
+
   private async serve(call: string, workspace: string, runId: string, body: Record<string, unknown>): Promise<unknown> {
     const { snapshot } = this.runs.load(runId);
     const run = snapshot.context;
     const ref = { runId, workspaceId: run.workspaceId, workspace };
+    const steps = this.stepsProvenBy(run, call, body.status);
     switch (call) {
       case 'snapshot': {
+        if (steps.length) await this.runs.record(runId, steps);
         const ws = this.p.world.workspaces.byId[run.workspaceId]!;
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
         const snap = this.snapshots.load(identity, ws.storageAccount!, ws.blobContainer!, run.snapshotId);
@@ -112,7 +139,7 @@ export class ControlPlane {
         const status = body.status;
         if (status !== 'Preparing' && status !== 'Running' && status !== 'Finalizing') throw errors.badRequest(`status must be Preparing, Running or Finalizing, not ${JSON.stringify(status)}`);
         const step = typeof body.detail === 'string' ? body.detail : status;
-        await this.runs.record(runId, [{ type: 'RunStatusReported', data: { ...ref, status, step } }]);
+        await this.runs.record(runId, [...steps, { type: 'RunStatusReported', data: { ...ref, status, step } }]);
         return { ok: true };
       }
       case 'heartbeat':
@@ -120,6 +147,8 @@ export class ControlPlane {
       case 'metrics': {
         const rows = body.rows;
         if (!Array.isArray(rows) || rows.length > MAX_METRIC_ROWS) throw errors.badRequest(`metrics: rows must be a list of at most ${MAX_METRIC_ROWS}`);
+        // Rows come from inside the container (a script can write the metrics file itself): check them.
+        rows.forEach((row, i) => checkMetricRow(row, i));
         const batch = typeof body.batch === 'number' ? body.batch : 0;
         await this.runs.record(runId, [{ type: 'MetricsWrittenBack', data: { ...ref, batch, count: rows.length, rows: rows as MetricRow[] } }]);
         return { ok: true, accepted: rows.length };
@@ -141,7 +170,7 @@ export class ControlPlane {
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
         this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `ExperimentRun/dcid.${runId}/logs/user_logs.txt`, Buffer.from(`${stdout}${stderr}`));
         const tail = this.p.secrets.redact(`${stdout}${stderr}`.split('\n').filter(Boolean).slice(-10).join('\n')).slice(-2000);
-        await this.runs.record(runId, [{ type: 'RunLogsUploaded', data: { ...ref, stdoutBytes: stdout.length, stderrBytes: stderr.length, tail } }]);
+        await this.runs.record(runId, [...steps, { type: 'RunLogsUploaded', data: { ...ref, stdoutBytes: stdout.length, stderrBytes: stderr.length, tail } }]);
         return { ok: true };
       }
       case 'complete': {
@@ -155,6 +184,31 @@ export class ControlPlane {
     throw errors.notFound('control-plane call', call);
   }
 }
+
+const SCALAR = new Set(['number', 'string', 'boolean']);
+
+const checkMetricRow = (row: unknown, index: number): void => {
+  const r = row as Record<string, unknown>;
+  const bad = (why: string) => errors.badRequest(`metrics: row ${index} ${why}`);
+  if (!r || typeof r !== 'object') throw bad('is not an object');
+  if (typeof r.name !== 'string' || r.name.length === 0 || r.name.length > 255) throw bad('needs a name of 1-255 characters');
+  switch (r.kind) {
+    case 'scalar':
+      if (!SCALAR.has(typeof r.value)) throw bad(`'${r.name}': value must be a number, string or boolean`);
+      return;
+    case 'tag':
+      if (typeof r.value !== 'string') throw bad(`'${r.name}': a tag value must be a string`);
+      return;
+    case 'list':
+      if (!Array.isArray(r.values) || !r.values.every((v) => SCALAR.has(typeof v))) throw bad(`'${r.name}': values must be a list of scalars`);
+      return;
+    case 'row':
+      if (!r.row || typeof r.row !== 'object' || !Object.values(r.row).every((v) => SCALAR.has(typeof v))) throw bad(`'${r.name}': row must map names to scalars`);
+      return;
+    default:
+      throw bad(`has kind ${JSON.stringify(r.kind)}; allowed: scalar, list, row, tag`);
+  }
+};
 
 const readJson = (req: IncomingMessage): Promise<Record<string, unknown>> =>
   new Promise((resolve, reject) => {
