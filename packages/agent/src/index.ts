@@ -24,6 +24,12 @@ export const AGENT_IMAGE_DIR = '/amlsim/agent';
 /** The management code's path in an image: the container's command is `node AGENT_IMAGE_MANAGEMENT_SCRIPT`. */
 export const AGENT_IMAGE_MANAGEMENT_SCRIPT = `${AGENT_IMAGE_DIR}/management/management.mjs`;
 
+/** The login agent of a simulated user-owned VM (S8.3 unmanaged compute): `node VM_LOGIN_AGENT`, env AMLSIM_VM_*. */
+export const VM_LOGIN_AGENT: string = path.join(AGENT_DIR, 'vm', 'login-agent.mjs');
+
+/** The login agent's path on a VM that has the agent directory mounted at AGENT_IMAGE_DIR. */
+export const AGENT_IMAGE_VM_LOGIN_AGENT = `${AGENT_IMAGE_DIR}/vm/login-agent.mjs`;
+
 /** The files of the agent, relative to AGENT_DIR, that must travel with it (runtime only). */
 const FILES = [
   'management/management.mjs',

@@ -21,4 +21,6 @@ export * from './services/run-manager';
 export * from './services/control-plane';
 export * from './services/machine-learning';
 export * from './services/snapshots';
+export * from './services/virtual-machines';
+export * from './compute/vm-login-client';
 export * from './services/ignore-rules';

@@ -22,6 +22,7 @@ import { MachineLearningService } from './services/machine-learning';
 import { RunManager } from './services/run-manager';
 import { RunTokenService } from './services/run-tokens';
 import { SnapshotStore } from './services/snapshots';
+import { VirtualMachineService } from './services/virtual-machines';
 
 export type PlatformOptions = {
   store: EventStore;
@@ -46,6 +47,8 @@ export type Platform = {
   readonly arm: ArmService;
   readonly ml: MachineLearningService;
   readonly runs: RunManager;
+  /** User-owned VMs and their attachment as unmanaged compute (S8.3, S6.2). */
+  readonly vms: VirtualMachineService;
   /** Read models of this session, current after every append. */
   readonly world: WorldState;
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
@@ -125,15 +128,18 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     await controlPlane!.start();
     return d;
   };
+  const control = () => ({ dir: controlPlane!.dir, socketName: controlPlane!.socketName });
+  const vms = new VirtualMachineService(context, directory, arm, getDriver, control);
   const runs: RunManager = new RunManager(context, {
     driver: getDriver,
     tokens,
     snapshots,
     scheduler,
     get control() {
-      return { dir: controlPlane!.dir, socketName: controlPlane!.socketName };
+      return control();
     },
     runTokenTtlMs: options.runTokenTtlMs ?? 10 * 60_000,
+    vms,
   });
   controlPlane = new ControlPlane(context, runs, tokens, snapshots);
   const ml = new MachineLearningService(context, directory, arm, runs, snapshots, getDriver);
@@ -145,6 +151,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     arm,
     ml,
     runs,
+    vms,
     world,
     advanceClock: async (ms) => {
       clock.advance(ms);
@@ -168,6 +175,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     close: async () => {
       scheduler.dispose();
       await runs.shutdown();
+      await vms.shutdown();
       await controlPlane!.stop();
       let leftovers: string[] = [];
       if (driver) {

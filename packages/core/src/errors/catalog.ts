@@ -84,6 +84,16 @@ export const errors = {
       { status: 403, details: { account } },
     ),
 
+  vmLoginFailed: (vm: string, username: string, why: string) =>
+    new SimError(
+      'AuthenticationFailed',
+      `The VM '${vm}' refused the password login as '${username}': ${why}. Attaching a VM needs its admin username and password, ` +
+        `used once to authorize the platform's own key and kept nowhere (S6.2).`,
+      { status: 401, details: { vm, username } },
+    ),
+  vmStartFailed: (vm: string, why: string) =>
+    new SimError('VmStartFailed', `The VM '${vm}' could not be started: ${why}.`, { status: 500, details: { vm, why } }),
+
   timeout: (what: string, ms: number, state: string) =>
     new SimError('Timeout', `${what} did not finish within ${ms} ms; it is ${state}.`, { status: 408, retryable: true, details: { what, ms, state } }),
 

@@ -33,6 +33,8 @@ export type MetricRow =
 export type RunOutcome = 'Completed' | 'Failed' | 'Canceled';
 export type ComputeType = 'AmlCompute' | 'VirtualMachine';
 export type ProvisionedResource = 'keyVault' | 'storage' | 'registry' | 'appInsights' | 'identity';
+/** The four steps management code takes on unmanaged compute (S8.3), in order. */
+export type ManagementStep = 'prepareEnvironment' | 'downloadCode' | 'setEnvironment' | 'runScript';
 export type IdentityGrantTarget = 'workspace' | 'storage' | 'keyVault' | 'registry' | 'resourceGroup' | 'keyVaultResourceGroup';
 
 export type EventDataMap = {
@@ -97,6 +99,22 @@ export type EventDataMap = {
     idleSecondsBeforeScaledown: number;
     memoryBytes: number;
   };
+  // ---- Unmanaged compute: user-owned VMs attached with the platform's own SSH key (S8.3, S6.2) --
+  VmCreated: { vmId: string; vm: string; owner: string; username: string; passwordLogin: boolean; host: string; driver: string };
+  PlatformKeyVaultProvisioned: { vault: string; scope: string; subscription: string };
+  PlatformKeyPairGenerated: WorkspaceRef & { computeId: string; compute: string; algorithm: 'ed25519'; vault: string; secret: string; version: number; fingerprint: string };
+  VmKeyAuthorized: WorkspaceRef & { computeId: string; compute: string; vmId: string; vm: string; username: string; fingerprint: string };
+  ComputeAttached: WorkspaceRef & {
+    computeId: string;
+    compute: string;
+    type: 'VirtualMachine';
+    vmId: string;
+    vm: string;
+    username: string;
+    vault: string;
+    secret: string;
+    fingerprint: string;
+  };
   NodeProvisioningStarted: WorkspaceRef & { computeId: string; compute: string; node: string; forRun: string };
   NodeProvisioned: WorkspaceRef & { computeId: string; compute: string; node: string; osDisk: string; tempDisk: string; osDiskEncrypted: true; tempDiskEncrypted: false };
   NodeAssigned: WorkspaceRef & { computeId: string; compute: string; node: string; runId: string };
@@ -120,6 +138,11 @@ export type EventDataMap = {
   RunQueued: RunRef & { compute: string; position: number };
   ContainerStarted: RunRef & { node: string; container: string; image: string; driver: string };
   RunStatusReported: RunRef & { status: 'Preparing' | 'Running' | 'Finalizing'; step: string };
+  VmLoginSucceeded: RunRef & { vmId: string; vm: string; username: string; fingerprint: string };
+  VmLoginRefused: RunRef & { vmId: string; vm: string; username: string; fingerprint: string; reason: string };
+  ManagementCodeStarted: RunRef & { vm: string; pid: number; workDir: string };
+  ManagementStepCompleted: RunRef & { vm: string; step: ManagementStep; detail: string };
+  ManagementCodeExited: RunRef & { vm: string; pid: number; exitCode: number };
   MetricsWrittenBack: RunRef & { batch: number; count: number; rows: MetricRow[] };
   OutputUploaded: RunRef & { path: string; bytes: number };
   RunLogsUploaded: RunRef & { stdoutBytes: number; stderrBytes: number; tail: string };
@@ -178,6 +201,11 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   StorageKeyRegenerated: { lane: 'Storage', cites: ['S4.3'], doc: 'A storage access key was regenerated; the old one stopped working.' },
   SnapshotCreated: { lane: 'Storage', cites: ['S8.2', 'S4.1'], doc: 'A code snapshot was packed, content-hashed and stored encrypted in the workspace blob storage.' },
   ComputeCreated: { lane: 'Compute', cites: ['S8.3', 'S2.2'], doc: 'A compute target was created or attached.' },
+  VmCreated: { lane: 'Compute', cites: ['S8.1', 'S8.3'], doc: "A user-owned VM (a long-lived container) started; its login agent accepts only keys in its authorized keys (and the admin password, once, to add one)." },
+  PlatformKeyVaultProvisioned: { lane: 'KeyVault', cites: ['S6.2'], doc: "The platform's own key vault, in the platform's subscription: only the platform may read it." },
+  PlatformKeyPairGenerated: { lane: 'KeyVault', cites: ['S6.2'], doc: "AML generated its own SSH key pair for a compute target; the private key went to the platform key vault (fingerprint only)." },
+  VmKeyAuthorized: { lane: 'Compute', cites: ['S6.2'], doc: "The user's VM password was used once to add the platform's public key to the VM's authorized keys; the password is kept nowhere." },
+  ComputeAttached: { lane: 'Compute', cites: ['S8.1', 'S8.3', 'S2.2', 'S6.2'], doc: 'A VM was attached to the workspace as unmanaged compute, reached with the platform key.' },
   NodeProvisioningStarted: { lane: 'Compute', cites: ['S4.6'], doc: 'The cluster scales up: a node is being provisioned for a queued run.' },
   NodeProvisioned: { lane: 'Compute', cites: ['S4.6'], doc: 'A cluster node exists: an encrypted OS disk and an unencrypted temporary disk.' },
   NodeAssigned: { lane: 'Compute', cites: ['S8.3'], doc: 'A node was given to a run.' },
@@ -191,6 +219,11 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   RunQueued: { lane: 'Compute', cites: ['S8.3', 'S4.6'], doc: 'The run waits for a free node.' },
   ContainerStarted: { lane: 'Compute', cites: ['S8.3'], doc: 'Managed step 3: the container started with the management code as its command.' },
   RunStatusReported: { lane: 'Compute', cites: ['S8.3'], doc: 'The management code reported a step over the control plane.' },
+  VmLoginSucceeded: { lane: 'Compute', cites: ['S8.3', 'S6.2'], doc: "Unmanaged: the platform took its key from the platform vault and logged in to the VM (the VM verified the key's signature)." },
+  VmLoginRefused: { lane: 'Compute', cites: ['S8.3', 'S6.2'], doc: "Unmanaged: the VM refused the platform's login (its key is not in the VM's authorized keys)." },
+  ManagementCodeStarted: { lane: 'Compute', cites: ['S8.3'], doc: 'Unmanaged: AML started the management code on the VM, with the run token in its environment.' },
+  ManagementStepCompleted: { lane: 'Compute', cites: ['S8.3'], doc: "Unmanaged: the management code on the VM finished one of its four steps (prepare environment, download code, set variables, run the user's script)." },
+  ManagementCodeExited: { lane: 'Compute', cites: ['S8.3'], doc: 'Unmanaged: the management code on the VM exited with this code.' },
   MetricsWrittenBack: { lane: 'CosmosDB', cites: ['S8.4', 'S1.3', 'S4.4'], doc: 'A batch of metrics was written back with the run token into the metric store.' },
   OutputUploaded: { lane: 'Storage', cites: ['S4.1'], doc: 'A file from ./outputs was uploaded to the encrypted blob store.' },
   RunLogsUploaded: { lane: 'Storage', cites: ['S4.1'], doc: "The script's output was uploaded (its tail is kept on the run)." },

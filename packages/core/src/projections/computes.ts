@@ -29,6 +29,11 @@ export type ComputeRecord = {
   queue: string[];
   /** Nodes ever made (names are node-1, node-2, …). */
   nodeCount: number;
+  /**
+   * An attached VM (unmanaged compute, S8.3): the VM, the admin user the platform logs in as,
+   * and where the platform keeps its private key (the platform vault, S6.2), by reference.
+   */
+  attached?: { vmId: string; vm: string; username: string; vault: string; secret: string; fingerprint: string };
 };
 
 /** Compute targets by workspace id and name, with their nodes and queues (S8.3, S4.6). */
@@ -68,6 +73,25 @@ export const computesProjection = defineProjection<ComputesState>({
         nodes: {},
         queue: [],
         nodeCount: 0,
+      };
+    },
+    ComputeAttached: (s, { data: d }) => {
+      // An attached VM is one machine that is always there: no nodes to scale, no queue.
+      s.byKey[computeKey(d.workspaceId, d.compute)] = {
+        computeId: d.computeId,
+        compute: d.compute,
+        workspaceId: d.workspaceId,
+        workspace: d.workspace,
+        type: d.type,
+        vmSize: 'attached',
+        minNodes: 1,
+        maxNodes: 1,
+        idleSecondsBeforeScaledown: 0,
+        memoryBytes: 0,
+        nodes: {},
+        queue: [],
+        nodeCount: 0,
+        attached: { vmId: d.vmId, vm: d.vm, username: d.username, vault: d.vault, secret: d.secret, fingerprint: d.fingerprint },
       };
     },
     RunSubmitted: (s, e) => {

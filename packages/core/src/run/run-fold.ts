@@ -12,6 +12,7 @@ const RUN_EFFECTS = new Set([
   'writeManagementCode',
   'requestNode',
   'startContainer',
+  'startOnVm',
   'stopRun',
   'finishRun',
   'revokeRunToken',

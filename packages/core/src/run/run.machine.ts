@@ -6,8 +6,19 @@ import type { EventDataMap, RunOutcome } from '../events/catalog';
  * state tags: NotStarted, Starting, Preparing, Queued, Running, Finalizing, CancelRequested,
  * Completed, Failed, Canceled.
  *
+ * Two ways to a running script (S8.3), chosen by the run's compute type:
+ * - managed (AmlCompute): Starting = image prepared (step 1), Preparing = management code
+ *   written to the file share (step 2), Queued = waiting for a node, Running from the
+ *   container's start (step 3);
+ * - unmanaged (an attached VirtualMachine): Starting = the platform logs in to the VM with
+ *   its own key from the platform vault (S6.2) and starts the management code there;
+ *   Preparing = the management code prepares the environment, downloads the code and sets
+ *   the variables (steps 1–3, each a `ManagementStepCompleted`); Running = the user's script
+ *   (step 4). There is no Queued: an attached VM has no node queue, the run starts at once.
+ * Both then share Running, Finalizing (write-back, S8.4) and the end of the run.
+ *
  * Pure, like every machine here: entry actions name effects (`issueRunToken`, `prepareImage`,
- * `writeManagementCode`, `requestNode`, `startContainer`, `stopRun`, `finishRun`,
+ * `writeManagementCode`, `requestNode`, `startContainer`, `startOnVm`, `stopRun`, `finishRun`,
  * `revokeRunToken`, `releaseNode`) that the platform's run manager carries out; their
  * outcomes come back as the next events. Timers (token expiry) are not XState delays: the
  * platform's scheduler appends `RunTokenExpired` at its due time.
@@ -21,6 +32,11 @@ export type RunMachineEvent =
   | Ev<'RunQueued'>
   | Ev<'NodeAssigned'>
   | Ev<'ContainerStarted'>
+  | Ev<'VmLoginSucceeded'>
+  | Ev<'VmLoginRefused'>
+  | Ev<'ManagementCodeStarted'>
+  | Ev<'ManagementStepCompleted'>
+  | Ev<'ManagementCodeExited'>
   | Ev<'RunStatusReported'>
   | Ev<'MetricsWrittenBack'>
   | Ev<'OutputUploaded'>
@@ -55,6 +71,9 @@ export type RunContext = EventDataMap['RunSubmitted'] & {
   image?: string;
   node?: string;
   container?: string;
+  /** Unmanaged: the VM and the pid of the management code on it. */
+  vm?: string;
+  pid?: number;
   scriptExitCode?: number;
   scriptError?: string;
   logTail?: string;
@@ -64,15 +83,21 @@ export type RunContext = EventDataMap['RunSubmitted'] & {
   reason?: string;
 };
 
+/** How the run's process ended: its container (managed) or the management code on a VM (unmanaged). */
+type Exit = Ev<'ContainerExited'> | Ev<'ManagementCodeExited'>;
+
 /** Why a run failed, from what its container and management code said (the log's own words). */
-const failureReason = (context: RunContext, exit: Ev<'ContainerExited'>): string => {
-  if (exit.oomKilled) return `OOMKilled: the container exceeded its memory limit (exit code ${exit.exitCode})`;
+const failureReason = (context: RunContext, exit: Exit): string => {
+  if (exit.type === 'ContainerExited' && exit.oomKilled) return `OOMKilled: the container exceeded its memory limit (exit code ${exit.exitCode})`;
   if (context.refusal) return `the platform refused ${context.refusal.call}: ${context.refusal.code}: ${context.refusal.reason}`;
   if (context.scriptExitCode !== undefined && context.scriptExitCode !== 0) {
     return `the script exited with code ${context.scriptExitCode}${context.logTail ? `; log tail:\n${context.logTail}` : ''}`;
   }
   if (context.scriptError) return context.scriptError;
-  if (context.scriptExitCode === undefined) return `the container exited with code ${exit.exitCode} before the script ended (killed or lost)`;
+  if (context.scriptExitCode === undefined) {
+    const what = exit.type === 'ContainerExited' ? 'the container' : `the management code on VM '${exit.vm}'`;
+    return `${what} exited with code ${exit.exitCode} before the script ended (killed or lost)`;
+  }
   return `the management code exited with code ${exit.exitCode}`;
 };
 
@@ -89,6 +114,7 @@ const END_OF_RUN = [
 ] as const;
 
 const ACTIVE_COMMON = {
+  ManagementStepCompleted: NOTE,
   RunLogsUploaded: { actions: 'rememberLogs' },
   RunScriptEnded: { actions: 'rememberScriptEnd' },
   RunCallRefused: { actions: 'rememberRefusal' },
@@ -110,6 +136,7 @@ export const runMachine = setup({
     writeManagementCode: () => {},
     requestNode: () => {},
     startContainer: (_: unknown, _params: { node: string }) => {},
+    startOnVm: () => {},
     stopRun: (_: unknown, _params: { hasContainer: boolean }) => {},
     finishRun: (_: unknown, _params: { outcome: RunOutcome; reason?: string }) => {},
     revokeRunToken: (_: unknown, _params: { tokenId?: string }) => {},
@@ -126,12 +153,18 @@ export const runMachine = setup({
     markTokenExpired: assign({ tokenExpired: () => true }),
     markTokenRevoked: assign({ tokenRevoked: () => true }),
     countBatch: assign({ metricBatches: ({ context }) => context.metricBatches + 1 }),
+    failFromExit: assign(({ context, event }) =>
+      event.type === 'ContainerExited' || event.type === 'ManagementCodeExited' ? { outcome: 'Failed' as const, reason: failureReason(context, event) } : {},
+    ),
+    markCompleted: assign({ outcome: () => 'Completed' as const }),
   },
   guards: {
     oomOrFailure: ({ context, event }) =>
       // A refused call fails the run only through the management code's own exit (it gives up
       // when write-back is refused); a script that merely tried something and was refused can succeed.
-      event.type === 'ContainerExited' && (event.oomKilled || event.exitCode !== 0 || context.scriptExitCode !== 0),
+      (event.type === 'ContainerExited' && (event.oomKilled || event.exitCode !== 0 || context.scriptExitCode !== 0)) ||
+      (event.type === 'ManagementCodeExited' && (event.exitCode !== 0 || context.scriptExitCode !== 0)),
+    onVm: ({ context }) => context.computeType === 'VirtualMachine',
   },
 }).createMachine({
   id: 'run',
@@ -146,10 +179,38 @@ export const runMachine = setup({
       tags: ['NotStarted'],
       entry: 'issueRunToken',
       on: {
-        RunTokenIssued: { target: 'starting', actions: assign({ tokenId: ({ event }) => event.tokenId }) },
+        RunTokenIssued: [
+          { guard: 'onVm', target: 'vmStarting', actions: assign({ tokenId: ({ event }) => event.tokenId }) },
+          { target: 'starting', actions: assign({ tokenId: ({ event }) => event.tokenId }) },
+        ],
         RunCancelRequested: 'cancelRequested',
       },
     },
+    // ---- unmanaged compute (S8.3, S6.2) ----
+    vmStarting: {
+      tags: ['Starting'],
+      entry: 'startOnVm',
+      on: {
+        VmLoginSucceeded: NOTE,
+        VmLoginRefused: {
+          target: 'finishing',
+          actions: assign({ outcome: () => 'Failed' as const, reason: ({ event }) => `the VM '${event.vm}' refused the platform's login as '${event.username}': ${event.reason}` }),
+        },
+        ManagementCodeStarted: { target: 'vmPreparing', actions: assign({ vm: ({ event }) => event.vm, pid: ({ event }) => event.pid }) },
+        RunCancelRequested: 'cancelRequested',
+        RunTokenExpired: { actions: 'markTokenExpired' },
+      },
+    },
+    vmPreparing: {
+      tags: ['Preparing'],
+      on: {
+        ...ACTIVE_COMMON,
+        RunStatusReported: [{ guard: ({ event }) => event.status === 'Running', target: 'running' }, NOTE],
+        RunCancelRequested: 'cancelRequested',
+        ManagementCodeExited: exited(),
+      },
+    },
+    // ---- managed compute (S8.3, S4.6) ----
     starting: {
       tags: ['Starting'],
       entry: 'prepareImage',
@@ -189,11 +250,9 @@ export const runMachine = setup({
         ...ACTIVE_COMMON,
         RunStatusReported: [{ guard: ({ event }) => event.status === 'Finalizing', target: 'finalizing' }, NOTE],
         RunCancelRequested: 'cancelRequested',
-        ContainerExited: [
-          { guard: 'oomOrFailure', target: 'finishing', actions: assign(({ context, event }) => ({ outcome: 'Failed' as const, reason: failureReason(context, event) })) },
-          // Exit 0 without finalizing: the script logged nothing and had no outputs, which is fine.
-          { target: 'finishing', actions: assign({ outcome: () => 'Completed' as const }) },
-        ],
+        // Exit 0 without finalizing: the script logged nothing and had no outputs, which is fine.
+        ContainerExited: exited(),
+        ManagementCodeExited: exited(),
       },
     },
     finalizing: {
@@ -202,21 +261,25 @@ export const runMachine = setup({
         ...ACTIVE_COMMON,
         RunStatusReported: NOTE,
         RunCancelRequested: 'cancelRequested',
-        ContainerExited: [
-          { guard: 'oomOrFailure', target: 'finishing', actions: assign(({ context, event }) => ({ outcome: 'Failed' as const, reason: failureReason(context, event) })) },
-          { target: 'finishing', actions: assign({ outcome: () => 'Completed' as const }) },
-        ],
+        ContainerExited: exited(),
+        ManagementCodeExited: exited(),
       },
     },
     cancelRequested: {
       tags: ['CancelRequested'],
-      entry: { type: 'stopRun', params: ({ context }) => ({ hasContainer: context.container !== undefined || context.node !== undefined }) },
+      entry: {
+        type: 'stopRun',
+        params: ({ context }) => ({ hasContainer: context.container !== undefined || context.node !== undefined || context.pid !== undefined }),
+      },
       on: {
         ...ACTIVE_COMMON,
         RunStatusReported: NOTE,
         NodeAssigned: { actions: assign({ node: ({ event }) => event.node }) },
         ContainerStarted: { actions: assign({ container: ({ event }) => event.container }) },
         ContainerExited: { target: 'finishing', actions: assign({ outcome: () => 'Canceled' as const }) },
+        VmLoginSucceeded: NOTE,
+        ManagementCodeStarted: { actions: assign({ vm: ({ event }) => event.vm, pid: ({ event }) => event.pid }) },
+        ManagementCodeExited: { target: 'finishing', actions: assign({ outcome: () => 'Canceled' as const }) },
         RunCanceled: 'canceled',
       },
     },
@@ -248,5 +311,18 @@ function terminalEvents() {
     OutputUploaded: NOTE,
     MetricsWrittenBack: NOTE,
     RunStatusReported: NOTE,
+    VmLoginSucceeded: NOTE,
+    VmLoginRefused: NOTE,
+    ManagementCodeStarted: NOTE,
+    ManagementStepCompleted: NOTE,
+    ManagementCodeExited: NOTE,
   };
+}
+
+/** The run's process ended (container or management code on a VM): Failed with the reason, or Completed. */
+function exited() {
+  return [
+    { guard: 'oomOrFailure' as const, target: 'finishing' as const, actions: 'failFromExit' as const },
+    { target: 'finishing' as const, actions: 'markCompleted' as const },
+  ];
 }

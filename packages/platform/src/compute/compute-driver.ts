@@ -1,8 +1,14 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 /**
  * Where a run's management code executes (S8.3). Two implementations share one contract
  * suite: `docker` (real containers with no network, the default whenever an engine answers)
  * and `process` (the same management code as a local child process, for machines without
  * Docker and fast tests). Both reach the platform only through the control-plane socket.
+ * They also host user-owned VMs (S8.3 unmanaged compute): a long-lived container or process
+ * whose only door is a login agent on a unix socket.
  */
 export type NodeDisks = {
   /** The node's OS disk: encrypted with a platform key (S4.6). */
@@ -39,6 +45,51 @@ export type RunningCompute = {
   remove(): Promise<void>;
 };
 
+/** A user-owned VM to start (S8.3 unmanaged compute, S6.2). */
+export type VmLaunch = {
+  session: string;
+  /** The VM's name, unique in the session. */
+  name: string;
+  /** The admin user. */
+  username: string;
+  /** Salted scrypt hash of the admin password (never the password); absent: no password login. */
+  passwordHash?: string;
+  /** Host directory of the agent (login agent, management code, run module), mounted read-only. */
+  agentDir: string;
+  /** Host directory of the control-plane socket (the VM's management code calls back through it). */
+  controlDir: string;
+  socketName: string;
+};
+
+export type RunningVm = {
+  /** Container id or process id. */
+  id: string;
+  /** Host path of the login agent's socket: the platform's only way in. */
+  loginSocket: string;
+  /** The control-plane socket as the VM sees it (AZUREML_SERVICE_ENDPOINT of runs on it). */
+  controlSocket: string;
+  /** A writable directory on the VM under which runs get their work directories. */
+  workRoot: string;
+  /** Stop the VM and remove what it used; idempotent. */
+  stop(): Promise<void>;
+};
+
+/**
+ * The host directory of a VM's login socket. Short, in the temp dir (unix socket paths are
+ * limited to 108 bytes), named by session so cleanup finds what a session left.
+ */
+export const vmHostDir = (session: string, name: string): string => join(tmpdir(), `amlsim-${session}-vm-${name}`);
+
+/** The VM host directories of a session still on disk. */
+export const vmHostDirs = (session: string): string[] => {
+  const prefix = `amlsim-${session}-vm-`;
+  return existsSync(tmpdir()) ? readdirSync(tmpdir()).filter((f) => f.startsWith(prefix)).map((f) => join(tmpdir(), f)) : [];
+};
+
+export const removeVmHostDirs = (session: string): void => {
+  for (const dir of vmHostDirs(session)) rmSync(dir, { recursive: true, force: true });
+};
+
 export type ComputeDriver = {
   readonly kind: 'docker' | 'process';
   /** S8.3 managed step 1: an image with the run's dependencies, content-addressed; reused when identical. */
@@ -48,9 +99,13 @@ export type ComputeDriver = {
   /** Does the node's disk still exist? (tests and invariants: scale-down deletes the OS disk, S4.6) */
   diskExists(disk: string): Promise<boolean>;
   startRun(launch: RunLaunch): Promise<RunningCompute>;
-  /** What of this session is still there (containers or processes, disks): empty after cleanup. */
+  /** Start a user-owned VM (S8.3 unmanaged): resolves once its login agent answers. */
+  startVm(launch: VmLaunch): Promise<RunningVm>;
+  /** Stop a VM started by startVm (same as `vm.stop()`). */
+  stopVm(vm: RunningVm): Promise<void>;
+  /** What of this session is still there (containers or processes, disks, VMs): empty after cleanup. */
   leftovers(session: string): Promise<string[]>;
-  /** Remove everything of this session (containers, volumes, layered images). */
+  /** Remove everything of this session (containers, VMs, volumes, layered images). */
   cleanup(session: string): Promise<void>;
   close(): Promise<void>;
 };

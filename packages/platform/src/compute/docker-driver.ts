@@ -1,8 +1,16 @@
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { AGENT_IMAGE_VM_LOGIN_AGENT } from '@amlsim/agent';
 import { amlsimLabels, connectDocker, containerLabels, type DockerEngine } from '@amlsim/docker';
-import type { ComputeDriver, RunLaunch, RunningCompute } from './compute-driver';
+import { removeVmHostDirs, vmHostDir, vmHostDirs, type ComputeDriver, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
+import { waitForLoginAgent } from './vm-login-client';
 
 const AGENT_MOUNT = '/amlsim/agent';
 const CONTROL_MOUNT = '/amlsim/control';
+/** Where a VM sees the host directory of its login socket. */
+const VM_MOUNT = '/amlsim/vm';
+/** A simulated VM's size: small, it runs one management code and script at a time. */
+const VM_MEMORY_BYTES = 512 * 2 ** 20;
 
 /**
  * The docker driver: each run is a container FROM scratch (the host's node binary and its
@@ -70,13 +78,62 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         remove: () => handle.remove(),
       };
     },
+    startVm: async (launch: VmLaunch): Promise<RunningVm> => {
+      // S8.3 unmanaged: the user's VM, long-lived, FROM the node base image, no network. Its
+      // only doors are the login agent's socket (a host directory mounted at /amlsim/vm) and,
+      // outwards, the control-plane socket its management code calls back through.
+      const dir = vmHostDir(launch.session, launch.name);
+      mkdirSync(dir, { recursive: true });
+      chmodSync(dir, 0o777); // the VM's user (uid 1000) creates the socket here
+      const base = await engine.ensureNodeBaseImage(amlsimLabels({ role: 'base' }));
+      const handle = await engine.runContainer({
+        image: base.tag,
+        cmd: ['/usr/bin/node', AGENT_IMAGE_VM_LOGIN_AGENT],
+        env: {
+          AMLSIM_VM_SOCKET: `${VM_MOUNT}/login.sock`,
+          AMLSIM_VM_USER: launch.username,
+          AMLSIM_VM_HOME: `/tmp/home/${launch.username}`,
+          ...(launch.passwordHash ? { AMLSIM_VM_PASSWORD_HASH: launch.passwordHash } : {}),
+        },
+        binds: [
+          { hostPath: dir, containerPath: VM_MOUNT },
+          { hostPath: launch.controlDir, containerPath: CONTROL_MOUNT },
+          { hostPath: launch.agentDir, containerPath: AGENT_MOUNT, readOnly: true },
+        ],
+        labels: { ...containerLabels(launch.session, { role: 'vm' }), 'dev.amlsim.vm': launch.name },
+        memoryBytes: VM_MEMORY_BYTES,
+        nanoCpus: 1_000_000_000,
+      });
+      let ended: string | undefined;
+      void handle
+        .wait()
+        .then(async ({ exitCode }) => {
+          const logs = await handle.logs().catch(() => undefined);
+          ended = `its container exited with code ${exitCode}${logs?.stderr ? `: ${logs.stderr.trim().slice(-500)}` : ''}`;
+        })
+        .catch(() => {});
+      const stop = async () => {
+        await handle.remove();
+        rmSync(dir, { recursive: true, force: true });
+      };
+      try {
+        await waitForLoginAgent(join(dir, 'login.sock'), { failed: async () => ended });
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+      return { id: handle.id.slice(0, 12), loginSocket: join(dir, 'login.sock'), controlSocket: `${CONTROL_MOUNT}/${launch.socketName}`, workRoot: '/tmp/azureml_runs', stop };
+    },
+    stopVm: (vm) => vm.stop(),
     leftovers: async (session) => {
       const { containers, volumes } = await engine.listSessionObjects(session);
-      return [...containers.map((c) => `container ${c}`), ...volumes.map((v) => `volume ${v}`)];
+      return [...containers.map((c) => `container ${c}`), ...volumes.map((v) => `volume ${v}`), ...vmHostDirs(session).map((d) => `directory ${d}`)];
     },
     cleanup: async (session) => {
+      // The sweep takes VM containers too: they carry the session label.
       await engine.sweep({ session });
       await engine.removeImages({ session });
+      removeVmHostDirs(session);
     },
     close: () => engine.close(),
   };

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ComputeDriver, NodeDisks, RunLaunch, RunningCompute } from './compute-driver';
+import { removeVmHostDirs, vmHostDir, vmHostDirs, type ComputeDriver, type NodeDisks, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
+import { waitForLoginAgent } from './vm-login-client';
 
 /**
  * The process driver: the same management code as a local child process, over the same
@@ -10,6 +11,9 @@ import type { ComputeDriver, NodeDisks, RunLaunch, RunningCompute } from './comp
  */
 export const createProcessDriver = (root: string): ComputeDriver => {
   const running = new Set<ReturnType<typeof spawn>>();
+  /** VMs: login agents, each the leader of a process group holding what it started. */
+  const vms = new Set<ReturnType<typeof spawn>>();
+  const vmExits = new Map<ReturnType<typeof spawn>, Promise<void>>();
   return {
     kind: 'process',
     prepareImage: async ({ dependencies }) => ({ image: `host-node${dependencies.length ? `+${dependencies.join(',')}` : ''}`, reused: true }),
@@ -55,14 +59,78 @@ export const createProcessDriver = (root: string): ComputeDriver => {
         remove: async () => {},
       };
     },
+    startVm: async (launch: VmLaunch): Promise<RunningVm> => {
+      // The VM is the same login agent as a process; its socket, home and work dirs are host dirs.
+      const dir = vmHostDir(launch.session, launch.name);
+      mkdirSync(join(dir, 'work'), { recursive: true });
+      const child = spawn(process.execPath, [join(launch.agentDir, 'vm', 'login-agent.mjs')], {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          AMLSIM_VM_SOCKET: join(dir, 'login.sock'),
+          AMLSIM_VM_USER: launch.username,
+          AMLSIM_VM_HOME: join(dir, 'home'),
+          ...(launch.passwordHash ? { AMLSIM_VM_PASSWORD_HASH: launch.passwordHash } : {}),
+        },
+        stdio: ['ignore', 'ignore', 'ignore'],
+        detached: true,
+      });
+      vms.add(child);
+      let ended: string | undefined;
+      const exited = new Promise<void>((resolve) => {
+        child.on('exit', (code, signal) => {
+          vms.delete(child);
+          vmExits.delete(child);
+          ended = `its process exited (${signal ?? `code ${code}`})`;
+          resolve();
+        });
+        child.on('error', (error) => {
+          vms.delete(child);
+          vmExits.delete(child);
+          ended = `its process did not start: ${error.message}`;
+          resolve();
+        });
+      });
+      vmExits.set(child, exited);
+      const stop = async () => {
+        await stopVmProcess(child, exited);
+        rmSync(dir, { recursive: true, force: true });
+      };
+      try {
+        await waitForLoginAgent(join(dir, 'login.sock'), { failed: async () => ended });
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+      return { id: `pid-${child.pid}`, loginSocket: join(dir, 'login.sock'), controlSocket: join(launch.controlDir, launch.socketName), workRoot: join(dir, 'work'), stop };
+    },
+    stopVm: (vm) => vm.stop(),
     leftovers: async (session) => [
       ...[...running].filter((c) => c.exitCode === null).map((c) => `process ${c.pid}`),
+      ...[...vms].filter((c) => c.exitCode === null).map((c) => `vm process ${c.pid}`),
       ...(existsSync(join(root, session)) ? [`directory ${join(root, session)}`] : []),
+      ...vmHostDirs(session).map((d) => `directory ${d}`),
     ],
     cleanup: async (session) => {
       for (const child of running) if (child.pid && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
+      await Promise.all([...vms].map((vm) => stopVmProcess(vm, vmExits.get(vm)!)));
       rmSync(join(root, session), { recursive: true, force: true });
+      removeVmHostDirs(session);
     },
     close: async () => {},
   };
+};
+
+/**
+ * Stop a VM's login agent: SIGTERM first (it kills the process groups of the management code it
+ * started), then SIGKILL to its own group if it has not gone within a second.
+ */
+const stopVmProcess = async (child: ReturnType<typeof spawn>, exited: Promise<void>): Promise<void> => {
+  const alive = () => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  if (!alive()) return exited;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    if (alive()) process.kill(-child.pid!, 'SIGKILL');
+  }, 1_000);
+  await exited;
+  clearTimeout(timer);
 };

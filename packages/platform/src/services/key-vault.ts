@@ -70,6 +70,25 @@ export class KeyVaultService {
     return open(this.dataKey(vault), sealed, `secret:${vault}/${name}/${v}`).toString('utf8');
   }
 
+  /**
+   * The latest value of every secret in every vault the caller may read (the platform principal:
+   * all of them). For invariants ("no password in any vault", S6.2), never for a client API.
+   */
+  listAllLatestSecrets(caller: VaultCaller): Array<{ vault: string; secret: string; value: string }> {
+    const out: Array<{ vault: string; secret: string; value: string }> = [];
+    for (const vault of readdirSync(this.root).filter((v) => /^[A-Za-z0-9-]{3,64}$/.test(v) && this.exists(v)).sort()) {
+      if (!this.canAccess(caller.principalId, this.scopeOf(vault))) continue;
+      const names = new Set(
+        readdirSync(join(this.dir(vault), 'secrets'))
+          .map((f) => /^(.+)\.\d+\.bin$/.exec(f)?.[1])
+          .filter((n): n is string => n !== undefined)
+          .map((n) => decodeURIComponent(n)),
+      );
+      for (const secret of [...names].sort()) out.push({ vault, secret, value: this.getSecret(caller, vault, secret) });
+    }
+    return out;
+  }
+
   /** Create a 256-bit key (a customer-managed key, S4.1) kept only inside the vault. */
   createKey(caller: VaultCaller, vault: string, name: string): { version: number; fingerprint: string } {
     const material = randomBytes(32).toString('base64');

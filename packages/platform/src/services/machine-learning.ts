@@ -81,6 +81,9 @@ export class MachineLearningService {
   ): Promise<{ computeId: string }> {
     return this.p.bus.run('CreateCompute', async (ctx) => {
       const ws = this.authorized(ctx, token, 'createCompute', actions.createCompute, args.workspace);
+      if (args.type === 'VirtualMachine') {
+        throw errors.badRequest(`A VirtualMachine is not created by AML but attached: create it with createVm, then attachCompute (S8.3, S6.2).`, { type: args.type });
+      }
       if (args.type !== 'AmlCompute') {
         throw errors.badRequest(`Compute type '${args.type}' is not available in this version; AmlCompute is (AKS arrives with inference).`, { type: args.type });
       }

@@ -23,6 +23,7 @@ import type { Scheduler } from '../runtime/scheduler';
 import type { PlatformContext } from '../runtime/platform-context';
 import type { RunTokenService } from './run-tokens';
 import type { SnapshotStore } from './snapshots';
+import type { VirtualMachineService } from './virtual-machines';
 
 type RunEvent = Extract<EventToAppend, { type: RunMachineEvent['type'] }>;
 
@@ -53,6 +54,8 @@ export type RunManagerDeps = {
   scheduler: Scheduler;
   control: { dir: string; socketName: string };
   runTokenTtlMs: number;
+  /** Attached VMs (S8.3 unmanaged): the login to them and the management code on them. */
+  vms: VirtualMachineService;
 };
 
 /**
@@ -216,6 +219,8 @@ export class RunManager {
         const { node } = effect.params as { node: string };
         return this.startContainer(runId, node);
       }
+      case 'startOnVm':
+        return this.startOnVm(runId);
       case 'stopRun': {
         const { hasContainer } = effect.params as { hasContainer: boolean };
         if (!hasContainer) return this.applyNow(runId, [{ type: 'RunCanceled', data: ref }]);
@@ -323,16 +328,12 @@ export class RunManager {
     });
   }
 
-  private async startContainer(runId: string, node: string): Promise<void> {
+  /** The management code's environment (docs/control-plane.md), less where it runs: the driver or VM adds the endpoint and work dir. */
+  private managementEnv(runId: string): Record<string, string> {
     const live = this.live.get(runId)!;
     const run = this.load(runId).snapshot.context;
-    const c = this.cluster(run.workspaceId, run.compute);
-    const n = c.nodes[node]!;
     const ws = this.p.world.workspaces.byId[run.workspaceId]!;
-    const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
-    const share = this.p.storage.fileShareDir(identity, ws.storageAccount!, ws.fileShare!);
-    const driver = await this.deps.driver();
-    const env: Record<string, string> = {
+    return {
       AZUREML_RUN_TOKEN: live.token!,
       AZUREML_RUN_TOKEN_EXPIRY: String(Math.floor(live.tokenExpiresAtMs! / 1000)),
       AZUREML_RUN_ID: runId,
@@ -345,6 +346,18 @@ export class RunManager {
       AMLSIM_USER_ENV: JSON.stringify(live.userEnv),
       AMLSIM_HEARTBEAT_MS: '500',
     };
+  }
+
+  private async startContainer(runId: string, node: string): Promise<void> {
+    const live = this.live.get(runId)!;
+    const run = this.load(runId).snapshot.context;
+    const c = this.cluster(run.workspaceId, run.compute);
+    const n = c.nodes[node]!;
+    const ws = this.p.world.workspaces.byId[run.workspaceId]!;
+    const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+    const share = this.p.storage.fileShareDir(identity, ws.storageAccount!, ws.fileShare!);
+    const driver = await this.deps.driver();
+    const env = this.managementEnv(runId);
     const compute = await driver.startRun({
       session: this.p.session,
       runId,
@@ -368,6 +381,34 @@ export class RunManager {
       const removed = compute.remove().catch(() => {});
       live.pendingRemovals.push(removed);
       await this.record(runId, [{ type: 'ContainerExited', data: { ...this.ref(runId), node, exitCode, oomKilled } }]);
+    });
+  }
+
+  // ---- the unmanaged side (an attached VM, S8.3, S6.2) -------------------------------------------
+
+  /**
+   * The platform takes its key from the platform vault, logs in to the VM (the VM verifies the
+   * signature against its authorized keys) and starts the management code there with the run
+   * token. No image build, file share or node queue: the VM is the user's and always there.
+   * The four steps the management code then takes are recorded from its control-plane calls.
+   */
+  private async startOnVm(runId: string): Promise<void> {
+    const live = this.live.get(runId)!;
+    const run = this.load(runId).snapshot.context;
+    const started = await this.deps.vms.startManagement(this.cluster(run.workspaceId, run.compute), runId, this.managementEnv(runId));
+    const ref = this.ref(runId);
+    const who = { vmId: started.vmId, vm: started.vm, username: started.username, fingerprint: started.fingerprint };
+    if (!started.ok) return this.applyNow(runId, [{ type: 'VmLoginRefused', data: { ...ref, ...who, reason: started.reason } }]);
+    const { pid, process: management } = started;
+    live.compute = management;
+    await this.applyNow(runId, [
+      { type: 'VmLoginSucceeded', data: { ...ref, ...who } },
+      { type: 'ManagementCodeStarted', data: { ...ref, vm: started.vm, pid, workDir: started.workDir } },
+    ]);
+    if (this.p.faults.take('killContainer', runId)) void management.kill().catch(() => {});
+    void management.wait().then(async ({ exitCode }) => {
+      live.compute = undefined;
+      await this.record(runId, [{ type: 'ManagementCodeExited', data: { ...this.ref(runId), vm: started.vm, pid, exitCode } }]);
     });
   }
 }

@@ -84,7 +84,8 @@ export const verbArgSchemas = {
     region: regionSchema.optional(),
     vnet: text.optional(),
   }),
-  createVm: z.strictObject({ name }),
+  /** A user-owned VM (S8.3 unmanaged): its admin user, and password (none: it cannot be attached with one). */
+  createVm: z.strictObject({ name, username: text.default('azureuser'), password: text.optional() }),
   attachCompute: z.strictObject({
     ...workspace,
     name,
@@ -196,6 +197,8 @@ export const IMPLEMENTED_VERBS: Set<string> = new Set<Verb>([
   'advanceClock',
   'sleep',
   'createCompute',
+  'createVm',
+  'attachCompute',
   'snapshot',
   'submitRun',
   'waitForRun',

@@ -7,7 +7,14 @@ export type InvariantViolation = { invariant: string; message: string; events: S
  * Global invariants, checked after every scenario (ARCHITECTURE.md "Tests"). Each returns
  * the violations it found; none means it held.
  */
-export type InvariantContext = { secrets: SecretRegistry; leftovers?: string[] };
+export type InvariantContext = {
+  secrets: SecretRegistry;
+  leftovers?: string[];
+  /** Every password the scenario used (createVm, attachCompute — the wrong ones too). */
+  passwords?: string[];
+  /** The latest value of every secret in every key vault, the platform's own included (S6.2). */
+  vaultSecrets?: () => Array<{ vault: string; secret: string; value: string }>;
+};
 
 export const INVARIANTS: ReadonlyArray<{
   name: string;
@@ -23,6 +30,19 @@ export const INVARIANTS: ReadonlyArray<{
           ? [{ invariant: 'no-secret-in-log', message: `event #${e.position} ${e.type} contains a ${kinds.join(', ')} value`, events: [e] }]
           : [];
       }),
+  },
+  {
+    // S6.2: AML stores no password a user supplied — not in the workspace vault, not in its own.
+    name: 'no-password-in-vault',
+    check: (_events, { passwords, vaultSecrets }) => {
+      const used = (passwords ?? []).filter((p) => p.length > 0);
+      if (used.length === 0 || !vaultSecrets) return [];
+      return vaultSecrets().flatMap(({ vault, secret, value }) =>
+        used.some((p) => value.includes(p))
+          ? [{ invariant: 'no-password-in-vault', message: `key vault '${vault}' secret '${secret}' holds a password the scenario used`, events: [] }]
+          : [],
+      );
+    },
   },
   {
     // A refused command appends its CommandRejected and nothing else.
@@ -52,14 +72,16 @@ export const INVARIANTS: ReadonlyArray<{
     },
   },
   {
-    // S1.3: per run, RunTokenIssued < ContainerStarted < MetricsWrittenBack < RunCompleted < RunTokenRevoked.
+    // S1.3: per run, RunTokenIssued < ContainerStarted (managed) or ManagementCodeStarted (on a VM)
+    // < MetricsWrittenBack < RunCompleted < RunTokenRevoked.
     name: 'run-lifecycle-order',
     check: (events) => {
-      const ORDER = ['RunTokenIssued', 'ContainerStarted', 'MetricsWrittenBack', 'RunCompleted', 'RunTokenRevoked'];
+      const ORDER = ['RunTokenIssued', 'ContainerStarted|ManagementCodeStarted', 'MetricsWrittenBack', 'RunCompleted', 'RunTokenRevoked'];
       const out: InvariantViolation[] = [];
       for (const [runId, runEvents] of byRun(events)) {
-        const firsts = ORDER.map((type) => runEvents.find((e) => e.type === type));
-        const lasts = ORDER.map((type) => runEvents.findLast((e) => e.type === type));
+        const is = (type: string) => (e: StoredEvent) => type.split('|').includes(e.type);
+        const firsts = ORDER.map((type) => runEvents.find(is(type)));
+        const lasts = ORDER.map((type) => runEvents.findLast(is(type)));
         for (let i = 0; i < ORDER.length; i++) {
           for (let j = i + 1; j < ORDER.length; j++) {
             const earlier = lasts[i];
@@ -78,7 +100,7 @@ export const INVARIANTS: ReadonlyArray<{
     // S1.3: no control-plane call was accepted with a token outside its lifetime.
     name: 'no-call-outside-token-lifetime',
     check: (events) => {
-      const CALLS = new Set(['RunStatusReported', 'MetricsWrittenBack', 'OutputUploaded', 'RunLogsUploaded', 'RunScriptEnded']);
+      const CALLS = new Set(['RunStatusReported', 'MetricsWrittenBack', 'OutputUploaded', 'RunLogsUploaded', 'RunScriptEnded', 'ManagementStepCompleted']);
       const out: InvariantViolation[] = [];
       for (const [runId, runEvents] of byRun(events)) {
         const issued = runEvents.find((e) => e.type === 'RunTokenIssued');

@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { errors, isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
-import { createPlatform, realClock, virtualClock, type Platform } from '@amlsim/platform';
+import { createPlatform, PLATFORM_PRINCIPAL, realClock, virtualClock, type Platform } from '@amlsim/platform';
 import type { Scenario, Step } from '../parse';
 import { checkInvariants, type InvariantViolation } from './invariants';
 import { checkOrder, describeMatcher, matches } from './matchers';
@@ -150,7 +150,12 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
     if (failures.length === 0) failures.push(...checkScenarioExpect(scenario, sessionEvents, aliases));
     const { leftovers } = await platform.close();
     closed = true;
-    const invariantViolations = checkInvariants(sessionEvents, { secrets: platform.context.secrets, leftovers });
+    const invariantViolations = checkInvariants(sessionEvents, {
+      secrets: platform.context.secrets,
+      leftovers,
+      passwords: passwordsOf(scenario),
+      vaultSecrets: () => platform.context.vaults.listAllLatestSecrets(PLATFORM_PRINCIPAL),
+    });
     platform.checkpoint();
     return {
       scenario,
@@ -168,9 +173,16 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
   }
 };
 
+/** Every password the scenario hands the platform (VM admin passwords, right or wrong): none may be kept (S6.2). */
+const passwordsOf = (scenario: Scenario): string[] =>
+  scenario.steps.flatMap((step) => {
+    const password = (step.args as { password?: unknown } | undefined)?.password;
+    return (step.verb === 'createVm' || step.verb === 'attachCompute') && typeof password === 'string' ? [password] : [];
+  });
+
 /** The identifier of what a step made, for later steps and matchers that name it by step id. */
 const aliasOf = (result: Record<string, unknown>): string | undefined => {
-  for (const key of ['runId', 'snapshotId', 'computeId', 'workspaceId']) if (typeof result[key] === 'string') return result[key] as string;
+  for (const key of ['runId', 'snapshotId', 'computeId', 'workspaceId', 'vmId']) if (typeof result[key] === 'string') return result[key] as string;
   return undefined;
 };
 

@@ -51,6 +51,8 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
   queryActivityLog: (ctx, args) => ctx.platform.arm.queryActivityLog(ctx.token, args),
   queryWorkspaceMetrics: (ctx, args) => ctx.platform.arm.queryWorkspaceMetrics(ctx.token, args),
   createCompute: (ctx, args) => ctx.platform.ml.createCompute(ctx.token, args),
+  createVm: (ctx, args) => ctx.platform.vms.createVm(ctx.token, args),
+  attachCompute: (ctx, args) => ctx.platform.vms.attachCompute(ctx.token, args),
   snapshot: (ctx, args) => ctx.platform.ml.snapshot(ctx.token, { ...args, source: ctx.path(args.source) }),
   submitRun: (ctx, args) =>
     ctx.platform.ml.submitRun(ctx.token, {

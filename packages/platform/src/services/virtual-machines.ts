@@ -1,0 +1,223 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, sign, type KeyObject } from 'node:crypto';
+import { AGENT_DIR } from '@amlsim/agent';
+import { actions, computeKey, errors, isSimError, type ComputeRecord } from '@amlsim/core';
+import type { ComputeDriver, RunningCompute, RunningVm } from '../compute/compute-driver';
+import { callLoginAgent, refusalOf } from '../compute/vm-login-client';
+import type { CommandContext } from '../runtime/command-bus';
+import { PLATFORM_PRINCIPAL, type PlatformContext } from '../runtime/platform-context';
+import type { ArmService } from './arm';
+import type { DirectoryService } from './directory';
+import { computeStream } from './run-manager';
+
+/** The platform's own subscription (S6.2, S4.4): where its key vault lives, out of every user's reach. */
+export const PLATFORM_SUBSCRIPTION = 'azureml-platform';
+
+export const platformVaultScope = (vault: string): string =>
+  `/subscriptions/${PLATFORM_SUBSCRIPTION}/resourceGroups/platform/providers/Microsoft.KeyVault/vaults/${vault}`;
+
+/** Name of the secret holding the platform's private key for an attached compute, in the platform vault. */
+export const computeKeySecretName = (workspace: string, compute: string): string => `${workspace}-${compute}-ssh-private-key`;
+
+/** The OpenSSH one-line form of an ed25519 public key: `ssh-ed25519 <base64 wire blob>`. */
+export const sshPublicKey = (key: KeyObject): string => {
+  const raw = Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
+  const lengthPrefixed = (b: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(b.length);
+    return Buffer.concat([length, b]);
+  };
+  return `ssh-ed25519 ${Buffer.concat([lengthPrefixed(Buffer.from('ssh-ed25519')), lengthPrefixed(raw)]).toString('base64')}`;
+};
+
+/** OpenSSH's fingerprint of a public key (`SHA256:…`): what the events name a key by. */
+export const sshFingerprint = (publicKeyLine: string): string =>
+  `SHA256:${createHash('sha256').update(Buffer.from(publicKeyLine.split(' ')[1] ?? '', 'base64')).digest('base64').replace(/=+$/, '')}`;
+
+/** A salted scrypt hash: all a VM is given of its admin password (the login agent checks against it). */
+const hashPassword = (password: string): string => {
+  const salt = randomBytes(16);
+  return `scrypt$${salt.toString('base64')}$${scryptSync(password, salt, 32).toString('base64')}`;
+};
+
+type LiveVm = { vmId: string; name: string; owner: string; username: string; handle: RunningVm };
+
+/** What starting management code on a VM gave: a process to wait for, or the VM's refusal of the platform's login. */
+export type VmManagementStart = { vmId: string; vm: string; username: string; fingerprint: string } & (
+  | { ok: true; pid: number; workDir: string; process: RunningCompute }
+  | { ok: false; reason: string }
+);
+
+/**
+ * User-owned VMs and their attachment as unmanaged compute (S8.3, S6.2, S2.2).
+ *
+ * `createVm` starts the user's VM: a long-lived container (or process) whose only door is a
+ * login agent accepting the keys in its authorized keys, and its admin password (given to it
+ * as a salted hash) to add one. `attachCompute` uses the user's password exactly once: AML
+ * generates its own key pair, has the VM authorize the public key with the password, and keeps
+ * the private key in a separate key vault in the platform's subscription — never in the
+ * workspace's vault. The password is kept nowhere. Runs then reach the VM with that key only.
+ */
+export class VirtualMachineService {
+  private readonly vms = new Map<string, LiveVm>();
+  private vaultRecorded = false;
+  /** The platform's key vault of this session (S6.2). */
+  readonly platformVault: string;
+
+  constructor(
+    private readonly p: PlatformContext,
+    private readonly directory: DirectoryService,
+    private readonly arm: ArmService,
+    private readonly driver: () => Promise<ComputeDriver>,
+    private readonly control: () => { dir: string; socketName: string },
+  ) {
+    this.platformVault = `amlplatform${p.session.replace(/[^a-z0-9]/g, '').slice(-12)}`;
+  }
+
+  /** The user's own VM: authentication only (it is not a workspace resource, so no workspace RBAC). */
+  async createVm(token: string | undefined, args: { name: string; username?: string; password?: string }): Promise<{ vmId: string; vm: string }> {
+    return this.p.bus.run('CreateVm', async (ctx) => {
+      // Known before anything can fail, so the invariants look for it in the log and the vaults.
+      if (args.password !== undefined) this.p.secrets.add(args.password, 'VM password');
+      const who = this.directory.authenticate(ctx, token, 'createVm');
+      if (this.vms.has(args.name)) throw errors.conflict(`A VM named '${args.name}' already exists.`, { vm: args.name });
+      const username = args.username ?? 'azureuser';
+      const driver = await this.driver();
+      const control = this.control();
+      const handle = await driver
+        .startVm({
+          session: this.p.session,
+          name: args.name,
+          username,
+          ...(args.password !== undefined ? { passwordHash: hashPassword(args.password) } : {}),
+          agentDir: AGENT_DIR,
+          controlDir: control.dir,
+          socketName: control.socketName,
+        })
+        .catch((error: unknown) => {
+          throw isSimError(error) ? error : errors.vmStartFailed(args.name, error instanceof Error ? error.message : String(error));
+        });
+      const vmId = this.p.ids.next('vm');
+      this.vms.set(args.name, { vmId, name: args.name, owner: who.principal, username, handle });
+      ctx.emit(`vm-${vmId}`, 'no-stream', [
+        {
+          type: 'VmCreated',
+          data: { vmId, vm: args.name, owner: who.principal, username, passwordLogin: args.password !== undefined, host: handle.id, driver: driver.kind },
+        },
+      ]);
+      return { vmId, vm: args.name };
+    });
+  }
+
+  /** S2.2 "attach compute target", S6.2: the password authorizes the platform's own key, once. */
+  async attachCompute(
+    token: string | undefined,
+    args: { workspace: string; name: string; type: string; vm: string; username: string; password: string },
+  ): Promise<{ computeId: string }> {
+    return this.p.bus.run('AttachCompute', async (ctx) => {
+      this.p.secrets.add(args.password, 'VM password');
+      const who = this.directory.authenticate(ctx, token, 'attachCompute');
+      const ws = this.arm.workspace(args.workspace);
+      this.arm.check(ctx, who, actions.attachCompute, ws.scope);
+      if (args.type !== 'VirtualMachine') throw errors.badRequest(`Compute type '${args.type}' cannot be attached; VirtualMachine can.`, { type: args.type });
+      const vm = this.vms.get(args.vm);
+      if (!vm) throw errors.notFound('VM', args.vm, 'this session (create it with createVm)');
+      if (this.p.world.computes.byKey[computeKey(ws.workspaceId, args.name)]) {
+        throw errors.conflict(`Compute '${args.name}' already exists in workspace '${ws.workspace}'.`, { compute: args.name });
+      }
+      // S6.2: AML stores no key or password the user supplied; it generates its own key pair.
+      const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+      const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      this.p.secrets.add(privatePem, 'platform SSH private key');
+      // Events are JSON: a multi-line PEM would hide behind escaped newlines, its body line would not.
+      for (const line of privatePem.split('\n').filter((l) => l && !l.startsWith('-----'))) this.p.secrets.add(line, 'platform SSH private key');
+      const publicLine = sshPublicKey(publicKey);
+      const fingerprint = sshFingerprint(publicLine);
+      // The one use of the password: the VM checks it and authorizes the platform's public key.
+      const answer = await callLoginAgent(vm.handle.loginSocket, 'POST', '/password-login', {
+        username: args.username,
+        password: args.password,
+        publicKey: publicLine,
+        comment: `azureml@${ws.workspace}/${args.name}`,
+      });
+      if (answer.status === 401) throw errors.vmLoginFailed(args.vm, args.username, refusalOf(answer));
+      if (answer.status !== 200) throw errors.badRequest(`The VM '${args.vm}' answered ${answer.status} to the password login: ${refusalOf(answer)}`);
+      // Only with the key authorized is anything stored or recorded (a refusal changes nothing).
+      const vault = this.ensurePlatformVault(ctx);
+      const secret = computeKeySecretName(ws.workspace, args.name);
+      const stored = this.p.vaults.setSecret(PLATFORM_PRINCIPAL, vault, secret, privatePem);
+      const computeId = this.p.ids.next('cmp');
+      const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace, computeId, compute: args.name };
+      const onVm = { vmId: vm.vmId, vm: vm.name, username: args.username, fingerprint };
+      ctx.emit(computeStream(computeId), 'no-stream', [
+        { type: 'PlatformKeyPairGenerated', data: { ...ref, algorithm: 'ed25519', vault, secret, version: stored.version, fingerprint } },
+        { type: 'VmKeyAuthorized', data: { ...ref, ...onVm } },
+        { type: 'ComputeAttached', data: { ...ref, type: 'VirtualMachine', ...onVm, vault, secret } },
+      ]);
+      return { computeId };
+    });
+  }
+
+  /**
+   * S8.3 unmanaged, S6.2: take the platform's key from the platform vault, log in to the VM
+   * (challenge, signature) and start the management code there with the run's environment.
+   * The VM's refusal of the key is an answer, not an error: the run records it.
+   */
+  async startManagement(compute: ComputeRecord, runId: string, env: Record<string, string>): Promise<VmManagementStart> {
+    const attached = compute.attached;
+    if (!attached) throw errors.badRequest(`Compute '${compute.compute}' is not an attached VM.`);
+    const vm = this.vms.get(attached.vm);
+    if (!vm || vm.vmId !== attached.vmId) throw errors.notFound('VM', attached.vm, 'this session (it is no longer running)');
+    const privateKey = createPrivateKey(this.p.vaults.getSecret(PLATFORM_PRINCIPAL, attached.vault, attached.secret));
+    const publicLine = sshPublicKey(createPublicKey(privateKey));
+    const who = { vmId: vm.vmId, vm: vm.name, username: attached.username, fingerprint: sshFingerprint(publicLine) };
+    const socket = vm.handle.loginSocket;
+    const signed = async () => {
+      const challenge = await callLoginAgent(socket, 'POST', '/challenge', {});
+      const nonce = String(challenge.body.nonce ?? '');
+      return { username: attached.username, publicKey: publicLine, nonce, signature: sign(null, Buffer.from(nonce), privateKey).toString('base64') };
+    };
+    const workDir = `${vm.handle.workRoot}/${runId}`;
+    const answer = await callLoginAgent(socket, 'POST', '/exec', {
+      ...(await signed()),
+      command: 'management',
+      env: { ...env, AZUREML_SERVICE_ENDPOINT: `unix://${vm.handle.controlSocket}`, AMLSIM_WORK_DIR: workDir },
+    });
+    if (answer.status === 401) return { ...who, ok: false, reason: refusalOf(answer) };
+    if (answer.status !== 200) throw new Error(`the VM '${vm.name}' answered ${answer.status} to exec: ${refusalOf(answer)}`);
+    const pid = Number(answer.body.pid);
+    let exit: Promise<{ exitCode: number; oomKilled: boolean }> | undefined;
+    const process: RunningCompute = {
+      id: `${vm.name}:${pid}`,
+      // A VM that stops answering (stopped, gone) ends the run as lost: 255, like ssh.
+      wait: () =>
+        (exit ??= callLoginAgent(socket, 'GET', `/exec/${pid}`, undefined, 0).then(
+          (r) => ({ exitCode: r.status === 200 ? Number(r.body.exitCode) : 255, oomKilled: false }),
+          () => ({ exitCode: 255, oomKilled: false }),
+        )),
+      kill: async () => {
+        await callLoginAgent(socket, 'POST', `/exec/${pid}/kill`, await signed());
+      },
+      remove: async () => {},
+    };
+    return { ...who, ok: true, pid, workDir, process };
+  }
+
+  /** Stop every VM of the session (session end). */
+  async shutdown(): Promise<void> {
+    const all = [...this.vms.values()];
+    this.vms.clear();
+    for (const vm of all) await vm.handle.stop().catch(() => {});
+  }
+
+  /** S6.2: the platform's key vault, in its own subscription; only the platform principal holds access. */
+  private ensurePlatformVault(ctx: CommandContext): string {
+    const vault = this.platformVault;
+    const scope = platformVaultScope(vault);
+    if (!this.p.vaults.exists(vault)) this.p.vaults.create(vault, scope);
+    if (!this.vaultRecorded) {
+      ctx.emitAsPlatform(`platform-${this.p.session}`, 'any', [{ type: 'PlatformKeyVaultProvisioned', data: { vault, scope, subscription: PLATFORM_SUBSCRIPTION } }]);
+      this.vaultRecorded = true;
+    }
+    return vault;
+  }
+}
