@@ -57,6 +57,8 @@ export interface ContainerHandle extends AsyncDisposable {
   logs(): Promise<ContainerLogs>;
   /** SIGKILL; a container that already stopped is left as it is. */
   kill(): Promise<void>;
+  /** Freezes the container's processes (a hung target: no heartbeat, no exit). */
+  pause(): Promise<void>;
   /** Force-removes the container and its anonymous volumes; idempotent. */
   remove(): Promise<void>;
 }
@@ -147,9 +149,19 @@ class RunningContainer implements ContainerHandle {
     try {
       await this.container.kill({ signal: 'SIGKILL' });
     } catch (err) {
+      // A paused (frozen) container must be thawed before the engine will kill it.
+      if (hasStatus(err, 409) && /paused/i.test(String((err as Error).message))) {
+        await this.container.unpause().catch(() => {});
+        return this.kill();
+      }
       // 409: not running (already exited); 404: already gone. Both mean "it is not running".
       if (!hasStatus(err, 404, 409)) throw err;
     }
+  }
+
+  /** Freeze every process of the container (cgroup freezer): it stops answering, as a hung node does. */
+  async pause(): Promise<void> {
+    await this.container.pause();
   }
 
   async remove(): Promise<void> {

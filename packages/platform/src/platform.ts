@@ -54,7 +54,7 @@ export type Platform = {
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
   advanceClock(ms: number): Promise<void>;
   /** Arm a fault for the next matching operation (SCENARIOS.md "Time and faults"). */
-  injectFault(kind: 'failProvisioning' | 'killContainer', target: string): Promise<void>;
+  injectFault(kind: 'failProvisioning' | 'killContainer' | 'freezeContainer', target: string): Promise<void>;
   /** Save the read models and aggregate states for `amlsim replay` to compare against. */
   checkpoint(): void;
   /** The compute driver, if runs have used one (tests inspect disks and containers through it). */
@@ -162,9 +162,10 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       await scheduler.runDue();
     },
     injectFault: async (kind, target) => {
-      // killContainer acts at once on a running container, else on the run's next container start.
-      const running = kind === 'killContainer' ? runs.liveCompute(target) : undefined;
-      if (running) void running.kill().catch(() => {});
+      // killContainer and freezeContainer act at once on a running target, else when the run's target starts.
+      const running = kind === 'failProvisioning' ? undefined : runs.liveCompute(target);
+      if (running && kind === 'killContainer') void running.kill().catch(() => {});
+      else if (running && kind === 'freezeContainer') await running.freeze();
       else context.faults.arm(kind, target);
       await context.bus.run('InjectFault', (ctx) =>
         ctx.emitAsPlatform(`session-${session}`, 'any', [{ type: 'FaultInjected', data: { fault: kind, target } }]),

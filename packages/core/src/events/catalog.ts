@@ -149,6 +149,8 @@ export type EventDataMap = {
   RunScriptEnded: RunRef & { exitCode: number; error?: string };
   RunCallRefused: RunRef & { call: string; code: string; reason: string };
   RunCancelRequested: RunRef & { by: string };
+  RunHeartbeatLost: RunRef & { lastHeartbeatAt: string; silentForMs: number };
+  RunHeartbeatResumed: RunRef & { silentForMs: number };
   ContainerExited: RunRef & { node: string; exitCode: number; oomKilled: boolean };
   RunCompleted: RunRef;
   RunFailed: RunRef & { reason: string };
@@ -229,6 +231,8 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   RunLogsUploaded: { lane: 'Storage', cites: ['S4.1'], doc: "The script's output was uploaded (its tail is kept on the run)." },
   RunScriptEnded: { lane: 'Compute', cites: ['S8.3'], doc: "The user's script ended with this exit code." },
   RunCallRefused: { lane: 'RP', cites: ['S1.3'], doc: 'A control-plane call from compute was refused (token expired, revoked or out of scope).' },
+  RunHeartbeatLost: { lane: 'Compute', cites: ['S8.3'], doc: 'The running management code stopped sending heartbeats: the run is NotResponding.' },
+  RunHeartbeatResumed: { lane: 'Compute', cites: ['S8.3'], doc: 'Heartbeats came back: the run is Running again.' },
   RunCancelRequested: { lane: 'RP', cites: ['S8.3'], doc: 'Someone asked to cancel the run.' },
   ContainerExited: { lane: 'Compute', cites: ['S8.3'], doc: 'The run container exited (exit code, and whether the memory limit killed it).' },
   RunCompleted: { lane: 'RP', cites: ['S8.3'], doc: 'The run finished successfully.' },

@@ -44,6 +44,8 @@ export type RunMachineEvent =
   | Ev<'RunScriptEnded'>
   | Ev<'RunCallRefused'>
   | Ev<'RunCancelRequested'>
+  | Ev<'RunHeartbeatLost'>
+  | Ev<'RunHeartbeatResumed'>
   | Ev<'ContainerExited'>
   | Ev<'RunCompleted'>
   | Ev<'RunFailed'>
@@ -60,6 +62,7 @@ export type RunStatus =
   | 'Running'
   | 'Finalizing'
   | 'CancelRequested'
+  | 'NotResponding'
   | 'Completed'
   | 'Failed'
   | 'Canceled';
@@ -250,7 +253,21 @@ export const runMachine = setup({
         ...ACTIVE_COMMON,
         RunStatusReported: [{ guard: ({ event }) => event.status === 'Finalizing', target: 'finalizing' }, NOTE],
         RunCancelRequested: 'cancelRequested',
+        RunHeartbeatLost: 'notResponding',
         // Exit 0 without finalizing: the script logged nothing and had no outputs, which is fine.
+        ContainerExited: exited(),
+        ManagementCodeExited: exited(),
+      },
+    },
+    notResponding: {
+      // The heartbeat stopped while the script ran (a hung or frozen target): the platform says
+      // so, and the run goes on if heartbeats come back, or ends when the target exits.
+      tags: ['NotResponding'],
+      on: {
+        ...ACTIVE_COMMON,
+        RunHeartbeatResumed: 'running',
+        RunStatusReported: [{ guard: ({ event }) => event.status === 'Finalizing', target: 'finalizing' }, NOTE],
+        RunCancelRequested: 'cancelRequested',
         ContainerExited: exited(),
         ManagementCodeExited: exited(),
       },
@@ -272,6 +289,8 @@ export const runMachine = setup({
         params: ({ context }) => ({ hasContainer: context.container !== undefined || context.node !== undefined || context.pid !== undefined }),
       },
       on: {
+        RunHeartbeatLost: NOTE,
+        RunHeartbeatResumed: NOTE,
         ...ACTIVE_COMMON,
         RunStatusReported: NOTE,
         NodeAssigned: { actions: assign({ node: ({ event }) => event.node }) },
@@ -299,6 +318,8 @@ export const runMachine = setup({
 
 function terminalEvents() {
   return {
+    RunHeartbeatLost: NOTE,
+    RunHeartbeatResumed: NOTE,
     RunFailed: NOTE,
     RunTokenRevoked: { actions: 'markTokenRevoked' as const },
     RunTokenExpired: { actions: 'markTokenExpired' as const },

@@ -41,6 +41,8 @@ export type RunningCompute = {
   wait(): Promise<{ exitCode: number; oomKilled: boolean }>;
   /** Stop it now (cancel, killContainer fault). */
   kill(): Promise<void>;
+  /** Freeze it: it neither works nor exits (freezeContainer fault: the heartbeat stops). */
+  freeze(): Promise<void>;
   /** Free what it used (container, process). */
   remove(): Promise<void>;
 };

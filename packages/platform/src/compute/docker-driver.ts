@@ -75,6 +75,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         id: handle.id.slice(0, 12),
         wait: () => handle.wait(),
         kill: () => handle.kill(),
+        freeze: () => handle.pause(),
         remove: () => handle.remove(),
       };
     },

@@ -56,6 +56,9 @@ export const createProcessDriver = (root: string): ComputeDriver => {
           if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGKILL');
           await exited;
         },
+        freeze: async () => {
+          if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGSTOP');
+        },
         remove: async () => {},
       };
     },

@@ -143,6 +143,7 @@ export class ControlPlane {
         return { ok: true };
       }
       case 'heartbeat':
+        await this.runs.heartbeat(runId);
         return { ok: true, cancelRequested: this.runs.load(runId).snapshot.matches('cancelRequested') };
       case 'metrics': {
         const rows = body.rows;

@@ -45,7 +45,14 @@ type LiveRun = {
   region: string;
   /** Removals of exited containers still in flight (awaited at shutdown). */
   pendingRemovals: Promise<void>[];
+  /** Platform time of the last heartbeat, and the watchdog waiting for the next one. */
+  lastHeartbeatMs?: number;
+  cancelWatchdog?: () => void;
 };
+
+/** Heartbeats come every 500 ms (AMLSIM_HEARTBEAT_MS); five missed in a row is NotResponding. */
+export const HEARTBEAT_INTERVAL_MS = 500;
+export const HEARTBEAT_TIMEOUT_MS = 5 * HEARTBEAT_INTERVAL_MS;
 
 export type RunManagerDeps = {
   driver: () => Promise<ComputeDriver>;
@@ -114,6 +121,33 @@ export class RunManager {
     return status()!;
   }
 
+  /**
+   * A heartbeat from the management code (S8.3): it proves the target is alive. Silence for
+   * HEARTBEAT_TIMEOUT_MS while the script runs makes the run NotResponding; the next heartbeat
+   * makes it Running again.
+   */
+  async heartbeat(runId: string): Promise<void> {
+    const live = this.live.get(runId);
+    if (!live) return;
+    const now = this.p.clock.now();
+    const silentForMs = live.lastHeartbeatMs === undefined ? 0 : now - live.lastHeartbeatMs;
+    live.lastHeartbeatMs = now;
+    live.cancelWatchdog?.();
+    live.cancelWatchdog = this.deps.scheduler.at(now + HEARTBEAT_TIMEOUT_MS, () => this.heartbeatLost(runId));
+    if (this.load(runId).snapshot.matches('notResponding')) {
+      await this.record(runId, [{ type: 'RunHeartbeatResumed', data: { ...this.ref(runId), silentForMs } }]);
+    }
+  }
+
+  private async heartbeatLost(runId: string): Promise<void> {
+    const live = this.live.get(runId);
+    if (!live?.lastHeartbeatMs || !this.load(runId).snapshot.matches('running')) return;
+    const silentForMs = this.p.clock.now() - live.lastHeartbeatMs;
+    await this.record(runId, [
+      { type: 'RunHeartbeatLost', data: { ...this.ref(runId), lastHeartbeatAt: new Date(live.lastHeartbeatMs).toISOString(), silentForMs } },
+    ]);
+  }
+
   liveCompute(runId: string): RunningCompute | undefined {
     return this.live.get(runId)?.compute;
   }
@@ -127,6 +161,7 @@ export class RunManager {
   async shutdown(): Promise<void> {
     for (const l of this.live.values()) {
       l.cancelExpiry?.();
+      l.cancelWatchdog?.();
       await Promise.all(l.pendingRemovals);
       await l.compute?.kill().catch(() => {});
       await l.compute?.remove().catch(() => {});
@@ -344,7 +379,7 @@ export class RunManager {
       AMLSIM_SCRIPT: run.script,
       AMLSIM_ARGS: JSON.stringify(run.args),
       AMLSIM_USER_ENV: JSON.stringify(live.userEnv),
-      AMLSIM_HEARTBEAT_MS: '500',
+      AMLSIM_HEARTBEAT_MS: String(HEARTBEAT_INTERVAL_MS),
     };
   }
 
@@ -374,6 +409,7 @@ export class RunManager {
     live.compute = compute;
     await this.applyNow(runId, [{ type: 'ContainerStarted', data: { ...this.ref(runId), node, container: compute.id, image: run.image ?? '', driver: driver.kind } }]);
     if (this.p.faults.take('killContainer', runId)) void compute.kill().catch(() => {});
+    if (this.p.faults.take('freezeContainer', runId)) void compute.freeze().catch(() => {});
     void compute.wait().then(async ({ exitCode, oomKilled }) => {
       live.compute = undefined;
       // The exit is the fact; removing the stopped container is housekeeping that need not delay

@@ -197,6 +197,10 @@ export class VirtualMachineService {
       kill: async () => {
         await callLoginAgent(socket, 'POST', `/exec/${pid}/kill`, await signed());
       },
+      // Freezing a VM's process is not something the login agent offers; the fault targets managed nodes.
+      freeze: async () => {
+        throw errors.badRequest(`freezeContainer applies to runs on AmlCompute nodes, not to attached VM '${vm.name}'.`);
+      },
       remove: async () => {},
     };
     return { ...who, ok: true, pid, workDir, process };

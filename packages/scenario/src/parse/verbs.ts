@@ -160,9 +160,10 @@ export const verbArgSchemas = {
       regionOutage: regionSchema.optional(),
       regionRestored: regionSchema.optional(),
       killContainer: z.strictObject(run).optional(),
+      freezeContainer: z.strictObject(run).optional(),
       failProvisioning: z.enum(PROVISIONED_RESOURCES).optional(),
     }),
-    ['regionOutage', 'regionRestored', 'killContainer', 'failProvisioning'],
+    ['regionOutage', 'regionRestored', 'killContainer', 'freezeContainer', 'failProvisioning'],
   ),
 } as const;
 
@@ -173,7 +174,7 @@ export type VerbArgs = { [V in Verb]: z.output<(typeof verbArgSchemas)[V]> };
 /** Every verb of the scenario language, in the order SCENARIOS.md lists them. */
 export const VERBS = Object.keys(verbArgSchemas) as Verb[];
 
-export const FAULT_KINDS = ['regionOutage', 'regionRestored', 'killContainer', 'failProvisioning'] as const;
+export const FAULT_KINDS = ['regionOutage', 'regionRestored', 'killContainer', 'freezeContainer', 'failProvisioning'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /**
@@ -206,7 +207,7 @@ export const IMPLEMENTED_VERBS: Set<string> = new Set<Verb>([
   'getMetrics',
   'getRunStatusHistory',
 ]);
-export const IMPLEMENTED_FAULTS: Set<string> = new Set<FaultKind>(['failProvisioning', 'killContainer']);
+export const IMPLEMENTED_FAULTS: Set<string> = new Set<FaultKind>(['failProvisioning', 'killContainer', 'freezeContainer']);
 
 // ---- step expectations -----------------------------------------------------------------------
 

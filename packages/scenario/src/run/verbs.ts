@@ -77,6 +77,7 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
   fault: async (ctx, args) => {
     if ('failProvisioning' in args && args.failProvisioning) return ctx.platform.injectFault('failProvisioning', args.failProvisioning);
     if ('killContainer' in args && args.killContainer) return ctx.platform.injectFault('killContainer', ctx.resolve(args.killContainer.run));
+    if ('freezeContainer' in args && args.freezeContainer) return ctx.platform.injectFault('freezeContainer', ctx.resolve(args.freezeContainer.run));
     throw errors.badRequest(`fault ${JSON.stringify(args)} is not implemented in this version`);
   },
 };
