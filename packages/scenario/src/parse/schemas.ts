@@ -53,6 +53,7 @@ export const KNOWN_RUN_STATUSES = [
   'Running',
   'Finalizing',
   'CancelRequested',
+  'NotResponding',
   'Completed',
   'Failed',
   'Canceled',
