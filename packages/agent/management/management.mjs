@@ -19,6 +19,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -403,6 +404,65 @@ function runScript({ client, workDir, scriptPath, args, env, heartbeatMs }) {
   });
 }
 
+/**
+ * Runs the script in a worker thread of this process — the way SDK v1's control script runs
+ * the user's script in its own interpreter (the context-manager injector) rather than as a
+ * new process, and a node start cheaper. The script keeps its own module realm, argv, env and
+ * event loop; `process.exit(n)` ends the worker with n; an uncaught error is printed to its
+ * stderr and ends it with 1; a cancel terminates it and is reported as SIGTERM (143).
+ * AMLSIM_SCRIPT_ISOLATION=process runs it as a child process instead.
+ */
+function runScriptInThread({ client, workDir, scriptPath, args, env, heartbeatMs }) {
+  return new Promise((resolve, reject) => {
+    // Workers share the process's working directory: the script runs in the work dir.
+    process.chdir(workDir);
+    let worker;
+    try {
+      worker = new Worker(scriptPath, { argv: args, env, stdout: true, stderr: true });
+    } catch (err) {
+      reject(new ManagementError('ScriptStartFailed', `could not start the script: ${err.message}`));
+      return;
+    }
+    const stdout = new Tail(LOG_TAIL_BYTES);
+    const stderr = new Tail(LOG_TAIL_BYTES);
+    worker.stdout.on('data', (c) => { stdout.push(c); process.stdout.write(c); });
+    worker.stderr.on('data', (c) => { stderr.push(c); process.stderr.write(c); });
+
+    let canceled = false;
+    let terminatedBy;
+    const terminate = (why, signal) => {
+      if (terminatedBy) return;
+      terminatedBy = signal;
+      step(`${why}: stopping the script`);
+      void worker.terminate();
+    };
+    const stopHeartbeat = startHeartbeat(client, heartbeatMs, () => {
+      canceled = true;
+      terminate('cancel requested', 'SIGTERM');
+    });
+    const onSignal = (signal) => terminate(`received ${signal}`, signal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    // An uncaught error ends the worker; print it where a process would have (its stderr).
+    worker.on('error', (err) => {
+      const text = `${err && err.stack ? err.stack : String(err)}\n`;
+      stderr.push(Buffer.from(text));
+      process.stderr.write(text);
+    });
+    worker.once('exit', (code) => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      const exitCode = terminatedBy ? exitCodeOf(null, terminatedBy) : code;
+      // The worker's stdio streams end on their own; let their last chunks arrive.
+      setImmediate(() =>
+        stopHeartbeat().then(() =>
+          resolve({ exitCode, signal: terminatedBy ?? null, canceled, stdout: stdout.text(), stderr: stderr.text() }),
+        ),
+      );
+    });
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Step 4: write back (S8.4)
 // ---------------------------------------------------------------------------------------------
@@ -498,7 +558,8 @@ async function manage(client, config) {
   step('POST /status Running');
   await client.status('Running');
   step(`running node ${script}${args.length ? ` ${args.join(' ')}` : ''}`);
-  const result = await runScript({ client, workDir, scriptPath, args, env, heartbeatMs });
+  const isolation = process.env.AMLSIM_SCRIPT_ISOLATION === 'process' ? runScript : runScriptInThread;
+  const result = await isolation({ client, workDir, scriptPath, args, env, heartbeatMs });
   step(`script exited with ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}${result.canceled ? ' after cancel' : ''}`);
 
   // S8.4: the compute target writes the run's results back.

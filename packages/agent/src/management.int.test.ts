@@ -138,6 +138,8 @@ interface RunOptions extends PlatformOptions {
   args?: string[];
   userEnv?: Record<string, string>;
   token?: string;
+  /** Run the script as a child process (AMLSIM_SCRIPT_ISOLATION=process) instead of a worker thread. */
+  isolation?: 'process' | 'thread';
 }
 
 interface RunResult {
@@ -177,6 +179,7 @@ async function runManagement(options: RunOptions): Promise<RunResult> {
     AMLSIM_USER_ENV: JSON.stringify(options.userEnv ?? {}),
     AMLSIM_WORK_DIR: workDir,
     AMLSIM_HEARTBEAT_MS: '100',
+    ...(options.isolation ? { AMLSIM_SCRIPT_ISOLATION: options.isolation } : {}),
   };
   const started = Date.now();
   try {
@@ -418,13 +421,14 @@ describe('management code (S8.3, S8.4) against a control plane on a unix socket'
     expect(result.ms).toBeLessThan(10_000);
   });
 
-  it('kills a script that ignores SIGTERM after the grace period (SIGKILL: exit 137)', async () => {
+  it('process isolation: kills a script that ignores SIGTERM after the grace period (SIGKILL: exit 137)', async () => {
     const train = `
       process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
       require('node:fs').writeFileSync('ready', '');
       setInterval(() => {}, 1000);
     `;
     const result = await runManagement({
+      isolation: 'process',
       files: [{ path: 'train.js', content: train }],
       // Cancel once the handler is installed (the first heartbeat goes out right at spawn).
       respond: (call, _index, workDir) =>
@@ -436,6 +440,29 @@ describe('management code (S8.3, S8.4) against a control plane on a unix socket'
     expect(result.exitCode).toBe(137);
     expect(completeBody(result)).toEqual({ exitCode: 137 });
     expect(only(result.calls, 'POST', '/logs')[0]!.body.stdout).toContain('ignoring SIGTERM');
+  });
+
+  it('thread isolation (the default): a script that ignores SIGTERM is still stopped at once on cancel (143)', async () => {
+    const train = `
+      process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
+      require('node:fs').writeFileSync('ready', '');
+      setInterval(() => {}, 1000);
+    `;
+    const result = await runManagement({
+      files: [{ path: 'train.js', content: train }],
+      respond: (call, _index, workDir) =>
+        call.route === '/heartbeat' && existsSync(path.join(workDir, 'ready'))
+          ? { status: 200, body: { ok: true, cancelRequested: true } }
+          : undefined,
+    });
+    expect(result.exitCode).toBe(143);
+    expect(completeBody(result)).toEqual({ exitCode: 143 });
+  });
+
+  it('thread isolation: an uncaught error reaches the log tail and ends the script with 1', async () => {
+    const result = await runManagement({ files: [{ path: 'train.js', content: `throw new Error('no label column');` }] });
+    expect(result.exitCode).toBe(1);
+    expect(only(result.calls, 'POST', '/logs')[0]!.body.stderr).toContain('Error: no label column');
   });
 
   it('exits 1 with the reason when a write-back call is refused (expired token), after trying /complete', async () => {

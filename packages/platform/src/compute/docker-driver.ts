@@ -24,10 +24,19 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
   const engine: DockerEngine = await connectDocker(options);
   // Orphans of crashed earlier runs (their owner process is gone) go first.
   await engine.sweep();
+  let baseImage: ReturnType<DockerEngine['ensureNodeBaseImage']> | undefined;
+  let baseChecked = false;
   return {
     kind: 'docker',
     prepareImage: async ({ session, dependencies }) => {
-      const base = await engine.ensureNodeBaseImage(amlsimLabels({ role: 'base' }));
+      // The base image is content-addressed and never changes under us: check it once per driver.
+      baseImage ??= engine.ensureNodeBaseImage(amlsimLabels({ role: 'base' })).catch((e: unknown) => {
+        baseImage = undefined;
+        throw e;
+      });
+      const first = await baseImage;
+      const base = { ...first, reused: first.reused || baseChecked };
+      baseChecked = true;
       if (dependencies.length === 0) return { image: base.tag, reused: base.reused };
       // S8.3 managed step 1, "remote Docker build if needed": the dependencies become a layer,
       // content-addressed, so the same environment reuses the same image. Nothing can be
