@@ -54,45 +54,44 @@ const dequeue = (s: ComputesState, runId: string): void => {
   if (c) c.queue = c.queue.filter((r) => r !== runId);
 };
 
+type ComputeIdentity = Pick<ComputeRecord, 'computeId' | 'compute' | 'workspaceId' | 'workspace' | 'type'>;
+type ComputeSizing = Omit<ComputeRecord, keyof ComputeIdentity | 'nodes' | 'queue' | 'nodeCount'>;
+
+const newCompute = (d: ComputeIdentity, sizing: ComputeSizing): ComputeRecord => ({
+  computeId: d.computeId,
+  compute: d.compute,
+  workspaceId: d.workspaceId,
+  workspace: d.workspace,
+  type: d.type,
+  ...sizing,
+  nodes: {},
+  queue: [],
+  nodeCount: 0,
+});
+
 export const computesProjection = defineProjection<ComputesState>({
   name: 'computes',
   initial: () => ({ byKey: {}, computeOfRun: {} }),
   on: {
     ComputeCreated: (s, { data: d }) => {
-      s.byKey[computeKey(d.workspaceId, d.compute)] = {
-        computeId: d.computeId,
-        compute: d.compute,
-        workspaceId: d.workspaceId,
-        workspace: d.workspace,
-        type: d.type,
+      s.byKey[computeKey(d.workspaceId, d.compute)] = newCompute(d, {
         vmSize: d.vmSize,
         minNodes: d.minNodes,
         maxNodes: d.maxNodes,
         idleSecondsBeforeScaledown: d.idleSecondsBeforeScaledown,
         memoryBytes: d.memoryBytes,
-        nodes: {},
-        queue: [],
-        nodeCount: 0,
-      };
+      });
     },
     ComputeAttached: (s, { data: d }) => {
       // An attached VM is one machine that is always there: no nodes to scale, no queue.
-      s.byKey[computeKey(d.workspaceId, d.compute)] = {
-        computeId: d.computeId,
-        compute: d.compute,
-        workspaceId: d.workspaceId,
-        workspace: d.workspace,
-        type: d.type,
+      s.byKey[computeKey(d.workspaceId, d.compute)] = newCompute(d, {
         vmSize: 'attached',
         minNodes: 1,
         maxNodes: 1,
         idleSecondsBeforeScaledown: 0,
         memoryBytes: 0,
-        nodes: {},
-        queue: [],
-        nodeCount: 0,
         attached: { vmId: d.vmId, vm: d.vm, username: d.username, vault: d.vault, secret: d.secret, fingerprint: d.fingerprint },
-      };
+      });
     },
     RunSubmitted: (s, e) => {
       s.computeOfRun[e.data.runId] = computeKey(e.data.workspaceId, e.data.compute);
