@@ -110,7 +110,8 @@ export class RunManager {
   async waitFor(runId: string, timeoutMs: number): Promise<RunStatus> {
     const status = () => runStatusOf(this.load(runId).snapshot);
     const live = this.live.get(runId);
-    if (!live || isTerminalStatus(status())) return status()!;
+    // A live run is waited for until its end has been carried out, even if its status already says so.
+    if (!live) return status()!;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
     const winner = await Promise.race([live.done.then(() => 'done' as const), timedOut]);
@@ -173,12 +174,18 @@ export class RunManager {
   private enqueue(runId: string, work: () => Promise<void>): Promise<void> {
     const live = this.live.get(runId);
     if (!live) return Promise.reject(errors.notFound('run', runId));
-    const next = live.chain.then(work).catch((error: unknown) => {
-      // An effect failing unexpectedly fails the run rather than leaving it hanging.
-      if (process.env.AMLSIM_DEBUG) console.error("run effect failed", error);
-      const reason = error instanceof Error ? error.message : String(error);
-      return this.applyNow(runId, [{ type: 'RunFailed', data: { ...this.ref(runId), reason: `platform error: ${reason}` } }]).catch(() => {});
-    });
+    const next = live.chain
+      .then(work)
+      .catch((error: unknown) => {
+        // An effect failing unexpectedly fails the run rather than leaving it hanging.
+        const reason = error instanceof Error ? error.message : String(error);
+        return this.applyNow(runId, [{ type: 'RunFailed', data: { ...this.ref(runId), reason: `platform error: ${reason}` } }]).catch(() => {});
+      })
+      .then(() => {
+        // Waiters resume only once the end of the run has been carried out in full (token
+        // revoked, node released): what they do next (advance the clock, scale down) must see it.
+        if (isTerminalStatus(runStatusOf(this.load(runId).snapshot))) live.resolveDone();
+      });
     live.chain = next;
     return next;
   }
@@ -205,7 +212,6 @@ export class RunManager {
     }
     if (accepted.length === 0) return;
     live.ctx.emit(runStream(runId), this.p.store.streamVersion(runStream(runId)), accepted);
-    if (isTerminalStatus(runStatusOf(current))) queueMicrotask(() => live.resolveDone());
     await this.perform(runId, effects);
   }
 
