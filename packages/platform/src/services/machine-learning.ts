@@ -212,10 +212,11 @@ export class MachineLearningService {
     });
   }
 
-  async waitForRun(token: string | undefined, args: { runId: string; timeoutMs: number }): Promise<{ status: RunStatus; reason?: string }> {
+  /** Wait for the run to end — or, with `until`, to reach that status (e.g. Running before a fault). */
+  async waitForRun(token: string | undefined, args: { runId: string; timeoutMs: number; until?: RunStatus }): Promise<{ status: RunStatus; reason?: string }> {
     return this.p.bus.run('WaitForRun', async (ctx) => {
       this.authorized(ctx, token, 'waitForRun', actions.viewRuns, this.runWorkspace(args.runId));
-      const status = await this.runs.waitFor(args.runId, args.timeoutMs);
+      const status = await this.runs.waitFor(args.runId, args.timeoutMs, args.until);
       const reason = this.runs.load(args.runId).snapshot.context.reason;
       return { status, ...(reason ? { reason } : {}) };
     });

@@ -53,6 +53,8 @@ type LiveRun = {
 /** Heartbeats come every 500 ms (AMLSIM_HEARTBEAT_MS); five missed in a row is NotResponding. */
 export const HEARTBEAT_INTERVAL_MS = 500;
 export const HEARTBEAT_TIMEOUT_MS = 5 * HEARTBEAT_INTERVAL_MS;
+/** Before its first heartbeat a target boots and downloads the code: it gets longer. */
+export const FIRST_HEARTBEAT_GRACE_MS = 10_000;
 
 export type RunManagerDeps = {
   driver: () => Promise<ComputeDriver>;
@@ -107,8 +109,9 @@ export class RunManager {
   }
 
   /** Resolves when the run reaches Completed, Failed or Canceled. */
-  async waitFor(runId: string, timeoutMs: number): Promise<RunStatus> {
+  async waitFor(runId: string, timeoutMs: number, until?: RunStatus): Promise<RunStatus> {
     const status = () => runStatusOf(this.load(runId).snapshot);
+    if (until) return this.waitUntil(runId, timeoutMs, until);
     const live = this.live.get(runId);
     // A live run is waited for until its end has been carried out, even if its status already says so.
     if (!live) return status()!;
@@ -122,6 +125,18 @@ export class RunManager {
     return status()!;
   }
 
+  /** Wait until the run has been in `until` (or has ended: it will never get there then). */
+  private async waitUntil(runId: string, timeoutMs: number, until: RunStatus): Promise<RunStatus> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { history, snapshot } = this.load(runId);
+      const now = runStatusOf(snapshot);
+      if (history.includes(until) || isTerminalStatus(now)) return now ?? until;
+      if (Date.now() > deadline) throw errors.timeout(`run ${runId} reaching ${until}`, timeoutMs, now ?? 'finishing');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
   /**
    * A heartbeat from the management code (S8.3): it proves the target is alive. Silence for
    * HEARTBEAT_TIMEOUT_MS while the script runs makes the run NotResponding; the next heartbeat
@@ -133,11 +148,19 @@ export class RunManager {
     const now = this.p.clock.now();
     const silentForMs = live.lastHeartbeatMs === undefined ? 0 : now - live.lastHeartbeatMs;
     live.lastHeartbeatMs = now;
-    live.cancelWatchdog?.();
-    live.cancelWatchdog = this.deps.scheduler.at(now + HEARTBEAT_TIMEOUT_MS, () => this.heartbeatLost(runId));
+    this.armWatchdog(runId, HEARTBEAT_TIMEOUT_MS);
     if (this.load(runId).snapshot.matches('notResponding')) {
       await this.record(runId, [{ type: 'RunHeartbeatResumed', data: { ...this.ref(runId), silentForMs } }]);
     }
+  }
+
+  /** (Re)start the watchdog: without a heartbeat within `ms`, the run is NotResponding. */
+  private armWatchdog(runId: string, ms: number): void {
+    const live = this.live.get(runId);
+    if (!live) return;
+    live.cancelWatchdog?.();
+    live.lastHeartbeatMs ??= this.p.clock.now();
+    live.cancelWatchdog = this.deps.scheduler.at(this.p.clock.now() + ms, () => this.heartbeatLost(runId));
   }
 
   private async heartbeatLost(runId: string): Promise<void> {
@@ -414,6 +437,7 @@ export class RunManager {
     });
     live.compute = compute;
     await this.applyNow(runId, [{ type: 'ContainerStarted', data: { ...this.ref(runId), node, container: compute.id, image: run.image ?? '', driver: driver.kind } }]);
+    this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
     if (this.p.faults.take('killContainer', runId)) void compute.kill().catch(() => {});
     if (this.p.faults.take('freezeContainer', runId)) void compute.freeze().catch(() => {});
     void compute.wait().then(async ({ exitCode, oomKilled }) => {

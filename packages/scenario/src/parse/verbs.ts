@@ -109,7 +109,8 @@ export const verbArgSchemas = {
     }),
     ['source', 'snapshot'],
   ),
-  waitForRun: z.strictObject({ ...run, timeout: durationSchema.optional() }),
+  /** `until` (an amlsim addition): return once the run has reached that status instead of its end. */
+  waitForRun: z.strictObject({ ...run, timeout: durationSchema.optional(), until: runStatusSchema.optional() }),
   cancelRun: z.strictObject(run),
   getMetrics: z.strictObject(run),
   getRunStatusHistory: z.strictObject(run),
@@ -227,7 +228,7 @@ const activityEntry = z.union([
 
 /** Keys a step's `expect` may hold when the step must succeed, per verb (none for most). */
 const successKeys: { [V in Verb]?: z.core.$ZodLooseShape } = {
-  waitForRun: { status: z.enum(['Completed', 'Failed', 'Canceled']).optional(), reason: text.optional() },
+  waitForRun: { status: runStatusSchema.optional(), reason: text.optional() },
   getMetrics: { metrics: z.record(z.string(), metricComparison).optional() },
   getRunStatusHistory: { statuses: z.array(runStatusSchema).optional() },
   callWebservice: { httpStatus: z.int().min(100).max(599).optional(), body: z.unknown().optional() },

@@ -1,4 +1,4 @@
-import { errors } from '@amlsim/core';
+import { errors, type RunStatus } from '@amlsim/core';
 import type { Platform, ScopeRef } from '@amlsim/platform';
 import type { Step, VerbArgs } from '../parse';
 
@@ -66,7 +66,12 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
       ...(args.env ? { env: args.env } : {}),
       ...(args.environment?.dependencies ? { dependencies: args.environment.dependencies } : {}),
     }),
-  waitForRun: (ctx, args) => ctx.platform.ml.waitForRun(ctx.token, { runId: ctx.resolve(args.run), timeoutMs: args.timeout ?? 180_000 }),
+  waitForRun: (ctx, args) =>
+    ctx.platform.ml.waitForRun(ctx.token, {
+      runId: ctx.resolve(args.run),
+      timeoutMs: args.timeout ?? 180_000,
+      ...(args.until ? { until: args.until as RunStatus } : {}),
+    }),
   cancelRun: (ctx, args) => ctx.platform.ml.cancelRun(ctx.token, { runId: ctx.resolve(args.run) }),
   getMetrics: (ctx, args) => ctx.platform.ml.getMetrics(ctx.token, { runId: ctx.resolve(args.run) }),
   getRunStatusHistory: (ctx, args) => ctx.platform.ml.getRunStatusHistory(ctx.token, { runId: ctx.resolve(args.run) }),
