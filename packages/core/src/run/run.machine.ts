@@ -82,6 +82,9 @@ export type RunContext = EventDataMap['RunSubmitted'] & {
   logTail?: string;
   refusal?: { call: string; code: string; reason: string };
   metricBatches: number;
+  /** The run's container has exited (its node may be released). */
+  containerExited: boolean;
+  nodeReleased: boolean;
   outcome?: RunOutcome;
   reason?: string;
 };
@@ -113,8 +116,16 @@ const NOTE = { actions: 'note' } as const;
 /** Entering a terminal status: the token dies and the node goes back to the cluster (S1.3, S4.6). */
 const END_OF_RUN = [
   { type: 'revokeRunToken', params: ({ context }: { context: RunContext }) => ({ ...(context.tokenId ? { tokenId: context.tokenId } : {}) }) },
-  { type: 'releaseNode', params: ({ context }: { context: RunContext }) => ({ ...(context.node ? { node: context.node } : {}) }) },
+  // The node goes back only once its container is gone; if it still runs down, ContainerExited releases it.
+  {
+    type: 'releaseNode',
+    params: ({ context }: { context: RunContext }) => ({ ...(context.node && (context.containerExited || !context.container) ? { node: context.node } : {}) }),
+  },
 ] as const;
+
+/** The reason a script that exited non-zero gives (its log's tail). */
+const scriptFailure = (context: RunContext): string =>
+  `the script exited with code ${context.scriptExitCode}${context.logTail ? `; log tail:\n${context.logTail}` : ''}`;
 
 const ACTIVE_COMMON = {
   ManagementStepCompleted: NOTE,
@@ -160,6 +171,21 @@ export const runMachine = setup({
       event.type === 'ContainerExited' || event.type === 'ManagementCodeExited' ? { outcome: 'Failed' as const, reason: failureReason(context, event) } : {},
     ),
     markCompleted: assign({ outcome: () => 'Completed' as const }),
+    markContainerExited: assign({ containerExited: () => true }),
+    markNodeReleased: assign({ nodeReleased: () => true }),
+    // The management code reported the script's end after writing back (S8.3/S8.4): that is the
+    // run's end, as the platform's control script reports it; the container then runs down.
+    finishFromScript: assign(({ context, event }) => {
+      if (event.type !== 'RunScriptEnded') return {};
+      const ended = { ...context, scriptExitCode: event.exitCode, ...(event.error ? { scriptError: event.error } : {}) };
+      if (event.exitCode === 0) return { scriptExitCode: 0, outcome: 'Completed' as const };
+      return {
+        scriptExitCode: event.exitCode,
+        ...(event.error ? { scriptError: event.error } : {}),
+        outcome: 'Failed' as const,
+        reason: event.error ?? scriptFailure(ended),
+      };
+    }),
   },
   guards: {
     oomOrFailure: ({ context, event }) =>
@@ -171,7 +197,7 @@ export const runMachine = setup({
   },
 }).createMachine({
   id: 'run',
-  context: ({ input }) => ({ ...input, tokenExpired: false, tokenRevoked: false, metricBatches: 0 }),
+  context: ({ input }) => ({ ...input, tokenExpired: false, tokenRevoked: false, metricBatches: 0, containerExited: false, nodeReleased: false }),
   initial: 'notStarted',
   on: {
     // Any pre-container step can fail (image build, identity access, no compute): straight to Failed.
@@ -244,13 +270,17 @@ export const runMachine = setup({
         RunCancelRequested: 'cancelRequested',
         RunTokenExpired: { actions: 'markTokenExpired' },
         // A container that never reported (killed before it could) still ends the run.
-        ContainerExited: { target: 'finishing', actions: assign(({ context, event }) => ({ outcome: 'Failed' as const, reason: failureReason(context, event) })) },
+        ContainerExited: {
+          target: 'finishing',
+          actions: assign(({ context, event }) => ({ outcome: 'Failed' as const, reason: failureReason(context, event), containerExited: true })),
+        },
       },
     },
     running: {
       tags: ['Running'],
       on: {
         ...ACTIVE_COMMON,
+        RunScriptEnded: { target: 'finishing', actions: 'finishFromScript' },
         RunStatusReported: [{ guard: ({ event }) => event.status === 'Finalizing', target: 'finalizing' }, NOTE],
         RunCancelRequested: 'cancelRequested',
         RunHeartbeatLost: 'notResponding',
@@ -265,6 +295,7 @@ export const runMachine = setup({
       tags: ['NotResponding'],
       on: {
         ...ACTIVE_COMMON,
+        RunScriptEnded: { target: 'finishing', actions: 'finishFromScript' },
         RunHeartbeatResumed: 'running',
         RunStatusReported: [{ guard: ({ event }) => event.status === 'Finalizing', target: 'finalizing' }, NOTE],
         RunCancelRequested: 'cancelRequested',
@@ -276,6 +307,7 @@ export const runMachine = setup({
       tags: ['Finalizing'],
       on: {
         ...ACTIVE_COMMON,
+        RunScriptEnded: { target: 'finishing', actions: 'finishFromScript' },
         RunStatusReported: NOTE,
         RunCancelRequested: 'cancelRequested',
         ContainerExited: exited(),
@@ -295,7 +327,7 @@ export const runMachine = setup({
         RunStatusReported: NOTE,
         NodeAssigned: { actions: assign({ node: ({ event }) => event.node }) },
         ContainerStarted: { actions: assign({ container: ({ event }) => event.container }) },
-        ContainerExited: { target: 'finishing', actions: assign({ outcome: () => 'Canceled' as const }) },
+        ContainerExited: { target: 'finishing', actions: assign({ outcome: () => 'Canceled' as const, containerExited: () => true }) },
         VmLoginSucceeded: NOTE,
         ManagementCodeStarted: { actions: assign({ vm: ({ event }) => event.vm, pid: ({ event }) => event.pid }) },
         ManagementCodeExited: { target: 'finishing', actions: assign({ outcome: () => 'Canceled' as const }) },
@@ -306,6 +338,8 @@ export const runMachine = setup({
       entry: { type: 'finishRun', params: ({ context }) => ({ outcome: context.outcome ?? 'Failed', ...(context.reason ? { reason: context.reason } : {}) }) },
       on: {
         ...ACTIVE_COMMON,
+        ContainerExited: { actions: 'markContainerExited' },
+        ManagementCodeExited: NOTE,
         RunCompleted: 'completed',
         RunCanceled: 'canceled',
       },
@@ -323,12 +357,18 @@ function terminalEvents() {
     RunFailed: NOTE,
     RunTokenRevoked: { actions: 'markTokenRevoked' as const },
     RunTokenExpired: { actions: 'markTokenExpired' as const },
-    NodeReleased: NOTE,
+    NodeReleased: { actions: 'markNodeReleased' as const },
+    // The container ran down after the run ended: now its node can go back to the cluster.
+    ContainerExited: {
+      actions: [
+        'markContainerExited' as const,
+        { type: 'releaseNode' as const, params: ({ context }: { context: RunContext }) => ({ ...(context.node && !context.nodeReleased ? { node: context.node } : {}) }) },
+      ],
+    },
     // Late reports from a container being torn down change nothing.
     RunLogsUploaded: NOTE,
     RunScriptEnded: NOTE,
     RunCallRefused: NOTE,
-    ContainerExited: NOTE,
     OutputUploaded: NOTE,
     MetricsWrittenBack: NOTE,
     RunStatusReported: NOTE,
@@ -343,7 +383,7 @@ function terminalEvents() {
 /** The run's process ended (container or management code on a VM): Failed with the reason, or Completed. */
 function exited() {
   return [
-    { guard: 'oomOrFailure' as const, target: 'finishing' as const, actions: 'failFromExit' as const },
-    { target: 'finishing' as const, actions: 'markCompleted' as const },
+    { guard: 'oomOrFailure' as const, target: 'finishing' as const, actions: ['failFromExit', 'markContainerExited'] as const },
+    { target: 'finishing' as const, actions: ['markCompleted', 'markContainerExited'] as const },
   ];
 }

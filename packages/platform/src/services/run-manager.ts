@@ -207,7 +207,8 @@ export class RunManager {
       .then(() => {
         // Waiters resume only once the end of the run has been carried out in full (token
         // revoked, node released): what they do next (advance the clock, scale down) must see it.
-        if (isTerminalStatus(runStatusOf(this.load(runId).snapshot))) live.resolveDone();
+        const { snapshot } = this.load(runId);
+        if (isTerminalStatus(runStatusOf(snapshot)) && (!snapshot.context.node || snapshot.context.nodeReleased)) live.resolveDone();
       });
     live.chain = next;
     return next;

@@ -106,7 +106,7 @@ describe('attached VMs (S8.3 unmanaged compute, S6.2)', () => {
       'ManagementStepCompleted:setEnvironment',
       'ManagementStepCompleted:runScript',
       'MetricsWrittenBack',
-      'ManagementCodeExited',
+      'RunScriptEnded',
       'RunCompleted',
       'RunTokenRevoked',
     ];
