@@ -22,3 +22,4 @@ export * from './run/run.machine';
 export * from './run/run-fold';
 export * from './projections/run-metrics';
 export * from './projections/computes';
+export * from './compute/node.machine';

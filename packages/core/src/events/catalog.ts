@@ -116,6 +116,7 @@ export type EventDataMap = {
     fingerprint: string;
   };
   NodeProvisioningStarted: WorkspaceRef & { computeId: string; compute: string; node: string; forRun: string };
+  NodeProvisioningFailed: WorkspaceRef & { computeId: string; compute: string; node: string; reason: string };
   NodeProvisioned: WorkspaceRef & { computeId: string; compute: string; node: string; osDisk: string; tempDisk: string; osDiskEncrypted: true; tempDiskEncrypted: false };
   NodeAssigned: WorkspaceRef & { computeId: string; compute: string; node: string; runId: string };
   NodeReleased: WorkspaceRef & { computeId: string; compute: string; node: string; runId: string };
@@ -209,6 +210,7 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   VmKeyAuthorized: { lane: 'Compute', cites: ['S6.2'], doc: "The user's VM password was used once to add the platform's public key to the VM's authorized keys; the password is kept nowhere." },
   ComputeAttached: { lane: 'Compute', cites: ['S8.1', 'S8.3', 'S2.2', 'S6.2'], doc: 'A VM was attached to the workspace as unmanaged compute, reached with the platform key.' },
   NodeProvisioningStarted: { lane: 'Compute', cites: ['S4.6'], doc: 'The cluster scales up: a node is being provisioned for a queued run.' },
+  NodeProvisioningFailed: { lane: 'Compute', cites: ['S4.6'], doc: 'Provisioning a node failed: the node is unusable and is removed.' },
   NodeProvisioned: { lane: 'Compute', cites: ['S4.6'], doc: 'A cluster node exists: an encrypted OS disk and an unencrypted temporary disk.' },
   NodeAssigned: { lane: 'Compute', cites: ['S8.3'], doc: 'A node was given to a run.' },
   NodeReleased: { lane: 'Compute', cites: ['S4.6'], doc: 'A run gave its node back; the node is idle.' },

@@ -1,7 +1,6 @@
 import type { ComputeType } from '../events/catalog';
+import { nextNodeState, type NodeEvent, type NodeState } from '../compute/node.machine';
 import { defineProjection } from './projection';
-
-export type NodeState = 'preparing' | 'idle' | 'running' | 'leaving';
 
 export type ComputeNode = {
   node: string;
@@ -29,6 +28,8 @@ export type ComputeRecord = {
   queue: string[];
   /** Nodes ever made (names are node-1, node-2, …). */
   nodeCount: number;
+  /** Facts the node statechart refused (should stay empty). */
+  anomalies: string[];
   /**
    * An attached VM (unmanaged compute, S8.3): the VM, the admin user the platform logs in as,
    * and where the platform keeps its private key (the platform vault, S6.2), by reference.
@@ -49,13 +50,27 @@ export const computeKey = (workspaceId: string, compute: string): string => `${w
 export const allocationState = (c: ComputeRecord): 'Steady' | 'Resizing' =>
   Object.values(c.nodes).some((n) => n.state === 'preparing' || n.state === 'leaving') ? 'Resizing' : 'Steady';
 
+/**
+ * Move a node by a fact through the node statechart. A fact its state does not allow is
+ * recorded on the cluster (it would be a platform bug) and leaves the node as it was.
+ */
+const moveNode = (c: ComputeRecord, node: ComputeNode, event: NodeEvent): boolean => {
+  const next = nextNodeState(node.state, event);
+  if (!next) {
+    c.anomalies.push(`${event.type} on ${node.node} while ${node.state}`);
+    return false;
+  }
+  node.state = next;
+  return true;
+};
+
 const dequeue = (s: ComputesState, runId: string): void => {
   const c = s.byKey[s.computeOfRun[runId] ?? ''];
   if (c) c.queue = c.queue.filter((r) => r !== runId);
 };
 
 type ComputeIdentity = Pick<ComputeRecord, 'computeId' | 'compute' | 'workspaceId' | 'workspace' | 'type'>;
-type ComputeSizing = Omit<ComputeRecord, keyof ComputeIdentity | 'nodes' | 'queue' | 'nodeCount'>;
+type ComputeSizing = Omit<ComputeRecord, keyof ComputeIdentity | 'nodes' | 'queue' | 'nodeCount' | 'anomalies'>;
 
 const newCompute = (d: ComputeIdentity, sizing: ComputeSizing): ComputeRecord => ({
   computeId: d.computeId,
@@ -67,6 +82,7 @@ const newCompute = (d: ComputeIdentity, sizing: ComputeSizing): ComputeRecord =>
   nodes: {},
   queue: [],
   nodeCount: 0,
+  anomalies: [],
 });
 
 export const computesProjection = defineProjection<ComputesState>({
@@ -107,33 +123,41 @@ export const computesProjection = defineProjection<ComputesState>({
       c.nodeCount++;
     },
     NodeProvisioned: (s, e) => {
-      const n = s.byKey[computeKey(e.data.workspaceId, e.data.compute)]?.nodes[e.data.node];
-      if (!n) return;
-      Object.assign(n, { state: 'idle', osDisk: e.data.osDisk, tempDisk: e.data.tempDisk, idleSince: e.meta.at });
+      const c = s.byKey[computeKey(e.data.workspaceId, e.data.compute)];
+      const n = c?.nodes[e.data.node];
+      if (!c || !n || !moveNode(c, n, { type: 'NodeProvisioned' })) return;
+      Object.assign(n, { osDisk: e.data.osDisk, tempDisk: e.data.tempDisk, idleSince: e.meta.at });
+    },
+    NodeProvisioningFailed: (s, e) => {
+      const c = s.byKey[computeKey(e.data.workspaceId, e.data.compute)];
+      const n = c?.nodes[e.data.node];
+      if (c && n) moveNode(c, n, { type: 'NodeProvisioningFailed' });
     },
     NodeAssigned: (s, e) => {
       const c = s.byKey[computeKey(e.data.workspaceId, e.data.compute)];
       const n = c?.nodes[e.data.node];
-      if (!c || !n) return;
-      n.state = 'running';
+      if (!c || !n || !moveNode(c, n, { type: 'NodeAssigned' })) return;
       n.run = e.data.runId;
       delete n.idleSince;
       c.queue = c.queue.filter((r) => r !== e.data.runId);
     },
     NodeReleased: (s, e) => {
-      const n = s.byKey[computeKey(e.data.workspaceId, e.data.compute)]?.nodes[e.data.node];
-      if (!n) return;
-      n.state = 'idle';
+      const c = s.byKey[computeKey(e.data.workspaceId, e.data.compute)];
+      const n = c?.nodes[e.data.node];
+      if (!c || !n || !moveNode(c, n, { type: 'NodeReleased' })) return;
       delete n.run;
       n.idleSince = e.meta.at;
     },
     ClusterIdleTimeoutElapsed: (s, e) => {
-      const n = s.byKey[computeKey(e.data.workspaceId, e.data.compute)]?.nodes[e.data.node];
-      if (n) n.state = 'leaving';
+      const c = s.byKey[computeKey(e.data.workspaceId, e.data.compute)];
+      const n = c?.nodes[e.data.node];
+      if (c && n) moveNode(c, n, { type: 'ClusterIdleTimeoutElapsed' });
     },
     NodeDeprovisioned: (s, e) => {
       const c = s.byKey[computeKey(e.data.workspaceId, e.data.compute)];
-      if (c) delete c.nodes[e.data.node];
+      const n = c?.nodes[e.data.node];
+      // A deleted node leaves the cluster's list; its disks are gone (S4.6).
+      if (c && n && moveNode(c, n, { type: 'NodeDeprovisioned' })) delete c.nodes[e.data.node];
     },
     RunCanceled: (s, e) => dequeue(s, e.data.runId),
     RunFailed: (s, e) => dequeue(s, e.data.runId),

@@ -343,7 +343,19 @@ export class RunManager {
     const ctx = this.computeCtx(runId);
     ctx.emit(computeStream(c.computeId), 'any', [{ type: 'NodeProvisioningStarted', data: { ...ref, forRun: runId } }]);
     const driver = await this.deps.driver();
-    const disks = await driver.provisionNode({ session: this.p.session, workspace: c.workspace, compute: c.compute, node });
+    let disks;
+    try {
+      disks = await driver.provisionNode({ session: this.p.session, workspace: c.workspace, compute: c.compute, node });
+    } catch (error) {
+      // The node is unusable and goes; the run that asked for it fails with the reason.
+      const reason = error instanceof Error ? error.message : String(error);
+      ctx.emit(computeStream(c.computeId), 'any', [
+        { type: 'NodeProvisioningFailed', data: { ...ref, reason } },
+        { type: 'NodeDeprovisioned', data: { ...ref, osDiskDeleted: true, reason: 'provisioning failed' } },
+      ]);
+      await this.applyNow(runId, [{ type: 'RunFailed', data: { runId, workspaceId: c.workspaceId, workspace: c.workspace, reason: `node provisioning failed: ${reason}` } }]);
+      return;
+    }
     ctx.emit(computeStream(c.computeId), 'any', [
       { type: 'NodeProvisioned', data: { ...ref, osDisk: disks.osDisk, tempDisk: disks.tempDisk, osDiskEncrypted: true, tempDiskEncrypted: false } },
     ]);

@@ -20,3 +20,36 @@ describe('no-password-in-vault (S6.2)', () => {
     ]);
   });
 });
+
+describe('run and node invariants', () => {
+  const e = (position: number, type: string, data: Record<string, unknown>, at = '2025-01-01T09:00:00.000Z') => ({
+    position,
+    stream: 'run-r1',
+    version: position,
+    type,
+    data: { runId: 'r1', ...data },
+    meta: { at, correlationId: 'c', causationId: 'c', session: 's' },
+  });
+
+  it('node-lifecycle reports what the node statechart refused', () => {
+    const found = checkInvariants([], { secrets: new SecretRegistry(), nodeAnomalies: ['cpu: NodeAssigned on node-1 while leaving'] });
+    expect(found.map((v) => v.invariant)).toEqual(['node-lifecycle']);
+  });
+
+  it('run-lifecycle-order catches a container started before its token was issued', () => {
+    const found = checkInvariants([e(1, 'ContainerStarted', {}), e(2, 'RunTokenIssued', { expiresAt: '2025-01-01T10:00:00Z' })], { secrets: new SecretRegistry() });
+    expect(found.map((v) => v.invariant)).toContain('run-lifecycle-order');
+  });
+
+  it('no-call-outside-token-lifetime catches a call accepted after the token was revoked', () => {
+    const found = checkInvariants(
+      [e(1, 'RunTokenIssued', { expiresAt: '2025-01-01T10:00:00Z' }), e(2, 'RunTokenRevoked', {}), e(3, 'MetricsWrittenBack', { rows: [] })],
+      { secrets: new SecretRegistry() },
+    );
+    expect(found.map((v) => v.invariant)).toContain('no-call-outside-token-lifetime');
+  });
+
+  it('no-leftovers names what is still there', () => {
+    expect(checkInvariants([], { secrets: new SecretRegistry(), leftovers: ['container abc'] })[0]?.message).toContain('container abc');
+  });
+});

@@ -14,6 +14,8 @@ export type InvariantContext = {
   passwords?: string[];
   /** The latest value of every secret in every key vault, the platform's own included (S6.2). */
   vaultSecrets?: () => Array<{ vault: string; secret: string; value: string }>;
+  /** Node facts the node statechart refused, from the computes read model. */
+  nodeAnomalies?: string[];
 };
 
 export const INVARIANTS: ReadonlyArray<{
@@ -115,6 +117,12 @@ export const INVARIANTS: ReadonlyArray<{
       }
       return out;
     },
+  },
+  {
+    // S4.6: every node fact fits the node's lifecycle (no scale-down under a run, no run on a leaving node).
+    name: 'node-lifecycle',
+    check: (_events, { nodeAnomalies }) =>
+      (nodeAnomalies ?? []).map((a) => ({ invariant: 'node-lifecycle', message: `the node statechart refused: ${a}`, events: [] })),
   },
   {
     // Docker hygiene: nothing of the session (containers, volumes, processes) outlives it.

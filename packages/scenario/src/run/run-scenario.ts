@@ -155,6 +155,7 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
       leftovers,
       passwords: passwordsOf(scenario),
       vaultSecrets: () => platform.context.vaults.listAllLatestSecrets(PLATFORM_PRINCIPAL),
+      nodeAnomalies: Object.values(platform.world.computes.byKey).flatMap((c) => c.anomalies.map((a) => `${c.compute}: ${a}`)),
     });
     platform.checkpoint();
     return {
