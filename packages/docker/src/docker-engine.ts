@@ -14,6 +14,15 @@ import {
   type LayeredImageOptions,
 } from './images';
 import { collectNodeRuntimeFiles, type NodeRuntimeSources } from './node-runtime';
+import {
+  pullImageOn,
+  pushImageOn,
+  removeImageOn,
+  type PullImageOptions,
+  type PullResult,
+  type PushImageOptions,
+  type PushResult,
+} from './registry';
 import { sweepOn, type SweepOptions, type SweepResult, listSessionObjectsOn } from './sweep';
 import { createVolumeOn, removeVolumeOn, type VolumeHandle } from './volumes';
 
@@ -158,6 +167,37 @@ export class DockerEngine implements AsyncDisposable {
   /** Removes the images labelled with the session; the shared base image carries no session and stays. */
   async removeImages(options: { session: string }): Promise<{ images: number }> {
     return { images: await removeSessionImagesOn(this.docker, options.session) };
+  }
+
+  /**
+   * Tags a local image `<registry>/<repository>:<tag>` and pushes it to a loopback registry
+   * with the given credentials (sent with the request, never written to a docker config file).
+   * The registry tag stays on the local image, as after `docker push`; {@link removeImage} drops it.
+   * @returns the reference and the manifest digest the registry stored.
+   * @throws SimError `RegistryAuthenticationFailed` when the registry refuses the credentials,
+   *   `ImagePushFailed` for any other failure, `InvalidImageReference` for a registry that is not
+   *   `127.x.y.z:PORT` or a malformed repository/tag. A failed push removes the tag it added.
+   */
+  pushImage(options: PushImageOptions): Promise<PushResult> {
+    return pushImageOn(this.docker, options);
+  }
+
+  /**
+   * Pulls `<registry>/<repository>:<tag>` (or `@sha256:…`) from a loopback registry.
+   * @throws SimError `RegistryAuthenticationFailed`, `ImagePullFailed`, `InvalidImageReference`
+   *   (a reference without a `127.x.y.z:PORT` registry: nothing is ever pulled from elsewhere).
+   */
+  pullImage(options: PullImageOptions): Promise<PullResult> {
+    return pullImageOn(this.docker, options);
+  }
+
+  /**
+   * Removes a local image reference (a tag is untagged; the image goes with its last tag).
+   * `force` also removes an image that stopped containers still use.
+   * @returns `false` when there was nothing to remove.
+   */
+  removeImage(reference: string, options: { force?: boolean } = {}): Promise<boolean> {
+    return removeImageOn(this.docker, reference, options);
   }
 
   /** Closes idle connections to the engine. Containers are not touched: see {@link sweep}. */

@@ -53,3 +53,49 @@ function describeCause(cause: unknown): string {
   }
   return cause === undefined ? '' : String(cause);
 }
+
+/** An image reference or registry address the driver will not use (not loopback, malformed). */
+export function invalidImageReference(reference: string, why: string): SimError {
+  return new SimError('InvalidImageReference', `The image reference '${reference}' cannot be used: ${why}.`, {
+    status: 400,
+    details: { reference, why },
+  });
+}
+
+/**
+ * The registry refused the credentials given for a push or pull. The message names the user,
+ * never the password.
+ */
+export function registryAuthenticationFailed(
+  operation: 'push' | 'pull',
+  reference: string,
+  username: string,
+  detail: string,
+  cause?: unknown,
+): SimError {
+  const registry = reference.split('/')[0] ?? reference;
+  return new SimError(
+    'RegistryAuthenticationFailed',
+    `The ${operation} of '${reference}' was refused: registry ${registry} did not accept the credentials of user '${username}' (${detail}). ` +
+      `Expected the registry's current admin credentials (kept in the workspace key vault).`,
+    { status: 401, cause, details: { operation, reference, registry, username, detail } },
+  );
+}
+
+/** `docker push` reported an error (inside the progress stream or as a failed request). */
+export function imagePushFailed(reference: string, detail: string, cause?: unknown): SimError {
+  return new SimError('ImagePushFailed', `Pushing image '${reference}' failed: ${detail}.`, {
+    status: 500,
+    cause,
+    details: { reference, detail },
+  });
+}
+
+/** `docker pull` reported an error (inside the progress stream or as a failed request). */
+export function imagePullFailed(reference: string, detail: string, cause?: unknown): SimError {
+  return new SimError('ImagePullFailed', `Pulling image '${reference}' failed: ${detail}.`, {
+    status: 500,
+    cause,
+    details: { reference, detail },
+  });
+}

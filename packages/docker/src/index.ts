@@ -8,4 +8,12 @@ export type { BindMount, VolumeMount, RunContainerOptions, ContainerExit, Contai
 export type { VolumeHandle } from './volumes';
 export { isProcessAlive, type SweepOptions, type SweepResult } from './sweep';
 export { LABEL_CONTENT, type BuildImageOptions, type LayeredImageOptions, type ImageResult } from './images';
+export {
+  parseRegistryReference,
+  type RegistryCredentials,
+  type PushImageOptions,
+  type PushResult,
+  type PullImageOptions,
+  type PullResult,
+} from './registry';
 export { connectDocker, DockerEngine, DEFAULT_DOCKER_SOCKET, type ConnectDockerOptions } from './docker-engine';
