@@ -168,11 +168,14 @@ export const buildProgram = (): Command => {
       const store = openExisting(opts.dataDir);
       try {
         const starts = new Map<string, number>();
+        const headed = new Set<string>();
         for (const e of store.readAll()) {
           if (opts.session && e.meta.session !== opts.session) continue;
+          // Times are relative to the session's first event, whatever the filter shows.
+          if (!starts.has(e.meta.session)) starts.set(e.meta.session, Date.parse(e.meta.at));
           if (opts.type && e.type !== opts.type) continue;
-          if (!starts.has(e.meta.session)) {
-            starts.set(e.meta.session, Date.parse(e.meta.at));
+          if (!headed.has(e.meta.session)) {
+            headed.add(e.meta.session);
             if (!opts.json) out(pc.bold(`session ${e.meta.session}`));
           }
           out(opts.json ? JSON.stringify(e) : `${String(e.position).padStart(6)} ${formatEvent(e, starts.get(e.meta.session)!)}`);
