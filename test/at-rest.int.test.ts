@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseScenario, runScenario } from '@amlsim/scenario';
@@ -60,5 +60,22 @@ describe('encryption at rest (S4.1, S6.1)', () => {
     const secrets = result.platform.context.secrets.all();
     expect(secrets.length).toBeGreaterThan(4);
     for (const f of allFiles(tmp.dir)) for (const s of secrets) expect(f.bytes.includes(Buffer.from(s.value)), `${s.kind} in ${f.path}`).toBe(false);
+  });
+});
+
+describe('registered models at rest (S8.5, S4.1)', () => {
+  it('a model file is kept encrypted, read back intact, and versions add up', async () => {
+    using tmp = tempDir();
+    const { platform } = await testPlatform(tmp.dir);
+    const token = await platform.directory.signIn('alice', { mfa: false });
+    const ws = await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+    const modelFile = join(tmp.dir, 'model.bin');
+    const content = 'PLAINTEXT-MODEL-WEIGHTS-do-not-leak';
+    writeFileSync(modelFile, content);
+    const v1 = await platform.models.registerModel(token, { workspace: 'ws1', name: 'm', path: modelFile });
+    const v2 = await platform.models.registerModel(token, { workspace: 'ws1', name: 'm', path: modelFile, tags: { stage: 'prod' } });
+    expect([v1.modelId, v2.modelId]).toEqual(['m:1', 'm:2']);
+    expect(platform.models.files(ws, v2)).toEqual([{ path: 'model.bin', content: Buffer.from(content) }]);
+    for (const f of allFiles(tmp.dir).filter((x) => x.path !== modelFile)) expect(f.bytes.includes(Buffer.from(content)), f.path).toBe(false);
   });
 });

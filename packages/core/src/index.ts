@@ -23,3 +23,4 @@ export * from './run/run-fold';
 export * from './projections/run-metrics';
 export * from './projections/computes';
 export * from './compute/node.machine';
+export * from './projections/models';

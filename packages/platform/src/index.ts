@@ -24,3 +24,4 @@ export * from './services/snapshots';
 export * from './services/virtual-machines';
 export * from './compute/vm-login-client';
 export * from './services/ignore-rules';
+export * from './services/model-registry';

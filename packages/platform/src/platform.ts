@@ -19,6 +19,7 @@ import { createProcessDriver } from './compute/process-driver';
 import { Scheduler } from './runtime/scheduler';
 import { ControlPlane } from './services/control-plane';
 import { MachineLearningService } from './services/machine-learning';
+import { ModelRegistry } from './services/model-registry';
 import { RunManager } from './services/run-manager';
 import { RunTokenService } from './services/run-tokens';
 import { SnapshotStore } from './services/snapshots';
@@ -46,6 +47,7 @@ export type Platform = {
   readonly directory: DirectoryService;
   readonly arm: ArmService;
   readonly ml: MachineLearningService;
+  readonly models: ModelRegistry;
   readonly runs: RunManager;
   /** User-owned VMs and their attachment as unmanaged compute (S8.3, S6.2). */
   readonly vms: VirtualMachineService;
@@ -150,6 +152,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     directory,
     arm,
     ml,
+    models: new ModelRegistry(context, directory, arm),
     runs,
     vms,
     world,

@@ -158,6 +158,14 @@ export type EventDataMap = {
   RunCanceled: RunRef;
   RunTokenRevoked: RunRef & { tokenId: string };
   RunTokenExpired: RunRef & { tokenId: string };
+  // ---- Models (S8.5) ----------------------------------------------------------------------------
+  ModelRegistered: WorkspaceRef & {
+    modelId: string;
+    model: string;
+    version: number;
+    files: Array<{ path: string; bytes: number; sha256: string }>;
+    tags: Record<string, string>;
+  };
   // ---- Scenario bookkeeping ---------------------------------------------------------------------
   ClockAdvanced: { byMs: number; to: string };
   FaultInjected: { fault: string; target: string };
@@ -242,6 +250,11 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   RunCanceled: { lane: 'RP', cites: ['S8.3'], doc: 'The run was canceled.' },
   RunTokenRevoked: { lane: 'AAD', cites: ['S1.3'], doc: 'The run ended: its token stops working.' },
   RunTokenExpired: { lane: 'AAD', cites: ['S1.3'], doc: 'The run token reached its expiry.' },
+  ModelRegistered: {
+    lane: 'RP',
+    cites: ['S8.5', 'S7.1', 'S7.2', 'S4.1'],
+    doc: 'A model version was registered; its files are kept encrypted in the workspace blob storage. Not in the activity log (S7.2).',
+  },
   ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
   FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
 };

@@ -14,6 +14,10 @@ export const workspaceMetricsProjection = defineProjection<WorkspaceMetricsState
       const m = s[e.data.workspaceId];
       if (m) m.runs++;
     },
-    // Deployments and model registrations add their handlers here as those features land.
+    ModelRegistered: (s, e) => {
+      const m = s[e.data.workspaceId];
+      if (m) m.registrations++;
+    },
+    // Deployments add their handler here when web services land.
   },
 });

@@ -3,6 +3,7 @@ import { accessProjection, type AccessState } from './access';
 import { activityLogProjection, type ActivityLogState } from './activity-log';
 import { directoryProjection, type DirectoryState } from './directory';
 import type { Projection } from './projection';
+import { modelsProjection, type ModelsState } from './models';
 import { computesProjection, type ComputesState } from './computes';
 import { runMetricsProjection, type RunMetricsState } from './run-metrics';
 import { workspaceMetricsProjection, type WorkspaceMetricsState } from './workspace-metrics';
@@ -18,6 +19,7 @@ export type WorldState = {
   workspaceMetrics: WorkspaceMetricsState;
   runMetrics: RunMetricsState;
   computes: ComputesState;
+  models: ModelsState;
 };
 
 type ReadModelName = Exclude<keyof WorldState, 'position'>;
@@ -31,6 +33,7 @@ export const PROJECTIONS: { readonly [K in ReadModelName]: Projection<WorldState
   workspaceMetrics: workspaceMetricsProjection,
   runMetrics: runMetricsProjection,
   computes: computesProjection,
+  models: modelsProjection,
 };
 
 type Apply = (w: WorldState, e: StoredEvent) => void;
@@ -57,6 +60,7 @@ export const emptyWorld = (): WorldState => ({
   workspaceMetrics: PROJECTIONS.workspaceMetrics.initial(),
   runMetrics: PROJECTIONS.runMetrics.initial(),
   computes: PROJECTIONS.computes.initial(),
+  models: PROJECTIONS.models.initial(),
 });
 
 /** Fold one event into every read model that reads it (mutates and returns `w`). */

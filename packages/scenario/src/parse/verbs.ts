@@ -207,6 +207,7 @@ export const IMPLEMENTED_VERBS: Set<string> = new Set<Verb>([
   'cancelRun',
   'getMetrics',
   'getRunStatusHistory',
+  'registerModel',
 ]);
 export const IMPLEMENTED_FAULTS: Set<string> = new Set<FaultKind>(['failProvisioning', 'killContainer', 'freezeContainer']);
 

@@ -75,6 +75,8 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
   cancelRun: (ctx, args) => ctx.platform.ml.cancelRun(ctx.token, { runId: ctx.resolve(args.run) }),
   getMetrics: (ctx, args) => ctx.platform.ml.getMetrics(ctx.token, { runId: ctx.resolve(args.run) }),
   getRunStatusHistory: (ctx, args) => ctx.platform.ml.getRunStatusHistory(ctx.token, { runId: ctx.resolve(args.run) }),
+  registerModel: (ctx, args) =>
+    ctx.platform.models.registerModel(ctx.token, { workspace: args.workspace, name: args.name, path: ctx.path(args.path), ...(args.tags ? { tags: args.tags } : {}) }),
   advanceClock: (ctx, ms) => ctx.platform.advanceClock(ms),
   sleep: async (ctx, ms) => {
     await ctx.platform.context.clock.sleep(ms);
