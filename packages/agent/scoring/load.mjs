@@ -83,27 +83,38 @@ function parseArrow(text) {
   return { file, line: Number(m[2]), column, excerpt: `${code}\n${caret}` };
 }
 
-/**
- * Where a syntax error is. CommonJS errors carry it in their stack; ESM syntax errors caught
- * from import() lose it (Node 20 only prints it for an uncaught error), so ask `node --check`,
- * which finds it if it is in the script itself rather than in a module the script imports.
- */
-function locateSyntaxError(err, scriptPath) {
-  const fromStack = parseArrow(String(err && err.stack ? err.stack : ''));
-  if (fromStack) return fromStack;
-  const check = spawnSync(process.execPath, ['--check', scriptPath], {
+/** stderr of `node <args…>` when it fails, else undefined. */
+function nodeFailure(args) {
+  const child = spawnSync(process.execPath, args, {
     encoding: 'utf8',
     timeout: CHECK_TIMEOUT_MS,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  if (check.status !== 0 && typeof check.stderr === 'string') return parseArrow(check.stderr);
-  return undefined;
+  return child.status !== 0 && typeof child.stderr === 'string' ? child.stderr : undefined;
+}
+
+/**
+ * Where a syntax error is. CommonJS errors carry it in their stack; ESM syntax errors caught
+ * from import() lose it (Node 20 prints it only for an uncaught error). So: `node --check` on
+ * the script, which finds it if it is in the script itself; else a child that imports the
+ * script and lets the error go uncaught, so Node prints the file of the module that holds it.
+ * (A syntax error stops the module graph before any of it runs, unless the script imports
+ * the broken module dynamically.)
+ */
+function locateSyntaxError(err, scriptPath) {
+  const fromStack = parseArrow(String(err && err.stack ? err.stack : ''));
+  if (fromStack) return fromStack;
+  const check = nodeFailure(['--check', scriptPath]);
+  if (check !== undefined) return parseArrow(check);
+  const url = pathToFileURL(scriptPath).href;
+  const uncaught = nodeFailure(['--input-type=module', '--eval', `await import(${JSON.stringify(url)});`]);
+  return uncaught === undefined ? undefined : parseArrow(uncaught);
 }
 
 function syntaxFailure(err, scriptPath) {
   const where = locateSyntaxError(err, scriptPath);
   let message = where
-    ? `${where.file}:${where.line}:${where.column}: ${oneLine(messageOf(err))}`
+    ? `${where.file}:${where.line}:${where.column}: ${oneLine(messageOf(err))}${where.file === scriptPath ? '' : ` (imported by ${scriptPath})`}`
     : `${oneLine(messageOf(err))} in a module that ${scriptPath} imports (run node --check on it to find where)`;
   if (/Cannot use import statement outside a module|Unexpected token 'export'/.test(messageOf(err))) {
     message += ' (an ES module: name it .mjs, or set "type": "module" in its package.json)';
