@@ -95,7 +95,7 @@ export async function pushImageOn(docker: Docker, options: PushImageOptions): Pr
       })) as NodeJS.ReadableStream;
       progress = await followProgress(docker, stream);
     } catch (cause) {
-      throw classify('push', reference, username, dockerMessage(cause), cause);
+      throw classify('push', reference, username, engineDetail(cause), cause);
     }
     // Push errors (a refused login, a registry that went away) arrive as an item of the
     // progress stream with a 200 response, like build errors.
@@ -124,7 +124,7 @@ export async function pullImageOn(docker: Docker, options: PullImageOptions): Pr
     )) as NodeJS.ReadableStream;
     progress = await followProgress(docker, stream);
   } catch (cause) {
-    throw classify('pull', reference, username, dockerMessage(cause), cause);
+    throw classify('pull', reference, username, engineDetail(cause), cause);
   }
   const failed = progress.find((p) => p.error !== undefined || p.errorDetail !== undefined);
   if (failed) throw classify('pull', reference, username, failed.errorDetail?.message ?? failed.error ?? 'unknown error');
@@ -183,6 +183,16 @@ function checkRegistry(reference: string, registry: string): void {
 function classify(operation: 'push' | 'pull', reference: string, username: string, detail: string, cause?: unknown) {
   if (UNAUTHORIZED.test(detail)) return registryAuthenticationFailed(operation, reference, username, detail, cause);
   return operation === 'push' ? imagePushFailed(reference, detail, cause) : imagePullFailed(reference, detail, cause);
+}
+
+/**
+ * The engine's words for a failed streaming request. The body of a streaming request is not
+ * parsed into `json`, so dockerode's message carries it as `(HTTP code 500) server error - <text> `.
+ */
+function engineDetail(err: unknown): string {
+  return dockerMessage(err)
+    .replace(/^\(HTTP code \d+\) [^-]*- /, '')
+    .trim();
 }
 
 function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<ProgressItem[]> {
