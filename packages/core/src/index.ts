@@ -24,3 +24,4 @@ export * from './projections/run-metrics';
 export * from './projections/computes';
 export * from './compute/node.machine';
 export * from './projections/models';
+export * from './image/image.machine';

@@ -25,3 +25,5 @@ export * from './services/virtual-machines';
 export * from './compute/vm-login-client';
 export * from './services/ignore-rules';
 export * from './services/model-registry';
+export * from './services/images';
+export * from './services/container-registry';

@@ -20,6 +20,7 @@ import { Scheduler } from './runtime/scheduler';
 import { ControlPlane } from './services/control-plane';
 import { MachineLearningService } from './services/machine-learning';
 import { ModelRegistry } from './services/model-registry';
+import { ImageService } from './services/images';
 import { RunManager } from './services/run-manager';
 import { RunTokenService } from './services/run-tokens';
 import { SnapshotStore } from './services/snapshots';
@@ -48,6 +49,7 @@ export type Platform = {
   readonly arm: ArmService;
   readonly ml: MachineLearningService;
   readonly models: ModelRegistry;
+  readonly images: ImageService;
   readonly runs: RunManager;
   /** User-owned VMs and their attachment as unmanaged compute (S8.3, S6.2). */
   readonly vms: VirtualMachineService;
@@ -145,6 +147,8 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   });
   controlPlane = new ControlPlane(context, runs, tokens, snapshots);
   const ml = new MachineLearningService(context, directory, arm, runs, snapshots, getDriver);
+  const models = new ModelRegistry(context, directory, arm);
+  const images = new ImageService(context, directory, arm, models, () => options.driver ?? 'docker', options.dockerSocket);
   await directory.bootstrap(options.tenant);
   return {
     session,
@@ -152,7 +156,8 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     directory,
     arm,
     ml,
-    models: new ModelRegistry(context, directory, arm),
+    models,
+    images,
     runs,
     vms,
     world,
@@ -178,6 +183,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     driverIfStarted: () => started,
     close: async () => {
       scheduler.dispose();
+      await images.close();
       await runs.shutdown();
       await vms.shutdown();
       await controlPlane!.stop();

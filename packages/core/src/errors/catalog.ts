@@ -94,6 +94,8 @@ export const errors = {
   vmStartFailed: (vm: string, why: string) =>
     new SimError('VmStartFailed', `The VM '${vm}' could not be started: ${why}.`, { status: 500, details: { vm, why } }),
 
+  imageCreationFailed: (image: string, reason: string) =>
+    new SimError('ImageBuildFailed', `Image '${image}' failed: ${reason}.`, { status: 400, details: { image, reason } }),
   timeout: (what: string, ms: number, state: string) =>
     new SimError('Timeout', `${what} did not finish within ${ms} ms; it is ${state}.`, { status: 408, retryable: true, details: { what, ms, state } }),
 

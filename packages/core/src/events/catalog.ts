@@ -166,6 +166,13 @@ export type EventDataMap = {
     files: Array<{ path: string; bytes: number; sha256: string }>;
     tags: Record<string, string>;
   };
+  // ---- Images (S8.5, S4.5) -------------------------------------------------------------------
+  ImageCreationRequested: WorkspaceRef & { imageId: string; image: string; version: number; models: string[]; scoringScript: string; dependencies: string[] };
+  ImageBuilt: WorkspaceRef & { imageId: string; image: string; tag: string; reused: boolean };
+  ImageScoringScriptChecked: WorkspaceRef & { imageId: string; image: string; ok: boolean; detail: string };
+  ImagePushed: WorkspaceRef & { imageId: string; image: string; registry: string; repository: string; digest: string };
+  ImageCreated: WorkspaceRef & { imageId: string; image: string; location: string };
+  ImageCreationFailed: WorkspaceRef & { imageId: string; image: string; reason: string };
   // ---- Scenario bookkeeping ---------------------------------------------------------------------
   ClockAdvanced: { byMs: number; to: string };
   FaultInjected: { fault: string; target: string };
@@ -255,6 +262,12 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
     cites: ['S8.5', 'S7.1', 'S7.2', 'S4.1'],
     doc: 'A model version was registered; its files are kept encrypted in the workspace blob storage. Not in the activity log (S7.2).',
   },
+  ImageCreationRequested: { lane: 'RP', cites: ['S8.5'], doc: 'An image from models, a scoring script and dependencies was asked for (status Running).' },
+  ImageBuilt: { lane: 'Registry', cites: ['S8.5'], doc: 'The Docker image was built on the Node base (or an identical one reused).' },
+  ImageScoringScriptChecked: { lane: 'Registry', cites: ['S8.5'], doc: 'The scoring script was loaded in the image: it exports run (and init); or the error.' },
+  ImagePushed: { lane: 'Registry', cites: ['S8.5', 'S4.5', 'S6.1'], doc: "The image was pushed to the workspace's container registry with credentials from the key vault." },
+  ImageCreated: { lane: 'RP', cites: ['S8.5'], doc: 'The image is ready in the registry (status Succeeded).' },
+  ImageCreationFailed: { lane: 'RP', cites: ['S8.5'], doc: 'The image failed (status Failed); the reason is the build or scoring-script error.' },
   ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
   FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
 };

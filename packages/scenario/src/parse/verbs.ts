@@ -208,6 +208,7 @@ export const IMPLEMENTED_VERBS: Set<string> = new Set<Verb>([
   'getMetrics',
   'getRunStatusHistory',
   'registerModel',
+  'createImage',
 ]);
 export const IMPLEMENTED_FAULTS: Set<string> = new Set<FaultKind>(['failProvisioning', 'killContainer', 'freezeContainer']);
 

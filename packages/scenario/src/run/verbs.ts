@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { errors, type RunStatus } from '@amlsim/core';
 import type { Platform, ScopeRef } from '@amlsim/platform';
 import type { Step, VerbArgs } from '../parse';
@@ -17,6 +18,15 @@ export type VerbContext = {
 };
 
 type Handler<V extends keyof VerbArgs> = (ctx: VerbContext, args: VerbArgs[V]) => Promise<unknown>;
+
+/** `dependencies` is a list of packages, or a requirements-style file (one package a line). */
+const dependencyList = (path: (p: string) => string, deps: string | string[]): string[] =>
+  typeof deps === 'string'
+    ? readFileSync(path(deps), 'utf8')
+        .split('\n')
+        .map((l) => l.replace(/#.*/, '').trim())
+        .filter(Boolean)
+    : deps;
 
 const scopeOf = (args: { workspace?: string | undefined; resourceGroup?: string | undefined; subscription?: string | undefined }): ScopeRef => {
   if (args.workspace) return { workspace: args.workspace };
@@ -77,6 +87,14 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
   getRunStatusHistory: (ctx, args) => ctx.platform.ml.getRunStatusHistory(ctx.token, { runId: ctx.resolve(args.run) }),
   registerModel: (ctx, args) =>
     ctx.platform.models.registerModel(ctx.token, { workspace: args.workspace, name: args.name, path: ctx.path(args.path), ...(args.tags ? { tags: args.tags } : {}) }),
+  createImage: (ctx, args) =>
+    ctx.platform.images.createImage(ctx.token, {
+      workspace: args.workspace,
+      name: args.name,
+      models: args.models.map((id) => ctx.resolve(id)),
+      scoringScript: ctx.path(args.scoringScript),
+      ...(args.dependencies ? { dependencies: dependencyList(ctx.path, args.dependencies) } : {}),
+    }),
   advanceClock: (ctx, ms) => ctx.platform.advanceClock(ms),
   sleep: async (ctx, ms) => {
     await ctx.platform.context.clock.sleep(ms);

@@ -1,0 +1,86 @@
+import { assign, initialTransition, setup, transition, type SnapshotFrom } from 'xstate';
+import type { EventDataMap } from '../events/catalog';
+import type { StoredEvent } from '../events/envelope';
+import type { Effect } from '../workspace/fold';
+
+/**
+ * An image's lifecycle (S8.5), with the platform's image statuses as tags: Running while it is
+ * built, checked and pushed; then Succeeded or Failed. Entry actions name the effects
+ * (`buildImage`, `checkScoringScript`, `pushImage`, `completeImage`) the platform carries out.
+ */
+type Ev<K extends keyof EventDataMap> = { type: K } & EventDataMap[K];
+export type ImageMachineEvent =
+  | Ev<'ImageBuilt'>
+  | Ev<'ImageScoringScriptChecked'>
+  | Ev<'ImagePushed'>
+  | Ev<'ImageCreated'>
+  | Ev<'ImageCreationFailed'>;
+
+export type ImageStatus = 'Running' | 'Succeeded' | 'Failed';
+
+export type ImageContext = EventDataMap['ImageCreationRequested'] & { tag?: string; location?: string; reason?: string };
+
+export const imageMachine = setup({
+  types: { context: {} as ImageContext, events: {} as ImageMachineEvent, input: {} as EventDataMap['ImageCreationRequested'] },
+  actions: {
+    buildImage: () => {},
+    checkScoringScript: (_: unknown, _params: { tag: string }) => {},
+    pushImage: (_: unknown, _params: { tag: string }) => {},
+    completeImage: () => {},
+  },
+  guards: { scriptOk: ({ event }) => event.type === 'ImageScoringScriptChecked' && event.ok },
+}).createMachine({
+  id: 'image',
+  context: ({ input }) => ({ ...input }),
+  initial: 'building',
+  on: { ImageCreationFailed: { target: '.failed', actions: assign({ reason: ({ event }) => event.reason }) } },
+  states: {
+    building: {
+      tags: ['Running'],
+      entry: 'buildImage',
+      on: { ImageBuilt: { target: 'checking', actions: assign({ tag: ({ event }) => event.tag }) } },
+    },
+    checking: {
+      tags: ['Running'],
+      entry: { type: 'checkScoringScript', params: ({ context }) => ({ tag: context.tag! }) },
+      // A broken scoring script fails the image with its error (the platform records why).
+      on: {
+        ImageScoringScriptChecked: [
+          { guard: 'scriptOk', target: 'pushing' },
+          // The failure itself follows as ImageCreationFailed, with the script's error.
+          { actions: assign({ reason: ({ event }) => (event.type === 'ImageScoringScriptChecked' ? event.detail : undefined) }) },
+        ],
+      },
+    },
+    pushing: {
+      tags: ['Running'],
+      entry: { type: 'pushImage', params: ({ context }) => ({ tag: context.tag! }) },
+      on: { ImagePushed: { target: 'completing', actions: assign({ location: ({ event }) => `${event.registry}/${event.repository}@${event.digest}` }) } },
+    },
+    completing: { tags: ['Running'], entry: 'completeImage', on: { ImageCreated: 'succeeded' } },
+    succeeded: { tags: ['Succeeded'], type: 'final' },
+    failed: { tags: ['Failed'], type: 'final' },
+  },
+});
+
+export type ImageSnapshot = SnapshotFrom<typeof imageMachine>;
+const EFFECTS = new Set(['buildImage', 'checkScoringScript', 'pushImage', 'completeImage']);
+const effectsOf = (actions: ReadonlyArray<{ type: string; params?: unknown }>): Effect[] =>
+  actions.filter((a) => EFFECTS.has(a.type)).map((a) => ({ type: a.type, params: a.params }));
+
+export const startImage = (requested: EventDataMap['ImageCreationRequested']): [ImageSnapshot, Effect[]] => {
+  const [s, a] = initialTransition(imageMachine, requested);
+  return [s, effectsOf(a)];
+};
+export const advanceImage = (snapshot: ImageSnapshot, event: ImageMachineEvent): [ImageSnapshot, Effect[]] => {
+  const [s, a] = transition(imageMachine, snapshot, event);
+  return [s, effectsOf(a)];
+};
+export const imageStatusOf = (snapshot: ImageSnapshot): ImageStatus => [...snapshot.tags][0] as ImageStatus;
+export const foldImage = (events: readonly StoredEvent[]): ImageSnapshot | undefined => {
+  const [first, ...rest] = events;
+  if (!first || first.type !== 'ImageCreationRequested') return undefined;
+  let [s] = startImage(first.data as EventDataMap['ImageCreationRequested']);
+  for (const e of rest) [s] = advanceImage(s, { type: e.type, ...e.data } as ImageMachineEvent);
+  return s;
+};

@@ -1,0 +1,256 @@
+import { basename } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import {
+  actions,
+  advanceImage,
+  errors,
+  foldImage,
+  imageStatusOf,
+  startImage,
+  type Effect,
+  type EventDataMap,
+  type ImageContext,
+  type ImageMachineEvent,
+  type ImageSnapshot,
+  type ImageStatus,
+  type WorkspaceRecord,
+} from '@amlsim/core';
+import { AGENT_IMAGE_SCORING_CHECK_SCRIPT, AGENT_IMAGE_SCORING_SERVER, scoringFiles } from '@amlsim/agent';
+import { amlsimLabels, connectDocker, containerLabels, type DockerEngine } from '@amlsim/docker';
+import type { CommandContext, EventToAppend } from '../runtime/command-bus';
+import { streams, type PlatformContext } from '../runtime/platform-context';
+import type { ArmService } from './arm';
+import { RegistryProcess } from './container-registry';
+import type { DirectoryService } from './directory';
+import type { ModelRegistry } from './model-registry';
+
+type ImageOutcome = Extract<EventToAppend, { type: ImageMachineEvent['type'] }>;
+
+export const REGISTRY_PASSWORD_SECRET = 'container-registry-admin-password';
+const APP_DIR = '/azureml-app';
+const MODELS_DIR = '/azureml-models';
+
+export const imageStream = (imageId: string) => `image-${imageId}`;
+
+/**
+ * Images for web services (S8.5): "creates an image from model, scoring file and dependencies;
+ * the Docker image is built and stored in the container registry". The image statechart names
+ * the steps — build on the Node base, check the scoring script inside the image (a broken one
+ * fails the image with its error), push to the workspace's registry — and this service carries
+ * them out. The registry is a real `docker-registry` process per workspace, its admin password
+ * kept in the workspace key vault (S6.1) and read with the workspace identity.
+ */
+export class ImageService {
+  private engine?: Promise<DockerEngine>;
+  private readonly registries = new Map<string, Promise<RegistryProcess>>();
+  /** Scoring scripts by image id (host paths stay out of events). */
+  private readonly sources = new Map<string, { scoringScript: string; models: string[] }>();
+
+  constructor(
+    private readonly p: PlatformContext,
+    private readonly directory: DirectoryService,
+    private readonly arm: ArmService,
+    private readonly models: ModelRegistry,
+    private readonly driverKind: () => 'docker' | 'process',
+    private readonly dockerSocket?: string,
+  ) {}
+
+  async createImage(
+    token: string | undefined,
+    args: { workspace: string; name: string; models: string[]; scoringScript: string; dependencies?: string[] },
+  ): Promise<{ imageId: string; image: string; version: number; status: ImageStatus; location?: string }> {
+    return this.p.bus.run('CreateImage', async (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'createImage');
+      const ws = this.arm.workspace(args.workspace);
+      this.arm.check(ctx, who, actions.createImage, ws.scope);
+      if (this.driverKind() !== 'docker') throw errors.badRequest('createImage builds a Docker image: it needs the docker driver (--driver docker).');
+      for (const target of ['registry', 'keyVault', 'storage'] as const) {
+        if (ws.revoked.includes(target)) throw errors.managedIdentityAccessDenied(ws.workspace, target === 'keyVault' ? 'key vault' : target, 'createImage');
+      }
+      if (!existsSync(args.scoringScript)) throw errors.notFound('scoring script', args.scoringScript);
+      const modelIds = args.models.map((id) => this.resolveModel(ws, id));
+      await this.dockerEngine(); // no engine, no half-made image
+      const imageId = this.p.ids.next('img');
+      const version = this.versionsOf(ws, args.name) + 1;
+      const requested: EventDataMap['ImageCreationRequested'] = {
+        workspaceId: ws.workspaceId,
+        workspace: ws.workspace,
+        imageId,
+        image: args.name,
+        version,
+        models: modelIds,
+        scoringScript: basename(args.scoringScript),
+        dependencies: args.dependencies ?? [],
+      };
+      this.sources.set(imageId, { scoringScript: args.scoringScript, models: modelIds });
+      ctx.emit(imageStream(imageId), 'no-stream', [{ type: 'ImageCreationRequested', data: requested }]);
+      const final = await this.drive(ctx, ws, imageId, startImage(requested));
+      const status = imageStatusOf(final);
+      if (status === 'Failed') throw errors.imageCreationFailed(args.name, final.context.reason ?? 'unknown');
+      return { imageId, image: args.name, version, status, ...(final.context.location ? { location: final.context.location } : {}) };
+    });
+  }
+
+  /** Stop the workspaces' registry processes (session end). */
+  async close(): Promise<void> {
+    for (const r of this.registries.values()) await (await r.catch(() => undefined))?.stop();
+    this.registries.clear();
+    const engine = await this.engine?.catch(() => undefined);
+    if (engine) {
+      await engine.removeImages({ session: this.p.session });
+      await engine.close();
+    }
+  }
+
+  load(imageId: string): ImageSnapshot {
+    const s = foldImage(this.p.store.readStream(imageStream(imageId)));
+    if (!s) throw errors.notFound('image', imageId);
+    return s;
+  }
+
+  private versionsOf(ws: WorkspaceRecord, name: string): number {
+    let n = 0;
+    for (const e of this.p.store.readAll()) if (e.type === 'ImageCreationRequested' && e.meta.session === this.p.session && e.data.workspaceId === ws.workspaceId && e.data.image === name) n++;
+    return n;
+  }
+
+  private resolveModel(ws: WorkspaceRecord, id: string): string {
+    const [name, v] = id.split(':');
+    const versions = this.p.world.models[ws.workspaceId]?.[name ?? ''] ?? [];
+    const found = v ? versions.find((m) => m.version === Number(v)) : versions.at(-1);
+    if (!found) throw errors.notFound('model', id, `workspace '${ws.workspace}'`);
+    return found.modelId;
+  }
+
+  private dockerEngine(): Promise<DockerEngine> {
+    this.engine ??= connectDocker(this.dockerSocket ? { socketPath: this.dockerSocket } : {}).catch((e: unknown) => {
+      this.engine = undefined;
+      throw e;
+    });
+    return this.engine;
+  }
+
+  private async drive(ctx: CommandContext, ws: WorkspaceRecord, imageId: string, start: [ImageSnapshot, Effect[]]): Promise<ImageSnapshot> {
+    let [snapshot] = start;
+    const queue = [...start[1]];
+    while (queue.length > 0) {
+      const effect = queue.shift()!;
+      let outcomes: ImageOutcome[];
+      try {
+        outcomes = await this.perform(ctx, ws, effect, snapshot.context);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        outcomes = [{ type: 'ImageCreationFailed', data: { ...ref(snapshot.context), reason } }];
+      }
+      for (const o of outcomes) {
+        ctx.emit(imageStream(imageId), this.p.store.streamVersion(imageStream(imageId)), [o]);
+        const [next, effects] = advanceImage(snapshot, { type: o.type, ...o.data } as ImageMachineEvent);
+        snapshot = next;
+        queue.push(...effects);
+      }
+    }
+    return snapshot;
+  }
+
+  private async perform(ctx: CommandContext, ws: WorkspaceRecord, effect: Effect, image: ImageContext): Promise<ImageOutcome[]> {
+    const engine = await this.dockerEngine();
+    switch (effect.type) {
+      case 'buildImage': {
+        const base = await engine.ensureNodeBaseImage(amlsimLabels({ role: 'base' }));
+        const source = this.sources.get(image.imageId)!;
+        const modelFiles = source.models.flatMap((id) => {
+          const [name, v] = id.split(':') as [string, string];
+          const version = this.p.world.models[ws.workspaceId]![name]!.find((m) => m.version === Number(v))!;
+          return this.models.files(ws, version).map((f) => ({ path: `${MODELS_DIR}/${name}/${f.path}`, content: f.content }));
+        });
+        // One model: AZUREML_MODEL_DIR is the directory holding its files; several: the parent, one sub-directory per model name.
+        const modelDir = source.models.length === 1 ? `${MODELS_DIR}/${source.models[0]!.split(':')[0]}` : MODELS_DIR;
+        const scriptPath = `${APP_DIR}/${image.scoringScript}`;
+        const built = await engine.buildLayeredImage({
+          base: base.tag,
+          files: [
+            ...modelFiles,
+            { path: scriptPath, content: readFileSync(source.scoringScript) },
+            { path: `${APP_DIR}/dependencies.json`, content: JSON.stringify(image.dependencies) },
+            ...scoringFiles().map((f) => ({ path: f.path, hostPath: f.hostPath, mode: 0o644 })),
+          ],
+          env: { AZUREML_MODEL_DIR: modelDir, AMLSIM_SCORING_SCRIPT: scriptPath },
+          workdir: APP_DIR,
+          cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_SERVER],
+          labels: amlsimLabels({ session: this.p.session, role: 'image', workspace: ws.workspace }),
+        });
+        return [{ type: 'ImageBuilt', data: { ...ref(image), tag: built.tag, reused: built.reused } }];
+      }
+      case 'checkScoringScript': {
+        const { tag } = effect.params as { tag: string };
+        const check = await engine.runContainer({
+          image: tag,
+          cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_CHECK_SCRIPT, `${APP_DIR}/${image.scoringScript}`],
+          labels: containerLabels(this.p.session, { workspace: ws.workspace, role: 'image-check' }),
+          memoryBytes: 256 * 2 ** 20,
+          nanoCpus: 1_000_000_000,
+        });
+        try {
+          const { exitCode } = await check.wait();
+          const logs = await check.logs();
+          const lines = `${logs.stdout}\n${logs.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
+          // The build log is kept with the image, encrypted in the workspace storage (S4.1).
+          const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+          this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `images/${image.image}/${image.version}/build.log`, Buffer.from(lines.join('\n')));
+          const detail = (lines.at(-1) ?? '').replace(/^amlsim scoring: /, '');
+          if (exitCode === 0) return [{ type: 'ImageScoringScriptChecked', data: { ...ref(image), ok: true, detail } }];
+          return [
+            { type: 'ImageScoringScriptChecked', data: { ...ref(image), ok: false, detail } },
+            { type: 'ImageCreationFailed', data: { ...ref(image), reason: `the scoring script is broken: ${detail}` } },
+          ];
+        } finally {
+          await check.remove();
+        }
+      }
+      case 'pushImage': {
+        const { tag } = effect.params as { tag: string };
+        const registry = await this.registryOf(ctx, ws);
+        const identity = { principalId: ws.identity!.principalId, name: ws.workspace };
+        // S6.1: the registry password is read from the workspace key vault, as the workspace identity.
+        const password = this.p.vaults.getSecret(identity, ws.keyVault!, REGISTRY_PASSWORD_SECRET);
+        const repository = `azureml/${image.image.toLowerCase()}`;
+        const pushed = await engine.pushImage({ image: tag, registry: registry.address, repository, tag: String(image.version), username: registry.username, password });
+        return [{ type: 'ImagePushed', data: { ...ref(image), registry: registry.address, repository, digest: pushed.digest } }];
+      }
+      case 'completeImage':
+        return [{ type: 'ImageCreated', data: { ...ref(image), location: `${image.location ?? ''}` } }];
+    }
+    throw new Error(`no handler for image effect '${effect.type}'`);
+  }
+
+  /** The workspace's registry process, started on first use; its password goes to the key vault. */
+  private registryOf(ctx: CommandContext, ws: WorkspaceRecord): Promise<RegistryProcess> {
+    let r = this.registries.get(ws.workspaceId);
+    if (!r) {
+      r = (async () => {
+        const identity = { principalId: ws.identity!.principalId, name: ws.workspace };
+        let password: string | undefined;
+        try {
+          password = this.p.vaults.getSecret(identity, ws.keyVault!, REGISTRY_PASSWORD_SECRET);
+        } catch {
+          password = undefined;
+        }
+        const registry = await RegistryProcess.start({ dataDir: this.p.dataDir, name: ws.registry!, ...(password ? { password } : {}) });
+        this.p.secrets.add(registry.password, 'container registry password');
+        if (!password) {
+          const stored = this.p.vaults.setSecret(identity, ws.keyVault!, REGISTRY_PASSWORD_SECRET, registry.password);
+          const stream = streams.workspace(ws.workspaceId);
+          ctx.emit(stream, this.p.store.streamVersion(stream), [
+            { type: 'SecretStored', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, vault: ws.keyVault!, secret: REGISTRY_PASSWORD_SECRET, ...stored } },
+          ]);
+        }
+        return registry;
+      })();
+      r.catch(() => this.registries.delete(ws.workspaceId));
+      this.registries.set(ws.workspaceId, r);
+    }
+    return r;
+  }
+}
+
+const ref = (image: ImageContext) => ({ workspaceId: image.workspaceId, workspace: image.workspace, imageId: image.imageId, image: image.image });
