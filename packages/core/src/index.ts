@@ -25,3 +25,5 @@ export * from './projections/computes';
 export * from './compute/node.machine';
 export * from './projections/models';
 export * from './image/image.machine';
+export * from './projections/app-insights';
+export * from './projections/webservices';

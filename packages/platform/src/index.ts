@@ -27,3 +27,4 @@ export * from './services/ignore-rules';
 export * from './services/model-registry';
 export * from './services/images';
 export * from './services/container-registry';
+export * from './services/webservices';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyToWorld, assignmentsOf, emptyWorld, type EventStore, type IdGenerator, type StoredEvent, type WorldState } from '@amlsim/core';
+import { applyToWorld, assignmentsOf, emptyWorld, errors, type EventStore, type IdGenerator, type StoredEvent, type WorldState } from '@amlsim/core';
 import { ArmService } from './services/arm';
 import { BlobStorageService } from './services/blob-storage';
 import { DirectoryService, type TenantConfig } from './services/directory';
@@ -21,6 +21,10 @@ import { ControlPlane } from './services/control-plane';
 import { MachineLearningService } from './services/machine-learning';
 import { ModelRegistry } from './services/model-registry';
 import { ImageService } from './services/images';
+import { WebserviceService } from './services/webservices';
+import { ScoringGateway } from './services/scoring-gateway';
+import { ensureLocalCa } from './crypto/local-ca';
+import { request as httpsRequest } from 'node:https';
 import { RunManager } from './services/run-manager';
 import { RunTokenService } from './services/run-tokens';
 import { SnapshotStore } from './services/snapshots';
@@ -50,6 +54,12 @@ export type Platform = {
   readonly ml: MachineLearningService;
   readonly models: ModelRegistry;
   readonly images: ImageService;
+  readonly webservices: WebserviceService;
+  /**
+   * Call a web service through the scoring gateway over HTTPS (S5.1), as a client would:
+   * trusting the simulator's CA. Returns the HTTP status and the JSON body.
+   */
+  callWebservice(service: string, request: { data: unknown; authorization?: string; userAgent?: string }): Promise<{ httpStatus: number; body: unknown }>;
   readonly runs: RunManager;
   /** User-owned VMs and their attachment as unmanaged compute (S8.3, S6.2). */
   readonly vms: VirtualMachineService;
@@ -149,6 +159,18 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   const ml = new MachineLearningService(context, directory, arm, runs, snapshots, getDriver);
   const models = new ModelRegistry(context, directory, arm);
   const images = new ImageService(context, directory, arm, models, () => options.driver ?? 'docker', options.dockerSocket);
+  // The scoring gateway starts on first deployment, serving HTTPS with a certificate from the
+  // simulator's own CA in the data dir (S5.1); clients trust that CA to call it.
+  let gateway: Promise<ScoringGateway> | undefined;
+  const ca = () => ensureLocalCa(join(options.dataDir, 'tls'));
+  const getGateway = () =>
+    (gateway ??= (async () => {
+      const tls = ca();
+      const g = new ScoringGateway({ now: () => clock.now() });
+      await g.start({ tls: { cert: tls.serverChainPem, key: tls.serverKeyPem } });
+      return g;
+    })());
+  const webservices = new WebserviceService(context, directory, arm, images, getGateway);
   await directory.bootstrap(options.tenant);
   return {
     session,
@@ -158,6 +180,47 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     ml,
     models,
     images,
+    webservices,
+    callWebservice: async (service, req) => {
+      const record = world.webservices[service];
+      if (!record) throw errors.notFound('web service', service);
+      if (!record.scoringUri) throw errors.conflict(`Web service '${service}' is ${record.status}; it has no scoring endpoint.`);
+      const body = JSON.stringify(req.data ?? null);
+      const url = new URL(record.scoringUri);
+      return new Promise((resolve, reject) => {
+        const r = httpsRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            ca: ca().caCertPem,
+            headers: {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(body),
+              'user-agent': req.userAgent ?? 'amlsim-scenario',
+              ...(req.authorization ? { authorization: req.authorization } : {}),
+            },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => {
+              let parsed: unknown = text;
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                // not JSON: give the text
+              }
+              resolve({ httpStatus: res.statusCode ?? 0, body: parsed });
+            });
+          },
+        );
+        r.on('error', reject);
+        r.end(body);
+      });
+    },
     runs,
     vms,
     world,
@@ -183,6 +246,8 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     driverIfStarted: () => started,
     close: async () => {
       scheduler.dispose();
+      await webservices.close();
+      if (gateway) await (await gateway.catch(() => undefined))?.stop();
       await images.close();
       await runs.shutdown();
       await vms.shutdown();

@@ -173,6 +173,36 @@ export type EventDataMap = {
   ImagePushed: WorkspaceRef & { imageId: string; image: string; registry: string; repository: string; digest: string };
   ImageCreated: WorkspaceRef & { imageId: string; image: string; location: string };
   ImageCreationFailed: WorkspaceRef & { imageId: string; image: string; reason: string };
+  // ---- Web services (S1.4, S1.5, S7.3, S8.5) ------------------------------------------------------
+  WebserviceDeploymentRequested: WorkspaceRef & {
+    serviceId: string;
+    service: string;
+    imageId: string;
+    image: string;
+    target: 'ACI' | 'AKS';
+    authEnabled: boolean;
+    tokenAuthEnabled: boolean;
+    replicas: number;
+    cpu: number;
+    memoryGb: number;
+  };
+  ServiceKeysGenerated: WorkspaceRef & { serviceId: string; service: string; primary: string; secondary: string };
+  ReplicaStarted: WorkspaceRef & { serviceId: string; service: string; replica: string; container: string };
+  WebserviceHealthy: WorkspaceRef & { serviceId: string; service: string; scoringUri: string };
+  WebserviceUnhealthy: WorkspaceRef & { serviceId: string; service: string; reason: string };
+  ServiceKeyRegenerated: WorkspaceRef & { serviceId: string; service: string; key: 'Primary' | 'Secondary'; fingerprint: string };
+  WebserviceDeleted: WorkspaceRef & { serviceId: string; service: string };
+  ScoringRequestRecorded: WorkspaceRef & {
+    serviceId: string;
+    service: string;
+    HTTPMethod: string;
+    UserAgent: string;
+    ComputeType: string;
+    RequestUrl: string;
+    StatusCode: number;
+    RequestId: string;
+    DurationMs: number;
+  };
   // ---- Scenario bookkeeping ---------------------------------------------------------------------
   ClockAdvanced: { byMs: number; to: string };
   FaultInjected: { fault: string; target: string };
@@ -268,6 +298,14 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   ImagePushed: { lane: 'Registry', cites: ['S8.5', 'S4.5', 'S6.1'], doc: "The image was pushed to the workspace's container registry with credentials from the key vault." },
   ImageCreated: { lane: 'RP', cites: ['S8.5'], doc: 'The image is ready in the registry (status Succeeded).' },
   ImageCreationFailed: { lane: 'RP', cites: ['S8.5'], doc: 'The image failed (status Failed); the reason is the build or scoring-script error.' },
+  WebserviceDeploymentRequested: { lane: 'RP', cites: ['S8.5', 'S1.4'], doc: 'A web service is being deployed from an image (status Transitioning).' },
+  ServiceKeysGenerated: { lane: 'RP', cites: ['S1.5'], doc: 'Key auth is on: a primary and a secondary key were made (fingerprints only).' },
+  ReplicaStarted: { lane: 'Compute', cites: ['S8.5'], doc: 'A scoring replica container started from the image pulled from the registry.' },
+  WebserviceHealthy: { lane: 'RP', cites: ['S8.5'], doc: 'Every replica answered its liveness check: the service scores.' },
+  WebserviceUnhealthy: { lane: 'RP', cites: ['S8.5'], doc: "A replica did not come up; the reason is its scoring server's error." },
+  ServiceKeyRegenerated: { lane: 'RP', cites: ['S1.5'], doc: 'One key was regenerated: its old value is refused from the next request on.' },
+  WebserviceDeleted: { lane: 'RP', cites: ['S8.5'], doc: 'The web service and its replicas are gone.' },
+  ScoringRequestRecorded: { lane: 'AppInsights', cites: ['S7.3'], doc: 'App Insights recorded a scoring request, accepted or refused.' },
   ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
   FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
 };

@@ -18,6 +18,9 @@ export const workspaceMetricsProjection = defineProjection<WorkspaceMetricsState
       const m = s[e.data.workspaceId];
       if (m) m.registrations++;
     },
-    // Deployments add their handler here when web services land.
+    WebserviceDeploymentRequested: (s, e) => {
+      const m = s[e.data.workspaceId];
+      if (m) m.deployments++;
+    },
   },
 });

@@ -3,6 +3,8 @@ import { accessProjection, type AccessState } from './access';
 import { activityLogProjection, type ActivityLogState } from './activity-log';
 import { directoryProjection, type DirectoryState } from './directory';
 import type { Projection } from './projection';
+import { appInsightsProjection, type AppInsightsState } from './app-insights';
+import { webservicesProjection, type WebservicesState } from './webservices';
 import { modelsProjection, type ModelsState } from './models';
 import { computesProjection, type ComputesState } from './computes';
 import { runMetricsProjection, type RunMetricsState } from './run-metrics';
@@ -20,6 +22,8 @@ export type WorldState = {
   runMetrics: RunMetricsState;
   computes: ComputesState;
   models: ModelsState;
+  webservices: WebservicesState;
+  appInsights: AppInsightsState;
 };
 
 type ReadModelName = Exclude<keyof WorldState, 'position'>;
@@ -34,6 +38,8 @@ export const PROJECTIONS: { readonly [K in ReadModelName]: Projection<WorldState
   runMetrics: runMetricsProjection,
   computes: computesProjection,
   models: modelsProjection,
+  webservices: webservicesProjection,
+  appInsights: appInsightsProjection,
 };
 
 type Apply = (w: WorldState, e: StoredEvent) => void;
@@ -61,6 +67,8 @@ export const emptyWorld = (): WorldState => ({
   runMetrics: PROJECTIONS.runMetrics.initial(),
   computes: PROJECTIONS.computes.initial(),
   models: PROJECTIONS.models.initial(),
+  webservices: PROJECTIONS.webservices.initial(),
+  appInsights: PROJECTIONS.appInsights.initial(),
 });
 
 /** Fold one event into every read model that reads it (mutates and returns `w`). */

@@ -37,6 +37,8 @@ export const actions = {
   viewModels: `${ML}/models/read`,
   viewImages: `${ML}/images/read`,
   callService: `${ML}/services/score/action`,
+  listServiceKeys: `${ML}/services/listkeys/action`,
+  readAppInsights: 'Microsoft.Insights/components/read',
   revokeIdentityAccess: 'Microsoft.Authorization/roleAssignments/delete',
   resyncKeys: `${ML}/resynckeys/action`,
   regenerateStorageKey: 'Microsoft.Storage/storageAccounts/regeneratekey/action',

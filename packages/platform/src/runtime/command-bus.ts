@@ -86,6 +86,11 @@ export class CommandBus {
     private readonly ids: IdGenerator,
   ) {}
 
+  /** A context for facts no command caused directly (a scoring request seen by App Insights). */
+  context(command: string): CommandContext {
+    return new CommandContext(command, this.ids.next('cmd'), this.store, this.clock, this.session);
+  }
+
   /**
    * Run a command. A SimError thrown before the command appended anything is a refusal:
    * it is recorded as `CommandRejected { code, reason }` (a lesson shows refusals too) and

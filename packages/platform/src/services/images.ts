@@ -5,6 +5,7 @@ import {
   advanceImage,
   errors,
   foldImage,
+  isSimError,
   imageStatusOf,
   startImage,
   type Effect,
@@ -89,6 +90,28 @@ export class ImageService {
       if (status === 'Failed') throw errors.imageCreationFailed(args.name, final.context.reason ?? 'unknown');
       return { imageId, image: args.name, version, status, ...(final.context.location ? { location: final.context.location } : {}) };
     });
+  }
+
+  /**
+   * Pull an image for a deployment from the workspace's registry, with the password the
+   * workspace identity reads from the key vault (S6.1): deployments run what the registry holds.
+   */
+  async pullForDeployment(ctx: CommandContext, ws: WorkspaceRecord, imageId: string): Promise<{ engine: DockerEngine; reference: string }> {
+    const image = this.load(imageId);
+    if (imageStatusOf(image) !== 'Succeeded' || !image.context.location) {
+      throw errors.conflict(`Image '${image.context.image}' is ${imageStatusOf(image)}; only a Succeeded image can be deployed.`);
+    }
+    const engine = await this.dockerEngine();
+    const registry = await this.registryOf(ctx, ws);
+    const identity = { principalId: ws.identity!.principalId, name: ws.workspace };
+    let password: string;
+    try {
+      password = this.p.vaults.getSecret(identity, ws.keyVault!, REGISTRY_PASSWORD_SECRET);
+    } catch (error) {
+      throw isSimError(error) && error.code === 'Forbidden' ? errors.managedIdentityAccessDenied(ws.workspace, 'key vault', 'deployWebservice') : error;
+    }
+    const pulled = await engine.pullImage({ reference: image.context.location, username: registry.username, password });
+    return { engine, reference: pulled.reference };
   }
 
   /** Stop the workspaces' registry processes (session end). */

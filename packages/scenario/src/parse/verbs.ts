@@ -209,6 +209,12 @@ export const IMPLEMENTED_VERBS: Set<string> = new Set<Verb>([
   'getRunStatusHistory',
   'registerModel',
   'createImage',
+  'deployWebservice',
+  'getKeys',
+  'regenKey',
+  'callWebservice',
+  'deleteWebservice',
+  'queryAppInsights',
 ]);
 export const IMPLEMENTED_FAULTS: Set<string> = new Set<FaultKind>(['failProvisioning', 'killContainer', 'freezeContainer']);
 

@@ -183,7 +183,7 @@ const passwordsOf = (scenario: Scenario): string[] =>
 
 /** The identifier of what a step made, for later steps and matchers that name it by step id. */
 const aliasOf = (result: Record<string, unknown>): string | undefined => {
-  for (const key of ['runId', 'snapshotId', 'modelId', 'imageId', 'computeId', 'workspaceId', 'vmId']) if (typeof result[key] === 'string') return result[key] as string;
+  for (const key of ['runId', 'snapshotId', 'modelId', 'imageId', 'computeId', 'workspaceId', 'vmId', 'service']) if (typeof result[key] === 'string') return result[key] as string;
   return undefined;
 };
 

@@ -39,6 +39,24 @@ export const STEP_CHECKS: Record<string, Check> = {
     const r = result as { reason?: string };
     return r.reason?.includes(String(expected)) ? [] : [`reason: expected it to contain '${String(expected)}', got ${r.reason ? `'${r.reason}'` : 'none'}`];
   },
+  httpStatus: (result, expected) => {
+    const r = result as { httpStatus: number; body: unknown };
+    return r.httpStatus === expected ? [] : [`httpStatus: expected ${String(expected)}, got ${r.httpStatus} (${JSON.stringify(r.body).slice(0, 200)})`];
+  },
+  body: (result, expected) => {
+    const r = result as { body: unknown };
+    return JSON.stringify(r.body) === JSON.stringify(expected) ? [] : [`body: expected ${JSON.stringify(expected)}, got ${JSON.stringify(r.body)}`];
+  },
+  count: (result, expected) => {
+    const records = result as unknown[];
+    return records.length === expected ? [] : [`count: expected ${String(expected)} records, got ${records.length}`];
+  },
+  fields: (result, expected) => {
+    const records = result as Array<Record<string, unknown>>;
+    const want = expected as Record<string, unknown>;
+    const hit = records.some((r) => Object.entries(want).every(([k, v]) => r[k] === v));
+    return hit ? [] : [`fields: no record has ${JSON.stringify(want)}; records: ${JSON.stringify(records.map((r) => ({ StatusCode: r.StatusCode, HTTPMethod: r.HTTPMethod, UserAgent: r.UserAgent })))}`];
+  },
   statuses: (result, expected) => {
     const have = (result as { statuses: string[] }).statuses;
     const want = expected as string[];

@@ -95,6 +95,36 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
       scoringScript: ctx.path(args.scoringScript),
       ...(args.dependencies ? { dependencies: dependencyList(ctx.path, args.dependencies) } : {}),
     }),
+  deployWebservice: (ctx, args) =>
+    ctx.platform.webservices.deploy(ctx.token, {
+      workspace: args.workspace,
+      name: args.name,
+      imageId: ctx.resolve(args.image),
+      target: args.target,
+      ...(args.authEnabled !== undefined ? { authEnabled: args.authEnabled } : {}),
+      ...(args.tokenAuthEnabled !== undefined ? { tokenAuthEnabled: args.tokenAuthEnabled } : {}),
+      ...(args.replicas !== undefined ? { replicas: args.replicas } : {}),
+    }),
+  // Keys are secrets: the step's result (shown in reports) carries only that it got them.
+  getKeys: async (ctx, args) => {
+    await ctx.platform.webservices.getKeys(ctx.token, { service: ctx.resolve(args.service) });
+    return { keys: ['primaryKey', 'secondaryKey'] };
+  },
+  regenKey: (ctx, args) => ctx.platform.webservices.regenKey(ctx.token, { service: ctx.resolve(args.service), key: args.key }),
+  deleteWebservice: (ctx, args) => ctx.platform.webservices.delete(ctx.token, { service: ctx.resolve(args.service) }),
+  queryAppInsights: (ctx, args) => ctx.platform.webservices.queryAppInsights(ctx.token, { workspace: args.workspace, ...(args.service ? { service: ctx.resolve(args.service) } : {}) }),
+  callWebservice: async (ctx, args) => {
+    const service = ctx.resolve(args.service);
+    // S1.4/S1.5: the caller presents a key (fetched as the acting principal), nothing, or a literal.
+    let authorization: string | undefined;
+    if (args.auth === 'primary' || args.auth === 'secondary') {
+      const keys = await ctx.platform.webservices.getKeys(ctx.token, { service });
+      authorization = `Bearer ${args.auth === 'primary' ? keys.primaryKey : keys.secondaryKey}`;
+    } else if (args.auth !== undefined && args.auth !== 'none') {
+      authorization = `Bearer ${args.auth}`;
+    }
+    return ctx.platform.callWebservice(service, { data: args.data, ...(authorization ? { authorization } : {}), ...(args.userAgent ? { userAgent: args.userAgent } : {}) });
+  },
   advanceClock: (ctx, ms) => ctx.platform.advanceClock(ms),
   sleep: async (ctx, ms) => {
     await ctx.platform.context.clock.sleep(ms);

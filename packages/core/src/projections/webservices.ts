@@ -1,0 +1,62 @@
+import { defineProjection } from './projection';
+
+export type WebserviceStatus = 'Transitioning' | 'Healthy' | 'Unhealthy' | 'Deleted';
+
+export type WebserviceRecord = {
+  serviceId: string;
+  service: string;
+  workspaceId: string;
+  workspace: string;
+  imageId: string;
+  target: 'ACI' | 'AKS';
+  authEnabled: boolean;
+  tokenAuthEnabled: boolean;
+  replicas: number;
+  status: WebserviceStatus;
+  scoringUri?: string;
+  reason?: string;
+  keyFingerprints?: { Primary: string; Secondary: string };
+};
+
+/** Web services by name (names are unique in the session, as scenarios refer to them by name). */
+export type WebservicesState = Record<string, WebserviceRecord>;
+
+export const webservicesProjection = defineProjection<WebservicesState>({
+  name: 'webservices',
+  initial: () => ({}),
+  on: {
+    WebserviceDeploymentRequested: (s, { data: d }) => {
+      s[d.service] = {
+        serviceId: d.serviceId,
+        service: d.service,
+        workspaceId: d.workspaceId,
+        workspace: d.workspace,
+        imageId: d.imageId,
+        target: d.target,
+        authEnabled: d.authEnabled,
+        tokenAuthEnabled: d.tokenAuthEnabled,
+        replicas: d.replicas,
+        status: 'Transitioning',
+      };
+    },
+    ServiceKeysGenerated: (s, e) => {
+      const w = s[e.data.service];
+      if (w) w.keyFingerprints = { Primary: e.data.primary, Secondary: e.data.secondary };
+    },
+    ServiceKeyRegenerated: (s, e) => {
+      const w = s[e.data.service];
+      if (w?.keyFingerprints) w.keyFingerprints[e.data.key] = e.data.fingerprint;
+    },
+    WebserviceHealthy: (s, e) => {
+      const w = s[e.data.service];
+      if (w) Object.assign(w, { status: 'Healthy', scoringUri: e.data.scoringUri });
+    },
+    WebserviceUnhealthy: (s, e) => {
+      const w = s[e.data.service];
+      if (w) Object.assign(w, { status: 'Unhealthy', reason: e.data.reason });
+    },
+    WebserviceDeleted: (s, e) => {
+      delete s[e.data.service];
+    },
+  },
+});

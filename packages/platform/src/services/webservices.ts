@@ -1,0 +1,254 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { actions, errors, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord } from '@amlsim/core';
+import { containerLabels, type ContainerHandle } from '@amlsim/docker';
+import { fingerprint } from '../crypto/sealed-box';
+import type { CommandContext } from '../runtime/command-bus';
+import { PLATFORM_PRINCIPAL, type PlatformContext } from '../runtime/platform-context';
+import type { ArmService } from './arm';
+import type { DirectoryService } from './directory';
+import type { ImageService } from './images';
+import type { ScoringGateway } from './scoring-gateway';
+
+/** S1.4 defaults per target: ACI key auth off and token auth unavailable; AKS key auth on, token auth off. */
+const DEFAULTS = { ACI: { authEnabled: false }, AKS: { authEnabled: true } } as const;
+/** ACI defaults (S8.5): 0.1 CPU, 0.5 GB. */
+const ACI_CPU = 0.1;
+const ACI_MEMORY_GB = 0.5;
+const REPLICA_SOCKET = '/amlsim/scoring/replica.sock';
+const HEALTH_TIMEOUT_MS = 30_000;
+
+type Live = { containers: ContainerHandle[]; dirs: string[]; keys?: { Primary: string; Secondary: string } };
+
+export const serviceStream = (serviceId: string) => `service-${serviceId}`;
+
+/**
+ * Web services (S8.5, S1.4, S1.5, S7.3): replicas started from the image the registry holds,
+ * with no network; the platform's scoring gateway is their only way in, over each replica's
+ * unix socket. Auth is one kind per service; every scoring request, accepted or refused, is
+ * recorded in App Insights.
+ */
+export class WebserviceService {
+  private readonly live = new Map<string, Live>();
+
+  constructor(
+    private readonly p: PlatformContext,
+    private readonly directory: DirectoryService,
+    private readonly arm: ArmService,
+    private readonly images: ImageService,
+    private readonly gateway: () => Promise<ScoringGateway>,
+  ) {}
+
+  private service(name: string): WebserviceRecord {
+    const s = this.p.world.webservices[name];
+    if (!s) throw errors.notFound('web service', name);
+    return s;
+  }
+
+  async deploy(
+    token: string | undefined,
+    args: { workspace: string; name: string; imageId: string; target: 'ACI' | 'AKS'; authEnabled?: boolean; tokenAuthEnabled?: boolean; replicas?: number },
+  ): Promise<{ service: string; status: string; scoringUri?: string; reason?: string }> {
+    return this.p.bus.run('DeployWebservice', async (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'deployWebservice');
+      const ws = this.arm.workspace(args.workspace);
+      this.arm.check(ctx, who, actions.deployService, ws.scope);
+      if (args.target === 'AKS') throw errors.badRequest('Deploying to AKS is not available in this version; ACI is.');
+      // S1.4: one kind of auth per service; ACI has no token auth.
+      if (args.tokenAuthEnabled && args.target === 'ACI') throw errors.badRequest('Token auth is not available on ACI (S1.4): use key auth (authEnabled) or deploy to AKS.');
+      const authEnabled = args.authEnabled ?? DEFAULTS[args.target].authEnabled;
+      if (authEnabled && args.tokenAuthEnabled) throw errors.badRequest('A web service uses one kind of auth: key auth and token auth cannot both be enabled (S1.4).');
+      if (this.p.world.webservices[args.name]) throw errors.conflict(`A web service named '${args.name}' already exists.`, { service: args.name });
+      const replicas = args.replicas ?? 1;
+      if (args.target === 'ACI' && replicas !== 1) throw errors.badRequest('An ACI web service has exactly one container; replicas are for AKS.');
+      const { engine, reference } = await this.images.pullForDeployment(ctx, ws, args.imageId);
+      const serviceId = this.p.ids.next('svc');
+      const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace, serviceId, service: args.name };
+      const stream = serviceStream(serviceId);
+      const image = this.images.load(args.imageId).context;
+      ctx.emit(stream, 'no-stream', [
+        {
+          type: 'WebserviceDeploymentRequested',
+          data: { ...ref, imageId: args.imageId, image: image.image, target: args.target, authEnabled, tokenAuthEnabled: args.tokenAuthEnabled ?? false, replicas, cpu: ACI_CPU, memoryGb: ACI_MEMORY_GB },
+        },
+      ]);
+      const live: Live = { containers: [], dirs: [] };
+      this.live.set(args.name, live);
+      if (authEnabled) {
+        live.keys = { Primary: this.newKey(), Secondary: this.newKey() };
+        ctx.emit(stream, 'any', [{ type: 'ServiceKeysGenerated', data: { ...ref, primary: fingerprint(live.keys.Primary), secondary: fingerprint(live.keys.Secondary) } }]);
+      }
+      const sockets: string[] = [];
+      try {
+        for (let i = 0; i < replicas; i++) {
+          const dir = join(tmpdir(), `amlsim-${this.p.session}-${serviceId}-${i}`);
+          mkdirSync(dir, { recursive: true });
+          chmodSync(dir, 0o777);
+          live.dirs.push(dir);
+          const container = await engine.runContainer({
+            image: reference,
+            env: { AMLSIM_SCORING_SOCKET: REPLICA_SOCKET },
+            binds: [{ hostPath: dir, containerPath: '/amlsim/scoring' }],
+            labels: containerLabels(this.p.session, { workspace: ws.workspace, service: args.name, role: 'scoring' }),
+            memoryBytes: ACI_MEMORY_GB * 2 ** 30,
+            nanoCpus: 1_000_000_000,
+          });
+          live.containers.push(container);
+          ctx.emit(stream, 'any', [{ type: 'ReplicaStarted', data: { ...ref, replica: `replica-${i}`, container: container.id.slice(0, 12) } }]);
+          await waitHealthy(join(dir, 'replica.sock'), container);
+          sockets.push(join(dir, 'replica.sock'));
+        }
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        ctx.emit(stream, 'any', [{ type: 'WebserviceUnhealthy', data: { ...ref, reason } }]);
+        return { service: args.name, status: 'Unhealthy', reason };
+      }
+      const gateway = await this.gateway();
+      gateway.register(args.name, {
+        replicas: sockets,
+        computeType: args.target,
+        authorize: (header) => this.authorize(args.name, header),
+        onRequest: (r) => this.record(ws, ref, r),
+      });
+      const scoringUri = `${gateway.url}/api/v1/service/${args.name}/score`;
+      ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri } }]);
+      return { service: args.name, status: 'Healthy', scoringUri };
+    });
+  }
+
+  /** S1.5: both keys (management plane: Owner/Contributor). */
+  async getKeys(token: string | undefined, args: { service: string }): Promise<{ primaryKey: string; secondaryKey: string }> {
+    return this.p.bus.run('GetKeys', (ctx) => {
+      const s = this.authorizedOn(ctx, token, 'getKeys', args.service, actions.listServiceKeys);
+      const keys = this.live.get(s.service)?.keys;
+      if (!keys) throw errors.badRequest(`Web service '${s.service}' does not use key auth; it has no keys.`);
+      return { primaryKey: keys.Primary, secondaryKey: keys.Secondary };
+    });
+  }
+
+  /** S1.5: a new value for one key; the old one is refused from the next request on. */
+  async regenKey(token: string | undefined, args: { service: string; key: string }): Promise<void> {
+    await this.p.bus.run('RegenKey', (ctx) => {
+      const s = this.authorizedOn(ctx, token, 'regenKey', args.service, actions.deployService);
+      if (args.key !== 'Primary' && args.key !== 'Secondary') throw errors.badRequest(`key must be Primary or Secondary, not '${args.key}'.`);
+      const live = this.live.get(s.service);
+      if (!live?.keys) throw errors.badRequest(`Web service '${s.service}' does not use key auth; it has no keys.`);
+      live.keys[args.key] = this.newKey();
+      ctx.emit(serviceStream(s.serviceId), 'any', [
+        { type: 'ServiceKeyRegenerated', data: { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service, key: args.key, fingerprint: fingerprint(live.keys[args.key]) } },
+      ]);
+    });
+  }
+
+  async delete(token: string | undefined, args: { service: string }): Promise<void> {
+    await this.p.bus.run('DeleteWebservice', async (ctx) => {
+      const s = this.authorizedOn(ctx, token, 'deleteWebservice', args.service, actions.deployService);
+      await this.teardown(s.service);
+      ctx.emit(serviceStream(s.serviceId), 'any', [{ type: 'WebserviceDeleted', data: { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service } }]);
+    });
+  }
+
+  /** S7.3: App Insights records of a workspace, optionally of one service (readers too). */
+  async queryAppInsights(token: string | undefined, args: { workspace: string; service?: string }): Promise<AppInsightsRecord[]> {
+    return this.p.bus.run('QueryAppInsights', (ctx) => {
+      const who = this.directory.authenticate(ctx, token, 'queryAppInsights');
+      const ws = this.arm.workspace(args.workspace);
+      this.arm.check(ctx, who, actions.readAppInsights, ws.scope);
+      return (this.p.world.appInsights[ws.workspaceId] ?? []).filter((r) => !args.service || r.service === args.service);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const name of [...this.live.keys()]) await this.teardown(name);
+  }
+
+  private async teardown(name: string): Promise<void> {
+    const live = this.live.get(name);
+    this.live.delete(name);
+    (await this.gateway().catch(() => undefined))?.unregister(name);
+    for (const c of live?.containers ?? []) await c.remove().catch(() => {});
+    for (const d of live?.dirs ?? []) rmSync(d, { recursive: true, force: true });
+  }
+
+  private authorizedOn(ctx: CommandContext, token: string | undefined, what: string, service: string, action: string): WebserviceRecord {
+    const who = this.directory.authenticate(ctx, token, what);
+    const s = this.service(service);
+    const ws = this.arm.workspace(s.workspace);
+    this.arm.check(ctx, who, action, ws.scope);
+    return s;
+  }
+
+  private authorize(service: string, header: string | undefined): { ok: true } | { ok: false; status: 401; code: string; message: string } {
+    const live = this.live.get(service);
+    const s = this.p.world.webservices[service];
+    if (!s?.authEnabled) return { ok: true };
+    const presented = /^Bearer (.+)$/.exec(header ?? '')?.[1];
+    if (!presented) return { ok: false, status: 401, code: 'Unauthorized', message: 'This service uses key auth: send Authorization: Bearer <key>.' };
+    const matches = (key: string) => key.length === presented.length && timingSafeEqual(Buffer.from(key), Buffer.from(presented));
+    if (live?.keys && (matches(live.keys.Primary) || matches(live.keys.Secondary))) return { ok: true };
+    return { ok: false, status: 401, code: 'Unauthorized', message: 'The key is not one of the service keys (was it regenerated?).' };
+  }
+
+  private record(ws: WorkspaceRecord, ref: { workspaceId: string; workspace: string; serviceId: string; service: string }, r: AppInsightsLike): void {
+    const ctx = this.p.bus.context('AppInsights');
+    ctx.emitAsPlatform(`appinsights-${ws.workspaceId}`, 'any', [
+      {
+        type: 'ScoringRequestRecorded',
+        data: {
+          ...ref,
+          HTTPMethod: r.HTTPMethod,
+          UserAgent: r.UserAgent,
+          ComputeType: r.ComputeType,
+          RequestUrl: r.RequestUrl,
+          StatusCode: r.StatusCode,
+          RequestId: r.RequestId,
+          DurationMs: r.DurationMs,
+        },
+      },
+    ]);
+  }
+
+  private newKey(): string {
+    const key = randomBytes(32).toString('base64');
+    this.p.secrets.add(key, 'web service key');
+    return key;
+  }
+}
+
+type AppInsightsLike = { HTTPMethod: string; UserAgent: string; ComputeType: string; RequestUrl: string; StatusCode: number; RequestId: string; DurationMs: number };
+
+/** A replica is up when its scoring server answers its liveness check; a container that exits first is not. */
+const waitHealthy = async (socketPath: string, container: ContainerHandle): Promise<void> => {
+  let exited: { exitCode: number } | undefined;
+  void container.wait().then((e) => (exited = e));
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited) {
+      const logs = await container.logs().catch(() => ({ stdout: '', stderr: '' }));
+      const last = logs.stderr.trim().split('\n').at(-1) ?? '';
+      throw new Error(`the replica exited with code ${exited.exitCode}: ${last.replace(/^amlsim scoring: /, '')}`);
+    }
+    if (existsSync(socketPath) && (await liveness(socketPath)) === 200) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the replica did not answer its liveness check within ${HEALTH_TIMEOUT_MS} ms`);
+};
+
+const liveness = (socketPath: string): Promise<number> =>
+  new Promise((resolve) => {
+    const req = request({ socketPath, path: '/', method: 'GET', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(0);
+    });
+    req.end();
+  });
+
+export { PLATFORM_PRINCIPAL };
