@@ -302,12 +302,12 @@ describe('parseScenario: invalid scenarios', () => {
 
   it('rejects verbs and fault kinds of the language that are not implemented yet', () => {
     const issues = issuesOf(
-      yaml(...header(), '  - as: alice', '    createWorkspace: { name: ws1, resourceGroup: rg1, region: eastus }', '  - getKeys: { service: svc1 }', '  - fault: { regionOutage: eastus }'),
+      yaml(...header(), '  - as: alice', '    createWorkspace: { name: ws1, resourceGroup: rg1, region: eastus }', '  - getToken: { service: svc1 }', '  - fault: { regionOutage: eastus }'),
     );
-    const verb = issueWith(issues, "verb 'getKeys'");
+    const verb = issueWith(issues, "verb 'getToken'");
     expect(verb).toMatchObject({ line: 10, col: 5 });
     expect(verb.message).toBe(
-      `verb 'getKeys' is part of the scenario language but not implemented in this version of amlsim (implemented: ${[...IMPLEMENTED_VERBS].join(', ')})`,
+      `verb 'getToken' is part of the scenario language but not implemented in this version of amlsim (implemented: ${[...IMPLEMENTED_VERBS].join(', ')})`,
     );
     expect(issueWith(issues, "fault 'regionOutage' is part of the scenario language but not implemented")).toMatchObject({ line: 11, col: 14 });
   });
