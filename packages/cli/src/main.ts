@@ -186,6 +186,35 @@ export const buildProgram = (): Command => {
     });
 
   program
+    .command('insights')
+    .description('print the App Insights records of scoring requests in a data dir (S7.3)')
+    .addOption(dataDir)
+    .option('--session <id>', 'only this session')
+    .option('--service <name>', 'only this web service')
+    .option('--json', 'JSON lines')
+    .action((opts: { dataDir: string; session?: string; service?: string; json?: boolean }) => {
+      const store = openExisting(opts.dataDir);
+      try {
+        let n = 0;
+        for (const e of store.readAll()) {
+          if (e.type !== 'ScoringRequestRecorded') continue;
+          if (opts.session && e.meta.session !== opts.session) continue;
+          if (opts.service && e.data.service !== opts.service) continue;
+          const r = e.data;
+          n++;
+          out(
+            opts.json
+              ? JSON.stringify({ Timestamp: e.meta.at, ...r })
+              : `${e.meta.at}  ${String(r.service).padEnd(16)} ${String(r.HTTPMethod).padEnd(5)} ${String(r.StatusCode)}  ${String(r.DurationMs).padStart(8)} ms  ${String(r.ComputeType)}  ${String(r.UserAgent)}  ${String(r.RequestUrl)}  ${String(r.RequestId)}`,
+          );
+        }
+        if (!opts.json) err(pc.dim(`${n} record(s)`));
+      } finally {
+        store.close();
+      }
+    });
+
+  program
     .command('replay')
     .description('rebuild every read model and state from the log and report any divergence from what was saved')
     .addOption(dataDir)

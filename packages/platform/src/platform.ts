@@ -59,6 +59,8 @@ export type Platform = {
    * Call a web service through the scoring gateway over HTTPS (S5.1), as a client would:
    * trusting the simulator's CA. Returns the HTTP status and the JSON body.
    */
+  /** Scoring requests the gateway has ended, if it ever started. */
+  scoringRequests(): Promise<number | undefined>;
   callWebservice(service: string, request: { data: unknown; authorization?: string; userAgent?: string }): Promise<{ httpStatus: number; body: unknown }>;
   readonly runs: RunManager;
   /** User-owned VMs and their attachment as unmanaged compute (S8.3, S6.2). */
@@ -181,6 +183,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     models,
     images,
     webservices,
+    scoringRequests: async () => (gateway ? (await gateway.catch(() => undefined))?.requestsEnded : undefined),
     callWebservice: async (service, req) => {
       const record = world.webservices[service];
       if (!record) throw errors.notFound('web service', service);

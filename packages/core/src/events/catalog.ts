@@ -203,6 +203,7 @@ export type EventDataMap = {
     RequestId: string;
     DurationMs: number;
   };
+  PlatformTelemetryPushed: WorkspaceRef & { serviceId: string; service: string; RequestId: string; StatusCode: number };
   // ---- Scenario bookkeeping ---------------------------------------------------------------------
   ClockAdvanced: { byMs: number; to: string };
   FaultInjected: { fault: string; target: string };
@@ -306,6 +307,7 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   ServiceKeyRegenerated: { lane: 'RP', cites: ['S1.5'], doc: 'One key was regenerated: its old value is refused from the next request on.' },
   WebserviceDeleted: { lane: 'RP', cites: ['S8.5'], doc: 'The web service and its replicas are gone.' },
   ScoringRequestRecorded: { lane: 'AppInsights', cites: ['S7.3'], doc: 'App Insights recorded a scoring request, accepted or refused.' },
+  PlatformTelemetryPushed: { lane: 'Monitor', cites: ['S8.5'], doc: "Scoring telemetry also went to the platform's own subscription." },
   ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
   FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
 };

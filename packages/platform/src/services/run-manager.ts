@@ -460,6 +460,8 @@ export class RunManager {
       const removed = compute.remove().catch(() => {});
       live.pendingRemovals.push(removed);
       await this.record(runId, [{ type: 'ContainerExited', data: { ...this.ref(runId), node, exitCode, oomKilled } }]);
+    }, () => {
+      // Its container was removed before it could be inspected (session shutdown): nothing left to record.
     });
   }
 
@@ -488,6 +490,8 @@ export class RunManager {
     void management.wait().then(async ({ exitCode }) => {
       live.compute = undefined;
       await this.record(runId, [{ type: 'ManagementCodeExited', data: { ...this.ref(runId), vm: started.vm, pid, exitCode } }]);
+    }, () => {
+      // The VM went away before the code ended (session shutdown): nothing left to record.
     });
   }
 }

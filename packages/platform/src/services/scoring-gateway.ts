@@ -161,6 +161,13 @@ export class ScoringGateway {
   /** Unregistered or replaced routes with requests still running. */
   private readonly retired = new Set<Route>();
   private inFlight = 0;
+  /** Requests to a deployed service that have ended (answered or dropped): each owes one record. */
+  private ended = 0;
+
+  /** How many requests to deployed services have ended (an invariant compares it with App Insights). */
+  get requestsEnded(): number {
+    return this.ended;
+  }
 
   private readonly timeoutMs: number;
   private readonly maxBodyBytes: number;
@@ -336,6 +343,7 @@ export class ScoringGateway {
       ended = true;
       if (!res.writableFinished) abort.abort();
       record(CLIENT_CLOSED_REQUEST);
+      this.ended += 1;
       route.inFlight -= 1;
       this.inFlight -= 1;
       if (route.closed && route.inFlight === 0) {

@@ -209,6 +209,10 @@ export class WebserviceService {
         },
       },
     ]);
+    // S8.5: telemetry is also pushed to the platform's subscription (a stream of its own).
+    ctx.emitAsPlatform(`platform-telemetry-${this.p.session}`, 'any', [
+      { type: 'PlatformTelemetryPushed', data: { ...ref, RequestId: r.RequestId, StatusCode: r.StatusCode } },
+    ]);
   }
 
   private newKey(): string {
@@ -223,7 +227,11 @@ type AppInsightsLike = { HTTPMethod: string; UserAgent: string; ComputeType: str
 /** A replica is up when its scoring server answers its liveness check; a container that exits first is not. */
 const waitHealthy = async (socketPath: string, container: ContainerHandle): Promise<void> => {
   let exited: { exitCode: number } | undefined;
-  void container.wait().then((e) => (exited = e));
+  // The replica may be removed later (delete, session end): its wait then fails, which is no error here.
+  void container.wait().then(
+    (e) => (exited = e),
+    () => {},
+  );
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (exited) {

@@ -53,3 +53,32 @@ describe('run and node invariants', () => {
     expect(checkInvariants([], { secrets: new SecretRegistry(), leftovers: ['container abc'] })[0]?.message).toContain('container abc');
   });
 });
+
+describe('inference invariants', () => {
+  const ev = (position: number, type: string, data: Record<string, unknown>) => ({
+    position,
+    stream: 's',
+    version: position,
+    type,
+    data,
+    meta: { at: '2025-01-01T09:00:00.000Z', correlationId: 'c', causationId: 'c', session: 's' },
+  });
+
+  it('image-before-deployment catches a deployment from an image that was never pushed', () => {
+    const found = checkInvariants([ev(1, 'WebserviceDeploymentRequested', { serviceId: 'svc1', service: 'svc', imageId: 'img1' }), ev(2, 'ReplicaStarted', { serviceId: 'svc1', service: 'svc' })], {
+      secrets: new SecretRegistry(),
+    });
+    expect(found.map((v) => v.invariant)).toEqual(['image-before-deployment', 'image-before-deployment']);
+    expect(
+      checkInvariants([ev(1, 'ImagePushed', { imageId: 'img1' }), ev(2, 'WebserviceDeploymentRequested', { serviceId: 'svc1', imageId: 'img1' }), ev(3, 'ReplicaStarted', { serviceId: 'svc1' })], {
+        secrets: new SecretRegistry(),
+      }),
+    ).toEqual([]);
+  });
+
+  it('one-app-insights-record-per-request compares records with what the gateway answered', () => {
+    const records = [ev(1, 'ScoringRequestRecorded', { RequestId: 'a' }), ev(2, 'ScoringRequestRecorded', { RequestId: 'b' })];
+    expect(checkInvariants(records, { secrets: new SecretRegistry(), scoringRequests: 2 })).toEqual([]);
+    expect(checkInvariants(records, { secrets: new SecretRegistry(), scoringRequests: 3 }).map((v) => v.invariant)).toEqual(['one-app-insights-record-per-request']);
+  });
+});

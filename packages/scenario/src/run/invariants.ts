@@ -16,6 +16,8 @@ export type InvariantContext = {
   vaultSecrets?: () => Array<{ vault: string; secret: string; value: string }>;
   /** Node facts the node statechart refused, from the computes read model. */
   nodeAnomalies?: string[];
+  /** How many scoring requests the gateway answered (each must have one App Insights record). */
+  scoringRequests?: number;
 };
 
 export const INVARIANTS: ReadonlyArray<{
@@ -123,6 +125,40 @@ export const INVARIANTS: ReadonlyArray<{
     name: 'node-lifecycle',
     check: (_events, { nodeAnomalies }) =>
       (nodeAnomalies ?? []).map((a) => ({ invariant: 'node-lifecycle', message: `the node statechart refused: ${a}`, events: [] })),
+  },
+  {
+    // S8.5: an image is in the registry before any deployment uses it; no replica starts before its image exists.
+    name: 'image-before-deployment',
+    check: (events) => {
+      const pushed = new Map<string, number>();
+      const deploymentImage = new Map<string, string>();
+      const out: InvariantViolation[] = [];
+      for (const e of events) {
+        if (e.type === 'ImagePushed') pushed.set(String(e.data.imageId), e.position);
+        if (e.type === 'WebserviceDeploymentRequested') {
+          deploymentImage.set(String(e.data.serviceId), String(e.data.imageId));
+          if (!pushed.has(String(e.data.imageId))) {
+            out.push({ invariant: 'image-before-deployment', message: `service ${String(e.data.service)} was deployed from image ${String(e.data.imageId)} before it was pushed`, events: [e] });
+          }
+        }
+        if (e.type === 'ReplicaStarted' && !pushed.has(deploymentImage.get(String(e.data.serviceId)) ?? '')) {
+          out.push({ invariant: 'image-before-deployment', message: `a replica of ${String(e.data.service)} started before its image existed in the registry`, events: [e] });
+        }
+      }
+      return out;
+    },
+  },
+  {
+    // S7.3: every scoring request the gateway answered has exactly one App Insights record.
+    name: 'one-app-insights-record-per-request',
+    check: (events, { scoringRequests }) => {
+      if (scoringRequests === undefined) return [];
+      const records = events.filter((e) => e.type === 'ScoringRequestRecorded');
+      const ids = new Set(records.map((e) => String(e.data.RequestId)));
+      return records.length === scoringRequests && ids.size === records.length
+        ? []
+        : [{ invariant: 'one-app-insights-record-per-request', message: `the gateway answered ${scoringRequests} scoring requests; App Insights holds ${records.length} records (${ids.size} distinct request ids)`, events: [] }];
+    },
   },
   {
     // Docker hygiene: nothing of the session (containers, volumes, processes) outlives it.

@@ -148,6 +148,7 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
     }
 
     if (failures.length === 0) failures.push(...checkScenarioExpect(scenario, sessionEvents, aliases));
+    const scoringRequests = await platform.scoringRequests();
     const { leftovers } = await platform.close();
     closed = true;
     const invariantViolations = checkInvariants(sessionEvents, {
@@ -155,6 +156,7 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
       leftovers,
       passwords: passwordsOf(scenario),
       vaultSecrets: () => platform.context.vaults.listAllLatestSecrets(PLATFORM_PRINCIPAL),
+      ...(scoringRequests !== undefined ? { scoringRequests } : {}),
       nodeAnomalies: Object.values(platform.world.computes.byKey).flatMap((c) => c.anomalies.map((a) => `${c.compute}: ${a}`)),
     });
     platform.checkpoint();
