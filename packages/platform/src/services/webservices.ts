@@ -50,13 +50,26 @@ export class WebserviceService {
 
   async deploy(
     token: string | undefined,
-    args: { workspace: string; name: string; imageId: string; target: 'ACI' | 'AKS'; authEnabled?: boolean; tokenAuthEnabled?: boolean; replicas?: number },
+    args: {
+      workspace: string;
+      name: string;
+      imageId: string;
+      target: 'ACI' | 'AKS';
+      authEnabled?: boolean;
+      tokenAuthEnabled?: boolean;
+      replicas?: number;
+      tls?: boolean;
+      compute?: string;
+    },
   ): Promise<{ service: string; status: string; scoringUri?: string; reason?: string }> {
     return this.p.bus.run('DeployWebservice', async (ctx) => {
       const who = this.directory.authenticate(ctx, token, 'deployWebservice');
       const ws = this.arm.workspace(args.workspace);
       this.arm.check(ctx, who, actions.deployService, ws.scope);
       if (args.target === 'AKS') throw errors.badRequest('Deploying to AKS is not available in this version; ACI is.');
+      // S5.1: the gateway serves HTTPS; a plain-HTTP service is not offered yet rather than silently upgraded.
+      if (args.tls === false) throw errors.badRequest('tls: false (a plain-HTTP scoring endpoint) is not available in this version; services are served over HTTPS.');
+      if (args.compute !== undefined) throw errors.badRequest(`compute '${args.compute}' names an AKS cluster; ACI deployments take no compute.`);
       // S1.4: one kind of auth per service; ACI has no token auth.
       if (args.tokenAuthEnabled && args.target === 'ACI') throw errors.badRequest('Token auth is not available on ACI (S1.4): use key auth (authEnabled) or deploy to AKS.');
       const authEnabled = args.authEnabled ?? DEFAULTS[args.target].authEnabled;

@@ -104,6 +104,8 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
       ...(args.authEnabled !== undefined ? { authEnabled: args.authEnabled } : {}),
       ...(args.tokenAuthEnabled !== undefined ? { tokenAuthEnabled: args.tokenAuthEnabled } : {}),
       ...(args.replicas !== undefined ? { replicas: args.replicas } : {}),
+      ...(args.tls !== undefined ? { tls: args.tls } : {}),
+      ...(args.compute !== undefined ? { compute: args.compute } : {}),
     }),
   // Keys are secrets: the step's result (shown in reports) carries only that it got them.
   getKeys: async (ctx, args) => {
