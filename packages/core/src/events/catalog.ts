@@ -211,6 +211,9 @@ export type EventDataMap = {
 
 export type EventType = keyof EventDataMap;
 
+/** An event as a statechart consumes it: its type and its payload, flat. */
+export type MachineEvent<K extends EventType> = { type: K } & EventDataMap[K];
+
 /** A committed event of a known type, typed by its `type`. */
 export type AmlEvent = { [K in EventType]: StoredEvent<K, EventDataMap[K]> }[EventType];
 

@@ -1,5 +1,5 @@
 import { assign, initialTransition, setup, transition, type SnapshotFrom } from 'xstate';
-import type { EventDataMap } from '../events/catalog';
+import type { EventDataMap, MachineEvent } from '../events/catalog';
 import type { StoredEvent } from '../events/envelope';
 import type { Effect } from '../workspace/fold';
 
@@ -8,7 +8,7 @@ import type { Effect } from '../workspace/fold';
  * built, checked and pushed; then Succeeded or Failed. Entry actions name the effects
  * (`buildImage`, `checkScoringScript`, `pushImage`, `completeImage`) the platform carries out.
  */
-type Ev<K extends keyof EventDataMap> = { type: K } & EventDataMap[K];
+type Ev<K extends keyof EventDataMap> = MachineEvent<K>;
 export type ImageMachineEvent =
   | Ev<'ImageBuilt'>
   | Ev<'ImageScoringScriptChecked'>

@@ -1,16 +1,10 @@
+import type { EventDataMap } from '../events/catalog';
 import { defineProjection } from './projection';
 
-export type AppInsightsRecord = {
-  service: string;
-  HTTPMethod: string;
-  UserAgent: string;
-  ComputeType: string;
-  RequestUrl: string;
-  StatusCode: number;
-  RequestId: string;
-  Duration: number;
-  Timestamp: string;
-};
+type ScoringFields = Pick<EventDataMap['ScoringRequestRecorded'], 'service' | 'HTTPMethod' | 'UserAgent' | 'ComputeType' | 'RequestUrl' | 'StatusCode' | 'RequestId'>;
+
+/** One App Insights request record (S7.3 fields), as `queryAppInsights` returns it. */
+export type AppInsightsRecord = ScoringFields & { Duration: number; Timestamp: string };
 
 /** Application Insights of each workspace (S7.3): one record per scoring request, by workspace id. */
 export type AppInsightsState = Record<string, AppInsightsRecord[]>;

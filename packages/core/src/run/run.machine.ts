@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { EventDataMap, RunOutcome } from '../events/catalog';
+import type { EventDataMap, RunOutcome, MachineEvent } from '../events/catalog';
 
 /**
  * The run aggregate's statechart (S1.3, S8.3, S8.4), with the platform's run statuses as
@@ -23,7 +23,7 @@ import type { EventDataMap, RunOutcome } from '../events/catalog';
  * outcomes come back as the next events. Timers (token expiry) are not XState delays: the
  * platform's scheduler appends `RunTokenExpired` at its due time.
  */
-type Ev<K extends keyof EventDataMap> = { type: K } & EventDataMap[K];
+type Ev<K extends keyof EventDataMap> = MachineEvent<K>;
 
 export type RunMachineEvent =
   | Ev<'RunTokenIssued'>

@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate';
-import type { EventDataMap, IdentityGrantTarget, ProvisionedResource } from '../events/catalog';
+import type { EventDataMap, IdentityGrantTarget, ProvisionedResource, MachineEvent } from '../events/catalog';
 
 /**
  * The workspace aggregate's statechart (S8.1, S2.5, S4.3, S6.1).
@@ -10,7 +10,7 @@ import type { EventDataMap, IdentityGrantTarget, ProvisionedResource } from '../
  * the stream through the machine with XState's pure `transition` rebuilds the state on
  * replay without doing any effect again.
  */
-type Ev<K extends keyof EventDataMap> = { type: K } & EventDataMap[K];
+type Ev<K extends keyof EventDataMap> = MachineEvent<K>;
 
 export type WorkspaceMachineEvent =
   | Ev<'KeyVaultProvisioned'>
@@ -46,11 +46,6 @@ export type WorkspaceContext = EventDataMap['WorkspaceCreationRequested'] & {
   secretVersions: Record<string, number>;
   failure?: { resource: ProvisionedResource; reason: string };
 };
-
-const remember = (resource: ProvisionedResource, nameOf: (e: WorkspaceMachineEvent) => string) =>
-  assign(({ context, event }: { context: WorkspaceContext; event: WorkspaceMachineEvent }) => ({
-    created: [...context.created, { resource, name: nameOf(event) }],
-  }));
 
 export const workspaceMachine = setup({
   types: {
