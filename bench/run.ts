@@ -52,3 +52,15 @@ if (!process.argv.includes('--no-docker')) {
   );
   console.log(`${t.concurrent.runs} concurrent runs on ${t.concurrent.nodes} nodes: ${t.concurrent.seconds.toFixed(1)} s, ${t.concurrent.runsPerSecond.toFixed(2)} runs/s`);
 }
+
+if (!process.argv.includes('--no-docker')) {
+  const { benchGateway } = await import('./gateway-bench');
+  process.stderr.write('scoring gateway benchmark (docker)...\n');
+  const rows = await benchGateway();
+  console.log('\nscoring latency (ms)          gateway p50  gateway p99  direct p50  direct p99  p50 ratio  target');
+  for (const r of rows) {
+    console.log(
+      `${String(r.concurrency).padStart(2)} concurrent client(s)        ${r.gateway.p50.toFixed(2).padStart(8)}     ${r.gateway.p99.toFixed(2).padStart(8)}    ${r.direct.p50.toFixed(2).padStart(8)}    ${r.direct.p99.toFixed(2).padStart(8)}     ${r.ratioP50.toFixed(2)}x  <= 1.3x  ${r.ratioP50 <= 1.3 ? 'ok' : 'MISSED'}`,
+    );
+  }
+}
