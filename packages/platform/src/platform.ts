@@ -70,7 +70,7 @@ export type Platform = {
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
   advanceClock(ms: number): Promise<void>;
   /** Arm a fault for the next matching operation (SCENARIOS.md "Time and faults"). */
-  injectFault(kind: 'failProvisioning' | 'killContainer' | 'freezeContainer', target: string): Promise<void>;
+  injectFault(kind: 'failProvisioning' | 'killContainer' | 'freezeContainer' | 'regionOutage' | 'regionRestored', target: string): Promise<void>;
   /** Save the read models and aggregate states for `amlsim replay` to compare against. */
   checkpoint(): void;
   /** The compute driver, if runs have used one (tests inspect disks and containers through it). */
@@ -236,9 +236,12 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       await scheduler.runDue();
     },
     injectFault: async (kind, target) => {
-      // killContainer and freezeContainer act at once on a running target, else when the run's target starts.
-      const running = kind === 'failProvisioning' ? undefined : runs.liveCompute(target);
-      if (running && kind === 'killContainer') void running.kill().catch(() => {});
+      // An outage lasts until restored (S1.6). killContainer and freezeContainer act at once on
+      // a running target, else when the run's target starts; failProvisioning acts once.
+      const running = kind === 'killContainer' || kind === 'freezeContainer' ? runs.liveCompute(target) : undefined;
+      if (kind === 'regionOutage') context.faults.startOutage(target);
+      else if (kind === 'regionRestored') context.faults.endOutage(target);
+      else if (running && kind === 'killContainer') void running.kill().catch(() => {});
       else if (running && kind === 'freezeContainer') await running.freeze();
       else context.faults.arm(kind, target);
       await context.bus.run('InjectFault', (ctx) =>

@@ -31,7 +31,7 @@ export type MetricRow =
   | { kind: 'row'; name: string; row: Record<string, number | string | boolean>; at: string }
   | { kind: 'tag'; name: string; value: string; at: string };
 export type RunOutcome = 'Completed' | 'Failed' | 'Canceled';
-export type ComputeType = 'AmlCompute' | 'VirtualMachine';
+export type ComputeType = 'AmlCompute' | 'VirtualMachine' | 'AKS';
 export type ProvisionedResource = 'keyVault' | 'storage' | 'registry' | 'appInsights' | 'identity';
 /** The four steps management code takes on unmanaged compute (S8.3), in order. */
 export type ManagementStep = 'prepareEnvironment' | 'downloadCode' | 'setEnvironment' | 'runScript';
@@ -98,6 +98,9 @@ export type EventDataMap = {
     maxNodes: number;
     idleSecondsBeforeScaledown: number;
     memoryBytes: number;
+    /** AKS: agent nodes and the cluster's region (S1.6: it may differ from the workspace's). */
+    agentCount?: number;
+    region?: string;
   };
   // ---- Unmanaged compute: user-owned VMs attached with the platform's own SSH key (S8.3, S6.2) --
   VmCreated: { vmId: string; vm: string; owner: string; username: string; passwordLogin: boolean; host: string; driver: string };
@@ -180,6 +183,8 @@ export type EventDataMap = {
     imageId: string;
     image: string;
     target: 'ACI' | 'AKS';
+    /** The AKS cluster, for AKS. */
+    compute?: string;
     authEnabled: boolean;
     tokenAuthEnabled: boolean;
     replicas: number;
@@ -190,6 +195,18 @@ export type EventDataMap = {
   ReplicaStarted: WorkspaceRef & { serviceId: string; service: string; replica: string; container: string };
   WebserviceHealthy: WorkspaceRef & { serviceId: string; service: string; scoringUri: string };
   WebserviceUnhealthy: WorkspaceRef & { serviceId: string; service: string; reason: string };
+  WebserviceUnschedulable: WorkspaceRef & { serviceId: string; service: string; compute: string; replicas: number; capacity: number };
+  ServiceTokenIssued: WorkspaceRef & {
+    serviceId: string;
+    service: string;
+    tokenId: string;
+    fingerprint: string;
+    expiresAt: string;
+    refreshBy: string;
+    workspaceRegion: string;
+    clusterRegion: string;
+    durationMs: number;
+  };
   ServiceKeyRegenerated: WorkspaceRef & { serviceId: string; service: string; key: 'Primary' | 'Secondary'; fingerprint: string };
   WebserviceDeleted: WorkspaceRef & { serviceId: string; service: string };
   ScoringRequestRecorded: WorkspaceRef & {
@@ -307,6 +324,12 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   ReplicaStarted: { lane: 'Compute', cites: ['S8.5'], doc: 'A scoring replica container started from the image pulled from the registry.' },
   WebserviceHealthy: { lane: 'RP', cites: ['S8.5'], doc: 'Every replica answered its liveness check: the service scores.' },
   WebserviceUnhealthy: { lane: 'RP', cites: ['S8.5'], doc: "A replica did not come up; the reason is its scoring server's error." },
+  WebserviceUnschedulable: { lane: 'Compute', cites: ['S8.5'], doc: 'The AKS cluster has too few agents for the replicas asked for.' },
+  ServiceTokenIssued: {
+    lane: 'AAD',
+    cites: ['S1.6'],
+    doc: "A web-service token was issued by the workspace's region (fingerprint only); durationMs grows with the distance to the cluster's region.",
+  },
   ServiceKeyRegenerated: { lane: 'RP', cites: ['S1.5'], doc: 'One key was regenerated: its old value is refused from the next request on.' },
   WebserviceDeleted: { lane: 'RP', cites: ['S8.5'], doc: 'The web service and its replicas are gone.' },
   ScoringRequestRecorded: { lane: 'AppInsights', cites: ['S7.3'], doc: 'App Insights recorded a scoring request, accepted or refused.' },

@@ -30,6 +30,9 @@ export type ComputeRecord = {
   nodeCount: number;
   /** Facts the node statechart refused (should stay empty). */
   anomalies: string[];
+  /** AKS: agent nodes and region. */
+  agentCount?: number;
+  region?: string;
   /**
    * An attached VM (unmanaged compute, S8.3): the VM, the admin user the platform logs in as,
    * and where the platform keeps its private key (the platform vault, S6.2), by reference.
@@ -96,6 +99,8 @@ export const computesProjection = defineProjection<ComputesState>({
         maxNodes: d.maxNodes,
         idleSecondsBeforeScaledown: d.idleSecondsBeforeScaledown,
         memoryBytes: d.memoryBytes,
+        ...(d.agentCount !== undefined ? { agentCount: d.agentCount } : {}),
+        ...(d.region !== undefined ? { region: d.region } : {}),
       });
     },
     ComputeAttached: (s, { data: d }) => {

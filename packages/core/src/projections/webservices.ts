@@ -1,6 +1,6 @@
 import { defineProjection } from './projection';
 
-export type WebserviceStatus = 'Transitioning' | 'Healthy' | 'Unhealthy' | 'Deleted';
+export type WebserviceStatus = 'Transitioning' | 'Healthy' | 'Unhealthy' | 'Unschedulable' | 'Deleted';
 
 export type WebserviceRecord = {
   serviceId: string;
@@ -12,6 +12,8 @@ export type WebserviceRecord = {
   authEnabled: boolean;
   tokenAuthEnabled: boolean;
   replicas: number;
+  /** The AKS cluster it runs on. */
+  compute?: string;
   status: WebserviceStatus;
   scoringUri?: string;
   reason?: string;
@@ -36,6 +38,7 @@ export const webservicesProjection = defineProjection<WebservicesState>({
         authEnabled: d.authEnabled,
         tokenAuthEnabled: d.tokenAuthEnabled,
         replicas: d.replicas,
+        ...(d.compute ? { compute: d.compute } : {}),
         status: 'Transitioning',
       };
     },
@@ -54,6 +57,10 @@ export const webservicesProjection = defineProjection<WebservicesState>({
     WebserviceUnhealthy: (s, e) => {
       const w = s[e.data.service];
       if (w) Object.assign(w, { status: 'Unhealthy', reason: e.data.reason });
+    },
+    WebserviceUnschedulable: (s, e) => {
+      const w = s[e.data.service];
+      if (w) Object.assign(w, { status: 'Unschedulable', reason: `${e.data.replicas} replicas do not fit on '${e.data.compute}' (room for ${e.data.capacity})` });
     },
     WebserviceDeleted: (s, e) => {
       delete s[e.data.service];

@@ -38,6 +38,7 @@ export const actions = {
   viewImages: `${ML}/images/read`,
   callService: `${ML}/services/score/action`,
   listServiceKeys: `${ML}/services/listkeys/action`,
+  serviceToken: `${ML}/services/token/action`,
   readAppInsights: 'Microsoft.Insights/components/read',
   revokeIdentityAccess: 'Microsoft.Authorization/roleAssignments/delete',
   resyncKeys: `${ML}/resynckeys/action`,

@@ -77,15 +77,25 @@ export class MachineLearningService {
   /** S2.2 "create compute target": an AmlCompute cluster (S8.3 managed, S4.6). */
   async createCompute(
     token: string | undefined,
-    args: { workspace: string; name: string; type: string; vmSize?: string; minNodes?: number; maxNodes?: number; idleSecondsBeforeScaledown?: number },
+    args: {
+      workspace: string;
+      name: string;
+      type: string;
+      vmSize?: string;
+      minNodes?: number;
+      maxNodes?: number;
+      idleSecondsBeforeScaledown?: number;
+      agentCount?: number;
+      region?: string;
+    },
   ): Promise<{ computeId: string }> {
     return this.p.bus.run('CreateCompute', async (ctx) => {
       const ws = this.authorized(ctx, token, 'createCompute', actions.createCompute, args.workspace);
       if (args.type === 'VirtualMachine') {
         throw errors.badRequest(`A VirtualMachine is not created by AML but attached: create it with createVm, then attachCompute (S8.3, S6.2).`, { type: args.type });
       }
-      if (args.type !== 'AmlCompute') {
-        throw errors.badRequest(`Compute type '${args.type}' is not available in this version; AmlCompute is (AKS arrives with inference).`, { type: args.type });
+      if (args.type !== 'AmlCompute' && args.type !== 'AKS') {
+        throw errors.badRequest(`Compute type '${args.type}' cannot be created; use AmlCompute or AKS (a VM is attached with attachCompute).`, { type: args.type });
       }
       const vmSize = (args.vmSize ?? DEFAULT_VM_SIZE).toUpperCase();
       const size = VM_SIZES[vmSize];
@@ -97,6 +107,31 @@ export class MachineLearningService {
       }
       if (this.p.world.computes.byKey[computeKey(ws.workspaceId, args.name)]) {
         throw errors.conflict(`Compute '${args.name}' already exists in workspace '${ws.workspace}'.`, { compute: args.name });
+      }
+      if (args.type === 'AKS') {
+        // S3.1/S8.5: an inference cluster; it may live in another region than the workspace (S1.6).
+        const computeId = this.p.ids.next('cmp');
+        const agentCount = args.agentCount ?? 3;
+        ctx.emit(computeStream(computeId), 'no-stream', [
+          {
+            type: 'ComputeCreated',
+            data: {
+              workspaceId: ws.workspaceId,
+              workspace: ws.workspace,
+              computeId,
+              compute: args.name,
+              type: 'AKS',
+              vmSize,
+              minNodes: agentCount,
+              maxNodes: agentCount,
+              idleSecondsBeforeScaledown: 0,
+              memoryBytes: size.memoryBytes,
+              agentCount,
+              region: args.region ?? ws.region,
+            },
+          },
+        ]);
+        return { computeId };
       }
       // The compute runs on the chosen driver: without it nothing half-made is recorded.
       await this.driver();

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { actions, errors, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord } from '@amlsim/core';
 import { containerLabels, type ContainerHandle } from '@amlsim/docker';
 import { fingerprint } from '../crypto/sealed-box';
+import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
+import { crossRegionLatencyMs } from './regions';
 import type { CommandContext } from '../runtime/command-bus';
 import { PLATFORM_PRINCIPAL, type PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
@@ -20,6 +22,12 @@ const ACI_CPU = 0.1;
 const ACI_MEMORY_GB = 0.5;
 const REPLICA_SOCKET = '/amlsim/scoring/replica.sock';
 const HEALTH_TIMEOUT_MS = 30_000;
+/** An AKS agent hosts this many replicas (the simulator's capacity rule). */
+export const REPLICAS_PER_AGENT = 2;
+/** S1.6: a web-service token lives an hour and should be refreshed after half of it. */
+export const SERVICE_TOKEN_LIFETIME_MS = 60 * 60_000;
+export const SERVICE_TOKEN_REFRESH_MS = 30 * 60_000;
+const SERVICE_TOKEN_AUDIENCE = 'https://ml.azure.com/webservices';
 
 type Live = { containers: ContainerHandle[]; dirs: string[]; keys?: { Primary: string; Secondary: string } };
 
@@ -33,6 +41,7 @@ export const serviceStream = (serviceId: string) => `service-${serviceId}`;
  */
 export class WebserviceService {
   private readonly live = new Map<string, Live>();
+  private readonly tokenKey: SigningKey;
 
   constructor(
     private readonly p: PlatformContext,
@@ -40,7 +49,9 @@ export class WebserviceService {
     private readonly arm: ArmService,
     private readonly images: ImageService,
     private readonly gateway: () => Promise<ScoringGateway>,
-  ) {}
+  ) {
+    this.tokenKey = generateSigningKey(`aml-webservice-${p.session}`);
+  }
 
   private service(name: string): WebserviceRecord {
     const s = this.p.world.webservices[name];
@@ -66,18 +77,20 @@ export class WebserviceService {
       const who = this.directory.authenticate(ctx, token, 'deployWebservice');
       const ws = this.arm.workspace(args.workspace);
       this.arm.check(ctx, who, actions.deployService, ws.scope);
-      if (args.target === 'AKS') throw errors.badRequest('Deploying to AKS is not available in this version; ACI is.');
       // S5.1: the gateway serves HTTPS; a plain-HTTP service is not offered yet rather than silently upgraded.
       if (args.tls === false) throw errors.badRequest('tls: false (a plain-HTTP scoring endpoint) is not available in this version; services are served over HTTPS.');
-      if (args.compute !== undefined) throw errors.badRequest(`compute '${args.compute}' names an AKS cluster; ACI deployments take no compute.`);
+      if (args.target === 'ACI' && args.compute !== undefined) throw errors.badRequest(`compute '${args.compute}' names an AKS cluster; ACI deployments take no compute.`);
+      const cluster = args.target === 'AKS' ? this.aksCluster(ws, args.compute) : undefined;
       // S1.4: one kind of auth per service; ACI has no token auth.
       if (args.tokenAuthEnabled && args.target === 'ACI') throw errors.badRequest('Token auth is not available on ACI (S1.4): use key auth (authEnabled) or deploy to AKS.');
-      const authEnabled = args.authEnabled ?? DEFAULTS[args.target].authEnabled;
+      // Asking for token auth on AKS turns the default key auth off (one kind per service).
+      const authEnabled = args.authEnabled ?? (args.tokenAuthEnabled ? false : DEFAULTS[args.target].authEnabled);
       if (authEnabled && args.tokenAuthEnabled) throw errors.badRequest('A web service uses one kind of auth: key auth and token auth cannot both be enabled (S1.4).');
       if (this.p.world.webservices[args.name]) throw errors.conflict(`A web service named '${args.name}' already exists.`, { service: args.name });
       const replicas = args.replicas ?? 1;
       if (args.target === 'ACI' && replicas !== 1) throw errors.badRequest('An ACI web service has exactly one container; replicas are for AKS.');
       const { engine, reference } = await this.images.pullForDeployment(ctx, ws, args.imageId);
+      const capacity = cluster ? (cluster.agentCount ?? 1) * REPLICAS_PER_AGENT : 1;
       const serviceId = this.p.ids.next('svc');
       const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace, serviceId, service: args.name };
       const stream = serviceStream(serviceId);
@@ -85,9 +98,24 @@ export class WebserviceService {
       ctx.emit(stream, 'no-stream', [
         {
           type: 'WebserviceDeploymentRequested',
-          data: { ...ref, imageId: args.imageId, image: image.image, target: args.target, authEnabled, tokenAuthEnabled: args.tokenAuthEnabled ?? false, replicas, cpu: ACI_CPU, memoryGb: ACI_MEMORY_GB },
+          data: {
+            ...ref,
+            imageId: args.imageId,
+            image: image.image,
+            target: args.target,
+            ...(cluster ? { compute: cluster.compute } : {}),
+            authEnabled,
+            tokenAuthEnabled: args.tokenAuthEnabled ?? false,
+            replicas,
+            cpu: ACI_CPU,
+            memoryGb: ACI_MEMORY_GB,
+          },
         },
       ]);
+      if (cluster && replicas > capacity) {
+        ctx.emit(stream, 'any', [{ type: 'WebserviceUnschedulable', data: { ...ref, compute: cluster.compute, replicas, capacity } }]);
+        return { service: args.name, status: 'Unschedulable', reason: `${replicas} replicas do not fit on '${cluster.compute}' (room for ${capacity})` };
+      }
       const live: Live = { containers: [], dirs: [] };
       this.live.set(args.name, live);
       if (authEnabled) {
@@ -105,12 +133,17 @@ export class WebserviceService {
             image: reference,
             env: { AMLSIM_SCORING_SOCKET: REPLICA_SOCKET },
             binds: [{ hostPath: dir, containerPath: '/amlsim/scoring' }],
-            labels: containerLabels(this.p.session, { workspace: ws.workspace, service: args.name, role: 'scoring' }),
+            labels: {
+              ...containerLabels(this.p.session, { workspace: ws.workspace, service: args.name, role: 'scoring' }),
+              // AKS spreads replicas over its agents.
+              ...(cluster ? { 'dev.amlsim.agent': `${cluster.compute}-agent-${i % (cluster.agentCount ?? 1)}` } : {}),
+            },
             memoryBytes: ACI_MEMORY_GB * 2 ** 30,
             nanoCpus: 1_000_000_000,
           });
           live.containers.push(container);
-          ctx.emit(stream, 'any', [{ type: 'ReplicaStarted', data: { ...ref, replica: `replica-${i}`, container: container.id.slice(0, 12) } }]);
+          const replica = cluster ? `replica-${i}@agent-${i % (cluster.agentCount ?? 1)}` : `replica-${i}`;
+          ctx.emit(stream, 'any', [{ type: 'ReplicaStarted', data: { ...ref, replica, container: container.id.slice(0, 12) } }]);
           await waitHealthy(join(dir, 'replica.sock'), container);
           sockets.push(join(dir, 'replica.sock'));
         }
@@ -130,6 +163,61 @@ export class WebserviceService {
       ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri } }]);
       return { service: args.name, status: 'Healthy', scoringUri };
     });
+  }
+
+  /**
+   * S1.6: a token for a token-auth service, with the time to refresh it. Getting one calls the
+   * workspace's region: with that region out, no token can be had, wherever the cluster is;
+   * the distance from the cluster's region adds to how long it takes.
+   */
+  async getToken(token: string | undefined, args: { service: string }): Promise<{ token: string; refreshBy: string; durationMs: number }> {
+    return this.p.bus.run('GetToken', async (ctx) => {
+      const s = this.authorizedOn(ctx, token, 'getToken', args.service, actions.serviceToken);
+      if (!s.tokenAuthEnabled) throw errors.badRequest(`Web service '${s.service}' does not use token auth (S1.4: one kind per service).`);
+      const ws = this.arm.workspace(s.workspace);
+      if (this.p.faults.isOut(ws.region)) throw errors.serviceUnavailable('The token service of the workspace region', ws.region);
+      const clusterRegion = this.clusterRegionOf(s) ?? ws.region;
+      const durationMs = crossRegionLatencyMs(clusterRegion, ws.region);
+      await this.p.clock.sleep(durationMs);
+      const now = this.p.clock.now();
+      const tokenId = this.p.ids.next('stok');
+      const exp = Math.floor((now + SERVICE_TOKEN_LIFETIME_MS) / 1000);
+      const value = signJwt(this.tokenKey, { aud: SERVICE_TOKEN_AUDIENCE, svc: s.serviceId, iat: Math.floor(now / 1000), exp, jti: tokenId });
+      this.p.secrets.add(value, 'web service token');
+      const refreshBy = new Date(now + SERVICE_TOKEN_REFRESH_MS).toISOString();
+      ctx.emit(serviceStream(s.serviceId), 'any', [
+        {
+          type: 'ServiceTokenIssued',
+          data: {
+            workspaceId: s.workspaceId,
+            workspace: s.workspace,
+            serviceId: s.serviceId,
+            service: s.service,
+            tokenId,
+            fingerprint: fingerprint(value),
+            expiresAt: new Date(exp * 1000).toISOString(),
+            refreshBy,
+            workspaceRegion: ws.region,
+            clusterRegion,
+            durationMs,
+          },
+        },
+      ]);
+      return { token: value, refreshBy, durationMs };
+    });
+  }
+
+  private aksCluster(ws: WorkspaceRecord, compute: string | undefined) {
+    if (!compute) throw errors.badRequest('Deploying to AKS needs `compute`: an AKS cluster of the workspace (createCompute type AKS).');
+    const c = this.p.world.computes.byKey[`${ws.workspaceId}/${compute}`];
+    if (!c) throw errors.notFound('compute', compute, `workspace '${ws.workspace}'`);
+    if (c.type !== 'AKS') throw errors.badRequest(`Compute '${compute}' is ${c.type}, not an AKS cluster.`);
+    return c;
+  }
+
+  private clusterRegionOf(s: WebserviceRecord): string | undefined {
+    const compute = s.compute ? this.p.world.computes.byKey[`${s.workspaceId}/${s.compute}`] : undefined;
+    return compute?.region;
   }
 
   /** S1.5: both keys (management plane: Owner/Contributor). */
@@ -197,12 +285,28 @@ export class WebserviceService {
   private authorize(service: string, header: string | undefined): { ok: true } | { ok: false; status: 401; code: string; message: string } {
     const live = this.live.get(service);
     const s = this.p.world.webservices[service];
+    if (s?.tokenAuthEnabled) return this.authorizeToken(s, header);
     if (!s?.authEnabled) return { ok: true };
     const presented = /^Bearer (.+)$/.exec(header ?? '')?.[1];
     if (!presented) return { ok: false, status: 401, code: 'Unauthorized', message: 'This service uses key auth: send Authorization: Bearer <key>.' };
     const matches = (key: string) => key.length === presented.length && timingSafeEqual(Buffer.from(key), Buffer.from(presented));
     if (live?.keys && (matches(live.keys.Primary) || matches(live.keys.Secondary))) return { ok: true };
     return { ok: false, status: 401, code: 'Unauthorized', message: 'The key is not one of the service keys (was it regenerated?).' };
+  }
+
+  /** S1.6: a token of this service, signed by AML, not past its expiry. */
+  private authorizeToken(s: WebserviceRecord, header: string | undefined): { ok: true } | { ok: false; status: 401; code: string; message: string } {
+    const presented = /^Bearer (.+)$/.exec(header ?? '')?.[1];
+    const refuse = (message: string) => ({ ok: false as const, status: 401 as const, code: 'Unauthorized', message });
+    if (!presented) return refuse('This service uses token auth: send Authorization: Bearer <token from getToken>.');
+    try {
+      const claims = verifyJwt(presented, new Map([[this.tokenKey.kid, this.tokenKey]]));
+      if (claims.aud !== SERVICE_TOKEN_AUDIENCE || claims.svc !== s.serviceId) return refuse('The token is not for this service.');
+      if (typeof claims.exp !== 'number' || claims.exp * 1000 <= this.p.clock.now()) return refuse('The token has expired: get a new one (refresh it before refreshBy).');
+      return { ok: true };
+    } catch {
+      return refuse('The token is not valid.');
+    }
   }
 
   private record(ws: WorkspaceRecord, ref: { workspaceId: string; workspace: string; serviceId: string; service: string }, r: AppInsightsLike): void {

@@ -215,8 +215,9 @@ export const IMPLEMENTED_VERBS: Set<string> = new Set<Verb>([
   'callWebservice',
   'deleteWebservice',
   'queryAppInsights',
+  'getToken',
 ]);
-export const IMPLEMENTED_FAULTS: Set<string> = new Set<FaultKind>(['failProvisioning', 'killContainer', 'freezeContainer']);
+export const IMPLEMENTED_FAULTS: Set<string> = new Set<FaultKind>(['failProvisioning', 'killContainer', 'freezeContainer', 'regionOutage', 'regionRestored']);
 
 // ---- step expectations -----------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
   sessionEvents.sort((a, b) => a.position - b.position);
 
   const tokens = new Map<string, string>();
+  const serviceTokens = new Map<string, string>();
   let lastSignedIn: string | undefined;
   /** Step id -> the identifier of what it made, so `run: r1` matches the run's real id. */
   const aliases: Record<string, string> = {};
@@ -113,6 +114,8 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
               return made;
             },
             path: (p) => (isAbsolute(p) ? p : resolve(dirname(scenario.file), p)),
+            rememberServiceToken: (service, value) => serviceTokens.set(service, value),
+            serviceToken: (service) => serviceTokens.get(service),
           },
           step.args,
         );

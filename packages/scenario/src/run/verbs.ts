@@ -15,6 +15,9 @@ export type VerbContext = {
   resolve(stepId: string): string;
   /** A path of the scenario, relative to the scenario file. */
   path(relative: string): string;
+  /** The last web-service token a getToken step got for a service (kept by the runner, never shown). */
+  rememberServiceToken(service: string, token: string): void;
+  serviceToken(service: string): string | undefined;
 };
 
 type Handler<V extends keyof VerbArgs> = (ctx: VerbContext, args: VerbArgs[V]) => Promise<unknown>;
@@ -112,6 +115,13 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
     await ctx.platform.webservices.getKeys(ctx.token, { service: ctx.resolve(args.service) });
     return { keys: ['primaryKey', 'secondaryKey'] };
   },
+  // S1.6: the token goes to the runner (for `callWebservice { auth: token }`); the result shows refreshBy only.
+  getToken: async (ctx, args) => {
+    const service = ctx.resolve(args.service);
+    const got = await ctx.platform.webservices.getToken(ctx.token, { service });
+    ctx.rememberServiceToken(service, got.token);
+    return { refreshBy: got.refreshBy, durationMs: got.durationMs };
+  },
   regenKey: (ctx, args) => ctx.platform.webservices.regenKey(ctx.token, { service: ctx.resolve(args.service), key: args.key }),
   deleteWebservice: (ctx, args) => ctx.platform.webservices.delete(ctx.token, { service: ctx.resolve(args.service) }),
   queryAppInsights: (ctx, args) => ctx.platform.webservices.queryAppInsights(ctx.token, { workspace: args.workspace, ...(args.service ? { service: ctx.resolve(args.service) } : {}) }),
@@ -122,6 +132,10 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
     if (args.auth === 'primary' || args.auth === 'secondary') {
       const keys = await ctx.platform.webservices.getKeys(ctx.token, { service });
       authorization = `Bearer ${args.auth === 'primary' ? keys.primaryKey : keys.secondaryKey}`;
+    } else if (args.auth === 'token') {
+      const token = ctx.serviceToken(service);
+      if (!token) throw errors.badRequest(`callWebservice { auth: token } needs an earlier getToken step for this service.`);
+      authorization = `Bearer ${token}`;
     } else if (args.auth !== undefined && args.auth !== 'none') {
       authorization = `Bearer ${args.auth}`;
     }
@@ -133,6 +147,8 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
   },
   fault: async (ctx, args) => {
     if ('failProvisioning' in args && args.failProvisioning) return ctx.platform.injectFault('failProvisioning', args.failProvisioning);
+    if ('regionOutage' in args && args.regionOutage) return ctx.platform.injectFault('regionOutage', args.regionOutage);
+    if ('regionRestored' in args && args.regionRestored) return ctx.platform.injectFault('regionRestored', args.regionRestored);
     if ('killContainer' in args && args.killContainer) return ctx.platform.injectFault('killContainer', ctx.resolve(args.killContainer.run));
     if ('freezeContainer' in args && args.freezeContainer) return ctx.platform.injectFault('freezeContainer', ctx.resolve(args.freezeContainer.run));
     throw errors.badRequest(`fault ${JSON.stringify(args)} is not implemented in this version`);
