@@ -172,7 +172,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       await g.start({ tls: { cert: tls.serverChainPem, key: tls.serverKeyPem } });
       return g;
     })());
-  const webservices = new WebserviceService(context, directory, arm, images, getGateway);
+  const webservices = new WebserviceService(context, directory, arm, images, getGateway, () => ca().caCertPath);
   await directory.bootstrap(options.tenant);
   return {
     session,

@@ -176,6 +176,7 @@ export type EventDataMap = {
   ImagePushed: WorkspaceRef & { imageId: string; image: string; registry: string; repository: string; digest: string };
   ImageCreated: WorkspaceRef & { imageId: string; image: string; location: string };
   ImageCreationFailed: WorkspaceRef & { imageId: string; image: string; reason: string };
+  ImageCreationTimedOut: WorkspaceRef & { imageId: string; image: string; afterMs: number };
   // ---- Web services (S1.4, S1.5, S7.3, S8.5) ------------------------------------------------------
   WebserviceDeploymentRequested: WorkspaceRef & {
     serviceId: string;
@@ -193,7 +194,8 @@ export type EventDataMap = {
   };
   ServiceKeysGenerated: WorkspaceRef & { serviceId: string; service: string; primary: string; secondary: string };
   ReplicaStarted: WorkspaceRef & { serviceId: string; service: string; replica: string; container: string };
-  WebserviceHealthy: WorkspaceRef & { serviceId: string; service: string; scoringUri: string };
+  /** `caCert`: the path of the simulator's CA certificate, which clients trust to call the HTTPS endpoint (S5.1). */
+  WebserviceHealthy: WorkspaceRef & { serviceId: string; service: string; scoringUri: string; caCert: string };
   WebserviceUnhealthy: WorkspaceRef & { serviceId: string; service: string; reason: string };
   WebserviceUnschedulable: WorkspaceRef & { serviceId: string; service: string; compute: string; replicas: number; capacity: number };
   ServiceTokenIssued: WorkspaceRef & {
@@ -318,6 +320,7 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   ImageScoringScriptChecked: { lane: 'Registry', cites: ['S8.5'], doc: 'The scoring script was loaded in the image: it exports run (and init); or the error.' },
   ImagePushed: { lane: 'Registry', cites: ['S8.5', 'S4.5', 'S6.1'], doc: "The image was pushed to the workspace's container registry with credentials from the key vault." },
   ImageCreated: { lane: 'RP', cites: ['S8.5'], doc: 'The image is ready in the registry (status Succeeded).' },
+  ImageCreationTimedOut: { lane: 'RP', cites: ['S8.5'], doc: 'The image took longer than the build timeout (status TimedOut).' },
   ImageCreationFailed: { lane: 'RP', cites: ['S8.5'], doc: 'The image failed (status Failed); the reason is the build or scoring-script error.' },
   WebserviceDeploymentRequested: { lane: 'RP', cites: ['S8.5', 'S1.4'], doc: 'A web service is being deployed from an image (status Transitioning).' },
   ServiceKeysGenerated: { lane: 'RP', cites: ['S1.5'], doc: 'Key auth is on: a primary and a secondary key were made (fingerprints only).' },

@@ -14,9 +14,10 @@ export type ImageMachineEvent =
   | Ev<'ImageScoringScriptChecked'>
   | Ev<'ImagePushed'>
   | Ev<'ImageCreated'>
-  | Ev<'ImageCreationFailed'>;
+  | Ev<'ImageCreationFailed'>
+  | Ev<'ImageCreationTimedOut'>;
 
-export type ImageStatus = 'Running' | 'Succeeded' | 'Failed';
+export type ImageStatus = 'Running' | 'Succeeded' | 'Failed' | 'TimedOut';
 
 export type ImageContext = EventDataMap['ImageCreationRequested'] & { tag?: string; location?: string; reason?: string };
 
@@ -33,7 +34,10 @@ export const imageMachine = setup({
   id: 'image',
   context: ({ input }) => ({ ...input }),
   initial: 'building',
-  on: { ImageCreationFailed: { target: '.failed', actions: assign({ reason: ({ event }) => event.reason }) } },
+  on: {
+    ImageCreationFailed: { target: '.failed', actions: assign({ reason: ({ event }) => event.reason }) },
+    ImageCreationTimedOut: { target: '.timedOut', actions: assign({ reason: ({ event }) => `no result within ${event.afterMs} ms` }) },
+  },
   states: {
     building: {
       tags: ['Running'],
@@ -60,6 +64,7 @@ export const imageMachine = setup({
     completing: { tags: ['Running'], entry: 'completeImage', on: { ImageCreated: 'succeeded' } },
     succeeded: { tags: ['Succeeded'], type: 'final' },
     failed: { tags: ['Failed'], type: 'final' },
+    timedOut: { tags: ['TimedOut'], type: 'final' },
   },
 });
 

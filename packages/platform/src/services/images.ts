@@ -46,6 +46,8 @@ export class ImageService {
   private readonly registries = new Map<string, Promise<RegistryProcess>>();
   /** Scoring scripts by image id (host paths stay out of events). */
   private readonly sources = new Map<string, { scoringScript: string; models: string[] }>();
+  /** A build, check or push step that takes longer than this ends the image TimedOut. */
+  stepTimeoutMs = 10 * 60_000;
 
   constructor(
     private readonly p: PlatformContext,
@@ -87,7 +89,7 @@ export class ImageService {
       ctx.emit(imageStream(imageId), 'no-stream', [{ type: 'ImageCreationRequested', data: requested }]);
       const final = await this.drive(ctx, ws, imageId, startImage(requested));
       const status = imageStatusOf(final);
-      if (status === 'Failed') throw errors.imageCreationFailed(args.name, final.context.reason ?? 'unknown');
+      if (status === 'Failed' || status === 'TimedOut') throw errors.imageCreationFailed(args.name, final.context.reason ?? 'unknown');
       return { imageId, image: args.name, version, status, ...(final.context.location ? { location: final.context.location } : {}) };
     });
   }
@@ -160,7 +162,9 @@ export class ImageService {
       const effect = queue.shift()!;
       let outcomes: ImageOutcome[];
       try {
-        outcomes = await this.perform(ctx, ws, effect, snapshot.context);
+        outcomes = await withTimeout(this.perform(ctx, ws, effect, snapshot.context), this.stepTimeoutMs, () => [
+          { type: 'ImageCreationTimedOut' as const, data: { ...ref(snapshot.context), afterMs: this.stepTimeoutMs } },
+        ]);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         outcomes = [{ type: 'ImageCreationFailed', data: { ...ref(snapshot.context), reason } }];
@@ -275,5 +279,16 @@ export class ImageService {
     return r;
   }
 }
+
+/** The step's outcome, or the timeout's when the step takes longer than `ms`. */
+const withTimeout = async <T>(work: Promise<T>, ms: number, onTimeout: () => T): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(onTimeout()), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
 
 const ref = (image: ImageContext) => ({ workspaceId: image.workspaceId, workspace: image.workspace, imageId: image.imageId, image: image.image });

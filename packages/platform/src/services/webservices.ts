@@ -49,6 +49,7 @@ export class WebserviceService {
     private readonly arm: ArmService,
     private readonly images: ImageService,
     private readonly gateway: () => Promise<ScoringGateway>,
+    private readonly caCertPath: () => string,
   ) {
     this.tokenKey = generateSigningKey(`aml-webservice-${p.session}`);
   }
@@ -160,7 +161,7 @@ export class WebserviceService {
         onRequest: (r) => this.record(ws, ref, r),
       });
       const scoringUri = `${gateway.url}/api/v1/service/${args.name}/score`;
-      ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri } }]);
+      ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, caCert: this.caCertPath() } }]);
       return { service: args.name, status: 'Healthy', scoringUri };
     });
   }

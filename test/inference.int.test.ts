@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createMemoryEventStore } from '@amlsim/store';
+import { createPlatform } from '@amlsim/platform';
+import { SCENARIO_DIR, tempDir } from './helpers';
+
+const setUp = async (dir: string) => {
+  const store = createMemoryEventStore();
+  const platform = await createPlatform({
+    store,
+    dataDir: dir,
+    driver: 'docker',
+    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
+  });
+  const token = await platform.directory.signIn('alice', { mfa: false });
+  await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+  const model = await platform.models.registerModel(token, { workspace: 'ws1', name: 'sentiment', path: join(SCENARIO_DIR, 'models', 'sentiment.json') });
+  return { store, platform, token, model };
+};
+
+describe('inference (S8.5, S1.5)', () => {
+  it('a regenerated key is refused from the next request on; the other key keeps working; no key reaches the log', async () => {
+    using tmp = tempDir();
+    const { store, platform, token, model } = await setUp(tmp.dir);
+    try {
+      const image = await platform.images.createImage(token, { workspace: 'ws1', name: 'img', models: [model.modelId], scoringScript: join(SCENARIO_DIR, 'scoring', 'score.js') });
+      await platform.webservices.deploy(token, { workspace: 'ws1', name: 'svc', imageId: image.imageId, target: 'ACI', authEnabled: true });
+      const before = await platform.webservices.getKeys(token, { service: 'svc' });
+      const call = (key: string) => platform.callWebservice('svc', { data: { features: [1, 1, 1] }, authorization: `Bearer ${key}` });
+      expect((await call(before.primaryKey)).httpStatus).toBe(200);
+      await platform.webservices.regenKey(token, { service: 'svc', key: 'Primary' });
+      const after = await platform.webservices.getKeys(token, { service: 'svc' });
+      expect(after.primaryKey).not.toBe(before.primaryKey);
+      expect((await call(before.primaryKey)).httpStatus).toBe(401);
+      expect((await call(after.primaryKey)).httpStatus).toBe(200);
+      expect((await call(before.secondaryKey)).httpStatus).toBe(200);
+      const log = JSON.stringify([...store.readAll()]);
+      for (const k of [before.primaryKey, after.primaryKey, before.secondaryKey]) expect(log).not.toContain(k);
+    } finally {
+      expect((await platform.close()).leftovers).toEqual([]);
+    }
+  });
+
+  it('an image whose steps take too long ends TimedOut', async () => {
+    using tmp = tempDir();
+    const { store, platform, token, model } = await setUp(tmp.dir);
+    try {
+      platform.images.stepTimeoutMs = 1;
+      await expect(
+        platform.images.createImage(token, { workspace: 'ws1', name: 'slow', models: [model.modelId], scoringScript: join(SCENARIO_DIR, 'scoring', 'score.js') }),
+      ).rejects.toMatchObject({ code: 'ImageBuildFailed', message: expect.stringContaining('no result within 1 ms') });
+      const types = [...store.readAll()].map((e) => e.type);
+      expect(types).toContain('ImageCreationTimedOut');
+      expect(types).not.toContain('ImagePushed');
+    } finally {
+      await platform.close();
+    }
+  });
+});
