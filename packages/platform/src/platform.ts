@@ -25,6 +25,7 @@ import { WebserviceService } from './services/webservices';
 import { ScoringGateway } from './services/scoring-gateway';
 import { ensureLocalCa } from './crypto/local-ca';
 import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
 import { RunManager } from './services/run-manager';
 import { RunTokenService } from './services/run-tokens';
 import { SnapshotStore } from './services/snapshots';
@@ -163,15 +164,22 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   const images = new ImageService(context, directory, arm, models, () => options.driver ?? 'docker', options.dockerSocket);
   // The scoring gateway starts on first deployment, serving HTTPS with a certificate from the
   // simulator's own CA in the data dir (S5.1); clients trust that CA to call it.
-  let gateway: Promise<ScoringGateway> | undefined;
+  // A second, plain-HTTP gateway serves the services deployed with `tls: false` (only when asked).
+  const gateways: { https?: Promise<ScoringGateway>; http?: Promise<ScoringGateway> } = {};
   const ca = () => ensureLocalCa(join(options.dataDir, 'tls'));
-  const getGateway = () =>
-    (gateway ??= (async () => {
-      const tls = ca();
+  const getGateway = (tls = true) => {
+    const kind = tls ? 'https' : 'http';
+    return (gateways[kind] ??= (async () => {
       const g = new ScoringGateway({ now: () => clock.now() });
-      await g.start({ tls: { cert: tls.serverChainPem, key: tls.serverKeyPem } });
+      if (tls) {
+        const cert = ca();
+        await g.start({ tls: { cert: cert.serverChainPem, key: cert.serverKeyPem } });
+      } else {
+        await g.start({});
+      }
       return g;
     })());
+  };
   const webservices = new WebserviceService(context, directory, arm, images, getGateway, () => ca().caCertPath);
   await directory.bootstrap(options.tenant);
   return {
@@ -183,21 +191,29 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     models,
     images,
     webservices,
-    scoringRequests: async () => (gateway ? (await gateway.catch(() => undefined))?.requestsEnded : undefined),
+    scoringRequests: async () => {
+      let total: number | undefined;
+      for (const g of [gateways.https, gateways.http]) {
+        const ended = g ? (await g.catch(() => undefined))?.requestsEnded : undefined;
+        if (ended !== undefined) total = (total ?? 0) + ended;
+      }
+      return total;
+    },
     callWebservice: async (service, req) => {
       const record = world.webservices[service];
       if (!record) throw errors.notFound('web service', service);
       if (!record.scoringUri) throw errors.conflict(`Web service '${service}' is ${record.status}; it has no scoring endpoint.`);
       const body = JSON.stringify(req.data ?? null);
       const url = new URL(record.scoringUri);
+      const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
       return new Promise((resolve, reject) => {
-        const r = httpsRequest(
+        const r = send(
           {
             host: url.hostname,
             port: url.port,
             path: url.pathname,
             method: 'POST',
-            ca: ca().caCertPem,
+            ...(url.protocol === 'https:' ? { ca: ca().caCertPem } : {}),
             headers: {
               'content-type': 'application/json',
               'content-length': Buffer.byteLength(body),
@@ -253,7 +269,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     close: async () => {
       scheduler.dispose();
       await webservices.close();
-      if (gateway) await (await gateway.catch(() => undefined))?.stop();
+      for (const g of [gateways.https, gateways.http]) if (g) await (await g.catch(() => undefined))?.stop();
       await images.close();
       await runs.shutdown();
       await vms.shutdown();

@@ -195,7 +195,7 @@ export type EventDataMap = {
   ServiceKeysGenerated: WorkspaceRef & { serviceId: string; service: string; primary: string; secondary: string };
   ReplicaStarted: WorkspaceRef & { serviceId: string; service: string; replica: string; container: string };
   /** `caCert`: the path of the simulator's CA certificate, which clients trust to call the HTTPS endpoint (S5.1). */
-  WebserviceHealthy: WorkspaceRef & { serviceId: string; service: string; scoringUri: string; caCert: string };
+  WebserviceHealthy: WorkspaceRef & { serviceId: string; service: string; scoringUri: string; caCert?: string };
   WebserviceUnhealthy: WorkspaceRef & { serviceId: string; service: string; reason: string };
   WebserviceUnschedulable: WorkspaceRef & { serviceId: string; service: string; compute: string; replicas: number; capacity: number };
   ServiceTokenIssued: WorkspaceRef & {

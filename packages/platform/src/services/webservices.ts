@@ -29,7 +29,7 @@ export const SERVICE_TOKEN_LIFETIME_MS = 60 * 60_000;
 export const SERVICE_TOKEN_REFRESH_MS = 30 * 60_000;
 const SERVICE_TOKEN_AUDIENCE = 'https://ml.azure.com/webservices';
 
-type Live = { containers: ContainerHandle[]; dirs: string[]; keys?: { Primary: string; Secondary: string } };
+type Live = { containers: ContainerHandle[]; dirs: string[]; keys?: { Primary: string; Secondary: string }; tls?: boolean };
 
 export const serviceStream = (serviceId: string) => `service-${serviceId}`;
 
@@ -48,7 +48,7 @@ export class WebserviceService {
     private readonly directory: DirectoryService,
     private readonly arm: ArmService,
     private readonly images: ImageService,
-    private readonly gateway: () => Promise<ScoringGateway>,
+    private readonly gateway: (tls?: boolean) => Promise<ScoringGateway>,
     private readonly caCertPath: () => string,
   ) {
     this.tokenKey = generateSigningKey(`aml-webservice-${p.session}`);
@@ -78,8 +78,6 @@ export class WebserviceService {
       const who = this.directory.authenticate(ctx, token, 'deployWebservice');
       const ws = this.arm.workspace(args.workspace);
       this.arm.check(ctx, who, actions.deployService, ws.scope);
-      // S5.1: the gateway serves HTTPS; a plain-HTTP service is not offered yet rather than silently upgraded.
-      if (args.tls === false) throw errors.badRequest('tls: false (a plain-HTTP scoring endpoint) is not available in this version; services are served over HTTPS.');
       if (args.target === 'ACI' && args.compute !== undefined) throw errors.badRequest(`compute '${args.compute}' names an AKS cluster; ACI deployments take no compute.`);
       const cluster = args.target === 'AKS' ? this.aksCluster(ws, args.compute) : undefined;
       // S1.4: one kind of auth per service; ACI has no token auth.
@@ -153,7 +151,9 @@ export class WebserviceService {
         ctx.emit(stream, 'any', [{ type: 'WebserviceUnhealthy', data: { ...ref, reason } }]);
         return { service: args.name, status: 'Unhealthy', reason };
       }
-      const gateway = await this.gateway();
+      // S5.1: TLS by default; plain HTTP only when the deployment asks for it (tls: false).
+      const gateway = await this.gateway(args.tls !== false);
+      this.live.get(args.name)!.tls = args.tls !== false;
       gateway.register(args.name, {
         replicas: sockets,
         computeType: args.target,
@@ -161,7 +161,7 @@ export class WebserviceService {
         onRequest: (r) => this.record(ws, ref, r),
       });
       const scoringUri = `${gateway.url}/api/v1/service/${args.name}/score`;
-      ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, caCert: this.caCertPath() } }]);
+      ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, ...(args.tls !== false ? { caCert: this.caCertPath() } : {}) } }]);
       return { service: args.name, status: 'Healthy', scoringUri };
     });
   }
@@ -270,7 +270,7 @@ export class WebserviceService {
   private async teardown(name: string): Promise<void> {
     const live = this.live.get(name);
     this.live.delete(name);
-    (await this.gateway().catch(() => undefined))?.unregister(name);
+    (await this.gateway(live?.tls !== false).catch(() => undefined))?.unregister(name);
     for (const c of live?.containers ?? []) await c.remove().catch(() => {});
     for (const d of live?.dirs ?? []) rmSync(d, { recursive: true, force: true });
   }
