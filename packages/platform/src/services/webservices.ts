@@ -137,8 +137,9 @@ export class WebserviceService {
               // AKS spreads replicas over its agents.
               ...(cluster ? { 'dev.amlsim.agent': `${cluster.compute}-agent-${i % (cluster.agentCount ?? 1)}` } : {}),
             },
+            // The replica gets the CPU and memory the deployment records (ACI defaults: 0.1 CPU, 0.5 GB).
             memoryBytes: ACI_MEMORY_GB * 2 ** 30,
-            nanoCpus: 1_000_000_000,
+            nanoCpus: Math.round(ACI_CPU * 1_000_000_000),
           });
           live.containers.push(container);
           const replica = cluster ? `replica-${i}@agent-${i % (cluster.agentCount ?? 1)}` : `replica-${i}`;
