@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureLocalCa } from '../packages/platform/src/crypto/local-ca';
-import { createPlatform } from '../packages/platform/src/index';
-import { createMemoryEventStore } from '../packages/store/src/index';
+import { benchPlatform } from './bench-platform';
 
 const SCENARIOS = join(import.meta.dirname, '..', 'scenarios');
 const progress = (msg: string) => process.stderr.write(`  [bench] ${msg}\n`);
@@ -19,16 +17,8 @@ export type GatewayBench = Array<{ concurrency: number; gateway: { p50: number; 
  * against straight to the replica's unix socket, in the same run, at 1 and 16 concurrent clients.
  */
 export async function benchGateway(requestsPerClient = 200): Promise<GatewayBench> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'amlsim-bench-gw-'));
-  const platform = await createPlatform({
-    store: createMemoryEventStore(),
-    dataDir,
-    driver: 'docker',
-    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
-  });
+  const { platform, token, dataDir, dispose } = await benchPlatform('amlsim-bench-gw-');
   try {
-    const token = await platform.directory.signIn('alice', { mfa: false });
-    await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
     const model = await platform.models.registerModel(token, { workspace: 'ws1', name: 'sentiment', path: join(SCENARIOS, 'models', 'sentiment.json') });
     const image = await platform.images.createImage(token, { workspace: 'ws1', name: 'bench-img', models: [model.modelId], scoringScript: join(SCENARIOS, 'scoring', 'score.js') });
     const svc = await platform.webservices.deploy(token, { workspace: 'ws1', name: 'bench-svc', imageId: image.imageId, target: 'ACI' });
@@ -87,7 +77,6 @@ export async function benchGateway(requestsPerClient = 200): Promise<GatewayBenc
     }
     return results;
   } finally {
-    await platform.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await dispose();
   }
 }

@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPlatform } from '../packages/platform/src/index';
-import { createMemoryEventStore } from '../packages/store/src/index';
+import { benchPlatform } from './bench-platform';
 import { connectDocker } from '../packages/docker/src/index';
 
 // dockerode is a dependency of packages/docker only; the baseline borrows it from there.
@@ -29,16 +26,8 @@ export type TrainingBench = {
  * then 20 concurrent runs on a 4-node cluster.
  */
 export async function benchTraining(samples = 10): Promise<TrainingBench> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'amlsim-bench-train-'));
-  const platform = await createPlatform({
-    store: createMemoryEventStore(),
-    dataDir,
-    driver: 'docker',
-    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
-  });
+  const { platform, token, dispose } = await benchPlatform('amlsim-bench-train-');
   try {
-    const token = await platform.directory.signIn('alice', { mfa: false });
-    await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
     await platform.ml.createCompute(token, { workspace: 'ws1', name: 'one', type: 'AmlCompute', maxNodes: 1 });
     await platform.ml.createCompute(token, { workspace: 'ws1', name: 'four', type: 'AmlCompute', maxNodes: 4 });
     const { snapshotId } = await platform.ml.snapshot(token, { workspace: 'ws1', experiment: 'bench', source: SOURCE });
@@ -89,7 +78,6 @@ export async function benchTraining(samples = 10): Promise<TrainingBench> {
     const rawMs = median(rawTimes);
     return { runMs, rawMs, ratio: runMs / rawMs, concurrent: { runs: 20, nodes: 4, seconds, runsPerSecond: 20 / seconds } };
   } finally {
-    await platform.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await dispose();
   }
 }

@@ -108,34 +108,12 @@ export class MachineLearningService {
       if (this.p.world.computes.byKey[computeKey(ws.workspaceId, args.name)]) {
         throw errors.conflict(`Compute '${args.name}' already exists in workspace '${ws.workspace}'.`, { compute: args.name });
       }
-      if (args.type === 'AKS') {
-        // S3.1/S8.5: an inference cluster; it may live in another region than the workspace (S1.6).
-        const computeId = this.p.ids.next('cmp');
-        const agentCount = args.agentCount ?? 3;
-        ctx.emit(computeStream(computeId), 'no-stream', [
-          {
-            type: 'ComputeCreated',
-            data: {
-              workspaceId: ws.workspaceId,
-              workspace: ws.workspace,
-              computeId,
-              compute: args.name,
-              type: 'AKS',
-              vmSize,
-              minNodes: agentCount,
-              maxNodes: agentCount,
-              idleSecondsBeforeScaledown: 0,
-              memoryBytes: size.memoryBytes,
-              agentCount,
-              region: args.region ?? ws.region,
-            },
-          },
-        ]);
-        return { computeId };
-      }
-      // The compute runs on the chosen driver: without it nothing half-made is recorded.
-      await this.driver();
+      const aks = args.type === 'AKS';
+      // An AmlCompute cluster runs on the chosen driver: without it nothing half-made is recorded.
+      // An AKS cluster (S3.1/S8.5, for inference) hosts web-service replicas, which need no run driver.
+      if (!aks) await this.driver();
       const computeId = this.p.ids.next('cmp');
+      const agentCount = args.agentCount ?? 3;
       ctx.emit(computeStream(computeId), 'no-stream', [
         {
           type: 'ComputeCreated',
@@ -144,12 +122,14 @@ export class MachineLearningService {
             workspace: ws.workspace,
             computeId,
             compute: args.name,
-            type: 'AmlCompute',
+            type: aks ? 'AKS' : 'AmlCompute',
             vmSize,
-            minNodes,
-            maxNodes,
-            idleSecondsBeforeScaledown: args.idleSecondsBeforeScaledown ?? 120,
+            minNodes: aks ? agentCount : minNodes,
+            maxNodes: aks ? agentCount : maxNodes,
+            idleSecondsBeforeScaledown: aks ? 0 : (args.idleSecondsBeforeScaledown ?? 120),
             memoryBytes: size.memoryBytes,
+            // AKS: its agents, and its region, which may differ from the workspace's (S1.6).
+            ...(aks ? { agentCount, region: args.region ?? ws.region } : {}),
           },
         },
       ]);
