@@ -91,3 +91,34 @@ describe('run machine on an attached VM (S8.3 unmanaged)', () => {
     expect(effects).toEqual(['issueRunToken', 'prepareImage']);
   });
 });
+
+describe('run machine on a managed cluster', () => {
+  it('takes one node: a second assignment while it waits for its container is refused', () => {
+    const { snapshot } = play('AmlCompute', [
+      { type: 'RunTokenIssued', ...ref, tokenId: 't', fingerprint: 'f', expiresAt: '2025-01-01T10:00:00Z' },
+      { type: 'RunImagePrepared', ...ref, image: 'img', reused: true, dependencies: [] },
+      { type: 'ManagementCodeWritten', ...ref, fileShare: 'share', path: 'p' },
+      { type: 'NodeAssigned', ...ref, computeId: 'cmp_1', compute: 'cpu', node: 'node-1' },
+    ]);
+    expect(runStatusOf(snapshot)).toBe('Queued');
+    expect(snapshot.can({ type: 'NodeAssigned', ...ref, computeId: 'cmp_1', compute: 'cpu', node: 'node-2' })).toBe(false);
+  });
+
+  it('ends when the management code reports the script, and gives the node back only once the container ran down', () => {
+    const { snapshot, statuses, effects } = play('AmlCompute', [
+      { type: 'RunTokenIssued', ...ref, tokenId: 't', fingerprint: 'f', expiresAt: '2025-01-01T10:00:00Z' },
+      { type: 'RunImagePrepared', ...ref, image: 'img', reused: true, dependencies: [] },
+      { type: 'ManagementCodeWritten', ...ref, fileShare: 'share', path: 'p' },
+      { type: 'NodeAssigned', ...ref, computeId: 'cmp_1', compute: 'cpu', node: 'node-1' },
+      { type: 'ContainerStarted', ...ref, node: 'node-1', container: 'c1', image: 'img', driver: 'docker' },
+      { type: 'RunScriptEnded', ...ref, exitCode: 0 },
+      { type: 'RunCompleted', ...ref },
+    ]);
+    expect(statuses).toEqual(['NotStarted', 'Starting', 'Preparing', 'Queued', 'Running', 'Completed']);
+    expect(snapshot.context.containerExited).toBe(false);
+    const [afterExit, released] = advanceRun(snapshot, { type: 'ContainerExited', ...ref, node: 'node-1', exitCode: 0, oomKilled: false });
+    expect(released).toEqual([{ type: 'releaseNode', params: { node: 'node-1' } }]);
+    expect(afterExit.context.containerExited).toBe(true);
+    expect(effects.filter((e) => e === 'releaseNode')).toHaveLength(1); // the entry one, with no node yet
+  });
+});

@@ -263,7 +263,9 @@ export const runMachine = setup({
       entry: 'requestNode',
       on: {
         RunQueued: NOTE,
+        // One node per run: a second assignment is refused (the cluster then gives that node elsewhere).
         NodeAssigned: {
+          guard: ({ context }) => context.node === undefined,
           actions: [assign({ node: ({ event }) => event.node }), { type: 'startContainer', params: ({ event }) => ({ node: event.node }) }],
         },
         ContainerStarted: { target: 'running', actions: assign({ container: ({ event }) => event.container }) },

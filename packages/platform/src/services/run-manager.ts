@@ -75,6 +75,8 @@ export type RunManagerDeps = {
  */
 export class RunManager {
   private readonly live = new Map<string, LiveRun>();
+  /** Queued runs a node has been given to, until the assignment is recorded. */
+  private readonly assigning = new Set<string>();
 
   constructor(
     private readonly p: PlatformContext,
@@ -365,11 +367,19 @@ export class RunManager {
   /** Give an idle node to the oldest queued run, or let it idle towards scale-down. */
   private async assignNext(workspaceId: string, compute: string, node: string): Promise<void> {
     const c = this.cluster(workspaceId, compute);
-    const next = c.queue[0];
+    // The oldest queued run that no other node is already on its way to: two nodes freed at
+    // once must not both go to the head of the queue (one would never come back).
+    const next = c.queue.find((runId) => !this.assigning.has(runId));
     if (next) {
+      this.assigning.add(next);
       // The run's own chain records the assignment, in order with its other facts. Not awaited:
       // this may be running on that very chain (the run that asked for the node).
-      void this.record(next, [{ type: 'NodeAssigned', data: { ...this.ref(next), computeId: c.computeId, compute, node, runId: next } }]);
+      void this.record(next, [{ type: 'NodeAssigned', data: { ...this.ref(next), computeId: c.computeId, compute, node, runId: next } }]).finally(() => {
+        this.assigning.delete(next);
+        // The run may have left the queue meanwhile (canceled): then the node is still free.
+        const now = this.cluster(workspaceId, compute);
+        if (now.nodes[node]?.state === 'idle' && !now.queue.includes(next)) void this.assignNext(workspaceId, compute, node).catch(() => {});
+      });
       return;
     }
     this.scheduleScaleDown(c, node);
