@@ -75,8 +75,9 @@ export type RunManagerDeps = {
  */
 export class RunManager {
   private readonly live = new Map<string, LiveRun>();
-  /** Queued runs a node has been given to, until the assignment is recorded. */
+  /** Queued runs a node has been given to, and those nodes, until the assignment is recorded. */
   private readonly assigning = new Set<string>();
+  private readonly reservedNodes = new Set<string>();
 
   constructor(
     private readonly p: PlatformContext,
@@ -332,7 +333,8 @@ export class RunManager {
   private async requestNode(runId: string): Promise<void> {
     const run = this.load(runId).snapshot.context;
     const c = this.cluster(run.workspaceId, run.compute);
-    const idle = Object.values(c.nodes).find((n) => n.state === 'idle');
+    // A node already promised to a queued run is not idle, whatever the log says yet.
+    const idle = Object.values(c.nodes).find((n) => n.state === 'idle' && !this.reservedNodes.has(`${c.computeId}/${n.node}`));
     if (idle && c.queue.length === 0) return this.assign(runId, idle.node);
     await this.applyNow(runId, [{ type: 'RunQueued', data: { runId, workspaceId: run.workspaceId, workspace: run.workspace, compute: run.compute, position: c.queue.length + 1 } }]);
     if (idle) return this.assignNext(run.workspaceId, run.compute, idle.node);
@@ -370,12 +372,16 @@ export class RunManager {
     // The oldest queued run that no other node is already on its way to: two nodes freed at
     // once must not both go to the head of the queue (one would never come back).
     const next = c.queue.find((runId) => !this.assigning.has(runId));
+    const reservation = `${c.computeId}/${node}`;
+    if (this.reservedNodes.has(reservation)) return; // already promised to a run
     if (next) {
       this.assigning.add(next);
+      this.reservedNodes.add(reservation);
       // The run's own chain records the assignment, in order with its other facts. Not awaited:
       // this may be running on that very chain (the run that asked for the node).
       void this.record(next, [{ type: 'NodeAssigned', data: { ...this.ref(next), computeId: c.computeId, compute, node, runId: next } }]).finally(() => {
         this.assigning.delete(next);
+        this.reservedNodes.delete(reservation);
         // The run may have left the queue meanwhile (canceled): then the node is still free.
         const now = this.cluster(workspaceId, compute);
         if (now.nodes[node]?.state === 'idle' && !now.queue.includes(next)) void this.assignNext(workspaceId, compute, node).catch(() => {});
