@@ -22,7 +22,7 @@ import {
 } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
 import type { CommandContext, EventToAppend } from '../runtime/command-bus';
-import { PLATFORM_PRINCIPAL, streams, type PlatformContext } from '../runtime/platform-context';
+import { streams, type PlatformContext } from '../runtime/platform-context';
 import type { DirectoryService } from './directory';
 import { ResourceProvider, STORAGE_CONNECTION_SECRET, storageScopeOf } from './resource-provider';
 
@@ -377,4 +377,3 @@ export class ArmService {
   }
 }
 
-export { PLATFORM_PRINCIPAL };

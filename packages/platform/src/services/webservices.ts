@@ -9,7 +9,7 @@ import { fingerprint } from '../crypto/sealed-box';
 import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
 import { crossRegionLatencyMs } from './regions';
 import type { CommandContext } from '../runtime/command-bus';
-import { PLATFORM_PRINCIPAL, type PlatformContext } from '../runtime/platform-context';
+import type { PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
 import type { ImageService } from './images';
@@ -378,4 +378,3 @@ const liveness = (socketPath: string): Promise<number> =>
     req.end();
   });
 
-export { PLATFORM_PRINCIPAL };
