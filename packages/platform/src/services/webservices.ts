@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { actions, errors, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord } from '@amlsim/core';
 import { containerLabels, type ContainerHandle } from '@amlsim/docker';
@@ -17,9 +17,12 @@ import type { ScoringGateway } from './scoring-gateway';
 
 /** S1.4 defaults per target: ACI key auth off and token auth unavailable; AKS key auth on, token auth off. */
 const DEFAULTS = { ACI: { authEnabled: false }, AKS: { authEnabled: true } } as const;
-/** ACI defaults (S8.5): 0.1 CPU, 0.5 GB. */
-const ACI_CPU = 0.1;
-const ACI_MEMORY_GB = 0.5;
+/** Replica defaults of the SDK v1 deploy configurations (ACI and AKS alike, S8.5): 0.1 CPU, 0.5 GB. */
+const DEFAULT_CPU_CORES = 0.1;
+const DEFAULT_MEMORY_GB = 0.5;
+/** The largest replica a deployment may ask for (an ACI container's limits). */
+export const MAX_CPU_CORES = 4;
+export const MAX_MEMORY_GB = 16;
 const REPLICA_SOCKET = '/amlsim/scoring/replica.sock';
 const HEALTH_TIMEOUT_MS = 30_000;
 /** An AKS agent hosts this many replicas (the simulator's capacity rule). */
@@ -72,6 +75,10 @@ export class WebserviceService {
       replicas?: number;
       tls?: boolean;
       compute?: string;
+      /** Per replica (default 0.1). The container gets at most the host's cores (docker cannot give more). */
+      cpuCores?: number;
+      /** Per replica (default 0.5). */
+      memoryGb?: number;
     },
   ): Promise<{ service: string; status: string; scoringUri?: string; reason?: string }> {
     return this.p.bus.run('DeployWebservice', async (ctx) => {
@@ -87,6 +94,14 @@ export class WebserviceService {
       if (authEnabled && args.tokenAuthEnabled) throw errors.badRequest('A web service uses one kind of auth: key auth and token auth cannot both be enabled (S1.4).');
       if (this.p.world.webservices[args.name]) throw errors.conflict(`A web service named '${args.name}' already exists.`, { service: args.name });
       const replicas = args.replicas ?? 1;
+      const cpuCores = args.cpuCores ?? DEFAULT_CPU_CORES;
+      const memoryGb = args.memoryGb ?? DEFAULT_MEMORY_GB;
+      if (!(Number.isFinite(cpuCores) && cpuCores >= 0.01 && cpuCores <= MAX_CPU_CORES)) {
+        throw errors.badRequest(`cpuCores must be a number from 0.01 to ${MAX_CPU_CORES}; got ${JSON.stringify(args.cpuCores)}.`);
+      }
+      if (!(Number.isFinite(memoryGb) && memoryGb >= 0.1 && memoryGb <= MAX_MEMORY_GB)) {
+        throw errors.badRequest(`memoryGb must be a number from 0.1 to ${MAX_MEMORY_GB}; got ${JSON.stringify(args.memoryGb)}.`);
+      }
       if (args.target === 'ACI' && replicas !== 1) throw errors.badRequest('An ACI web service has exactly one container; replicas are for AKS.');
       const { engine, reference } = await this.images.pullForDeployment(ctx, ws, args.imageId);
       const capacity = cluster ? (cluster.agentCount ?? 1) * REPLICAS_PER_AGENT : 1;
@@ -106,8 +121,8 @@ export class WebserviceService {
             authEnabled,
             tokenAuthEnabled: args.tokenAuthEnabled ?? false,
             replicas,
-            cpu: ACI_CPU,
-            memoryGb: ACI_MEMORY_GB,
+            cpu: cpuCores,
+            memoryGb,
           },
         },
       ]);
@@ -137,9 +152,10 @@ export class WebserviceService {
               // AKS spreads replicas over its agents.
               ...(cluster ? { 'dev.amlsim.agent': `${cluster.compute}-agent-${i % (cluster.agentCount ?? 1)}` } : {}),
             },
-            // The replica gets the CPU and memory the deployment records (ACI defaults: 0.1 CPU, 0.5 GB).
-            memoryBytes: ACI_MEMORY_GB * 2 ** 30,
-            nanoCpus: Math.round(ACI_CPU * 1_000_000_000),
+            // The replica gets the CPU and memory the deployment records (defaults: 0.1 CPU, 0.5 GB),
+            // CPU capped at the host's cores: docker refuses more than the machine has.
+            memoryBytes: Math.round(memoryGb * 2 ** 30),
+            nanoCpus: Math.round(Math.min(cpuCores, availableParallelism()) * 1_000_000_000),
           });
           live.containers.push(container);
           const replica = cluster ? `replica-${i}@agent-${i % (cluster.agentCount ?? 1)}` : `replica-${i}`;

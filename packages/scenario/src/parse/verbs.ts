@@ -135,6 +135,9 @@ export const verbArgSchemas = {
     tokenAuthEnabled: z.boolean().optional(),
     replicas: z.int().min(1).optional(),
     tls: z.boolean().optional(),
+    /** Per replica; the platform checks the range (BadRequest). */
+    cpuCores: z.number().positive().optional(),
+    memoryGb: z.number().positive().optional(),
   }),
   getKeys: z.strictObject(service),
   // `key` is any string here: SCENARIOS.md shows `regenKey { key: primary }` failing BadRequest,

@@ -108,6 +108,8 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
       ...(args.tokenAuthEnabled !== undefined ? { tokenAuthEnabled: args.tokenAuthEnabled } : {}),
       ...(args.replicas !== undefined ? { replicas: args.replicas } : {}),
       ...(args.tls !== undefined ? { tls: args.tls } : {}),
+      ...(args.cpuCores !== undefined ? { cpuCores: args.cpuCores } : {}),
+      ...(args.memoryGb !== undefined ? { memoryGb: args.memoryGb } : {}),
       ...(args.compute !== undefined ? { compute: args.compute } : {}),
     }),
   // Keys are secrets: the step's result (shown in reports) carries only that it got them.
