@@ -70,8 +70,12 @@ export type Platform = {
   readonly world: WorldState;
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
   advanceClock(ms: number): Promise<void>;
-  /** Arm a fault for the next matching operation (SCENARIOS.md "Time and faults"). */
-  injectFault(kind: 'failProvisioning' | 'killContainer' | 'freezeContainer' | 'regionOutage' | 'regionRestored', target: string): Promise<void>;
+  /**
+   * Arm a fault for the next matching operation (SCENARIOS.md "Time and faults"). `target` is a
+   * run id, or with `on: 'service'` (killContainer only) a web service name: its first serving
+   * replica is killed at once.
+   */
+  injectFault(kind: 'failProvisioning' | 'killContainer' | 'freezeContainer' | 'regionOutage' | 'regionRestored', target: string, on?: 'run' | 'service'): Promise<void>;
   /** Save the read models and aggregate states for `amlsim replay` to compare against. */
   checkpoint(): void;
   /** The compute driver, if runs have used one (tests inspect disks and containers through it). */
@@ -251,11 +255,13 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       // Timers due by the new time fire now, in order (token expiry, scale-down).
       await scheduler.runDue();
     },
-    injectFault: async (kind, target) => {
+    injectFault: async (kind, target, on = 'run') => {
       // An outage lasts until restored (S1.6). killContainer and freezeContainer act at once on
       // a running target, else when the run's target starts; failProvisioning acts once.
-      const running = kind === 'killContainer' || kind === 'freezeContainer' ? runs.liveCompute(target) : undefined;
-      if (kind === 'regionOutage') context.faults.startOutage(target);
+      if (on === 'service' && kind !== 'killContainer') throw errors.badRequest(`the ${kind} fault does not act on web services; killContainer does.`);
+      const running = on === 'run' && (kind === 'killContainer' || kind === 'freezeContainer') ? runs.liveCompute(target) : undefined;
+      if (on === 'service') await webservices.killReplica(target);
+      else if (kind === 'regionOutage') context.faults.startOutage(target);
       else if (kind === 'regionRestored') context.faults.endOutage(target);
       else if (running && kind === 'killContainer') void running.kill().catch(() => {});
       else if (running && kind === 'freezeContainer') await running.freeze();

@@ -71,6 +71,12 @@ export const errors = {
       `The deployment failed: provisioning the ${resource} failed (${reason}); every resource created before it was removed.`,
       { status: 409, details: { resource, reason } },
     ),
+  webserviceFailed: (service: string, reason: string) =>
+    new SimError(
+      'DeploymentFailed',
+      `Web service '${service}' failed to deploy (status Failed): ${reason}. Its replicas were removed; deploy it again, or delete it.`,
+      { status: 409, details: { service, reason } },
+    ),
   serviceUnavailable: (service: string, region: string) =>
     new SimError('ServiceUnavailable', `${service} in region '${region}' is unavailable.`, {
       status: 503,

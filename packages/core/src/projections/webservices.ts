@@ -1,6 +1,7 @@
 import { defineProjection } from './projection';
 
-export type WebserviceStatus = 'Transitioning' | 'Healthy' | 'Unhealthy' | 'Unschedulable' | 'Deleted';
+/** S8.5 service states: Transitioning, then Healthy, Failed or Unschedulable; a Healthy one whose replica goes down is Unhealthy. */
+export type WebserviceStatus = 'Transitioning' | 'Healthy' | 'Unhealthy' | 'Failed' | 'Unschedulable' | 'Deleted';
 
 export type WebserviceRecord = {
   serviceId: string;
@@ -56,7 +57,11 @@ export const webservicesProjection = defineProjection<WebservicesState>({
     },
     WebserviceUnhealthy: (s, e) => {
       const w = s[e.data.service];
-      if (w) Object.assign(w, { status: 'Unhealthy', reason: e.data.reason });
+      if (w) Object.assign(w, { status: 'Unhealthy', reason: `${e.data.replica}: ${e.data.reason}` });
+    },
+    WebserviceFailed: (s, e) => {
+      const w = s[e.data.service];
+      if (w) Object.assign(w, { status: 'Failed', reason: e.data.reason });
     },
     WebserviceUnschedulable: (s, e) => {
       const w = s[e.data.service];

@@ -13,7 +13,7 @@ import type { PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
 import type { ImageService } from './images';
-import type { ScoringGateway } from './scoring-gateway';
+import type { ScoringGateway, ScoringService } from './scoring-gateway';
 
 /** S1.4 defaults per target: ACI key auth off and token auth unavailable; AKS key auth on, token auth off. */
 const DEFAULTS = { ACI: { authEnabled: false }, AKS: { authEnabled: true } } as const;
@@ -32,7 +32,16 @@ export const SERVICE_TOKEN_LIFETIME_MS = 60 * 60_000;
 export const SERVICE_TOKEN_REFRESH_MS = 30 * 60_000;
 const SERVICE_TOKEN_AUDIENCE = 'https://ml.azure.com/webservices';
 
-type Live = { containers: ContainerHandle[]; dirs: string[]; keys?: { Primary: string; Secondary: string }; tls?: boolean };
+type Live = {
+  containers: ContainerHandle[];
+  dirs: string[];
+  keys?: { Primary: string; Secondary: string };
+  tls?: boolean;
+  /** Replicas that serve (by index): a replica that goes down leaves it. */
+  serving?: Map<number, { replica: string; socket: string }>;
+  /** What the gateway routes to (re-registered with the replicas left when one goes down). */
+  route?: { gateway: ScoringGateway; service: ScoringService };
+};
 
 export const serviceStream = (serviceId: string) => `service-${serviceId}`;
 
@@ -92,7 +101,9 @@ export class WebserviceService {
       // Asking for token auth on AKS turns the default key auth off (one kind per service).
       const authEnabled = args.authEnabled ?? (args.tokenAuthEnabled ? false : DEFAULTS[args.target].authEnabled);
       if (authEnabled && args.tokenAuthEnabled) throw errors.badRequest('A web service uses one kind of auth: key auth and token auth cannot both be enabled (S1.4).');
-      if (this.p.world.webservices[args.name]) throw errors.conflict(`A web service named '${args.name}' already exists.`, { service: args.name });
+      // A Failed service holds no replicas: deploying again over it is how it is fixed.
+      const existing = this.p.world.webservices[args.name];
+      if (existing && existing.status !== 'Failed') throw errors.conflict(`A web service named '${args.name}' already exists.`, { service: args.name });
       const replicas = args.replicas ?? 1;
       const cpuCores = args.cpuCores ?? DEFAULT_CPU_CORES;
       const memoryGb = args.memoryGb ?? DEFAULT_MEMORY_GB;
@@ -137,6 +148,7 @@ export class WebserviceService {
         ctx.emit(stream, 'any', [{ type: 'ServiceKeysGenerated', data: { ...ref, primary: fingerprint(live.keys.Primary), secondary: fingerprint(live.keys.Secondary) } }]);
       }
       const sockets: string[] = [];
+      const replicaNames: string[] = [];
       try {
         for (let i = 0; i < replicas; i++) {
           const dir = join(tmpdir(), `amlsim-${this.p.session}-${serviceId}-${i}`);
@@ -159,23 +171,37 @@ export class WebserviceService {
           });
           live.containers.push(container);
           const replica = cluster ? `replica-${i}@agent-${i % (cluster.agentCount ?? 1)}` : `replica-${i}`;
+          replicaNames.push(replica);
           ctx.emit(stream, 'any', [{ type: 'ReplicaStarted', data: { ...ref, replica, container: container.id.slice(0, 12) } }]);
           await waitHealthy(join(dir, 'replica.sock'), container);
           sockets.push(join(dir, 'replica.sock'));
         }
       } catch (error) {
+        // S8.5: the deployment ends Failed (as wait_for_deployment reports it); nothing of it keeps running.
         const reason = error instanceof Error ? error.message : String(error);
-        ctx.emit(stream, 'any', [{ type: 'WebserviceUnhealthy', data: { ...ref, reason } }]);
-        return { service: args.name, status: 'Unhealthy', reason };
+        await this.teardown(args.name);
+        ctx.emit(stream, 'any', [{ type: 'WebserviceFailed', data: { ...ref, reason } }]);
+        throw errors.webserviceFailed(args.name, reason);
       }
       // S5.1: TLS by default; plain HTTP only when the deployment asks for it (tls: false).
       const gateway = await this.gateway(args.tls !== false);
-      this.live.get(args.name)!.tls = args.tls !== false;
-      gateway.register(args.name, {
+      live.tls = args.tls !== false;
+      const service: ScoringService = {
         replicas: sockets,
         computeType: args.target,
         authorize: (header) => this.authorize(args.name, header),
         onRequest: (r) => this.record(ws, ref, r),
+      };
+      gateway.register(args.name, service);
+      live.route = { gateway, service };
+      live.serving = new Map(sockets.map((socket, i) => [i, { replica: replicaNames[i]!, socket }]));
+      // A replica that goes down later makes the service Unhealthy (S8.5); its wait fails once
+      // it is removed (delete, session end), which is no news.
+      live.containers.forEach((container, i) => {
+        void container.wait().then(
+          (exit) => this.replicaDown(args.name, live, i, exit.oomKilled ? 'its container was killed for exceeding its memory limit (OOMKilled)' : `its container exited with code ${exit.exitCode}`),
+          () => {},
+        );
       });
       const scoringUri = `${gateway.url}/api/v1/service/${args.name}/score`;
       ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, ...(args.tls !== false ? { caCert: this.caCertPath() } : {}) } }]);
@@ -284,10 +310,33 @@ export class WebserviceService {
     for (const name of [...this.live.keys()]) await this.teardown(name);
   }
 
+  /**
+   * The `killContainer` fault on a web service: kills its first serving replica's container.
+   * @throws SimError ResourceNotFound when the service has no serving replica.
+   */
+  async killReplica(service: string): Promise<void> {
+    const live = this.live.get(service);
+    const [index] = live?.serving?.keys() ?? [];
+    if (!live || index === undefined) throw errors.notFound('running replica of web service', service);
+    await live.containers[index]!.kill();
+  }
+
+  /** S8.5: a replica of a running service went down: the gateway stops sending to it; the service is Unhealthy. */
+  private replicaDown(name: string, live: Live, index: number, reason: string): void {
+    const down = live.serving?.get(index);
+    if (this.live.get(name) !== live || !down) return; // deleted or torn down meanwhile
+    live.serving!.delete(index);
+    if (live.route) live.route.gateway.register(name, { ...live.route.service, replicas: [...live.serving!.values()].map((r) => r.socket) });
+    const s = this.p.world.webservices[name];
+    if (!s) return;
+    const ref = { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service };
+    this.p.bus.context('ReplicaMonitor').emitAsPlatform(serviceStream(s.serviceId), 'any', [{ type: 'WebserviceUnhealthy', data: { ...ref, replica: down.replica, reason } }]);
+  }
+
   private async teardown(name: string): Promise<void> {
     const live = this.live.get(name);
     this.live.delete(name);
-    (await this.gateway(live?.tls !== false).catch(() => undefined))?.unregister(name);
+    live?.route?.gateway.unregister(name);
     for (const c of live?.containers ?? []) await c.remove().catch(() => {});
     for (const d of live?.dirs ?? []) rmSync(d, { recursive: true, force: true });
   }
@@ -328,25 +377,34 @@ export class WebserviceService {
   }
 
   private record(ws: WorkspaceRecord, ref: { workspaceId: string; workspace: string; serviceId: string; service: string }, r: AppInsightsLike): void {
-    const ctx = this.p.bus.context('AppInsights');
-    ctx.emitAsPlatform(`appinsights-${ws.workspaceId}`, 'any', [
+    // Both facts in one append (one SQLite transaction): this runs on every scoring request,
+    // before its answer is written. No principal: App Insights records on its own account.
+    this.p.bus.context('AppInsights').emitMany([
       {
-        type: 'ScoringRequestRecorded',
-        data: {
-          ...ref,
-          HTTPMethod: r.HTTPMethod,
-          UserAgent: r.UserAgent,
-          ComputeType: r.ComputeType,
-          RequestUrl: r.RequestUrl,
-          StatusCode: r.StatusCode,
-          RequestId: r.RequestId,
-          DurationMs: r.DurationMs,
-        },
+        stream: `appinsights-${ws.workspaceId}`,
+        expectedVersion: 'any',
+        events: [
+          {
+            type: 'ScoringRequestRecorded',
+            data: {
+              ...ref,
+              HTTPMethod: r.HTTPMethod,
+              UserAgent: r.UserAgent,
+              ComputeType: r.ComputeType,
+              RequestUrl: r.RequestUrl,
+              StatusCode: r.StatusCode,
+              RequestId: r.RequestId,
+              DurationMs: r.DurationMs,
+            },
+          },
+        ],
       },
-    ]);
-    // S8.5: telemetry is also pushed to the platform's subscription (a stream of its own).
-    ctx.emitAsPlatform(`platform-telemetry-${this.p.session}`, 'any', [
-      { type: 'PlatformTelemetryPushed', data: { ...ref, RequestId: r.RequestId, StatusCode: r.StatusCode } },
+      // S8.5: telemetry is also pushed to the platform's subscription (a stream of its own).
+      {
+        stream: `platform-telemetry-${this.p.session}`,
+        expectedVersion: 'any',
+        events: [{ type: 'PlatformTelemetryPushed', data: { ...ref, RequestId: r.RequestId, StatusCode: r.StatusCode } }],
+      },
     ]);
   }
 

@@ -163,7 +163,8 @@ export const verbArgSchemas = {
     z.strictObject({
       regionOutage: regionSchema.optional(),
       regionRestored: regionSchema.optional(),
-      killContainer: z.strictObject(run).optional(),
+      // a run's compute target, or a web service's first serving replica
+      killContainer: z.union([z.strictObject(run), z.strictObject(service)]).optional(),
       freezeContainer: z.strictObject(run).optional(),
       failProvisioning: z.enum(PROVISIONED_RESOURCES).optional(),
     }),

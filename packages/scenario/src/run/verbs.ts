@@ -151,7 +151,10 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
     if ('failProvisioning' in args && args.failProvisioning) return ctx.platform.injectFault('failProvisioning', args.failProvisioning);
     if ('regionOutage' in args && args.regionOutage) return ctx.platform.injectFault('regionOutage', args.regionOutage);
     if ('regionRestored' in args && args.regionRestored) return ctx.platform.injectFault('regionRestored', args.regionRestored);
-    if ('killContainer' in args && args.killContainer) return ctx.platform.injectFault('killContainer', ctx.resolve(args.killContainer.run));
+    if ('killContainer' in args && args.killContainer) {
+      const on = args.killContainer;
+      return 'service' in on ? ctx.platform.injectFault('killContainer', ctx.resolve(on.service), 'service') : ctx.platform.injectFault('killContainer', ctx.resolve(on.run));
+    }
     if ('freezeContainer' in args && args.freezeContainer) return ctx.platform.injectFault('freezeContainer', ctx.resolve(args.freezeContainer.run));
     throw errors.badRequest(`fault ${JSON.stringify(args)} is not implemented in this version`);
   },
