@@ -2,16 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPlatform, type Platform } from '../packages/platform/src/index';
-import { createMemoryEventStore } from '../packages/store/src/index';
+import { openEventStore, type EventStoreKind } from '../packages/store/src/index';
 
 /**
  * A platform for a benchmark: alice, Owner of sub-1, signed in, with workspace ws1, on the
- * docker driver and an in-memory log; `dispose()` closes it and removes its data dir.
+ * docker driver and an in-memory log (or the CLI's default, SQLite in the data dir);
+ * `dispose()` closes it and removes its data dir.
  */
-export const benchPlatform = async (prefix: string): Promise<{ platform: Platform; token: string; dataDir: string; dispose(): Promise<void> }> => {
+export const benchPlatform = async (prefix: string, store: EventStoreKind = 'memory'): Promise<{ platform: Platform; token: string; dataDir: string; dispose(): Promise<void> }> => {
   const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const log = openEventStore(store, dataDir);
   const platform = await createPlatform({
-    store: createMemoryEventStore(),
+    store: log,
     dataDir,
     driver: 'docker',
     tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
@@ -24,6 +26,7 @@ export const benchPlatform = async (prefix: string): Promise<{ platform: Platfor
     dataDir,
     dispose: async () => {
       await platform.close();
+      log.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

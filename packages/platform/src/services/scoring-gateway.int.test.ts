@@ -161,6 +161,30 @@ describe('ScoringGateway over HTTPS', () => {
     expect(answers.map((a) => a.json.requestId)).toEqual(records.map((r) => r.RequestId));
   });
 
+  it('has made the record by the time the client in this process sees the answer, accepted or refused', async () => {
+    const { service: svc, records } = service([socketA]);
+    gateway.register('seen', svc);
+    const url = new URL('/api/v1/service/seen/score', gateway.url);
+    const seenAtResponse = await Promise.all(
+      ['Bearer good', 'Bearer bad'].map(
+        (authorization) =>
+          new Promise<string[]>((resolve, reject) => {
+            const req = httpsRequest(
+              { host: url.hostname, port: Number(url.port), path: url.pathname, method: 'POST', ca: ca.caCertPem, agent: false, headers: { authorization, 'content-type': 'application/json' } },
+              (res) => {
+                // The first moment this process can know the answer: the record is already there.
+                resolve(records.filter((r) => r.RequestId === res.headers['x-ms-request-id']).map((r) => String(r.StatusCode)));
+                res.resume();
+              },
+            );
+            req.on('error', reject);
+            req.end('{"x":1}');
+          }),
+      ),
+    );
+    expect(seenAtResponse).toEqual([['200'], ['401']]);
+  });
+
   it('passes liveness through to GET / on a replica', async () => {
     const { service: svc, records } = service([socketA], { computeType: 'ACI' });
     gateway.register('live', svc);
@@ -416,6 +440,63 @@ describe('ScoringGateway limits and modes', () => {
     expect(seen.length).toBe(before);
     expect((await score(g, 'small', { pad: 'x'.repeat(500) })).status).toBe(200);
     expect(records.map((r) => r.StatusCode)).toEqual([413, 200]);
+  });
+
+  it('streams a body sent in pieces, with or without a length, whole to the replica; over the limit midway is 413', async () => {
+    const g = await startGateway({ maxBodyBytes: 3 * 1024 * 1024 });
+    const { service: svc, records } = service([socketA]);
+    g.register('stream', svc);
+    const url = new URL('/api/v1/service/stream/score', g.url);
+    /** Sends `{"pad":"xxx…"}` of about `bytes` in 64 KiB pieces, a tick apart. */
+    const sendInPieces = (bytes: number, declareLength: boolean) =>
+      new Promise<Reply>((resolve, reject) => {
+        const payload = Buffer.from(JSON.stringify({ pad: 'x'.repeat(bytes) }));
+        const headers: Record<string, string> = { authorization: 'Bearer good', 'content-type': 'application/json', ...(declareLength ? { 'content-length': String(payload.length) } : {}) };
+        const req = httpsRequest({ host: url.hostname, port: Number(url.port), path: url.pathname, method: 'POST', ca: ca.caCertPem, agent: false, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: JSON.parse(text) });
+          });
+        });
+        req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? undefined : reject(error)));
+        let offset = 0;
+        const next = () => {
+          if (offset >= payload.length || req.destroyed) return void req.end();
+          req.write(payload.subarray(offset, (offset += 64 * 1024)));
+          setImmediate(next);
+        };
+        next();
+      });
+    for (const declareLength of [true, false]) {
+      const answer = await sendInPieces(2 * 1024 * 1024, declareLength);
+      expect(answer.status).toBe(200);
+      expect(answer.json.input.pad).toHaveLength(2 * 1024 * 1024);
+    }
+    const tooLarge = await sendInPieces(4 * 1024 * 1024, false);
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.json.error.code).toBe('PayloadTooLarge');
+    expect(records.map((r) => r.StatusCode)).toEqual([200, 200, 413]);
+  });
+
+  it('forwards a request to the replica before its body has finished arriving', async () => {
+    const { service: svc } = service([socketA]);
+    gateway.register('early', svc);
+    const url = new URL('/api/v1/service/early/score', gateway.url);
+    const before = seen.length;
+    let answer: Promise<number> | undefined;
+    const req = httpsRequest({ host: url.hostname, port: Number(url.port), path: url.pathname, method: 'POST', ca: ca.caCertPem, agent: false, headers: { authorization: 'Bearer good', 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      answer = new Promise((resolve) => res.on('end', () => resolve(res.statusCode ?? 0)));
+    });
+    req.write('{"first":"half",');
+    const deadline = Date.now() + 5_000;
+    while (seen.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(seen.length).toBe(before + 1); // the replica has the request while the client is still sending
+    req.end('"second":"half"}');
+    while (!answer) await new Promise((r) => setTimeout(r, 10));
+    expect(await answer).toBe(200);
   });
 
   it('serves plain HTTP when started without tls', async () => {

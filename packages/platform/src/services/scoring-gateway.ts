@@ -21,8 +21,8 @@ import { SimError, errors } from '@amlsim/core';
  * skipped for the next one, once; then 502. No answer within `scoringTimeoutMs`: 504.
  *
  * App Insights (S7.3): every request to a registered service — accepted, refused or failed —
- * gives exactly one `onRequest` record, made just before the answer is written (so it exists
- * by the time the client has the answer); a client that goes away before any answer gives a
+ * gives exactly one `onRequest` record, made right after the answer is written, in the same
+ * turn of the event loop (so whoever asks this process afterwards finds it); a client that goes away before any answer gives a
  * record with StatusCode 499. Requests naming no registered service are
  * answered 404 and recorded nowhere (they belong to no workspace).
  *
@@ -110,6 +110,7 @@ type Outcome =
   | { kind: 'unreachable'; code: string }
   | { kind: 'failed'; code: string }
   | { kind: 'timeout' }
+  | { kind: 'too-large' }
   | { kind: 'aborted' };
 
 /** A registered service: its replicas' connection pools and round-robin position. */
@@ -306,7 +307,7 @@ export class ScoringGateway {
     const route = match ? this.routes.get(match[1]!) : undefined;
     if (!match || !route) {
       const message = match ? `no web service '${printable(match[1]!)}' is deployed on this gateway` : `no route ${printable(pathname)}; use POST /api/v1/service/<name>/score`;
-      sendError({ req, res, beforeAnswer: () => {} }, 404, match ? 'ServiceNotFound' : 'NotFound', message);
+      sendError({ req, res, onAnswered: () => {} }, 404, match ? 'ServiceNotFound' : 'NotFound', message);
       return;
     }
     const kind: Kind = match[2] ? 'score' : 'liveness';
@@ -315,8 +316,10 @@ export class ScoringGateway {
     route.inFlight += 1;
     this.inFlight += 1;
     const abort = new AbortController();
-    // The record is made just before the answer is written, so that it exists by the time the
-    // client has its answer; a client that goes away first gets CLIENT_CLOSED_REQUEST.
+    // The record is made right after the answer is written, in the same turn of the event loop:
+    // the answer is on its way without waiting for the record, yet nothing that asks this
+    // process afterwards (queryAppInsights, a client in this process) can have the answer
+    // without the record. A client that goes away before any answer gets CLIENT_CLOSED_REQUEST.
     let recorded = false;
     const record = (status: number) => {
       if (recorded) return;
@@ -342,7 +345,7 @@ export class ScoringGateway {
       if (ended) return;
       ended = true;
       if (!res.writableFinished) abort.abort();
-      record(CLIENT_CLOSED_REQUEST);
+      record(exchange.answered ?? CLIENT_CLOSED_REQUEST);
       this.ended += 1;
       route.inFlight -= 1;
       this.inFlight -= 1;
@@ -351,10 +354,10 @@ export class ScoringGateway {
         this.retired.delete(route);
       }
     };
+    const exchange: Exchange = { req, res, onAnswered: record };
     res.once('finish', done);
     res.once('close', done);
 
-    const exchange: Exchange = { req, res, beforeAnswer: record };
     this.serve(route, kind, exchange, requestId, abort.signal).catch((error: unknown) => {
       if (abort.signal.aborted) return;
       this.reportError(new Error(`request ${requestId} to service '${route.name}' failed: ${messageOf(error)}`));
@@ -385,13 +388,13 @@ export class ScoringGateway {
       return sendError(x, 401, verdict.code, verdict.message, { 'www-authenticate': 'Bearer' });
     }
 
-    let body: Buffer | undefined;
+    // The body streams to the replica as it arrives (a large one is not first read whole),
+    // and is kept, so that the next replica can be given all of it if the first is unreachable.
+    let body: RequestBody | undefined;
     if (kind === 'score') {
-      const read = await readBody(req, this.maxBodyBytes, signal);
-      if (read === 'too-large') {
-        return sendError(x, 413, 'PayloadTooLarge', `the request body exceeds ${this.maxBodyBytes} bytes`, { connection: 'close' });
-      }
-      body = read;
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > this.maxBodyBytes) return this.tooLarge(x);
+      body = new RequestBody(req, this.maxBodyBytes);
     }
 
     const replicas = route.service.replicas;
@@ -410,13 +413,20 @@ export class ScoringGateway {
         return sendError(x, 502, 'BadGateway', `the replica of web service '${route.name}' failed while answering (${outcome.code})`);
       case 'timeout':
         return sendError(x, 504, 'GatewayTimeout', `web service '${route.name}' did not answer within ${this.timeoutMs} ms`);
+      case 'too-large':
+        return this.tooLarge(x);
       case 'aborted':
         return;
     }
   }
 
+  /** 413; the rest of the body is not read: the connection closes. */
+  private tooLarge(x: Exchange): void {
+    sendError(x, 413, 'PayloadTooLarge', `the request body exceeds ${this.maxBodyBytes} bytes`, { connection: 'close' });
+  }
+
   /** The picked replica, then (if it could not be reached) the next one. */
-  private async forward(route: Route, kind: Kind, method: string, body: Buffer | undefined, requestId: string, req: IncomingMessage, signal: AbortSignal): Promise<Outcome> {
+  private async forward(route: Route, kind: Kind, method: string, body: RequestBody | undefined, requestId: string, req: IncomingMessage, signal: AbortSignal): Promise<Outcome> {
     const replicas = route.service.replicas;
     const first = route.counter;
     route.counter = (route.counter + 1) % Number.MAX_SAFE_INTEGER;
@@ -435,7 +445,7 @@ export class ScoringGateway {
     socketPath: string,
     kind: Kind,
     method: string,
-    body: Buffer | undefined,
+    body: RequestBody | undefined,
     requestId: string,
     req: IncomingMessage,
     deadline: number,
@@ -450,7 +460,8 @@ export class ScoringGateway {
       const headers: OutgoingHttpHeaders = { 'x-ms-request-id': requestId };
       if (body) {
         headers['content-type'] = headerOf(req, 'content-type') ?? 'application/json';
-        headers['content-length'] = String(body.length);
+        // Without a declared length the body goes on chunked, as it came.
+        if (body.declaredLength !== undefined) headers['content-length'] = String(body.declaredLength);
       }
       const upstream = request(
         { socketPath, agent, method: kind === 'score' ? 'POST' : method, path: kind === 'score' ? '/score' : '/', headers },
@@ -485,9 +496,11 @@ export class ScoringGateway {
         settle({ kind: 'timeout' });
         upstream.destroy();
       }, remaining);
+      let detach = () => {};
       const settle = (outcome: Outcome) => {
         if (settled) return;
         settled = true;
+        detach();
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         resolve(outcome);
@@ -499,7 +512,17 @@ export class ScoringGateway {
         const stale = upstream.reusedSocket && !answered && (code === 'ECONNRESET' || code === 'EPIPE');
         settle(UNREACHABLE.has(code) || stale ? { kind: 'unreachable', code } : { kind: 'failed', code });
       });
-      upstream.end(body);
+      if (!body) upstream.end();
+      else {
+        detach = body.attach({
+          write: (chunk) => void upstream.write(chunk),
+          end: () => void upstream.end(),
+          tooLarge: () => {
+            settle({ kind: 'too-large' });
+            upstream.destroy();
+          },
+        });
+      }
     });
   }
 }
@@ -508,63 +531,81 @@ export class ScoringGateway {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/** One request being answered; `beforeAnswer` makes its record (once). */
-type Exchange = { req: IncomingMessage; res: ServerResponse; beforeAnswer: (status: number) => void };
+/** One request being answered; `onAnswered` makes its record (once), `answered` is the status sent. */
+type Exchange = { req: IncomingMessage; res: ServerResponse; answered?: number; onAnswered: (status: number) => void };
 
-/** Records, then writes the whole answer at once. Nothing when the client is gone. */
+/** Writes the whole answer at once, then records it. Nothing when the client is gone. */
 function send(x: Exchange, status: number, headers: OutgoingHttpHeaders, body: Buffer): void {
   const { req, res } = x;
   if (res.headersSent || res.destroyed) return;
-  x.beforeAnswer(status);
+  x.answered = status;
   res.writeHead(status, { ...headers, 'content-length': String(body.length) });
   res.end(req.method === 'HEAD' ? undefined : body);
+  x.onAnswered(status);
 }
 
 function sendError(x: Exchange, status: number, code: string, message: string, headers: OutgoingHttpHeaders = {}): void {
   send(x, status, { ...headers, 'content-type': 'application/json; charset=utf-8' }, Buffer.from(JSON.stringify({ error: { code, message } })));
 }
 
+type BodySink = { write(chunk: Buffer): void; end(): void; tooLarge(): void };
+
 /**
- * The request body, or 'too-large' as soon as it is over `limit` (declared or counted; the
- * rest is not read: the answer closes the connection).
+ * A request body being read: every chunk is kept (up to `limit` bytes: then 'too large' and
+ * the rest is not read) and handed to the attached sink, the current forwarding attempt.
+ * Attaching replays what came so far, so a second attempt gets the whole body.
  */
-function readBody(req: IncomingMessage, limit: number, signal: AbortSignal): Promise<Buffer | 'too-large'> {
-  return new Promise((resolve, reject) => {
+class RequestBody {
+  /** The client's Content-Length, when it sent a valid one. */
+  readonly declaredLength: number | undefined;
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private state: 'reading' | 'ended' | 'too-large' = 'reading';
+  private sink: BodySink | undefined;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit: number,
+  ) {
     const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) return resolve('too-large');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
+    this.declaredLength = req.headers['content-length'] !== undefined && Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
+    req.on('data', this.onData);
+    req.once('end', this.onEnd);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.size += chunk.length;
+    if (this.size > this.limit) {
+      this.state = 'too-large';
+      this.req.off('data', this.onData);
+      this.req.off('end', this.onEnd);
+      this.req.pause();
+      this.chunks.length = 0;
+      this.sink?.tooLarge();
+      return;
+    }
+    this.chunks.push(chunk);
+    this.sink?.write(chunk);
+  };
+
+  private readonly onEnd = (): void => {
+    this.state = 'ended';
+    this.sink?.end();
+  };
+
+  /** Replays the body so far into `sink`, then streams the rest; returns a detach function. */
+  attach(sink: BodySink): () => void {
+    this.sink = sink;
+    if (this.state === 'too-large') {
+      sink.tooLarge();
+    } else {
+      for (const chunk of this.chunks) sink.write(chunk);
+      if (this.state === 'ended') sink.end();
+    }
+    return () => {
+      if (this.sink === sink) this.sink = undefined;
     };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        resolve('too-large');
-      } else chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (error: Error) => {
-      cleanup();
-      reject(error);
-    };
-    const onAbort = () => {
-      cleanup();
-      reject(new Error('the client went away'));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+  }
 }
 
 function requestIdOf(req: IncomingMessage): string {
