@@ -16,7 +16,8 @@ import { SimError, errors } from '@amlsim/core';
  *
  * Per request: a RequestId (an incoming valid `x-ms-request-id` is kept), the service's
  * `authorize` on the Authorization header (refused: 401 `{ error: { code, message } }`), the
- * body read (over `maxBodyBytes`: 413), the replica's status and body passed back. A replica
+ * body streamed to the replica as it arrives (over `maxBodyBytes`, declared or counted: 413),
+ * the replica's status and body passed back. A replica
  * that cannot be reached (or resets a reused keep-alive connection before answering) is
  * skipped for the next one, once; then 502. No answer within `scoringTimeoutMs`: 504.
  *
