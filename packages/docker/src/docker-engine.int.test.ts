@@ -253,22 +253,31 @@ describe('volumes and sweep', () => {
     return child.pid!;
   }
 
-  it('removes containers and volumes whose owner pid is dead and keeps ours', async () => {
+  it('removes containers, volumes and images whose owner pid is dead and keeps ours and the base image', async () => {
     const dead = await deadPid();
     const orphanLabels = containerLabels(session, { role: 'node' }, dead);
     const orphan = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: orphanLabels, ...limits });
     const orphanVolume = await engine.createVolume({ labels: orphanLabels });
+    // A layer on a layer, as a crashed simulator leaves them: the child must go before its parent.
+    const orphanParent = await engine.buildLayeredImage({ base: baseTag, files: [{ path: '/orphan', content: randomUUID() }], labels: amlsimLabels({ session, pid: dead, role: 'layer' }) });
+    const orphanChild = await engine.buildLayeredImage({ base: orphanParent.tag, files: [{ path: '/child', content: randomUUID() }], labels: amlsimLabels({ session, pid: dead, role: 'image' }) });
     await using ours = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: labels(), ...limits });
     await using ourVolume = await engine.createVolume({ labels: labels() });
+    const ourImage = await engine.buildLayeredImage({ base: baseTag, files: [{ path: '/ours', content: randomUUID() }], labels: amlsimLabels({ session, pid: process.pid, role: 'layer' }) });
     expect((await raw.getVolume(ourVolume.name).inspect()).Labels).toMatchObject({ [LABEL_PID]: String(process.pid) });
 
     const result = await engine.sweep();
     expect(result.containers).toBeGreaterThanOrEqual(1);
     expect(result.volumes).toBeGreaterThanOrEqual(1);
+    expect(result.images).toBeGreaterThanOrEqual(2);
     await expect(raw.getContainer(orphan.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
     await expect(raw.getVolume(orphanVolume.name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await engine.imageExists(orphanChild.tag)).toBe(false);
+    expect(await engine.imageExists(orphanParent.tag)).toBe(false);
     expect((await raw.getContainer(ours.id).inspect()).State.Running).toBe(true);
     expect((await raw.getVolume(ourVolume.name).inspect()).Name).toBe(ourVolume.name);
+    expect(await engine.imageExists(ourImage.tag)).toBe(true);
+    expect(await engine.imageExists(baseTag)).toBe(true);
   });
 
   it('with a session removes everything of that session, owner alive or not', async () => {
@@ -276,7 +285,7 @@ describe('volumes and sweep', () => {
     const c = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: containerLabels(other), ...limits });
     const v = await engine.createVolume({ labels: containerLabels(other) });
     await using ours = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: labels(), ...limits });
-    expect(await engine.sweep({ session: other })).toEqual({ containers: 1, volumes: 1 });
+    expect(await engine.sweep({ session: other })).toEqual({ containers: 1, volumes: 1, images: 0 });
     await expect(raw.getContainer(c.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
     await expect(raw.getVolume(v.name).inspect()).rejects.toMatchObject({ statusCode: 404 });
     expect((await raw.getContainer(ours.id).inspect()).State.Running).toBe(true);

@@ -30,7 +30,7 @@ export type AmlsimRole = 'node' | 'vm' | 'scoring' | 'base' | 'layer' | (string 
 export interface AmlsimLabelInput {
   /** Owning session id. Omit only for objects shared across sessions (the base image). */
   session?: string;
-  /** Owning process id; defaults to nothing (images are not swept by pid). */
+  /** Owning process id: the start-up sweep removes what a dead process left. Omit only for shared objects. */
   pid?: number;
   workspace?: string;
   run?: string;

@@ -18,6 +18,7 @@ export interface SweepOptions {
 export interface SweepResult {
   containers: number;
   volumes: number;
+  images: number;
 }
 
 /**
@@ -34,9 +35,11 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 /**
- * Removes orphaned containers, then volumes (a volume in use cannot go before its container).
- * Only objects labelled `dev.amlsim.managed=true` are ever considered; one with no pid label is
- * left alone unless its session is named, since nothing says its owner is gone.
+ * Removes orphaned containers, then volumes (a volume in use cannot go before its container),
+ * then images (the session images a crashed simulator built: scoring images, dependency layers).
+ * Only objects labelled `dev.amlsim.managed=true` are ever considered; one with no pid label
+ * (the shared base image) is left alone unless its session is named, since nothing says its
+ * owner is gone.
  */
 export async function sweepOn(docker: Docker, options: SweepOptions = {}): Promise<SweepResult> {
   const isAlive = options.isAlive ?? isProcessAlive;
@@ -66,7 +69,28 @@ export async function sweepOn(docker: Docker, options: SweepOptions = {}): Promi
     await removeVolumeOn(docker, v.Name);
     volumes++;
   }
-  return { containers, volumes };
+
+  // An image another is built on refuses removal: children go first, so loop while that makes progress.
+  let images = 0;
+  for (;;) {
+    const doomedImages = (await docker.listImages({ filters: { label: filter } })).filter((i) => doomed(i.Labels));
+    let progress = false;
+    let lastError: unknown;
+    for (const image of doomedImages) {
+      try {
+        await docker.getImage(image.Id).remove({ force: true });
+        images++;
+        progress = true;
+      } catch (err) {
+        if (hasStatus(err, 404)) continue;
+        lastError = err;
+      }
+    }
+    if (doomedImages.length === 0 || !progress) {
+      if (lastError) throw lastError;
+      return { containers, volumes, images };
+    }
+  }
 }
 
 /** What of a session is still on the engine (an invariant after every scenario: nothing). */

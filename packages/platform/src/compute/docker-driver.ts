@@ -44,7 +44,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
       const layer = await engine.buildLayeredImage({
         base: base.tag,
         files: [{ path: '/amlsim/environment/dependencies.json', content: JSON.stringify([...dependencies].sort(), null, 2) }],
-        labels: amlsimLabels({ session, role: 'layer' }),
+        labels: amlsimLabels({ session, pid: process.pid, role: 'layer' }),
       });
       return { image: layer.tag, reused: layer.reused };
     },

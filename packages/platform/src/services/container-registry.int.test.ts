@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -280,6 +282,33 @@ describe('RegistryProcess (docker-registry on loopback, htpasswd auth)', () => {
       message: expect.stringMatching(/could not be started: spawn \S+ EACCES/),
     });
     await expect(start({ name: '../escape' })).rejects.toMatchObject({ code: 'RegistryStartFailed' });
+  });
+
+  it('a simulator process that dies (SIGKILL) takes its registry with it', async () => {
+    // A separate process starts a registry and reports its pid; then it is killed without a chance to stop it.
+    const script = join(dataDir, 'owner.mts');
+    writeFileSync(
+      script,
+      `import { RegistryProcess } from ${JSON.stringify(join(import.meta.dirname, 'container-registry.ts'))};\n` +
+        `const r = await RegistryProcess.start({ dataDir: ${JSON.stringify(dataDir)}, name: 'acrorphan' });\n` +
+        `process.stdout.write(String(r.pid) + '\\n');\n` +
+        `setInterval(() => {}, 1000);\n`,
+    );
+    const owner = spawn(process.execPath, ['--import', 'tsx', script], { cwd: join(import.meta.dirname, '..', '..', '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const line = await Promise.race([
+        once(owner.stdout!, 'data').then(([chunk]) => String(chunk)),
+        once(owner, 'exit').then(([code]) => Promise.reject(new Error(`the owner process exited (${String(code)}) before starting its registry`))),
+      ]);
+      const pid = Number(line.trim());
+      expect(isAlive(pid)).toBe(true);
+      owner.kill('SIGKILL');
+      await once(owner, 'exit');
+      for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(isAlive(pid)).toBe(false);
+    } finally {
+      owner.kill('SIGKILL');
+    }
   });
 
   it('stop() ends the process: the PID is gone and the port no longer answers', async () => {

@@ -36,7 +36,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -65,6 +65,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,49}$/;
 // common default rather than a slow one; the password itself is 192 random bits.
 const BCRYPT_COST = 10;
 const STOP_GRACE_MS = 5_000;
+const SETPRIV = '/usr/bin/setpriv';
 const START_MARKER = '--- amlsim: starting docker-registry';
 
 /**
@@ -178,6 +179,12 @@ async function launch(options: LaunchOptions): Promise<RegistryProcess> {
   const logPath = join(dir, 'registry.log');
   writeFileSync(configPath, registryConfig({ address, dir, realm: `amlsim-registry-${name}` }), { mode: 0o600 });
 
+  // setpriv (below) would report a binary it cannot run only as its own exit code: check first.
+  try {
+    accessSync(binary, constants.X_OK);
+  } catch (error) {
+    throw registryStartFailed(name, `it could not be started: spawn ${binary} ${(error as NodeJS.ErrnoException).code ?? 'EACCES'}`);
+  }
   // The log is appended across restarts; a marker line lets a failure show only this start's lines.
   writeFileSync(logPath, `${START_MARKER} ${new Date().toISOString()} ${address}\n`, { flag: 'a', mode: 0o600 });
   const log = openSync(logPath, 'a', 0o600);
@@ -185,7 +192,11 @@ async function launch(options: LaunchOptions): Promise<RegistryProcess> {
   try {
     // Empty environment: REGISTRY_* variables override the config file, and none may change
     // where the registry listens or whether it checks credentials.
-    child = spawn(binary, ['serve', configPath], { stdio: ['ignore', log, log], env: {}, cwd: dir });
+    // Through util-linux's setpriv (Essential on Debian, so always there): the registry is
+    // SIGKILLed when this process dies, so a crashed simulator leaves no registry running.
+    // setpriv execs it: the pid (and its pid file) is the registry's own.
+    const [command, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', binary, 'serve', configPath]] : [binary, ['serve', configPath]];
+    child = spawn(command, args, { stdio: ['ignore', log, log], env: {}, cwd: dir });
   } finally {
     closeSync(log); // the child holds its own descriptor
   }

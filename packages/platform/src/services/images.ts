@@ -204,7 +204,7 @@ export class ImageService {
           env: { AZUREML_MODEL_DIR: modelDir, AMLSIM_SCORING_SCRIPT: scriptPath },
           workdir: APP_DIR,
           cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_SERVER],
-          labels: amlsimLabels({ session: this.p.session, role: 'image', workspace: ws.workspace }),
+          labels: amlsimLabels({ session: this.p.session, pid: process.pid, role: 'image', workspace: ws.workspace }),
         });
         return [{ type: 'ImageBuilt', data: { ...ref(image), tag: built.tag, reused: built.reused } }];
       }
