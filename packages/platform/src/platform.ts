@@ -23,6 +23,7 @@ import { ModelRegistry } from './services/model-registry';
 import { ImageService } from './services/images';
 import { WebserviceService } from './services/webservices';
 import { ScoringGateway } from './services/scoring-gateway';
+import { markSession, sweepDeadSessions, unmarkSession } from './runtime/session-temp';
 import { ensureLocalCa } from './crypto/local-ca';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
@@ -107,6 +108,9 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   const ids = options.ids ?? nanoIds();
   const clock = options.clock ?? realClock();
   const session = ids.next('s');
+  // What a simulator that died left in the temp dir goes now; this session marks itself.
+  sweepDeadSessions();
+  markSession(session);
   const world = emptyWorld();
   const rootKey = loadRootKey(options.dataDir);
   // The data plane asks the log (via the read model) who holds a grant: revocations act at once.
@@ -260,15 +264,24 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       // a running target, else when the run's target starts; failProvisioning acts once.
       if (on === 'service' && kind !== 'killContainer') throw errors.badRequest(`the ${kind} fault does not act on web services; killContainer does.`);
       const running = on === 'run' && (kind === 'killContainer' || kind === 'freezeContainer') ? runs.liveCompute(target) : undefined;
-      if (on === 'service') await webservices.killReplica(target);
-      else if (kind === 'regionOutage') context.faults.startOutage(target);
-      else if (kind === 'regionRestored') context.faults.endOutage(target);
-      else if (running && kind === 'killContainer') void running.kill().catch(() => {});
-      else if (running && kind === 'freezeContainer') await running.freeze();
-      else context.faults.arm(kind, target);
+      // What the fault does is settled before it is recorded (one that cannot act is refused
+      // and not recorded); it acts after, so that its effects follow FaultInjected in the log.
+      const act: () => void | Promise<void> =
+        on === 'service'
+          ? webservices.replicaKiller(target)
+          : kind === 'regionOutage'
+            ? () => context.faults.startOutage(target)
+            : kind === 'regionRestored'
+              ? () => context.faults.endOutage(target)
+              : running && kind === 'killContainer'
+                ? () => void running.kill().catch(() => {})
+                : running && kind === 'freezeContainer'
+                  ? () => running.freeze()
+                  : () => context.faults.arm(kind, target);
       await context.bus.run('InjectFault', (ctx) =>
         ctx.emitAsPlatform(`session-${session}`, 'any', [{ type: 'FaultInjected', data: { fault: kind, target } }]),
       );
+      await act();
     },
     checkpoint: () => takeCheckpoint(options.store, session, world),
     driverIfStarted: () => started,
@@ -290,6 +303,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
         }
       }
       unsubscribe();
+      unmarkSession(session);
       return { leftovers };
     },
   };

@@ -311,14 +311,15 @@ export class WebserviceService {
   }
 
   /**
-   * The `killContainer` fault on a web service: kills its first serving replica's container.
+   * The `killContainer` fault on a web service: what kills its first serving replica's container.
    * @throws SimError ResourceNotFound when the service has no serving replica.
    */
-  async killReplica(service: string): Promise<void> {
+  replicaKiller(service: string): () => Promise<void> {
     const live = this.live.get(service);
     const [index] = live?.serving?.keys() ?? [];
     if (!live || index === undefined) throw errors.notFound('running replica of web service', service);
-    await live.containers[index]!.kill();
+    const container = live.containers[index]!;
+    return () => container.kill();
   }
 
   /** S8.5: a replica of a running service went down: the gateway stops sending to it; the service is Unhealthy. */
