@@ -244,6 +244,8 @@ const successKeys: { [V in Verb]?: z.core.$ZodLooseShape } = {
   waitForRun: { status: runStatusSchema.optional(), reason: text.optional() },
   getMetrics: { metrics: z.record(z.string(), metricComparison).optional() },
   getRunStatusHistory: { statuses: z.array(runStatusSchema).optional() },
+  // A deployment that ends Failed is the error DeploymentFailed; these are the statuses a deploy step returns.
+  deployWebservice: { status: z.enum(['Healthy', 'Unschedulable']).optional() },
   callWebservice: { httpStatus: z.int().min(100).max(599).optional(), body: z.unknown().optional() },
   queryAppInsights: { count: z.int().min(0).optional(), fields: z.record(z.string(), scalarSchema).optional() },
   queryActivityLog: { contains: z.array(activityEntry).optional(), lacks: z.array(activityEntry).optional() },
