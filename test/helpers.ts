@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createMemoryEventStore, openEventStore } from '@amlsim/store';
 import { createPlatform, virtualClock, type Platform, type RbacMode } from '@amlsim/platform';
 import type { EventStore } from '@amlsim/core';
+import { onTestFinished } from 'vitest';
 
 export const REPO = join(import.meta.dirname, '..');
 export const SCENARIO_DIR = join(REPO, 'scenarios');
@@ -17,7 +18,7 @@ export const tempDir = (prefix = 'amlsim-test-'): { dir: string; [Symbol.dispose
 export const storeOf = (kind: 'memory' | 'sqlite', dir: string): EventStore =>
   kind === 'memory' ? createMemoryEventStore() : openEventStore('sqlite', dir);
 
-/** A platform with alice (Owner of sub-1) and bob, on a virtual clock. */
+/** A platform with alice (Owner of sub-1) and bob, on a virtual clock; closed when the test ends. */
 export const testPlatform = async (
   dir: string,
   options: { store?: EventStore; mfa?: 'required' | 'optional'; rbacMode?: RbacMode } = {},
@@ -33,6 +34,9 @@ export const testPlatform = async (
       principals: { alice: { kind: 'user' }, bob: { kind: 'user' } },
       subscriptions: { 'sub-1': { owners: ['alice'] } },
     },
+  });
+  onTestFinished(async () => {
+    await platform.close();
   });
   return { platform, store };
 };
