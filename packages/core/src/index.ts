@@ -26,4 +26,5 @@ export * from './compute/node.machine';
 export * from './projections/models';
 export * from './image/image.machine';
 export * from './projections/app-insights';
+export * from './webservice/webservice.machine';
 export * from './projections/webservices';

@@ -1,7 +1,5 @@
+import { nextWebserviceStatus, type WebserviceEvent, type WebserviceStatus } from '../webservice/webservice.machine';
 import { defineProjection } from './projection';
-
-/** S8.5 service states: Transitioning, then Healthy, Failed or Unschedulable; a Healthy one whose replica goes down is Unhealthy. */
-export type WebserviceStatus = 'Transitioning' | 'Healthy' | 'Unhealthy' | 'Failed' | 'Unschedulable' | 'Deleted';
 
 export type WebserviceRecord = {
   serviceId: string;
@@ -19,6 +17,19 @@ export type WebserviceRecord = {
   scoringUri?: string;
   reason?: string;
   keyFingerprints?: { Primary: string; Secondary: string };
+  /** Facts its status did not allow (a platform bug): recorded here, the status left as it was. */
+  anomalies?: string[];
+};
+
+/** Moves a service through its lifecycle (webservice.machine.ts); false when the fact is not allowed. */
+const move = (w: WebserviceRecord, event: WebserviceEvent): boolean => {
+  const next = nextWebserviceStatus(w.status, event);
+  if (!next) {
+    (w.anomalies ??= []).push(`${event.type} while ${w.status}`);
+    return false;
+  }
+  w.status = next;
+  return true;
 };
 
 /** Web services by name (names are unique in the session, as scenarios refer to them by name). */
@@ -45,30 +56,31 @@ export const webservicesProjection = defineProjection<WebservicesState>({
     },
     ServiceKeysGenerated: (s, e) => {
       const w = s[e.data.service];
-      if (w) w.keyFingerprints = { Primary: e.data.primary, Secondary: e.data.secondary };
+      if (w && move(w, e)) w.keyFingerprints = { Primary: e.data.primary, Secondary: e.data.secondary };
     },
     ServiceKeyRegenerated: (s, e) => {
       const w = s[e.data.service];
-      if (w?.keyFingerprints) w.keyFingerprints[e.data.key] = e.data.fingerprint;
+      if (w?.keyFingerprints && move(w, e)) w.keyFingerprints[e.data.key] = e.data.fingerprint;
     },
     WebserviceHealthy: (s, e) => {
       const w = s[e.data.service];
-      if (w) Object.assign(w, { status: 'Healthy', scoringUri: e.data.scoringUri });
+      if (w && move(w, e)) w.scoringUri = e.data.scoringUri;
     },
     WebserviceUnhealthy: (s, e) => {
       const w = s[e.data.service];
-      if (w) Object.assign(w, { status: 'Unhealthy', reason: `${e.data.replica}: ${e.data.reason}` });
+      if (w && move(w, e)) w.reason = `${e.data.replica}: ${e.data.reason}`;
     },
     WebserviceFailed: (s, e) => {
       const w = s[e.data.service];
-      if (w) Object.assign(w, { status: 'Failed', reason: e.data.reason });
+      if (w && move(w, e)) w.reason = e.data.reason;
     },
     WebserviceUnschedulable: (s, e) => {
       const w = s[e.data.service];
-      if (w) Object.assign(w, { status: 'Unschedulable', reason: `${e.data.replicas} replicas do not fit on '${e.data.compute}' (room for ${e.data.capacity})` });
+      if (w && move(w, e)) w.reason = `${e.data.replicas} replicas do not fit on '${e.data.compute}' (room for ${e.data.capacity})`;
     },
     WebserviceDeleted: (s, e) => {
-      delete s[e.data.service];
+      const w = s[e.data.service];
+      if (w && move(w, e)) delete s[e.data.service];
     },
   },
 });

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { actions, errors, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord } from '@amlsim/core';
+import { actions, errors, nextWebserviceStatus, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord } from '@amlsim/core';
 import { containerLabels, type ContainerHandle } from '@amlsim/docker';
 import { fingerprint } from '../crypto/sealed-box';
 import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
@@ -329,7 +329,8 @@ export class WebserviceService {
     live.serving!.delete(index);
     if (live.route) live.route.gateway.register(name, { ...live.route.service, replicas: [...live.serving!.values()].map((r) => r.socket) });
     const s = this.p.world.webservices[name];
-    if (!s) return;
+    // The statechart says whether the service can be Unhealthy now (it is, or was, Healthy).
+    if (!s || !nextWebserviceStatus(s.status, { type: 'WebserviceUnhealthy' })) return;
     const ref = { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service };
     this.p.bus.context('ReplicaMonitor').emitAsPlatform(serviceStream(s.serviceId), 'any', [{ type: 'WebserviceUnhealthy', data: { ...ref, replica: down.replica, reason } }]);
   }

@@ -36,6 +36,17 @@ describe('run and node invariants', () => {
     expect(found.map((v) => v.invariant)).toEqual(['node-lifecycle']);
   });
 
+  it('webservice-lifecycle reports a service fact its state does not allow, and passes a lawful life', () => {
+    const svc = (position: number, type: string) => ({ ...e(position, type, { serviceId: 'svc_1', service: 'svc' }), stream: 'service-svc_1' });
+    const lawful = [svc(1, 'WebserviceDeploymentRequested'), svc(2, 'WebserviceHealthy'), svc(3, 'WebserviceUnhealthy'), svc(4, 'WebserviceDeleted')];
+    expect(checkInvariants(lawful, { secrets: new SecretRegistry() }).map((v) => v.invariant)).not.toContain('webservice-lifecycle');
+    const refused = checkInvariants([svc(1, 'WebserviceDeploymentRequested'), svc(2, 'WebserviceUnhealthy'), svc(3, 'WebserviceFailed'), svc(4, 'ServiceKeyRegenerated')], { secrets: new SecretRegistry() });
+    expect(refused.filter((v) => v.invariant === 'webservice-lifecycle').map((v) => v.message)).toEqual([
+      'the web service statechart refused WebserviceUnhealthy on svc while Transitioning',
+      'the web service statechart refused ServiceKeyRegenerated on svc while Failed',
+    ]);
+  });
+
   it('run-lifecycle-order catches a container started before its token was issued', () => {
     const found = checkInvariants([e(1, 'ContainerStarted', {}), e(2, 'RunTokenIssued', { expiresAt: '2025-01-01T10:00:00Z' })], { secrets: new SecretRegistry() });
     expect(found.map((v) => v.invariant)).toContain('run-lifecycle-order');

@@ -1,7 +1,10 @@
-import type { StoredEvent } from '@amlsim/core';
+import { nextWebserviceStatus, type StoredEvent, type WebserviceEvent, type WebserviceStatus } from '@amlsim/core';
 import type { SecretRegistry } from '@amlsim/platform';
 
 export type InvariantViolation = { invariant: string; message: string; events: StoredEvent[] };
+
+/** The facts that move a web service through its statechart (after WebserviceDeploymentRequested). */
+const WEBSERVICE_FACTS = new Set<string>(['ServiceKeysGenerated', 'WebserviceHealthy', 'WebserviceFailed', 'WebserviceUnschedulable', 'WebserviceUnhealthy', 'ServiceKeyRegenerated', 'WebserviceDeleted']);
 
 /**
  * Global invariants, checked after every scenario (ARCHITECTURE.md "Tests"). Each returns
@@ -125,6 +128,25 @@ export const INVARIANTS: ReadonlyArray<{
     name: 'node-lifecycle',
     check: (_events, { nodeAnomalies }) =>
       (nodeAnomalies ?? []).map((a) => ({ invariant: 'node-lifecycle', message: `the node statechart refused: ${a}`, events: [] })),
+  },
+  {
+    // S8.5: every fact of a web service fits its state in the web service statechart (no
+    // replica going down on a service that never came up, no key change after it failed).
+    name: 'webservice-lifecycle',
+    check: (events) => {
+      const status = new Map<string, WebserviceStatus>();
+      const out: InvariantViolation[] = [];
+      for (const e of events) {
+        const serviceId = String(e.data.serviceId);
+        if (e.type === 'WebserviceDeploymentRequested') status.set(serviceId, 'Transitioning');
+        else if (WEBSERVICE_FACTS.has(e.type) && status.has(serviceId)) {
+          const next = nextWebserviceStatus(status.get(serviceId)!, { type: e.type } as WebserviceEvent);
+          if (next) status.set(serviceId, next);
+          else out.push({ invariant: 'webservice-lifecycle', message: `the web service statechart refused ${e.type} on ${String(e.data.service)} while ${status.get(serviceId)}`, events: [e] });
+        }
+      }
+      return out;
+    },
   },
   {
     // S8.5: an image is in the registry before any deployment uses it; no replica starts before its image exists.

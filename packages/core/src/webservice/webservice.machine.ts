@@ -1,0 +1,54 @@
+import { setup, transition } from 'xstate';
+
+/**
+ * The lifecycle of a web service (S8.5), as the platform's service states: Transitioning while
+ * its replicas start, then Healthy, Failed (a replica did not come up) or Unschedulable (the
+ * AKS cluster has no room); a Healthy service whose replica goes down is Unhealthy. Any of them
+ * can be deleted. Keys change only on a service that was deployed.
+ *
+ * Pure: the webservices read model folds service facts through it, and a fact the service's
+ * state does not allow (a replica going down on a service that never came up) is a bug the fold
+ * reports; the platform asks it before recording one.
+ */
+export type WebserviceEvent =
+  | { type: 'ServiceKeysGenerated' }
+  | { type: 'WebserviceHealthy' }
+  | { type: 'WebserviceFailed' }
+  | { type: 'WebserviceUnschedulable' }
+  | { type: 'WebserviceUnhealthy' }
+  | { type: 'ServiceKeyRegenerated' }
+  | { type: 'WebserviceDeleted' };
+
+export type WebserviceStatus = 'Transitioning' | 'Healthy' | 'Unhealthy' | 'Failed' | 'Unschedulable' | 'Deleted';
+
+export const webserviceMachine = setup({ types: { events: {} as WebserviceEvent } }).createMachine({
+  id: 'webservice',
+  initial: 'Transitioning',
+  // (A transition with neither target nor actions is not one for `can()`: facts that keep the
+  // state name it as their target.)
+  states: {
+    Transitioning: {
+      on: {
+        ServiceKeysGenerated: 'Transitioning',
+        WebserviceHealthy: 'Healthy',
+        WebserviceFailed: 'Failed',
+        WebserviceUnschedulable: 'Unschedulable',
+        WebserviceDeleted: 'Deleted',
+      },
+    },
+    Healthy: { on: { WebserviceUnhealthy: 'Unhealthy', ServiceKeyRegenerated: 'Healthy', WebserviceDeleted: 'Deleted' } },
+    // Another replica may go down too; the replicas left still serve, so keys still change.
+    Unhealthy: { on: { WebserviceUnhealthy: 'Unhealthy', ServiceKeyRegenerated: 'Unhealthy', WebserviceDeleted: 'Deleted' } },
+    Failed: { on: { WebserviceDeleted: 'Deleted' } },
+    Unschedulable: { on: { WebserviceDeleted: 'Deleted' } },
+    Deleted: { type: 'final' },
+  },
+});
+
+/** The service's next status for a fact, or undefined when its status does not allow the fact. */
+export const nextWebserviceStatus = (status: WebserviceStatus, event: WebserviceEvent): WebserviceStatus | undefined => {
+  const snapshot = webserviceMachine.resolveState({ value: status, context: {} });
+  if (!snapshot.can(event)) return undefined;
+  const [next] = transition(webserviceMachine, snapshot, event);
+  return next.value as WebserviceStatus;
+};
