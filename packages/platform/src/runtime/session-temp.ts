@@ -37,7 +37,12 @@ export function sweepDeadSessions(dir = tmpdir(), isAlive: (pid: number) => bool
   for (const name of names) {
     const session = MARKER.exec(name)?.[1];
     if (!session) continue;
-    const pid = Number(readFileSync(join(dir, name), 'utf8').trim());
+    let pid: number;
+    try {
+      pid = Number(readFileSync(join(dir, name), 'utf8').trim());
+    } catch {
+      continue; // gone meanwhile: its owner closed, or another simulator swept it
+    }
     if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
     const prefix = `amlsim-${session}`;
     for (const entry of names) {
