@@ -380,7 +380,7 @@ export class WebserviceService {
 
   private record(ws: WorkspaceRecord, ref: { workspaceId: string; workspace: string; serviceId: string; service: string }, r: AppInsightsLike): void {
     // Both facts in one append (one SQLite transaction): this runs on every scoring request,
-    // before its answer is written. No principal: App Insights records on its own account.
+    // right after its answer is written. No principal: App Insights records on its own account.
     this.p.bus.context('AppInsights').emitMany([
       {
         stream: `appinsights-${ws.workspaceId}`,
