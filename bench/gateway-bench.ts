@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ensureLocalCa } from '../packages/platform/src/crypto/local-ca';
+import { replicaDir } from '../packages/platform/src/services/webservices';
 import { benchPlatform } from './bench-platform';
 
 const SCENARIOS = join(import.meta.dirname, '..', 'scenarios');
@@ -141,7 +141,7 @@ export async function benchGateway(): Promise<GatewayBenchRow[]> {
       const url = new URL(svc.scoringUri!);
       const serviceId = platform.world.webservices[`bench-svc-${i}`]!.serviceId;
       const gateway: Target = { name: 'gateway', host: url.hostname, port: Number(url.port), path: url.pathname, ca };
-      const socketPath = join(tmpdir(), `amlsim-${platform.session}-${serviceId}-0`, 'replica.sock');
+      const socketPath = join(replicaDir(platform.session, serviceId, 0), 'replica.sock');
       const direct: Target = { name: 'direct', socketPath, path: '/score' };
       const proxy = await floorProxy(socketPath);
       const floor: Target = { name: 'floor', host: '127.0.0.1', port: proxy.port, path: '/score' };

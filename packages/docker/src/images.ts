@@ -185,14 +185,20 @@ function splitTag(ref: string): { repo: string; tag: string } {
   return colon > ref.lastIndexOf('/') ? { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { repo: ref, tag: 'latest' };
 }
 
-/**
- * Removes the images labelled with a session. Children go before parents: Docker refuses to
- * remove an image another one is built on, so it loops while that makes progress.
- */
+/** Removes the images labelled with a session (see {@link removeImagesWhereOn}). */
 export async function removeSessionImagesOn(docker: Docker, session: string): Promise<number> {
+  return removeImagesWhereOn(docker, [`${LABEL_MANAGED}=${MANAGED_VALUE}`, `${LABEL_SESSION}=${session}`]);
+}
+
+/**
+ * Removes the images matching the label filter (and `doomed`, when given), children before
+ * parents: Docker refuses to remove an image another one is built on, so it loops while that
+ * makes progress. Returns how many went.
+ */
+export async function removeImagesWhereOn(docker: Docker, labelFilter: string[], doomed: (labels: Record<string, string> | null | undefined) => boolean = () => true): Promise<number> {
   let removed = 0;
   for (;;) {
-    const images = await docker.listImages({ filters: { label: [`${LABEL_MANAGED}=${MANAGED_VALUE}`, `${LABEL_SESSION}=${session}`] } });
+    const images = (await docker.listImages({ filters: { label: labelFilter } })).filter((i) => doomed(i.Labels));
     let progress = false;
     let lastError: unknown;
     for (const image of images) {

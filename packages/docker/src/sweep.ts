@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { hasStatus } from './containers';
 import { LABEL_MANAGED, LABEL_PID, LABEL_SESSION, MANAGED_VALUE } from './labels';
+import { removeImagesWhereOn } from './images';
 import { removeVolumeOn } from './volumes';
 
 /** Which managed objects a sweep removes. */
@@ -70,27 +71,9 @@ export async function sweepOn(docker: Docker, options: SweepOptions = {}): Promi
     volumes++;
   }
 
-  // An image another is built on refuses removal: children go first, so loop while that makes progress.
-  let images = 0;
-  for (;;) {
-    const doomedImages = (await docker.listImages({ filters: { label: filter } })).filter((i) => doomed(i.Labels));
-    let progress = false;
-    let lastError: unknown;
-    for (const image of doomedImages) {
-      try {
-        await docker.getImage(image.Id).remove({ force: true });
-        images++;
-        progress = true;
-      } catch (err) {
-        if (hasStatus(err, 404)) continue;
-        lastError = err;
-      }
-    }
-    if (doomedImages.length === 0 || !progress) {
-      if (lastError) throw lastError;
-      return { containers, volumes, images };
-    }
-  }
+  // Children before parents (an image another is built on refuses removal).
+  const images = await removeImagesWhereOn(docker, filter, doomed);
+  return { containers, volumes, images };
 }
 
 /** What of a session is still on the engine (an invariant after every scenario: nothing). */

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { sessionTempPath } from '../runtime/session-temp';
 
 /**
  * Where a run's management code executes (S8.3). Two implementations share one contract
@@ -80,11 +81,11 @@ export type RunningVm = {
  * The host directory of a VM's login socket. Short, in the temp dir (unix socket paths are
  * limited to 108 bytes), named by session so cleanup finds what a session left.
  */
-export const vmHostDir = (session: string, name: string): string => join(tmpdir(), `amlsim-${session}-vm-${name}`);
+export const vmHostDir = (session: string, name: string): string => sessionTempPath(session, 'vm', name);
 
 /** The VM host directories of a session still on disk. */
 export const vmHostDirs = (session: string): string[] => {
-  const prefix = `amlsim-${session}-vm-`;
+  const prefix = basename(sessionTempPath(session, 'vm', ''));
   return existsSync(tmpdir()) ? readdirSync(tmpdir()).filter((f) => f.startsWith(prefix)).map((f) => join(tmpdir(), f)) : [];
 };
 

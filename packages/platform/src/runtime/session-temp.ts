@@ -16,6 +16,12 @@ const MARKER = /^amlsim-(.+)\.pid$/;
 
 const markerPath = (dir: string, session: string) => join(dir, `amlsim-${session}.pid`);
 
+/**
+ * A session's entry in the temp dir: `amlsim-<session>` with no parts, else
+ * `amlsim-<session>-<part>-…` (every entry of a session is named here, so the sweep finds it).
+ */
+export const sessionTempPath = (session: string, ...parts: string[]): string => join(tmpdir(), [`amlsim-${session}`, ...parts].join('-'));
+
 /** Marks `session` as owned by this process. */
 export function markSession(session: string, dir = tmpdir()): void {
   writeFileSync(markerPath(dir, session), `${process.pid}\n`, { mode: 0o644 });

@@ -1,9 +1,9 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errors, isSimError, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
 import type { PlatformContext } from '../runtime/platform-context';
+import { sessionTempPath } from '../runtime/session-temp';
 import { runStream, type RunManager } from './run-manager';
 import type { RunTokenService } from './run-tokens';
 import type { SnapshotStore } from './snapshots';
@@ -30,7 +30,7 @@ export class ControlPlane {
     private readonly snapshots: SnapshotStore,
   ) {
     // Short path: unix socket paths are limited to 108 bytes.
-    this.dir = join(tmpdir(), `amlsim-${p.session}`);
+    this.dir = sessionTempPath(p.session);
   }
 
   get socketPath(): string {

@@ -17,15 +17,15 @@ import { SimError, errors } from '@amlsim/core';
  * Per request: a RequestId (an incoming valid `x-ms-request-id` is kept), the service's
  * `authorize` on the Authorization header (refused: 401 `{ error: { code, message } }`), the
  * body streamed to the replica as it arrives (over `maxBodyBytes`, declared or counted: 413),
- * the replica's status and body passed back. A replica
- * that cannot be reached (or resets a reused keep-alive connection before answering) is
- * skipped for the next one, once; then 502. No answer within `scoringTimeoutMs`: 504.
+ * the replica's status and body passed back. A replica that cannot be reached (or resets a
+ * reused keep-alive connection before answering) is skipped for the next one, once; then 502.
+ * No answer within `scoringTimeoutMs`: 504.
  *
  * App Insights (S7.3): every request to a registered service — accepted, refused or failed —
  * gives exactly one `onRequest` record, made right after the answer is written, in the same
- * turn of the event loop (so whoever asks this process afterwards finds it); a client that goes away before any answer gives a
- * record with StatusCode 499. Requests naming no registered service are
- * answered 404 and recorded nowhere (they belong to no workspace).
+ * turn of the event loop (so whoever asks this process afterwards finds it); a client that
+ * goes away before any answer gives a record with StatusCode 499. Requests naming no
+ * registered service are answered 404 and recorded nowhere (they belong to no workspace).
  *
  * The gateway logs nothing itself: no body, no Authorization header; the record's RequestUrl
  * has no query string. Internal failures (an `onRequest` or `authorize` that throws, a server
@@ -393,8 +393,8 @@ export class ScoringGateway {
     // and is kept, so that the next replica can be given all of it if the first is unreachable.
     let body: RequestBody | undefined;
     if (kind === 'score') {
-      const declared = Number(req.headers['content-length']);
-      if (Number.isFinite(declared) && declared > this.maxBodyBytes) return this.tooLarge(x);
+      const declared = declaredLengthOf(req);
+      if (declared !== undefined && declared > this.maxBodyBytes) return this.tooLarge(x);
       body = new RequestBody(req, this.maxBodyBytes);
     }
 
@@ -568,8 +568,7 @@ class RequestBody {
     private readonly req: IncomingMessage,
     private readonly limit: number,
   ) {
-    const declared = Number(req.headers['content-length']);
-    this.declaredLength = req.headers['content-length'] !== undefined && Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
+    this.declaredLength = declaredLengthOf(req);
     req.on('data', this.onData);
     req.once('end', this.onEnd);
   }
@@ -607,6 +606,13 @@ class RequestBody {
       if (this.sink === sink) this.sink = undefined;
     };
   }
+}
+
+/** The request's valid Content-Length, if it sent one. */
+function declaredLengthOf(req: IncomingMessage): number | undefined {
+  const value = req.headers['content-length'];
+  const declared = Number(value);
+  return value !== undefined && Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
 }
 
 function requestIdOf(req: IncomingMessage): string {

@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { actions, errors, nextWebserviceStatus, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord } from '@amlsim/core';
 import { containerLabels, type ContainerHandle } from '@amlsim/docker';
@@ -10,6 +10,7 @@ import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../cryp
 import { crossRegionLatencyMs } from './regions';
 import type { CommandContext } from '../runtime/command-bus';
 import type { PlatformContext } from '../runtime/platform-context';
+import { sessionTempPath } from '../runtime/session-temp';
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
 import type { ImageService } from './images';
@@ -44,6 +45,9 @@ type Live = {
 };
 
 export const serviceStream = (serviceId: string) => `service-${serviceId}`;
+
+/** The host directory of a replica's scoring socket, bind-mounted into its container. */
+export const replicaDir = (session: string, serviceId: string, replica: number): string => sessionTempPath(session, serviceId, String(replica));
 
 /**
  * Web services (S8.5, S1.4, S1.5, S7.3): replicas started from the image the registry holds,
@@ -151,7 +155,7 @@ export class WebserviceService {
       const replicaNames: string[] = [];
       try {
         for (let i = 0; i < replicas; i++) {
-          const dir = join(tmpdir(), `amlsim-${this.p.session}-${serviceId}-${i}`);
+          const dir = replicaDir(this.p.session, serviceId, i);
           mkdirSync(dir, { recursive: true });
           chmodSync(dir, 0o777);
           live.dirs.push(dir);
