@@ -17,11 +17,20 @@ function thrown(code: string, fn: () => unknown): SimError {
   return error as SimError;
 }
 
+export type EventStoreContractOptions = {
+  /**
+   * For a store that more than one handle (or process) can open: a second, independent handle
+   * on the very log `store` writes to. The suite then checks that a handle whose view is stale
+   * still gets the typed WrongExpectedVersion, never a raw database error.
+   */
+  openSecondHandle?: (store: EventStore) => EventStore;
+};
+
 /**
  * The EventStore contract (Emmett-style: one suite, every store). `factory` returns a fresh,
  * empty store on each call; the suite closes what it opened.
  */
-export function describeEventStoreContract(name: string, factory: () => EventStore): void {
+export function describeEventStoreContract(name: string, factory: () => EventStore, options: EventStoreContractOptions = {}): void {
   describe(`EventStore contract: ${name}`, () => {
     const opened: EventStore[] = [];
     const open = (): EventStore => {
@@ -29,6 +38,59 @@ export function describeEventStoreContract(name: string, factory: () => EventSto
       opened.push(store);
       return store;
     };
+    const { openSecondHandle } = options;
+    const second = (store: EventStore): EventStore => {
+      const other = openSecondHandle!(store);
+      opened.push(other);
+      return other;
+    };
+
+    describe.runIf(openSecondHandle)('two handles on one log', () => {
+      it('a stale handle appending at a version it saw gets WrongExpectedVersion (not a raw constraint error) and writes nothing', () => {
+        const a = open();
+        const b = second(a);
+        a.append('run-1', 'no-stream', [ev('RunSubmitted')]);
+        b.append('run-1', 1, [ev('RunQueued')]); // b has written version 2 ...
+        a.append('run-1', 2, [ev('RunStarted')]); // ... and a moves the stream on behind its back
+        const calls: StoredEvent[][] = [];
+        b.subscribe((events) => calls.push(events));
+
+        const stale = thrown('WrongExpectedVersion', () => b.append('run-1', 2, [ev('RunCompleted')]));
+        expect(stale.details).toEqual({ stream: 'run-1', expected: 2, actual: 3 });
+        expect(stale.retryable).toBe(true);
+        expect(thrown('WrongExpectedVersion', () => b.append('run-1', 'no-stream', [ev('RunCompleted')])).details).toEqual({
+          stream: 'run-1',
+          expected: 'no-stream',
+          actual: 3,
+        });
+        // Atomic across streams from the stale handle too.
+        thrown('WrongExpectedVersion', () =>
+          b.appendMany([
+            { stream: 'compute-1', expectedVersion: 'no-stream', events: [ev('ComputeCreated')] },
+            { stream: 'run-1', expectedVersion: 2, events: [ev('RunCompleted')] },
+          ]),
+        );
+        expect(calls).toEqual([]);
+        expect(a.headPosition()).toBe(3);
+        expect(a.streamVersion('compute-1')).toBe(0);
+        expect(a.readStream('run-1').map((e) => e.type)).toEqual(['RunSubmitted', 'RunQueued', 'RunStarted']);
+        // Retrying at the version the error names succeeds.
+        expect(b.append('run-1', 3, [ev('RunCompleted')]).events[0]).toMatchObject({ position: 4, version: 4 });
+      });
+
+      it('each handle appends after what the other wrote: positions and versions continue, never collide', () => {
+        const a = open();
+        const b = second(a);
+        a.append('run-1', 'no-stream', [ev('A1')]);
+        b.append('run-1', 'any', [ev('B1')]);
+        expect(b.append('run-1', 2, [ev('B2')]).events[0]).toMatchObject({ position: 3, version: 3 });
+        a.append('run-2', 'no-stream', [ev('A2')]);
+        expect(a.append('run-1', 'any', [ev('A3')]).events[0]).toMatchObject({ position: 5, version: 4 });
+        expect(b.append('run-2', 1, [ev('B3')]).events[0]).toMatchObject({ position: 6, version: 2 });
+        expect([...a.readAll()].map((e) => [e.type, e.position, e.version])).toEqual([...b.readAll()].map((e) => [e.type, e.position, e.version]));
+        expect(b.headPosition()).toBe(6);
+      });
+    });
     afterEach(() => {
       for (const store of opened.splice(0)) store.close();
     });

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SimError, type NewEvent } from '@amlsim/core';
+import { SimError, type EventStore, type NewEvent } from '@amlsim/core';
 import { describeEventStoreContract } from './event-store.contract';
 import { openSqliteEventStore, SQLITE_SCHEMA_VERSION } from './sqlite-store';
 import { openEventStore } from './index';
@@ -29,9 +29,19 @@ function openError(file: string): SimError {
   throw new Error(`expected opening ${file} to fail`);
 }
 
-describeEventStoreContract('sqlite', () => openSqliteEventStore({ file: freshFile() }));
+// The file each store of the contract was opened on, so the suite can open a second handle on it.
+const fileOf = new WeakMap<EventStore, string>();
+const openFresh = (options: { readPageSize?: number } = {}): EventStore => {
+  const file = freshFile();
+  const store = openSqliteEventStore({ file, ...options });
+  fileOf.set(store, file);
+  return store;
+};
+const openSecondHandle = (store: EventStore): EventStore => openSqliteEventStore({ file: fileOf.get(store)! });
+
+describeEventStoreContract('sqlite', () => openFresh(), { openSecondHandle });
 // Small pages, so the contract's readAll cases also cross page boundaries.
-describeEventStoreContract('sqlite, 2-row read pages', () => openSqliteEventStore({ file: freshFile(), readPageSize: 2 }));
+describeEventStoreContract('sqlite, 2-row read pages', () => openFresh({ readPageSize: 2 }), { openSecondHandle });
 
 describe('SQLite event store', () => {
   it('creates the missing directory, uses WAL and records the schema version', () => {
@@ -43,6 +53,32 @@ describe('SQLite event store', () => {
       expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
     } finally {
       db.close();
+    }
+  });
+
+  it('keeps the log to its owner: db, -wal and -shm are 0600 and a directory it creates is 0700, whatever the umask', () => {
+    const previous = process.umask(0); // the widest umask: modes must not depend on it
+    try {
+      const parent = join(root, `modes-${++counter}`);
+      const file = join(parent, 'data', 'events.sqlite');
+      const store = openSqliteEventStore({ file });
+      try {
+        store.append('run-1', 'no-stream', [ev('RunSubmitted')]); // WAL and SHM exist while the store is open
+        const mode = (path: string) => statSync(path).mode & 0o777;
+        expect([file, `${file}-wal`, `${file}-shm`].map((path) => [path, mode(path)])).toEqual([file, `${file}-wal`, `${file}-shm`].map((path) => [path, 0o600]));
+        expect(mode(join(parent, 'data'))).toBe(0o700);
+        expect(mode(parent)).toBe(0o700);
+      } finally {
+        store.close();
+      }
+      // An existing log with a wide mode is tightened when opened; its directory, not ours, is left alone.
+      chmodSync(file, 0o644);
+      chmodSync(join(parent, 'data'), 0o755);
+      openSqliteEventStore({ file }).close();
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(statSync(join(parent, 'data')).mode & 0o777).toBe(0o755);
+    } finally {
+      process.umask(previous);
     }
   });
 

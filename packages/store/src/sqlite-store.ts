@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { errors, isSimError, type AppendResult, type EventStore, type StoredEvent, type StreamAppend } from '@amlsim/core';
@@ -9,7 +9,7 @@ import { createSubscribers } from './subscribers';
 export const SQLITE_SCHEMA_VERSION = 1;
 
 export type SqliteEventStoreOptions = {
-  /** Path of the database file; its directory is created when missing. */
+  /** Path of the database file; its directory is created (mode 0700) when missing. */
   file: string;
   /** Rows per query when `readAll` pages through the log (default 10,000). */
   readPageSize?: number;
@@ -90,11 +90,32 @@ export function openSqliteEventStore(options: SqliteEventStoreOptions): EventSto
   });
 
   function appendMany(appends: readonly StreamAppend[]): AppendResult {
-    const committed = appendTx.immediate(appends);
+    let committed: StoredEvent[];
+    try {
+      committed = appendTx.immediate(appends);
+    } catch (err) {
+      throw asConflict(err, appends);
+    }
     // Only here is the transaction committed: a rolled-back append never reaches a listener.
     const last = committed[committed.length - 1];
     if (last) subscribers.publish(committed);
     return { events: committed, lastPosition: last ? last.position : (stmt.head.get() as number) };
+  }
+
+  /**
+   * Another handle on the same file (a second `amlsim` command on the data dir, a second store
+   * object) may have taken the version or position this append meant to write. The reads inside
+   * the transaction make that a WrongExpectedVersion already; should a UNIQUE or PRIMARY KEY
+   * constraint fire all the same, the caller still gets the typed, retryable conflict (naming
+   * the stream whose version is taken, as the log now holds it), never the raw SQLite error.
+   */
+  function asConflict(err: unknown, appends: readonly StreamAppend[]): unknown {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code !== 'SQLITE_CONSTRAINT_UNIQUE' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') return err;
+    const moved = appends.find((a) => a.expectedVersion !== 'any' && (stmt.version.get(a.stream) as number) !== (a.expectedVersion === 'no-stream' ? 0 : a.expectedVersion)) ?? appends[0]!;
+    const conflict = errors.wrongExpectedVersion(moved.stream, moved.expectedVersion, stmt.version.get(moved.stream) as number);
+    conflict.cause = err;
+    return conflict;
   }
 
   return {
@@ -153,8 +174,20 @@ function hydrate(row: Row): StoredEvent {
  * checks. A refused file is left exactly as it was (the error messages promise it).
  */
 function openValidated(file: string): Database.Database {
-  const state = inspectHeader(file);
-  if (state === 'missing') mkdirSync(dirname(file), { recursive: true });
+  let state = inspectHeader(file);
+  if (state === 'missing') {
+    // The log holds who did what to which workspace: readable by its owner only. A directory
+    // the store creates is 0700; the file is created 0600 before SQLite opens it (an empty file
+    // is a new database to SQLite), and SQLite gives the -wal and -shm files the database
+    // file's mode.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    try {
+      closeSync(openSync(file, 'wx', 0o600));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw errors.storeUnreadable(file, reason(err));
+    }
+    state = inspectHeader(file);
+  }
 
   let db: Database.Database;
   try {
@@ -186,6 +219,8 @@ function openValidated(file: string): Database.Database {
     if (mode !== 'wal') throw errors.storeUnreadable(file, `cannot use write-ahead logging here (journal mode stays '${String(mode)}')`);
     db.pragma('synchronous = NORMAL');
     if (found === 0) createSchema(db);
+    // A log from before modes were set (or copied in with a wide umask) is tightened too.
+    for (const path of [file, `${file}-wal`, `${file}-shm`]) chmodIfPresent(path, 0o600);
     return db;
   } catch (err) {
     db.close();
@@ -243,6 +278,14 @@ function inspectHeader(file: string): 'missing' | 'empty' | 'sqlite' {
     throw isSimError(err) ? err : errors.storeUnreadable(file, reason(err));
   } finally {
     closeSync(fd);
+  }
+}
+
+function chmodIfPresent(path: string, mode: number): void {
+  try {
+    chmodSync(path, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 
