@@ -1,4 +1,5 @@
 import type { Clock } from '@amlsim/core';
+import { longDelay, type TimerHost } from './long-timeout';
 
 /**
  * The platform clock: real (wall time) or virtual (moves only when told, for scenarios that
@@ -13,13 +14,15 @@ export type SimClock = Clock & {
   sleep(ms: number): Promise<void>;
 };
 
-export const realClock = (): SimClock => ({
+/** @param timers what `sleep` waits on (tests pass a fake one); its `now` is the clock's. */
+export const realClock = (timers?: TimerHost): SimClock => ({
   kind: 'real',
-  now: () => Date.now(),
+  now: () => (timers ? timers.now() : Date.now()),
   advance: () => {
     throw new Error('advanceClock needs the virtual clock (options.clock: virtual)');
   },
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  // A chained timer: a plain setTimeout of more than 2^31-1 ms would return at once.
+  sleep: (ms) => longDelay(ms, timers),
 });
 
 /** Virtual time starts at a fixed instant, so two runs of a scenario print the same times. */

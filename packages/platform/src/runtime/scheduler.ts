@@ -1,26 +1,32 @@
 import type { SimClock } from './clock';
+import { nodeTimerHost, setLongTimeout, type LongTimeout, type TimerHost } from './long-timeout';
 
 type Timer = { id: number; dueAt: number; fire: () => void | Promise<void> };
 
 /**
  * Timers on the platform clock (ARCHITECTURE.md: no XState `after` delays, they are lost when a
- * snapshot is restored). On a real clock a timer is a setTimeout; on a virtual clock due timers
- * fire, in due order, when the clock is advanced past them.
+ * snapshot is restored). On a real clock a timer is a (chained) setTimeout, so a due time weeks
+ * away — a long token lifetime or idle timeout — fires then, not at once; on a virtual clock due
+ * timers fire, in due order, when the clock is advanced past them.
  */
 export class Scheduler {
   private readonly timers = new Map<number, Timer>();
-  private readonly handles = new Map<number, NodeJS.Timeout>();
+  private readonly handles = new Map<number, LongTimeout>();
   private nextId = 1;
 
-  constructor(private readonly clock: SimClock) {}
+  /** @param timers what real-clock timers are built on (tests pass a fake one). */
+  constructor(
+    private readonly clock: SimClock,
+    private readonly host: TimerHost = nodeTimerHost,
+  ) {}
 
   /** Run `fire` at `dueAt` (ms since the epoch on the platform clock). Returns a cancel function. */
   at(dueAt: number, fire: () => void | Promise<void>): () => void {
     const timer: Timer = { id: this.nextId++, dueAt, fire };
     this.timers.set(timer.id, timer);
     if (this.clock.kind === 'real') {
-      const handle = setTimeout(() => void this.fire(timer), Math.max(0, dueAt - this.clock.now()));
-      handle.unref();
+      // The delay is measured on the platform clock; the chain re-arms on the host's own.
+      const handle = setLongTimeout(() => void this.fire(timer), dueAt - this.clock.now(), { unref: true, host: this.host });
       this.handles.set(timer.id, handle);
     }
     return () => this.cancel(timer.id);
@@ -37,14 +43,14 @@ export class Scheduler {
   }
 
   dispose(): void {
-    for (const h of this.handles.values()) clearTimeout(h);
+    for (const h of this.handles.values()) h.cancel();
     this.handles.clear();
     this.timers.clear();
   }
 
   private cancel(id: number): void {
     const h = this.handles.get(id);
-    if (h) clearTimeout(h);
+    h?.cancel();
     this.handles.delete(id);
     this.timers.delete(id);
   }

@@ -21,6 +21,7 @@ import type { ComputeDriver, RunningCompute } from '../compute/compute-driver';
 import { CommandContext, type EventToAppend } from '../runtime/command-bus';
 import type { Scheduler } from '../runtime/scheduler';
 import type { PlatformContext } from '../runtime/platform-context';
+import { setLongTimeout, type LongTimeout } from '../runtime/long-timeout';
 import type { RunTokenService } from './run-tokens';
 import type { SnapshotStore } from './snapshots';
 import type { VirtualMachineService } from './virtual-machines';
@@ -118,10 +119,11 @@ export class RunManager {
     const live = this.live.get(runId);
     // A live run is waited for until its end has been carried out, even if its status already says so.
     if (!live) return status()!;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+    // A chained timer: a timeout past 2^31-1 ms must not fire at once (runtime/long-timeout.ts).
+    let timer: LongTimeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => (timer = setLongTimeout(() => r('timeout'), timeoutMs)));
     const winner = await Promise.race([live.done.then(() => 'done' as const), timedOut]);
-    clearTimeout(timer);
+    timer?.cancel();
     if (winner === 'timeout') {
       throw errors.timeout(`run ${runId}`, timeoutMs, status() ?? 'finishing');
     }

@@ -11,7 +11,7 @@ import type { StepExpect } from './verbs';
 import { draftsFromZod } from './zod-issues';
 
 export { ScenarioInvalidError, formatIssue, type ScenarioIssue } from './issues';
-export { parseDuration, durationSchema, type Duration } from './durations';
+export { parseDuration, durationSchema, positiveDurationSchema, MAX_DURATION_MS, MAX_DURATION_SECONDS, type Duration } from './durations';
 export {
   BUILT_IN_ROLES,
   KNOWN_ERROR_CODES,

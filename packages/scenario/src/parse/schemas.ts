@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from './durations';
+import { positiveDurationSchema } from './durations';
 import { isRecord, nonEmpty, vocabulary, type CustomIssueParams } from './rules';
 import { nearest } from './suggest';
 
@@ -114,7 +114,7 @@ export const subscriptionsSchema = nonEmpty(
 );
 
 export const optionsSchema = z.strictObject({
-  runTokenTtl: durationSchema.default(10 * 60_000),
+  runTokenTtl: positiveDurationSchema.default(10 * 60_000),
   clock: z.enum(['real', 'virtual']).default('real'),
   rbac: z.enum(['enforce', 'soft', 'off']).default('enforce'),
   driver: z.enum(['docker', 'process']).optional(),

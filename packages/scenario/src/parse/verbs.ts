@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from './durations';
+import { durationSchema, MAX_DURATION_SECONDS } from './durations';
 import { exactlyOneOf, isRecord, type CustomIssueParams } from './rules';
 import {
   errorCodeSchema,
@@ -79,7 +79,11 @@ export const verbArgSchemas = {
     vmSize: text.optional(),
     minNodes: z.int().min(0).optional(),
     maxNodes: z.int().min(1).optional(),
-    idleSecondsBeforeScaledown: z.int().min(0).optional(),
+    idleSecondsBeforeScaledown: z
+      .int()
+      .min(0)
+      .max(MAX_DURATION_SECONDS, { error: `expected at most ${MAX_DURATION_SECONDS} seconds (24 days)` })
+      .optional(),
     agentCount: z.int().min(1).optional(),
     region: regionSchema.optional(),
     vnet: text.optional(),

@@ -100,7 +100,8 @@ function draft(issue: ZodIssue, at: DataPath, schema: z.ZodType, base: DataPath)
       return bad(`; expected at least ${String(issue.minimum)}`);
     }
     case 'too_big':
-      return bad(`; expected at most ${String(issue.maximum)}`);
+      // A schema may say why there is a limit (`.max(n, { error })`); zod's own text starts "Too big".
+      return bad(`; ${/^too big/i.test(issue.message) ? `expected at most ${String(issue.maximum)}` : issue.message}`);
     case 'invalid_key': {
       const reason = issue.issues[0]?.message ?? 'invalid name';
       return [{ path, target: 'key', key, message: `bad name '${key}' in ${context}; ${reason}` }];
