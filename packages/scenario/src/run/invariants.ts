@@ -28,11 +28,13 @@ export const INVARIANTS: ReadonlyArray<{
   check: (events: readonly StoredEvent[], ctx: InvariantContext) => InvariantViolation[];
 }> = [
   {
-    // No secret value (token, key, connection string, password) is ever written to an event.
+    // No secret value (token, key, connection string, password) is ever written to an event:
+    // neither one the platform registered nor anything shaped like a token or key (one it forgot).
     name: 'no-secret-in-log',
     check: (events, { secrets }) =>
       events.flatMap((e) => {
-        const kinds = secrets.findIn(JSON.stringify(e));
+        const text = JSON.stringify(e);
+        const kinds = [...new Set([...secrets.findIn(text), ...secretShapesIn(text).map((s) => s.kind)])];
         return kinds.length
           ? [{ invariant: 'no-secret-in-log', message: `event #${e.position} ${e.type} contains a ${kinds.join(', ')} value`, events: [e] }]
           : [];
@@ -199,6 +201,39 @@ const byRun = (events: readonly StoredEvent[]): Map<string, StoredEvent[]> => {
     runs.set(e.data.runId, list);
   }
   return runs;
+};
+
+/** A JWT: three base64url segments, the first a JSON header (`{"` encodes as `eyJ`). */
+const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}/g;
+/**
+ * Key material: a run of 64+ base64 or base64url characters (an Azure storage key is 88;
+ * shorter keys are for the registry to catch). Runs that are hex only (digests, container
+ * ids; fingerprints are `sha256:<hex>`), that lack a mix of upper case, lower case and digits
+ * (words joined by dashes), or that are full of slashes (paths) are not key-shaped.
+ */
+const KEY_SHAPE = /[A-Za-z0-9+/_-]{64,}={0,2}/g;
+const count = (run: string, chars: RegExp): number => run.match(chars)?.length ?? 0;
+const looksRandom = (run: string): boolean =>
+  !/^[0-9a-fA-F]+$/.test(run) &&
+  count(run, /[A-Z]/g) >= 3 &&
+  count(run, /[a-z]/g) >= 3 &&
+  count(run, /[0-9]/g) >= 3 &&
+  // Random bytes give a symbol about once in 32 characters; a path has a slash every few.
+  count(run, /[+/_-]/g) <= run.length / 16 + 2;
+
+/**
+ * Strings shaped like a secret in `text`, whether or not anyone registered them: what catches
+ * a token or key that reached the log through a path the secret registry never saw.
+ */
+export const secretShapesIn = (text: string): Array<{ kind: 'JWT-shaped' | 'key-shaped'; value: string }> => {
+  const jwts = [...text.matchAll(JWT_SHAPE)].map((m) => m[0]);
+  const rest = jwts.reduce((t, jwt) => t.split(jwt).join(' '), text);
+  // A key-shaped run is a base64 or a base64url run; each alphabet is split on the other's symbols.
+  const keys = [...rest.matchAll(KEY_SHAPE)].flatMap((m) => {
+    const runs = [...m[0].split(/[-_]+/), ...m[0].split(/[+/=]+/)].filter((run) => run.replace(/=+$/, '').length >= 64 && looksRandom(run));
+    return runs.length ? [runs.reduce((a, b) => (b.length > a.length ? b : a))] : [];
+  });
+  return [...jwts.map((value) => ({ kind: 'JWT-shaped' as const, value })), ...[...new Set(keys)].map((value) => ({ kind: 'key-shaped' as const, value }))];
 };
 
 export const checkInvariants = (events: readonly StoredEvent[], ctx: InvariantContext): InvariantViolation[] =>
