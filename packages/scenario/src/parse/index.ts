@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
+import { checkPaths, pathRoots, type PathOptions, type PathRoots } from './file-paths';
 import { formatIssue, ScenarioInvalidError, type IssueDraft, type ScenarioIssue } from './issues';
 import { SourcePositions } from './positions';
 import { checkReferences, type Declarations } from './references';
@@ -11,6 +12,7 @@ import type { StepExpect } from './verbs';
 import { draftsFromZod } from './zod-issues';
 
 export { ScenarioInvalidError, formatIssue, type ScenarioIssue } from './issues';
+export { FILE_ARGS, confinePath, pathRoots, widenRoots, type Confined, type PathOptions, type PathRoots } from './file-paths';
 export { parseDuration, durationSchema, positiveDurationSchema, MAX_DURATION_MS, MAX_DURATION_SECONDS, type Duration } from './durations';
 export {
   BUILT_IN_ROLES,
@@ -48,13 +50,21 @@ export { isStepOf, type EventMatcher, type Scenario, type Step, type StepOf } fr
 /** The subscription a scenario gets when it declares none (SCENARIOS.md). */
 export const DEFAULT_SUBSCRIPTION = 'sub-1';
 
+/** How to parse: which directories besides the scenario's own its paths may lead into. */
+export type ParseOptions = PathOptions;
+
 /**
  * Parses and validates a scenario file. Every problem is collected (not just the first) and
  * thrown as one ScenarioInvalidError whose issues point at `file:line:col`.
  *
- * @param file the path shown in messages (as the user would open it)
+ * Paths in the scenario (`source`, `path`, `scoringScript`, a dependencies file) must stay
+ * inside the scenario file's directory, symlinks followed, unless `options.allowPaths` widens
+ * it; the default is confined (docs/scenarios.md, "Paths").
+ *
+ * @param file the path of the scenario file (shown in messages; its directory is the root of
+ *   the scenario's paths)
  */
-export function parseScenario(text: string, file: string): Scenario {
+export function parseScenario(text: string, file: string, options: ParseOptions = {}): Scenario {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const positions = new SourcePositions(doc, lineCounter);
@@ -87,9 +97,11 @@ export function parseScenario(text: string, file: string): Scenario {
     drafts.push(...issues);
   });
   drafts.push(...checkReferences(stepDrafts, declarations(data), data['subscriptions']));
+  const roots = pathRoots(file, options);
+  drafts.push(...checkPaths(stepDrafts, roots));
 
   if (!header.success || drafts.length > 0 || yamlIssues.length > 0) fail(drafts);
-  return buildScenario(file, header.data, stepDrafts);
+  return buildScenario(file, header.data, stepDrafts, roots);
 }
 
 /**
@@ -110,7 +122,7 @@ function declarations(raw: Record<string, unknown>): Declarations {
 
 type Header = z.output<typeof scenarioFileSchema>;
 
-function buildScenario(file: string, header: Header, stepDrafts: StepDraft[]): Scenario {
+function buildScenario(file: string, header: Header, stepDrafts: StepDraft[], paths: PathRoots): Scenario {
   const firstPrincipal = Object.keys(header.tenant.principals)[0]!;
   const subscriptions = header.subscriptions ?? { [DEFAULT_SUBSCRIPTION]: { owners: [firstPrincipal] } };
   const defaultSubscription = Object.keys(subscriptions)[0]!;
@@ -143,6 +155,7 @@ function buildScenario(file: string, header: Header, stepDrafts: StepDraft[]): S
     steps,
     expect: header.expect,
     ids,
+    paths,
   };
 }
 

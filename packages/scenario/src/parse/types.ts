@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Duration } from './durations';
+import type { PathRoots } from './file-paths';
 import type { eventMatcherSchema } from './schemas';
 import type { StepExpect, Verb, VerbArgs } from './verbs';
 
@@ -48,6 +49,8 @@ export type Scenario = {
   };
   /** Step ids and the step each names. */
   ids: Record<string, { verb: string; stepIndex: number }>;
+  /** Where the scenario's file paths resolve and may lead (checked again when a step runs). */
+  paths: PathRoots;
 };
 
 /** Narrows a step to its verb, typing its arguments. */

@@ -1,7 +1,6 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
 import { errors, isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { createPlatform, PLATFORM_PRINCIPAL, realClock, virtualClock, type Platform } from '@amlsim/platform';
-import type { Scenario, Step } from '../parse';
+import { confinePath, widenRoots, type Scenario, type Step } from '../parse';
 import { checkInvariants, type InvariantViolation } from './invariants';
 import { checkOrder, describeMatcher, matches } from './matchers';
 import { STEP_CHECKS } from './step-expectations';
@@ -50,6 +49,8 @@ export type RunScenarioOptions = {
   driver?: 'docker' | 'process';
   /** The Docker engine's socket, when not the standard one. */
   dockerSocket?: string;
+  /** Directories besides the scenario's own (and those it was parsed with) its paths may lead into. */
+  allowPaths?: string[];
 };
 
 /**
@@ -113,7 +114,12 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
               if (made === undefined) throw errors.notFound('step result', id, 'the earlier steps (did that step fail?)');
               return made;
             },
-            path: (p) => (isAbsolute(p) ? p : resolve(dirname(scenario.file), p)),
+            // Confined again where the file is used: a symlink may have changed since parsing.
+            path: (p) => {
+              const confined = confinePath(p, widenRoots(scenario.paths, options.allowPaths));
+              if (!confined.ok) throw errors.badRequest(`The path '${p}' ${confined.reason}.`);
+              return confined.path;
+            },
             rememberServiceToken: (service, value) => serviceTokens.set(service, value),
             serviceToken: (service) => serviceTokens.get(service),
           },
