@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
+import { CST, isScalar, LineCounter, parseDocument, Parser, visit, type Document, type YAMLError } from 'yaml';
 import { checkPaths, pathRoots, type PathOptions, type PathRoots } from './file-paths';
 import { formatIssue, ScenarioInvalidError, type IssueDraft, type ScenarioIssue } from './issues';
 import { SourcePositions } from './positions';
@@ -69,7 +69,8 @@ export function parseScenario(text: string, file: string, options: ParseOptions 
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const positions = new SourcePositions(doc, lineCounter);
 
-  const yamlIssues = doc.errors.map((error) => yamlIssue(error, file, doc, positions));
+  const openers = unclosedOpeners(text);
+  const yamlIssues = doc.errors.map((error) => yamlIssue(error, file, doc, positions, openers));
   // A function declaration (not an arrow) so that TypeScript narrows after calls to it.
   function fail(drafts: IssueDraft[]): never {
     throw new ScenarioInvalidError(file, sortIssues([...yamlIssues, ...drafts.map((d) => locate(d, file, positions))]));
@@ -164,7 +165,7 @@ function locate(draft: IssueDraft, file: string, positions: SourcePositions): Sc
   return { file, ...positions.at(draft.path, target), ...rest };
 }
 
-function yamlIssue(error: YAMLError, file: string, doc: Document, positions: SourcePositions): ScenarioIssue {
+function yamlIssue(error: YAMLError, file: string, doc: Document, positions: SourcePositions, openers: Opener[]): ScenarioIssue {
   const position = positions.ofOffset(error.pos[0]);
   if (error.code === 'DUPLICATE_KEY') {
     const key = keyAt(doc, error.pos[0]);
@@ -173,7 +174,50 @@ function yamlIssue(error: YAMLError, file: string, doc: Document, positions: Sou
   if (error.code === 'MULTIPLE_DOCS') {
     return { file, ...position, path: [], message: "a scenario file holds one YAML document; remove the second one (after '---')" };
   }
+  // The parser notices an unclosed bracket or quote where the file (or the indented block) ends;
+  // the user has to look where it was opened.
+  const kind = /^Flow map\b/.test(error.message) ? '{' : /^Flow sequence\b/.test(error.message) ? '[' : /^Missing closing "quote/.test(error.message) ? '"' : /^Missing closing 'quote/.test(error.message) ? "'" : undefined;
+  const opener = kind === undefined ? undefined : claimOpener(openers, kind, error.pos[0]);
+  if (opener !== undefined) {
+    const what = OPENER_TEXT[opener.char];
+    return { file, ...positions.ofOffset(opener.offset), path: [], message: `YAML syntax error: ${what} (noticed at line ${position.line}, col ${position.col})` };
+  }
   return { file, ...position, path: [], message: `YAML syntax error: ${error.message}` };
+}
+
+type Opener = { offset: number; char: '{' | '[' | '"' | "'"; claimed?: boolean };
+
+const OPENER_TEXT: Record<Opener['char'], string> = {
+  '{': "the '{' here is never closed: end the map with '}' (lines that continue it must be indented deeper than its key)",
+  '[': "the '[' here is never closed: end the list with ']' (lines that continue it must be indented deeper than its key)",
+  '"': 'the \'"\' here opens a string that is never closed: end it with \'"\'',
+  "'": "the \"'\" here opens a string that is never closed: end it with \"'\"",
+};
+
+/** Flow collections without their closing bracket and quoted strings without their closing quote. */
+function unclosedOpeners(text: string): Opener[] {
+  const found: Opener[] = [];
+  for (const token of new Parser().parse(text)) {
+    CST.visit(token as CST.Document, (item) => {
+      for (const node of [item.key, item.value]) {
+        if (node?.type === 'flow-collection') {
+          const char = node.start.source as '{' | '[';
+          const close = char === '{' ? '}' : ']';
+          if (!node.end.some((t) => t.source === close)) found.push({ offset: node.start.offset, char });
+        } else if (node?.type === 'double-quoted-scalar' || node?.type === 'single-quoted-scalar') {
+          found.push({ offset: node.offset, char: node.type === 'double-quoted-scalar' ? '"' : "'" });
+        }
+      }
+    });
+  }
+  return found.sort((a, b) => a.offset - b.offset);
+}
+
+/** The innermost unclaimed opener of `char` before `offset` (each error claims one). */
+function claimOpener(openers: Opener[], char: Opener['char'], offset: number): Opener | undefined {
+  const opener = openers.filter((o) => o.char === char && !o.claimed && o.offset < offset).at(-1);
+  if (opener) opener.claimed = true;
+  return opener;
 }
 
 /** The text of the map key starting at `offset` (the parser reports duplicates by offset only). */

@@ -172,7 +172,7 @@ describe('parseScenario: invalid scenarios', () => {
     );
     expect(issue).toMatchObject({ line: 9, col: 35, path: ['steps', 0, 'createWorkspace', 'resourceGrup'], suggestion: 'resourceGroup' });
     // The misspelling also leaves the real key missing.
-    expect(issueWith(issues, "missing required key 'resourceGroup'")).toMatchObject({ line: 9, col: 5 });
+    expect(issueWith(issues, "missing key 'resourceGroup'")).toMatchObject({ line: 9, col: 5 });
   });
 
   it('reports a bad enum value at the value, with the allowed values and a suggestion', () => {
@@ -189,8 +189,8 @@ describe('parseScenario: invalid scenarios', () => {
 
   it('reports missing required keys at the key that should hold them', () => {
     const issues = issuesOf(yaml('tenant:', '  principals:', '    alice: { kind: user }', 'steps:', '  - as: alice', '    createWorkspace: { name: ws1, region: eastus }'));
-    expect(issueWith(issues, "missing required key 'name' in the scenario")).toMatchObject({ line: 1, col: 1 });
-    expect(issueWith(issues, "missing required key 'resourceGroup' in createWorkspace")).toMatchObject({ line: 6, col: 5 });
+    expect(issueWith(issues, "missing key 'name' in the scenario")).toMatchObject({ line: 1, col: 1 });
+    expect(issueWith(issues, "missing key 'resourceGroup' in createWorkspace")).toMatchObject({ line: 6, col: 5 });
   });
 
   it('rejects principals that are not declared, with a suggestion', () => {
@@ -281,11 +281,50 @@ describe('parseScenario: invalid scenarios', () => {
     expect(() => parseScenario(yaml(...header('options: { clock: virtual }'), '  - advanceClock: 2h'), FILE)).not.toThrow();
   });
 
-  it('reports a YAML syntax error at its position', () => {
+  it('reports an unclosed bracket at the bracket, not where the parser noticed it', () => {
     const issues = issuesOf(yaml('name: x', 'tenant:', '  principals:', '    alice: { kind: user', 'steps:', '  - signIn: alice'));
     expect(issues).toHaveLength(1);
-    expect(issues[0]).toMatchObject({ line: 5, col: 1 });
-    expect(issues[0]?.message).toMatch(/^YAML syntax error: /);
+    expect(issues[0]).toMatchObject({ line: 4, col: 12 });
+    expect(issues[0]?.message).toBe(
+      "YAML syntax error: the '{' here is never closed: end the map with '}' (lines that continue it must be indented deeper than its key) (noticed at line 5, col 1)",
+    );
+  });
+
+  it('reports an unclosed bracket at the end of the file at the bracket, the inner one first', () => {
+    const at = (text: string) => issuesOf(text).map((i) => `${i.line}:${i.col} ${i.message.slice(0, 40)}`);
+    expect(at(yaml(...header(), '  - createWorkspace: { name: ws1, resourceGroup: rg1, region: eastus'))).toEqual([
+      "8:22 YAML syntax error: the '{' here is never",
+    ]);
+    expect(at(yaml(...header(), '  - createImage: { workspace: ws1, name: i, models: [m1, scoringScript: s.js }'))).toEqual([
+      "8:18 YAML syntax error: the '{' here is never",
+      "8:53 YAML syntax error: the '[' here is never",
+    ]);
+    expect(at(yaml(...header(), "  - signIn: 'alice"))).toEqual([`8:13 YAML syntax error: the "'" here opens a `]);
+  });
+
+  it("says a required key is missing, not that its value is bad (\"missing key 'region'\")", () => {
+    const issues = issuesOf(yaml(...header(), '  - createWorkspace: { name: ws1, resourceGroup: rg1 }'));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ line: 8, col: 5, key: 'region', allowed: [...KNOWN_REGIONS] });
+    expect(issues[0]!.message).toMatch(/^missing key 'region' in createWorkspace; expected one of: eastus, eastus2, /);
+    expect(issues[0]!.message).not.toContain('null');
+    const name = issuesOf(yaml(...header(), '  - createVm: { username: bob }'));
+    expect(name.map((i) => i.message)).toEqual(["missing key 'name' in createVm; expected a string"]);
+  });
+
+  it('reports every problem on one line, also in a second verb of the same step', () => {
+    const bothOnOneLine = issuesOf(yaml(...header(), '  - createWorkspace: { name: ws1, resourceGroup: rg1, region: eastu, edition: pro, color: red }'));
+    expect(bothOnOneLine.map((i) => [i.line, i.key])).toEqual([
+      [8, 'region'],
+      [8, 'edition'],
+      [8, 'color'],
+    ]);
+    const twoVerbs = issuesOf(yaml(...header(), '  - { signIn: alice, createWorkspace: { name: ws1, region: eastu } }'));
+    expect(twoVerbs.map((i) => i.message.replace(/;.*/, ''))).toEqual([
+      'the step has 2 verbs (signIn, createWorkspace)',
+      "missing key 'resourceGroup' in createWorkspace",
+      "bad value 'eastu' for 'region' in createWorkspace",
+    ]);
   });
 
   it('reports duplicate keys and still validates the rest', () => {

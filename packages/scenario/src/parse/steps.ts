@@ -75,11 +75,15 @@ export function parseStep(raw: unknown, index: number, positions: SourcePosition
     step.verb = verb;
     step.position = positions.at([...path, verb], 'key');
     step.rawArgs = raw[verb];
-    const schema = verbArgSchemas[verb];
-    const parsed = schema.safeParse(raw[verb], { reportInput: true });
-    if (parsed.success) step.args = parsed.data;
-    else issues.push(...draftsFromZod(parsed.error, schema, [...path, verb]));
-    issues.push(...implementationIssues(verb, raw[verb], [...path, verb]));
+  }
+  // Every verb's arguments are checked, also those of a second verb in the same step: the user
+  // splits the step and then needs both to be right (one run reports all).
+  for (const each of verbs) {
+    const schema = verbArgSchemas[each];
+    const parsed = schema.safeParse(raw[each], { reportInput: true });
+    if (parsed.success && each === verb) step.args = parsed.data;
+    else if (!parsed.success) issues.push(...draftsFromZod(parsed.error, schema, [...path, each]));
+    issues.push(...implementationIssues(each, raw[each], [...path, each]));
   }
 
   if (raw['as'] !== undefined) {

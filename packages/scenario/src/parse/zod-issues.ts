@@ -63,6 +63,23 @@ function draft(issue: ZodIssue, at: DataPath, schema: z.ZodType, base: DataPath)
     },
   ];
 
+  // A key the file does not have at all (YAML has no undefined: an empty value is null). zod
+  // reports it by what the key's schema wanted (an enum's values, a type); the user needs to
+  // hear that the key is missing.
+  if (input === undefined && issue.code !== 'unrecognized_keys' && issue.code !== 'custom' && issue.code !== 'invalid_union') {
+    const allowed = issue.code === 'invalid_value' ? issue.values.map(String) : undefined;
+    const wanted = issue.code === 'invalid_type' && issue.expected !== ('union' as string) ? `; expected ${typeName(issue.expected)}` : '';
+    return [
+      {
+        path,
+        target: 'value',
+        key,
+        message: `missing key '${key}' in ${context}${allowed ? `; expected one of: ${allowed.join(', ')}` : wanted}`,
+        ...(allowed ? { allowed } : {}),
+      },
+    ];
+  }
+
   switch (issue.code) {
     case 'unrecognized_keys': {
       const allowed = objectKeysAt(schema, at);
@@ -79,9 +96,6 @@ function draft(issue: ZodIssue, at: DataPath, schema: z.ZodType, base: DataPath)
       });
     }
     case 'invalid_type': {
-      if (input === undefined) {
-        return [{ path, target: 'value', key, message: `missing required key '${key}' in ${context}` }];
-      }
       // A merged union issue carries its "expected" list in `message`.
       const expected = issue.expected === ('union' as string) ? issue.message : typeName(issue.expected);
       return [{ path, target: 'value', key, message: `'${key}' in ${context} must be ${expected}, not ${showType(input)}` }];
