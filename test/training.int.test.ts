@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMemoryEventStore } from '@amlsim/store';
@@ -31,10 +31,16 @@ const trainingPlatform = async (dir: string, options: { clock?: 'virtual'; depen
   return { platform, store, token, submit };
 };
 
-/** Call the control plane as a compute target would. */
-const callControlPlane = (platform: Platform, path: string, token: string): Promise<{ status: number; body: { error?: { code: string } } }> =>
+/** The host path of a run's own control-plane socket, from its RunChannelOpened fact. */
+const channelSocketOf = (store: ReturnType<typeof createMemoryEventStore>, runId: string): string => {
+  const opened = [...store.readAll()].find((e) => e.type === 'RunChannelOpened' && e.data.runId === runId);
+  if (!opened) throw new Error(`run ${runId} has no channel yet`);
+  return String(opened.data.socket);
+};
+
+/** Call a control-plane socket as a compute target would. */
+const callControlPlane = (socketPath: string, path: string, token: string): Promise<{ status: number; body: { error?: { code: string } } }> =>
   new Promise((resolve, reject) => {
-    const socketPath = join(tmpdir(), `amlsim-${platform.session}`, 'control.sock');
     const req = request({ socketPath, path, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
@@ -45,22 +51,42 @@ const callControlPlane = (platform: Platform, path: string, token: string): Prom
   });
 
 describe('training on docker compute (S1.3, S8.3, S4.6)', () => {
-  it('a run token is dead once the run ended: the same call it made is refused as revoked', async () => {
+  it("one channel per run: a run's token is refused on another run's channel, and its own channel closes with it", async () => {
     using tmp = tempDir();
     const { platform, store, token, submit } = await trainingPlatform(tmp.dir);
+    await platform.ml.createCompute(token, { workspace: 'ws1', name: 'cpu2', type: 'AmlCompute', maxNodes: 1 });
     try {
-      const { runId } = await submit();
-      const runToken = platform.runs.tokenOf(runId).token!;
-      expect(await platform.ml.waitForRun(token, { runId, timeoutMs: 60_000 })).toMatchObject({ status: 'Completed' });
-      const answer = await callControlPlane(platform, `/workspaces/ws1/runs/${runId}/metrics`, runToken);
-      expect(answer.status).toBe(401);
-      expect(answer.body.error?.code).toBe('InvalidAuthenticationToken');
+      const { runId: a } = await submit();
+      expect(await platform.ml.waitForRun(token, { runId: a, timeoutMs: 60_000 })).toMatchObject({ status: 'Completed' });
+      const tokenA = platform.runs.tokenOf(a).token!;
+      const socketA = channelSocketOf(store, a);
+      // A's channel went with A: its socket is gone.
+      expect(existsSync(socketA)).toBe(false);
+      // B, a sibling in the same workspace, works for a while on its own channel.
+      const { runId: b } = await platform.ml.submitRun(token, { workspace: 'ws1', experiment: 'exp', compute: 'cpu2', source: join(SCENARIO_DIR, 'code', 'sleepy'), script: 'train.js', args: ['4000'] });
+      await platform.runs.waitFor(b, 60_000, 'Running');
+      const socketB = channelSocketOf(store, b);
+      expect(socketB).not.toBe(socketA);
+      // A's token relayed onto B's channel, for A and for B: refused, recorded on A (whose token acted).
+      for (const target of [a, b]) {
+        const answer = await callControlPlane(socketB, `/workspaces/ws1/runs/${target}/metrics`, tokenA);
+        expect(answer.status).toBe(403);
+        expect(answer.body.error?.code).toBe('AuthorizationFailed');
+      }
       const refused = [...store.readAll()].filter((e) => e.type === 'RunCallRefused');
-      expect(refused.at(-1)?.data).toMatchObject({ runId, code: 'InvalidAuthenticationToken', reason: expect.stringContaining('revoked') });
-      // A forged token (signed by someone else) is refused too, and the log never holds the real one.
-      const forged = await callControlPlane(platform, `/workspaces/ws1/runs/${runId}/metrics`, `${runToken.slice(0, -4)}AAAA`);
+      expect(refused.map((e) => e.data)).toEqual([
+        expect.objectContaining({ runId: a, tokenRun: a, code: 'AuthorizationFailed', reason: expect.stringContaining('bound to channel') }),
+        expect.objectContaining({ runId: a, tokenRun: a, code: 'AuthorizationFailed', reason: expect.stringContaining(`scoped to run '${a}'`) }),
+      ]);
+      // A forged token (signed by someone else) is refused too, and the log never holds a real one.
+      const tokenB = platform.runs.tokenOf(b).token!;
+      const forged = await callControlPlane(socketB, `/workspaces/ws1/runs/${b}/metrics`, `${tokenB.slice(0, -4)}AAAA`);
       expect(forged.body.error?.code).toBe('InvalidAuthenticationToken');
-      expect(JSON.stringify([...store.readAll()])).not.toContain(runToken);
+      // B ends untouched: nothing was recorded on it but its own facts.
+      expect(await platform.ml.waitForRun(token, { runId: b, timeoutMs: 60_000 })).toMatchObject({ status: 'Completed' });
+      expect(store.readStream(`run-${b}`).filter((e) => e.type === 'RunCallRefused').map((e) => e.data.tokenRun)).toEqual([undefined]);
+      expect(JSON.stringify([...store.readAll()])).not.toContain(tokenA);
+      expect(JSON.stringify([...store.readAll()])).not.toContain(tokenB);
     } finally {
       expect((await platform.close()).leftovers).toEqual([]);
     }

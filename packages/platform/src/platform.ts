@@ -150,18 +150,16 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     });
     const d = await driver;
     started = d;
-    await controlPlane!.start();
     return d;
   };
-  const control = () => ({ dir: controlPlane!.dir, socketName: controlPlane!.socketName });
-  const vms = new VirtualMachineService(context, directory, arm, getDriver, control);
+  const vms = new VirtualMachineService(context, directory, arm, getDriver, () => controlPlane!);
   const runs: RunManager = new RunManager(context, {
     driver: getDriver,
     tokens,
     snapshots,
     scheduler,
-    get control() {
-      return control();
+    get channels() {
+      return controlPlane!;
     },
     runTokenTtlMs: options.runTokenTtlMs ?? 10 * 60_000,
     vms,

@@ -32,6 +32,8 @@ export type MetricRow =
   | { kind: 'tag'; name: string; value: string; at: string };
 export type RunOutcome = 'Completed' | 'Failed' | 'Canceled';
 export type ComputeType = 'AmlCompute' | 'VirtualMachine' | 'AKS';
+/** A run's control-plane channel: a socket of the run's own container, or of the VM it runs on (S1.3). */
+export type ChannelKind = 'container' | 'vm';
 export type ProvisionedResource = 'keyVault' | 'storage' | 'registry' | 'appInsights' | 'identity';
 /** The four steps management code takes on unmanaged compute (S8.3), in order. */
 export type ManagementStep = 'prepareEnvironment' | 'downloadCode' | 'setEnvironment' | 'runScript';
@@ -136,7 +138,9 @@ export type EventDataMap = {
     args: string[];
     dependencies: string[];
   };
-  RunTokenIssued: RunRef & { tokenId: string; fingerprint: string; expiresAt: string };
+  RunTokenIssued: RunRef & { tokenId: string; fingerprint: string; expiresAt: string; channel: string };
+  RunChannelOpened: RunRef & { channel: string; kind: ChannelKind; socket: string };
+  RunChannelClosed: RunRef & { channel: string; kind: ChannelKind };
   RunImagePrepared: RunRef & { image: string; reused: boolean; dependencies: string[] };
   ManagementCodeWritten: RunRef & { fileShare: string; path: string };
   RunQueued: RunRef & { compute: string; position: number };
@@ -151,7 +155,12 @@ export type EventDataMap = {
   OutputUploaded: RunRef & { path: string; bytes: number };
   RunLogsUploaded: RunRef & { stdoutBytes: number; stderrBytes: number; tail: string };
   RunScriptEnded: RunRef & { exitCode: number; error?: string };
-  RunCallRefused: RunRef & { call: string; code: string; reason: string };
+  /**
+   * Recorded on the run whose channel the call came in on (the caller), never on the run it
+   * named: a hostile caller cannot write into its victim's stream. `target` is the path it
+   * asked for; `tokenRun` the run of the token it presented, when that token was genuine.
+   */
+  RunCallRefused: RunRef & { call: string; code: string; reason: string; channel?: string; target?: string; tokenRun?: string };
   RunCancelRequested: RunRef & { by: string };
   RunHeartbeatLost: RunRef & { lastHeartbeatAt: string; silentForMs: number };
   RunHeartbeatResumed: RunRef & { silentForMs: number };
@@ -288,7 +297,13 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   ClusterIdleTimeoutElapsed: { lane: 'Compute', cites: ['S4.6'], doc: 'A node stayed idle for idleSecondsBeforeScaledown with nothing queued.' },
   NodeDeprovisioned: { lane: 'Compute', cites: ['S4.6'], doc: "The node's VM was deprovisioned and its OS disk deleted." },
   RunSubmitted: { lane: 'RP', cites: ['S8.3'], doc: 'AML was called with a snapshot id and created a run.' },
-  RunTokenIssued: { lane: 'AAD', cites: ['S1.3'], doc: 'A short-lived AML token scoped to the workspace and the run (fingerprint only).' },
+  RunTokenIssued: { lane: 'AAD', cites: ['S1.3'], doc: 'A short-lived AML token scoped to the workspace and the run, and bound to the run\'s control-plane channel (fingerprint only).' },
+  RunChannelOpened: {
+    lane: 'RP',
+    cites: ['S1.3'],
+    doc: "The run's control-plane channel opened: a socket of its own (kind container) or its VM's (kind vm), owned by the platform; only calls with this run's token are accepted on it.",
+  },
+  RunChannelClosed: { lane: 'RP', cites: ['S1.3'], doc: "The run ended: its control-plane channel no longer accepts its calls (a container's socket is removed)." },
   RunImagePrepared: { lane: 'Registry', cites: ['S8.3'], doc: 'Managed step 1: the run image was built, or an identical one reused.' },
   ManagementCodeWritten: { lane: 'Storage', cites: ['S8.3'], doc: "Managed step 2: the management code was written to the user's file share." },
   RunQueued: { lane: 'Compute', cites: ['S8.3', 'S4.6'], doc: 'The run waits for a free node.' },
@@ -303,7 +318,7 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   OutputUploaded: { lane: 'Storage', cites: ['S4.1'], doc: 'A file from ./outputs was uploaded to the encrypted blob store.' },
   RunLogsUploaded: { lane: 'Storage', cites: ['S4.1'], doc: "The script's output was uploaded (its tail is kept on the run)." },
   RunScriptEnded: { lane: 'Compute', cites: ['S8.3'], doc: "The user's script ended with this exit code." },
-  RunCallRefused: { lane: 'RP', cites: ['S1.3'], doc: 'A control-plane call from compute was refused (token expired, revoked or out of scope).' },
+  RunCallRefused: { lane: 'RP', cites: ['S1.3'], doc: "A control-plane call from compute was refused (token expired, revoked, out of scope, or another run's token on this channel)." },
   RunHeartbeatLost: { lane: 'Compute', cites: ['S8.3'], doc: 'The running management code stopped sending heartbeats: the run is NotResponding.' },
   RunHeartbeatResumed: { lane: 'Compute', cites: ['S8.3'], doc: 'Heartbeats came back: the run is Running again.' },
   RunCancelRequested: { lane: 'RP', cites: ['S8.3'], doc: 'Someone asked to cancel the run.' },

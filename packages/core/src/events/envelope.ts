@@ -18,6 +18,13 @@ export type EventMeta = {
    * share one data dir; read models are built per session so their names never collide.
    */
   session: string;
+  /**
+   * The control-plane channel a compute target's call came in on, when the fact was reported
+   * by one (S1.3): the platform verified that the call's run token is bound to this channel.
+   */
+  channel?: string;
+  /** The run token that call presented (its id, never its value). */
+  tokenId?: string;
 };
 
 /** What a caller hands to the store. */

@@ -37,7 +37,7 @@ const play = (computeType: EventDataMap['RunSubmitted']['computeType'], events: 
 
 describe('run machine on an attached VM (S8.3 unmanaged)', () => {
   const start: RunMachineEvent[] = [
-    { type: 'RunTokenIssued', ...ref, tokenId: 'rtok_1', fingerprint: 'sha256:1', expiresAt: '2025-01-01T10:00:00Z' },
+    { type: 'RunTokenIssued', ...ref, tokenId: 'rtok_1', fingerprint: 'sha256:1', expiresAt: '2025-01-01T10:00:00Z', channel: 'ch_1' },
     { type: 'VmLoginSucceeded', ...ref, ...vm },
     { type: 'ManagementCodeStarted', ...ref, vm: 'dsvm', pid: 7, workDir: '/tmp/azureml_runs/exp_1_a' },
   ];
@@ -87,7 +87,7 @@ describe('run machine on an attached VM (S8.3 unmanaged)', () => {
   });
 
   it('leaves the managed path as it was', () => {
-    const { effects } = play('AmlCompute', [{ type: 'RunTokenIssued', ...ref, tokenId: 'rtok_1', fingerprint: 'sha256:1', expiresAt: '2025-01-01T10:00:00Z' }]);
+    const { effects } = play('AmlCompute', [{ type: 'RunTokenIssued', ...ref, tokenId: 'rtok_1', fingerprint: 'sha256:1', expiresAt: '2025-01-01T10:00:00Z', channel: 'ch_1' }]);
     expect(effects).toEqual(['issueRunToken', 'prepareImage']);
   });
 });
@@ -95,7 +95,7 @@ describe('run machine on an attached VM (S8.3 unmanaged)', () => {
 describe('run machine on a managed cluster', () => {
   it('takes one node: a second assignment while it waits for its container is refused', () => {
     const { snapshot } = play('AmlCompute', [
-      { type: 'RunTokenIssued', ...ref, tokenId: 't', fingerprint: 'f', expiresAt: '2025-01-01T10:00:00Z' },
+      { type: 'RunTokenIssued', ...ref, tokenId: 't', fingerprint: 'f', expiresAt: '2025-01-01T10:00:00Z', channel: 'ch_1' },
       { type: 'RunImagePrepared', ...ref, image: 'img', reused: true, dependencies: [] },
       { type: 'ManagementCodeWritten', ...ref, fileShare: 'share', path: 'p' },
       { type: 'NodeAssigned', ...ref, computeId: 'cmp_1', compute: 'cpu', node: 'node-1' },
@@ -106,7 +106,7 @@ describe('run machine on a managed cluster', () => {
 
   it('ends when the management code reports the script, and gives the node back only once the container ran down', () => {
     const { snapshot, statuses, effects } = play('AmlCompute', [
-      { type: 'RunTokenIssued', ...ref, tokenId: 't', fingerprint: 'f', expiresAt: '2025-01-01T10:00:00Z' },
+      { type: 'RunTokenIssued', ...ref, tokenId: 't', fingerprint: 'f', expiresAt: '2025-01-01T10:00:00Z', channel: 'ch_1' },
       { type: 'RunImagePrepared', ...ref, image: 'img', reused: true, dependencies: [] },
       { type: 'ManagementCodeWritten', ...ref, fileShare: 'share', path: 'p' },
       { type: 'NodeAssigned', ...ref, computeId: 'cmp_1', compute: 'cpu', node: 'node-1' },

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { sessionTempPath } from '../runtime/session-temp';
+import { openSocketDoor, type SocketDoor } from '../runtime/socket-doors';
 
 /**
  * Where a run's management code executes (S8.3). Two implementations share one contract
@@ -27,7 +28,7 @@ export type RunLaunch = {
   node: { name: string; disks: NodeDisks };
   /** Host directory holding the management code and the run module (the file share, S8.3 step 2). */
   agentDir: string;
-  /** Host directory of the control-plane socket. */
+  /** Host directory of the run's own control-plane socket (mounted read-only: the platform owns it). */
   controlDir: string;
   /** File name of the socket inside controlDir. */
   socketName: string;
@@ -59,7 +60,7 @@ export type VmLaunch = {
   passwordHash?: string;
   /** Host directory of the agent (login agent, management code, run module), mounted read-only. */
   agentDir: string;
-  /** Host directory of the control-plane socket (the VM's management code calls back through it). */
+  /** Host directory of the VM's control-plane socket (the VM's management code calls back through it; read-only). */
   controlDir: string;
   socketName: string;
 };
@@ -78,9 +79,13 @@ export type RunningVm = {
 };
 
 /**
- * The host directory of a VM's login socket. Short, in the temp dir (unix socket paths are
- * limited to 108 bytes), named by session so cleanup finds what a session left.
+ * The door of a VM's login socket (runtime/socket-doors.ts): the VM's agent listens in it, only
+ * the platform reaches it. Short, in the temp dir (unix socket paths are limited to 108 bytes),
+ * named by session so cleanup finds what a session left.
  */
+export const openVmDoor = (session: string, name: string): SocketDoor => openSocketDoor(session, ['vm', name], 'target');
+
+/** The outer (platform-only) directory of a VM's door. */
 export const vmHostDir = (session: string, name: string): string => sessionTempPath(session, 'vm', name);
 
 /** The VM host directories of a session still on disk. */

@@ -1,8 +1,8 @@
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_IMAGE_VM_LOGIN_AGENT } from '@amlsim/agent';
 import { amlsimLabels, connectDocker, containerLabels, type DockerEngine } from '@amlsim/docker';
-import { removeVmHostDirs, vmHostDir, vmHostDirs, type ComputeDriver, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
+import { closeSocketDoor } from '../runtime/socket-doors';
+import { openVmDoor, removeVmHostDirs, vmHostDirs, type ComputeDriver, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
 import { waitForLoginAgent } from './vm-login-client';
 
 const AGENT_MOUNT = '/amlsim/agent';
@@ -69,7 +69,8 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
           AMLSIM_WORK_DIR: `/tmp/${launch.runId}`,
         },
         binds: [
-          { hostPath: launch.controlDir, containerPath: CONTROL_MOUNT },
+          // The run's own channel, read-only: it can connect, not delete, rename or add a socket.
+          { hostPath: launch.controlDir, containerPath: CONTROL_MOUNT, readOnly: true },
           { hostPath: launch.agentDir, containerPath: AGENT_MOUNT, readOnly: true },
         ],
         volumes: [
@@ -92,9 +93,8 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
       // S8.3 unmanaged: the user's VM, long-lived, FROM the node base image, no network. Its
       // only doors are the login agent's socket (a host directory mounted at /amlsim/vm) and,
       // outwards, the control-plane socket its management code calls back through.
-      const dir = vmHostDir(launch.session, launch.name);
-      mkdirSync(dir, { recursive: true });
-      chmodSync(dir, 0o777); // the VM's user (uid 1000) creates the socket here
+      const door = openVmDoor(launch.session, launch.name); // the VM's user (uid 1000) listens in it
+      const dir = door.dir;
       const base = await engine.ensureNodeBaseImage(amlsimLabels({ role: 'base' }));
       const handle = await engine.runContainer({
         image: base.tag,
@@ -107,7 +107,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         },
         binds: [
           { hostPath: dir, containerPath: VM_MOUNT },
-          { hostPath: launch.controlDir, containerPath: CONTROL_MOUNT },
+          { hostPath: launch.controlDir, containerPath: CONTROL_MOUNT, readOnly: true },
           { hostPath: launch.agentDir, containerPath: AGENT_MOUNT, readOnly: true },
         ],
         labels: { ...containerLabels(launch.session, { role: 'vm' }), 'dev.amlsim.vm': launch.name },
@@ -124,7 +124,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         .catch(() => {});
       const stop = async () => {
         await handle.remove();
-        rmSync(dir, { recursive: true, force: true });
+        closeSocketDoor(door);
       };
       try {
         await waitForLoginAgent(join(dir, 'login.sock'), { failed: async () => ended });

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeVmHostDirs, vmHostDir, vmHostDirs, type ComputeDriver, type NodeDisks, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
+import { closeSocketDoor } from '../runtime/socket-doors';
+import { openVmDoor, removeVmHostDirs, vmHostDirs, type ComputeDriver, type NodeDisks, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
 import { waitForLoginAgent } from './vm-login-client';
 
 /**
@@ -11,6 +12,8 @@ import { waitForLoginAgent } from './vm-login-client';
  */
 export const createProcessDriver = (root: string): ComputeDriver => {
   const running = new Set<ReturnType<typeof spawn>>();
+  /** Process groups of every run started: a script's children and grandchildren are in its run's group. */
+  const groups = new Set<number>();
   /** VMs: login agents, each the leader of a process group holding what it started. */
   const vms = new Set<ReturnType<typeof spawn>>();
   const vmExits = new Map<ReturnType<typeof spawn>, Promise<void>>();
@@ -42,9 +45,12 @@ export const createProcessDriver = (root: string): ComputeDriver => {
         detached: true,
       });
       running.add(child);
+      if (child.pid) groups.add(child.pid);
       const exited = new Promise<{ exitCode: number; oomKilled: boolean }>((resolve) => {
         child.on('exit', (code, signal) => {
           running.delete(child);
+          // The run is over when its management code is: whatever the script started dies with it.
+          if (child.pid) killGroup(child.pid);
           resolve({ exitCode: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), oomKilled: false });
         });
         child.on('error', () => resolve({ exitCode: 127, oomKilled: false }));
@@ -64,7 +70,8 @@ export const createProcessDriver = (root: string): ComputeDriver => {
     },
     startVm: async (launch: VmLaunch): Promise<RunningVm> => {
       // The VM is the same login agent as a process; its socket, home and work dirs are host dirs.
-      const dir = vmHostDir(launch.session, launch.name);
+      const door = openVmDoor(launch.session, launch.name);
+      const dir = door.dir;
       mkdirSync(join(dir, 'work'), { recursive: true });
       const child = spawn(process.execPath, [join(launch.agentDir, 'vm', 'login-agent.mjs')], {
         env: {
@@ -96,7 +103,7 @@ export const createProcessDriver = (root: string): ComputeDriver => {
       vmExits.set(child, exited);
       const stop = async () => {
         await stopVmProcess(child, exited);
-        rmSync(dir, { recursive: true, force: true });
+        closeSocketDoor(door);
       };
       try {
         await waitForLoginAgent(join(dir, 'login.sock'), { failed: async () => ended });
@@ -109,18 +116,38 @@ export const createProcessDriver = (root: string): ComputeDriver => {
     stopVm: (vm) => vm.stop(),
     leftovers: async (session) => [
       ...[...running].filter((c) => c.exitCode === null).map((c) => `process ${c.pid}`),
+      ...[...groups].filter(groupAlive).map((g) => `process group ${g} (a run's script left processes behind)`),
       ...[...vms].filter((c) => c.exitCode === null).map((c) => `vm process ${c.pid}`),
       ...(existsSync(join(root, session)) ? [`directory ${join(root, session)}`] : []),
       ...vmHostDirs(session).map((d) => `directory ${d}`),
     ],
     cleanup: async (session) => {
-      for (const child of running) if (child.pid && child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
+      for (const group of groups) killGroup(group);
       await Promise.all([...vms].map((vm) => stopVmProcess(vm, vmExits.get(vm)!)));
       rmSync(join(root, session), { recursive: true, force: true });
       removeVmHostDirs(session);
     },
     close: async () => {},
   };
+};
+
+/** SIGKILL to every process of a group; a group that is already empty is no error. */
+const killGroup = (group: number): void => {
+  try {
+    process.kill(-group, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing left in it
+  }
+};
+
+/** Is any process of the group still there (signal 0 only checks)? */
+const groupAlive = (group: number): boolean => {
+  try {
+    process.kill(-group, 0);
+    return true;
+  } catch {
+    return false;
+  }
 };
 
 /**

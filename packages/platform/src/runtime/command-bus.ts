@@ -1,5 +1,6 @@
 import {
   type EventDataMap,
+  type EventMeta,
   type EventStore,
   type EventType,
   type ExpectedVersion,
@@ -33,9 +34,19 @@ export class CommandContext {
     return this.appended;
   }
 
-  /** Append facts to one stream (optimistic concurrency on `expectedVersion`). */
-  emit(stream: string, expectedVersion: ExpectedVersion, events: EventToAppend[], causationId = this.correlationId): StoredEvent[] {
-    const result = this.store.append(stream, expectedVersion, events.map((e) => this.envelope(e, causationId)));
+  /**
+   * Append facts to one stream (optimistic concurrency on `expectedVersion`). `caller` names the
+   * control-plane channel and run token of the call that reported them, when one did (S1.3).
+   */
+  emit(stream: string, expectedVersion: ExpectedVersion, events: EventToAppend[], caller?: Pick<EventMeta, 'channel' | 'tokenId'>): StoredEvent[] {
+    const result = this.store.append(
+      stream,
+      expectedVersion,
+      events.map((e) => {
+        const envelope = this.envelope(e, this.correlationId);
+        return caller ? { ...envelope, meta: { ...envelope.meta, ...caller } } : envelope;
+      }),
+    );
     this.appended += result.events.length;
     return result.events;
   }

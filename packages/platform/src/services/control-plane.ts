@@ -1,9 +1,9 @@
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { errors, isSimError, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
+import { errors, isSimError, type ChannelKind, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
 import type { PlatformContext } from '../runtime/platform-context';
-import { sessionTempPath } from '../runtime/session-temp';
+import { closeSocketDoor, openSocketDoor, type SocketDoor } from '../runtime/socket-doors';
 import { runStream, type RunManager } from './run-manager';
 import type { RunTokenService } from './run-tokens';
 import type { SnapshotStore } from './snapshots';
@@ -11,90 +11,164 @@ import type { SnapshotStore } from './snapshots';
 const MAX_BODY = 64 * 1024 * 1024;
 const MAX_METRIC_ROWS = 250;
 const PATH = /^\/workspaces\/([^/]+)\/runs\/([^/]+)\/(snapshot|status|heartbeat|metrics|outputs|logs|complete)$/;
+const SOCKET_NAME = 'control.sock';
+
+/** What a compute target is given of its channel: the directory to mount and the socket in it. */
+export type ChannelInfo = {
+  readonly id: string;
+  readonly kind: ChannelKind;
+  /** Host directory holding the socket: bind-mount it (read-only) into the target. */
+  readonly dir: string;
+  readonly socketName: string;
+  /** Host path of the socket. */
+  readonly socketPath: string;
+};
+
+type Channel = ChannelInfo & {
+  door: SocketDoor;
+  server: Server;
+  /** The runs whose calls this channel carries: its own run, or the runs on its VM. */
+  runs: Set<string>;
+  /** Every run it ever carried (a refusal of a late call is still that run's fact). */
+  carried: Set<string>;
+};
+
+/** Who made a fact through the control plane: recorded in the event's meta (S1.3). */
+export type ControlPlaneCaller = { channel: string; tokenId: string };
 
 /**
- * The control plane compute targets call back into (docs/control-plane.md; S1.3, S8.4):
- * HTTP over a unix socket in a directory bind-mounted into containers — their only channel.
- * Every call presents the run token; refusals are answered with the platform's error code
- * and recorded as `RunCallRefused`.
+ * The control plane compute targets call back into (docs/control-plane.md; S1.3, S8.4).
+ *
+ * One channel per principal (docs/security.md): every run container gets a socket of its own,
+ * in a directory of its own that only it mounts (read-only, owned by the platform); every
+ * attached VM gets one for the runs on it. A channel knows the runs it carries, and a run token
+ * is bound to its channel (`chn`): a call that names another run, or presents another run's
+ * token, is refused with `AuthorizationFailed` however genuine the token. Refusals are
+ * answered with the platform's error code and recorded as `RunCallRefused` on the run whose
+ * channel the call came in on.
  */
 export class ControlPlane {
-  private server?: Server;
-  readonly dir: string;
-  readonly socketName = 'control.sock';
+  private readonly channels = new Map<string, Channel>();
 
   constructor(
     private readonly p: PlatformContext,
     private readonly runs: RunManager,
     private readonly tokens: RunTokenService,
     private readonly snapshots: SnapshotStore,
-  ) {
-    // Short path: unix socket paths are limited to 108 bytes.
-    this.dir = sessionTempPath(p.session);
+  ) {}
+
+  /** Open a channel: a fresh door and a server listening in it. */
+  async open(kind: ChannelKind): Promise<ChannelInfo> {
+    const id = this.p.ids.next('ch');
+    const door = openSocketDoor(this.p.session, ['ch', id], 'platform');
+    const socketPath = join(door.dir, SOCKET_NAME);
+    const channel: Channel = { id, kind, dir: door.dir, socketName: SOCKET_NAME, socketPath, door, runs: new Set(), carried: new Set(), server: createServer() };
+    channel.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.handle(channel, req, res));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        channel.server.once('error', reject);
+        channel.server.listen(socketPath, () => resolve());
+      });
+      // The target's user (uid 1000) must be able to connect; the door it sits in is read-only to it.
+      chmodSync(socketPath, 0o666);
+    } catch (error) {
+      closeSocketDoor(door);
+      throw error;
+    }
+    this.channels.set(id, channel);
+    return { id, kind, dir: door.dir, socketName: SOCKET_NAME, socketPath };
   }
 
-  get socketPath(): string {
-    return join(this.dir, this.socketName);
+  /** Let `channel` carry the calls of `runId` (its own run, or a run started on its VM). */
+  bind(channelId: string, runId: string): void {
+    const channel = this.channels.get(channelId);
+    if (!channel) throw errors.notFound('control-plane channel', channelId);
+    channel.runs.add(runId);
+    channel.carried.add(runId);
   }
 
-  async start(): Promise<void> {
-    if (this.server) return;
-    mkdirSync(this.dir, { recursive: true });
-    // Containers run as a non-root user: the directory must be traversable and the socket writable.
-    chmodSync(this.dir, 0o777);
-    const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.socketPath, () => resolve());
-    });
-    chmodSync(this.socketPath, 0o666);
-    this.server = server;
+  /** The run ended: its calls are no longer carried (a container's channel closes with it). */
+  async unbind(channelId: string, runId: string): Promise<void> {
+    const channel = this.channels.get(channelId);
+    if (!channel) return;
+    channel.runs.delete(runId);
+    if (channel.kind === 'container') await this.close(channelId);
+  }
+
+  async close(channelId: string): Promise<void> {
+    const channel = this.channels.get(channelId);
+    if (!channel) return;
+    this.channels.delete(channelId);
+    channel.server.closeAllConnections();
+    await new Promise<void>((r) => channel.server.close(() => r()));
+    closeSocketDoor(channel.door);
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server) {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    }
-    rmSync(this.dir, { recursive: true, force: true });
+    for (const id of [...this.channels.keys()]) await this.close(id);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(channel: Channel, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const match = PATH.exec(req.url ?? '');
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (!match) return reply(404, { error: { code: 'ResourceNotFound', message: `no control-plane route ${req.method} ${req.url}` } });
-    const [, workspace, runId, call] = match as unknown as [string, string, string, string];
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const [, workspace, runId, call] = (match ?? []) as unknown as [string, string | undefined, string | undefined, string | undefined];
     try {
+      if (!match || !workspace || !runId || !call) throw errors.notFound('control-plane route', `${req.method} ${req.url}`);
       const body = await readJson(req);
-      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-      this.authorize(token, workspace, runId);
-      reply(200, await this.serve(call, workspace, runId, body));
+      const caller = this.authorize(channel, token, workspace, runId);
+      reply(200, await this.serve(call, workspace, runId, body, caller));
     } catch (error) {
       const e: SimError = isSimError(error) ? error : errors.badRequest(error instanceof Error ? error.message : String(error));
-      await this.refused(runId, `${req.method} ${call}`, e);
+      await this.refused(channel, token, runId, `${req.method} ${call ?? req.url}`, req.url ?? '', e);
       reply(e.status, { error: { code: e.code, message: e.message } });
     }
   }
 
-  /** S1.3: the token must verify, be alive, not be revoked, and be scoped to this workspace and run. */
-  private authorize(token: string | undefined, workspace: string, runId: string): void {
-    this.tokens.verify(token, { workspace, runId });
+  /**
+   * S1.3, deny by default: the token must verify, be alive, be scoped to this workspace and run,
+   * be bound to this channel, and not be revoked; and the channel must (still) carry the run.
+   */
+  private authorize(channel: Channel, token: string | undefined, workspace: string, runId: string): ControlPlaneCaller {
+    const claims = this.tokens.verify(token, { workspace, runId, channel: channel.id });
     const { snapshot } = this.runs.load(runId);
     if (snapshot.context.tokenRevoked) throw errors.invalidToken('the run token was revoked when the run ended');
     if (snapshot.context.workspace !== workspace) throw errors.notFound('run', runId, `workspace '${workspace}'`);
+    if (!channel.runs.has(runId)) {
+      throw errors.authorizationFailed(
+        `control-plane channel ${channel.id}`,
+        'control-plane call',
+        `/workspaces/${workspace}/runs/${runId}`,
+        `this channel carries the calls of ${[...channel.runs].join(', ') || 'no run any more'}, not of run '${runId}' (one channel per run, S1.3)`,
+      );
+    }
+    return { channel: channel.id, tokenId: claims.jti };
   }
 
-  private async refused(runId: string, call: string, e: SimError): Promise<void> {
-    const known = this.p.store.streamVersion(runStream(runId)) > 0;
-    if (!known) return;
-    const { snapshot } = this.runs.load(runId);
-    const ref = { runId, workspaceId: snapshot.context.workspaceId, workspace: snapshot.context.workspace };
-    await this.runs.record(runId, [{ type: 'RunCallRefused', data: { ...ref, call, code: e.code, reason: e.message } }]);
+  /**
+   * Whose fact a refusal is: the run of the token presented, when the token is genuine (whoever
+   * relays it, that run's token acted); else the run the call named, if this channel ever
+   * carried it; else the run the channel belongs to. Never a run the caller merely named: a
+   * hostile script cannot write into another run's stream, nor change how it ends.
+   */
+  private async refused(channel: Channel, token: string | undefined, named: string | undefined, call: string, target: string, e: SimError): Promise<void> {
+    const tokenRun = this.tokens.runOf(token);
+    const known = (runId: string | undefined) => runId !== undefined && this.p.store.streamVersion(runStream(runId)) > 0;
+    const caller = [tokenRun, named && channel.carried.has(named) ? named : undefined, ...channel.carried].find(known);
+    if (!caller) return; // a VM channel that never carried a run: nobody's call to record it on
+    const run = this.runs.load(caller).snapshot.context;
+    const ref = { runId: caller, workspaceId: run.workspaceId, workspace: run.workspace };
+    await this.runs
+      .record(caller, [
+        {
+          type: 'RunCallRefused',
+          data: { ...ref, call, code: e.code, reason: e.message, channel: channel.id, target: target.slice(0, 300), ...(tokenRun ? { tokenRun } : {}) },
+        },
+      ])
+      .catch(() => {}); // the run has left the platform's hands (session end): nothing to record on
   }
 
   /**
@@ -122,14 +196,14 @@ export class ControlPlane {
     return steps.map((step) => ({ type: 'ManagementStepCompleted' as const, data: { ...ref, vm, step, detail: detail[step] } }));
   }
 
-  private async serve(call: string, workspace: string, runId: string, body: Record<string, unknown>): Promise<unknown> {
+  private async serve(call: string, workspace: string, runId: string, body: Record<string, unknown>, caller: ControlPlaneCaller): Promise<unknown> {
     const { snapshot } = this.runs.load(runId);
     const run = snapshot.context;
     const ref = { runId, workspaceId: run.workspaceId, workspace };
     const steps = this.stepsProvenBy(run, call, body.status);
     switch (call) {
       case 'snapshot': {
-        if (steps.length) await this.runs.record(runId, steps);
+        if (steps.length) await this.runs.record(runId, steps, caller);
         const ws = this.p.world.workspaces.byId[run.workspaceId]!;
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
         const snap = this.snapshots.load(identity, ws.storageAccount!, ws.blobContainer!, run.snapshotId);
@@ -139,11 +213,11 @@ export class ControlPlane {
         const status = body.status;
         if (status !== 'Preparing' && status !== 'Running' && status !== 'Finalizing') throw errors.badRequest(`status must be Preparing, Running or Finalizing, not ${JSON.stringify(status)}`);
         const step = typeof body.detail === 'string' ? body.detail : status;
-        await this.runs.record(runId, [...steps, { type: 'RunStatusReported', data: { ...ref, status, step } }]);
+        await this.runs.record(runId, [...steps, { type: 'RunStatusReported', data: { ...ref, status, step } }], caller);
         return { ok: true };
       }
       case 'heartbeat':
-        await this.runs.heartbeat(runId);
+        await this.runs.heartbeat(runId, caller);
         return { ok: true, cancelRequested: this.runs.load(runId).snapshot.matches('cancelRequested') };
       case 'metrics': {
         const rows = body.rows;
@@ -151,7 +225,7 @@ export class ControlPlane {
         // Rows come from inside the container (a script can write the metrics file itself): check them.
         rows.forEach((row, i) => checkMetricRow(row, i));
         const batch = typeof body.batch === 'number' ? body.batch : 0;
-        await this.runs.record(runId, [{ type: 'MetricsWrittenBack', data: { ...ref, batch, count: rows.length, rows: rows as MetricRow[] } }]);
+        await this.runs.record(runId, [{ type: 'MetricsWrittenBack', data: { ...ref, batch, count: rows.length, rows: rows as MetricRow[] } }], caller);
         return { ok: true, accepted: rows.length };
       }
       case 'outputs': {
@@ -161,7 +235,7 @@ export class ControlPlane {
         const bytes = Buffer.from(body.content, 'base64');
         // S4.1: outputs live in the workspace's blob storage, encrypted at rest.
         this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `ExperimentRun/dcid.${runId}/outputs/${body.path}`, bytes);
-        await this.runs.record(runId, [{ type: 'OutputUploaded', data: { ...ref, path: body.path, bytes: bytes.length } }]);
+        await this.runs.record(runId, [{ type: 'OutputUploaded', data: { ...ref, path: body.path, bytes: bytes.length } }], caller);
         return { ok: true };
       }
       case 'logs': {
@@ -171,14 +245,16 @@ export class ControlPlane {
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
         this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `ExperimentRun/dcid.${runId}/logs/user_logs.txt`, Buffer.from(`${stdout}${stderr}`));
         const tail = this.p.secrets.redact(`${stdout}${stderr}`.split('\n').filter(Boolean).slice(-10).join('\n')).slice(-2000);
-        await this.runs.record(runId, [...steps, { type: 'RunLogsUploaded', data: { ...ref, stdoutBytes: stdout.length, stderrBytes: stderr.length, tail } }]);
+        await this.runs.record(runId, [...steps, { type: 'RunLogsUploaded', data: { ...ref, stdoutBytes: stdout.length, stderrBytes: stderr.length, tail } }], caller);
         return { ok: true };
       }
       case 'complete': {
         const exitCode = typeof body.exitCode === 'number' ? body.exitCode : 1;
-        await this.runs.record(runId, [
-          { type: 'RunScriptEnded', data: { ...ref, exitCode, ...(typeof body.error === 'string' ? { error: body.error } : {}) } },
-        ]);
+        await this.runs.record(
+          runId,
+          [{ type: 'RunScriptEnded', data: { ...ref, exitCode, ...(typeof body.error === 'string' ? { error: body.error } : {}) } }],
+          caller,
+        );
         return { ok: true };
       }
     }

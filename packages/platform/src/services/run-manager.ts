@@ -18,6 +18,7 @@ import {
 } from '@amlsim/core';
 import { agentFiles } from '@amlsim/agent';
 import type { ComputeDriver, RunningCompute } from '../compute/compute-driver';
+import type { ChannelInfo, ControlPlane, ControlPlaneCaller } from './control-plane';
 import { CommandContext, type EventToAppend } from '../runtime/command-bus';
 import type { Scheduler } from '../runtime/scheduler';
 import type { PlatformContext } from '../runtime/platform-context';
@@ -49,6 +50,9 @@ type LiveRun = {
   /** Platform time of the last heartbeat, and the watchdog waiting for the next one. */
   lastHeartbeatMs?: number;
   cancelWatchdog?: () => void;
+  /** The run's control-plane channel (its own, or its VM's), from token issue to the run's end. */
+  channel?: ChannelInfo;
+  channelClosed?: boolean;
 };
 
 /** Heartbeats come every 500 ms (AMLSIM_HEARTBEAT_MS); five missed in a row is NotResponding. */
@@ -62,7 +66,8 @@ export type RunManagerDeps = {
   tokens: RunTokenService;
   snapshots: SnapshotStore;
   scheduler: Scheduler;
-  control: { dir: string; socketName: string };
+  /** Opens and binds the runs' control-plane channels. */
+  channels: Pick<ControlPlane, 'open' | 'bind' | 'unbind'>;
   runTokenTtlMs: number;
   /** Attached VMs (S8.3 unmanaged): the login to them and the management code on them. */
   vms: VirtualMachineService;
@@ -107,9 +112,12 @@ export class RunManager {
     this.enqueue(submitted.runId, () => this.perform(submitted.runId, effects));
   }
 
-  /** Append facts to a run (in order, after what is already queued) and carry out what they cause. */
-  record(runId: string, facts: RunEvent[]): Promise<void> {
-    return this.enqueue(runId, () => this.applyNow(runId, facts));
+  /**
+   * Append facts to a run (in order, after what is already queued) and carry out what they
+   * cause. `caller`: the channel and token of the control-plane call that reported them.
+   */
+  record(runId: string, facts: RunEvent[], caller?: ControlPlaneCaller): Promise<void> {
+    return this.enqueue(runId, () => this.applyNow(runId, facts, caller));
   }
 
   /** Resolves when the run reaches Completed, Failed or Canceled. */
@@ -147,7 +155,7 @@ export class RunManager {
    * HEARTBEAT_TIMEOUT_MS while the script runs makes the run NotResponding; the next heartbeat
    * makes it Running again.
    */
-  async heartbeat(runId: string): Promise<void> {
+  async heartbeat(runId: string, caller: ControlPlaneCaller): Promise<void> {
     const live = this.live.get(runId);
     if (!live) return;
     const now = this.p.clock.now();
@@ -155,7 +163,7 @@ export class RunManager {
     live.lastHeartbeatMs = now;
     this.armWatchdog(runId, HEARTBEAT_TIMEOUT_MS);
     if (this.load(runId).snapshot.matches('notResponding')) {
-      await this.record(runId, [{ type: 'RunHeartbeatResumed', data: { ...this.ref(runId), silentForMs } }]);
+      await this.record(runId, [{ type: 'RunHeartbeatResumed', data: { ...this.ref(runId), silentForMs } }], caller);
     }
   }
 
@@ -209,11 +217,15 @@ export class RunManager {
         const reason = error instanceof Error ? error.message : String(error);
         return this.applyNow(runId, [{ type: 'RunFailed', data: { ...this.ref(runId), reason: `platform error: ${reason}` } }]).catch(() => {});
       })
-      .then(() => {
+      .then(async () => {
         // Waiters resume only once the end of the run has been carried out in full (token
-        // revoked, node released): what they do next (advance the clock, scale down) must see it.
+        // revoked, node released, channel closed): what they do next (advance the clock, scale
+        // down) must see it.
         const { snapshot } = this.load(runId);
-        if (isTerminalStatus(runStatusOf(snapshot)) && (!snapshot.context.node || snapshot.context.nodeReleased)) live.resolveDone();
+        if (!isTerminalStatus(runStatusOf(snapshot)) || (snapshot.context.node && !snapshot.context.nodeReleased)) return;
+        // The channel closes once its target has gone too: its last calls are still carried.
+        if (!live.compute) await this.closeChannel(runId).catch(() => {});
+        live.resolveDone();
       });
     live.chain = next;
     return next;
@@ -224,8 +236,18 @@ export class RunManager {
     return { runId, workspaceId: submitted.workspaceId, workspace: submitted.workspace };
   }
 
+  /** The run ended: its channel stops carrying its calls (a container's socket goes). */
+  private async closeChannel(runId: string): Promise<void> {
+    const live = this.live.get(runId)!;
+    const channel = live.channel;
+    if (!channel || live.channelClosed) return;
+    live.channelClosed = true;
+    await this.deps.channels.unbind(channel.id, runId);
+    live.ctx.emit(runStream(runId), 'any', [{ type: 'RunChannelClosed', data: { ...this.ref(runId), channel: channel.id, kind: channel.kind } }]);
+  }
+
   /** Append facts the machine accepts now, and run the effects they name. */
-  private async applyNow(runId: string, facts: RunEvent[]): Promise<void> {
+  private async applyNow(runId: string, facts: RunEvent[], caller?: ControlPlaneCaller): Promise<void> {
     const live = this.live.get(runId)!;
     const { snapshot } = this.load(runId);
     let current = snapshot;
@@ -240,7 +262,7 @@ export class RunManager {
       effects.push(...named);
     }
     if (accepted.length === 0) return;
-    live.ctx.emit(runStream(runId), this.p.store.streamVersion(runStream(runId)), accepted);
+    live.ctx.emit(runStream(runId), this.p.store.streamVersion(runStream(runId)), accepted, caller);
     await this.perform(runId, effects);
   }
 
@@ -254,15 +276,20 @@ export class RunManager {
     const ref = { runId, workspaceId: run.workspaceId, workspace: run.workspace };
     switch (effect.type) {
       case 'issueRunToken': {
-        // S1.3: a short-lived token scoped to the workspace, for the compute target only.
-        const issued = this.deps.tokens.issue({ ...ref, region: live.region }, this.deps.runTokenTtlMs);
+        // S1.3: a short-lived token scoped to the workspace, for the compute target only, and
+        // bound to the run's own control-plane channel (on a VM: the VM's), opened first.
+        const channel = run.computeType === 'VirtualMachine' ? this.deps.vms.channelOf(this.cluster(run.workspaceId, run.compute)) : await this.deps.channels.open('container');
+        live.channel = channel;
+        this.deps.channels.bind(channel.id, runId);
+        live.ctx.emit(runStream(runId), 'any', [{ type: 'RunChannelOpened', data: { ...ref, channel: channel.id, kind: channel.kind, socket: channel.socketPath } }]);
+        const issued = this.deps.tokens.issue({ ...ref, region: live.region }, this.deps.runTokenTtlMs, channel.id);
         live.token = issued.token;
         live.tokenExpiresAtMs = issued.expiresAtMs;
         live.cancelExpiry = this.deps.scheduler.at(issued.expiresAtMs, () =>
           this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]),
         );
         return this.applyNow(runId, [
-          { type: 'RunTokenIssued', data: { ...ref, tokenId: issued.tokenId, fingerprint: issued.fingerprint, expiresAt: new Date(issued.expiresAtMs).toISOString() } },
+          { type: 'RunTokenIssued', data: { ...ref, tokenId: issued.tokenId, fingerprint: issued.fingerprint, expiresAt: new Date(issued.expiresAtMs).toISOString(), channel: channel.id } },
         ]);
       }
       case 'prepareImage': {
@@ -460,8 +487,8 @@ export class RunManager {
       image: this.load(runId).snapshot.context.image ?? '',
       node: { name: node, disks: { osDisk: n.osDisk!, tempDisk: n.tempDisk! } },
       agentDir: join(share, 'azureml', runId, 'agent'),
-      controlDir: this.deps.control.dir,
-      socketName: this.deps.control.socketName,
+      controlDir: live.channel!.dir,
+      socketName: live.channel!.socketName,
       env,
       memoryBytes: c.memoryBytes,
       nanoCpus: 1_000_000_000,

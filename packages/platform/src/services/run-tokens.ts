@@ -6,7 +6,11 @@ import type { PlatformContext } from '../runtime/platform-context';
 /** Audience of AML run tokens: the workspace's AML service, not ARM. */
 export const RUN_TOKEN_AUDIENCE = 'https://ml.azure.com/';
 
-export type RunTokenClaims = { iss: string; aud: string; ws: string; wsn: string; run: string; iat: number; exp: number; jti: string };
+/**
+ * `chn` binds the token to the run's control-plane channel (docs/security.md): a token that
+ * leaves its channel is refused on any other, even with a valid signature and scope.
+ */
+export type RunTokenClaims = { iss: string; aud: string; ws: string; wsn: string; run: string; chn: string; iat: number; exp: number; jti: string };
 
 /**
  * S1.3: AML issues compute targets a short-lived token scoped to the workspace (and here, the
@@ -22,7 +26,7 @@ export class RunTokenService {
     this.keys = new Map([[this.key.kid, this.key]]);
   }
 
-  issue(run: { runId: string; workspaceId: string; workspace: string; region: string }, ttlMs: number) {
+  issue(run: { runId: string; workspaceId: string; workspace: string; region: string }, ttlMs: number, channel: string) {
     const now = this.p.clock.now();
     const tokenId = this.p.ids.next('rtok');
     const expMs = now + ttlMs;
@@ -32,6 +36,7 @@ export class RunTokenService {
       ws: run.workspaceId,
       wsn: run.workspace,
       run: run.runId,
+      chn: channel,
       iat: Math.floor(now / 1000),
       // Expiry in milliseconds precision matters for short TTLs in scenarios; JWT exp is seconds.
       exp: Math.ceil(expMs / 1000),
@@ -43,15 +48,30 @@ export class RunTokenService {
   }
 
   /**
-   * Signature, audience and expiry; then scope: the token's workspace must be the one named in
-   * the call (a token of ws1 used for ws2 is AuthorizationFailed) and its run the run named.
+   * The run a genuine token names (its signature verifies), whatever its expiry or scope: what
+   * the record of a refused call says about whose token was presented. Never grants anything.
    */
-  verify(token: string | undefined, target: { workspace: string; runId: string }): RunTokenClaims {
+  runOf(token: string | undefined): string | undefined {
+    if (!token) return undefined;
+    try {
+      const claims = verifyJwt(token, this.keys);
+      return typeof claims.run === 'string' ? claims.run : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Signature, audience and expiry; then scope: the token's workspace must be the one named in
+   * the call (a token of ws1 used for ws2 is AuthorizationFailed), its run the run named, and
+   * its channel the channel the call came in on.
+   */
+  verify(token: string | undefined, target: { workspace: string; runId: string; channel: string }): RunTokenClaims {
     if (!token) throw errors.authenticationFailed('the control-plane call');
     const claims = verifyJwt(token, this.keys) as Partial<RunTokenClaims>;
     if (claims.aud !== RUN_TOKEN_AUDIENCE) throw errors.invalidToken(`the audience '${String(claims.aud)}' is not '${RUN_TOKEN_AUDIENCE}'`);
-    if (typeof claims.exp !== 'number' || typeof claims.ws !== 'string' || typeof claims.run !== 'string' || typeof claims.jti !== 'string') {
-      throw errors.invalidToken('it lacks the run token claims ws, run, exp, jti');
+    if (typeof claims.exp !== 'number' || typeof claims.ws !== 'string' || typeof claims.run !== 'string' || typeof claims.jti !== 'string' || typeof claims.chn !== 'string') {
+      throw errors.invalidToken('it lacks the run token claims ws, run, chn, exp, jti');
     }
     const now = this.p.clock.now();
     if (claims.exp * 1000 <= now) throw errors.expiredToken(new Date(claims.exp * 1000).toISOString(), new Date(now).toISOString());
@@ -60,6 +80,9 @@ export class RunTokenService {
     }
     if (claims.run !== target.runId) {
       throw scopeError(`the run token is scoped to run '${claims.run}' and cannot act on run '${target.runId}'`, claims, target);
+    }
+    if (claims.chn !== target.channel) {
+      throw scopeError(`the run token is bound to channel '${claims.chn}' and was presented on channel '${target.channel}'`, claims, target);
     }
     return claims as RunTokenClaims;
   }

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AGENT_DIR } from '@amlsim/agent';
@@ -35,6 +36,18 @@ const vmPlatform = async () => {
   const ws = () => platform.world.workspaces.byId[platform.world.workspaces.byName['ws1']!]!;
   return { dir, platform, store, token, attach, submit, events, ws };
 };
+
+/** A control-plane call on a socket, as a compute target would make it. */
+const callSocket = (socketPath: string, path: string, token: string): Promise<{ status: number; code?: string }> =>
+  new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(body) as { error?: { code?: string } }).error?.code }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ batch: 9, rows: [] }));
+  });
 
 const opened: Array<{ platform: Platform; dir: string; closed: boolean }> = [];
 afterEach(async () => {
@@ -113,6 +126,14 @@ describe('attached VMs (S8.3 unmanaged compute, S6.2)', () => {
     expect(types.filter((t) => order.includes(t))).toEqual(order);
     expect(types).not.toContain('ContainerStarted');
     expect((await platform.ml.getRunStatusHistory(token, { runId })).statuses).toEqual(['NotStarted', 'Starting', 'Preparing', 'Running', 'Finalizing', 'Completed']);
+
+    // The VM's channel outlives the run; the run's token is dead on it: the same call is refused as revoked.
+    const channel = events().find((e) => e.type === 'RunChannelOpened' && e.data.runId === runId)!;
+    expect(channel.data).toMatchObject({ kind: 'vm' });
+    const runToken = platform.runs.tokenOf(runId).token!;
+    const answer = await callSocket(String(channel.data.socket), `/workspaces/ws1/runs/${runId}/metrics`, runToken);
+    expect(answer).toEqual({ status: 401, code: 'InvalidAuthenticationToken' });
+    expect(events().filter((e) => e.type === 'RunCallRefused').at(-1)?.data).toMatchObject({ runId, tokenRun: runId, code: 'InvalidAuthenticationToken', reason: expect.stringContaining('revoked') });
 
     const session = platform.session;
     const engine = await connectDocker();

@@ -7,6 +7,7 @@ import type { CommandContext } from '../runtime/command-bus';
 import { PLATFORM_PRINCIPAL, type PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
+import type { ChannelInfo, ControlPlane } from './control-plane';
 import { computeStream } from './run-manager';
 
 /** The platform's own subscription (S6.2, S4.4): where its key vault lives, out of every user's reach. */
@@ -39,7 +40,8 @@ const hashPassword = (password: string): string => {
   return `scrypt$${salt.toString('base64')}$${scryptSync(password, salt, 32).toString('base64')}`;
 };
 
-type LiveVm = { vmId: string; name: string; owner: string; username: string; handle: RunningVm };
+/** A running VM and its control-plane channel (one per VM: the runs on it are bound to it, S1.3). */
+type LiveVm = { vmId: string; name: string; owner: string; username: string; handle: RunningVm; channel: ChannelInfo };
 
 /** What starting management code on a VM gave: a process to wait for, or the VM's refusal of the platform's login. */
 export type VmManagementStart = { vmId: string; vm: string; username: string; fingerprint: string } & (
@@ -68,7 +70,7 @@ export class VirtualMachineService {
     private readonly directory: DirectoryService,
     private readonly arm: ArmService,
     private readonly driver: () => Promise<ComputeDriver>,
-    private readonly control: () => { dir: string; socketName: string },
+    private readonly channels: () => Pick<ControlPlane, 'open' | 'close'>,
   ) {
     this.platformVault = `amlplatform${p.session.replace(/[^a-z0-9]/g, '').slice(-12)}`;
   }
@@ -82,7 +84,7 @@ export class VirtualMachineService {
       if (this.vms.has(args.name)) throw errors.conflict(`A VM named '${args.name}' already exists.`, { vm: args.name });
       const username = args.username ?? 'azureuser';
       const driver = await this.driver();
-      const control = this.control();
+      const channel = await this.channels().open('vm');
       const handle = await driver
         .startVm({
           session: this.p.session,
@@ -90,14 +92,15 @@ export class VirtualMachineService {
           username,
           ...(args.password !== undefined ? { passwordHash: hashPassword(args.password) } : {}),
           agentDir: AGENT_DIR,
-          controlDir: control.dir,
-          socketName: control.socketName,
+          controlDir: channel.dir,
+          socketName: channel.socketName,
         })
-        .catch((error: unknown) => {
+        .catch(async (error: unknown) => {
+          await this.channels().close(channel.id);
           throw isSimError(error) ? error : errors.vmStartFailed(args.name, error instanceof Error ? error.message : String(error));
         });
       const vmId = this.p.ids.next('vm');
-      this.vms.set(args.name, { vmId, name: args.name, owner: who.principal, username, handle });
+      this.vms.set(args.name, { vmId, name: args.name, owner: who.principal, username, handle, channel });
       ctx.emit(`vm-${vmId}`, 'no-stream', [
         {
           type: 'VmCreated',
@@ -206,11 +209,22 @@ export class VirtualMachineService {
     return { ...who, ok: true, pid, workDir, process };
   }
 
+  /** The control-plane channel of the VM an attached compute is (a run on it is bound to it). */
+  channelOf(compute: ComputeRecord): ChannelInfo {
+    const attached = compute.attached;
+    const vm = attached ? this.vms.get(attached.vm) : undefined;
+    if (!attached || !vm || vm.vmId !== attached.vmId) throw errors.notFound('VM', attached?.vm ?? compute.compute, 'this session (it is no longer running)');
+    return vm.channel;
+  }
+
   /** Stop every VM of the session (session end). */
   async shutdown(): Promise<void> {
     const all = [...this.vms.values()];
     this.vms.clear();
-    for (const vm of all) await vm.handle.stop().catch(() => {});
+    for (const vm of all) {
+      await vm.handle.stop().catch(() => {});
+      await this.channels().close(vm.channel.id);
+    }
   }
 
   /** S6.2: the platform's key vault, in its own subscription; only the platform principal holds access. */

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { crossRegionLatencyMs } from './regions';
 import type { CommandContext } from '../runtime/command-bus';
 import type { PlatformContext } from '../runtime/platform-context';
 import { sessionTempPath } from '../runtime/session-temp';
+import { openSocketDoor } from '../runtime/socket-doors';
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
 import type { ImageService } from './images';
@@ -46,8 +47,12 @@ type Live = {
 
 export const serviceStream = (serviceId: string) => `service-${serviceId}`;
 
-/** The host directory of a replica's scoring socket, bind-mounted into its container. */
-export const replicaDir = (session: string, serviceId: string, replica: number): string => sessionTempPath(session, serviceId, String(replica));
+/**
+ * The host directory of a replica's scoring socket, bind-mounted into its container: the door
+ * (runtime/socket-doors.ts) inside a directory only the platform can enter, so the gateway —
+ * with its auth and App Insights record — is the only way to score.
+ */
+export const replicaDir = (session: string, serviceId: string, replica: number): string => join(sessionTempPath(session, serviceId, String(replica)), 'door');
 
 /**
  * Web services (S8.5, S1.4, S1.5, S7.3): replicas started from the image the registry holds,
@@ -155,10 +160,9 @@ export class WebserviceService {
       const replicaNames: string[] = [];
       try {
         for (let i = 0; i < replicas; i++) {
-          const dir = replicaDir(this.p.session, serviceId, i);
-          mkdirSync(dir, { recursive: true });
-          chmodSync(dir, 0o777);
-          live.dirs.push(dir);
+          const door = openSocketDoor(this.p.session, [serviceId, String(i)], 'target');
+          const dir = door.dir;
+          live.dirs.push(door.root);
           const container = await engine.runContainer({
             image: reference,
             env: { AMLSIM_SCORING_SOCKET: REPLICA_SOCKET },

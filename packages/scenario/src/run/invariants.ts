@@ -185,6 +185,40 @@ export const INVARIANTS: ReadonlyArray<{
     },
   },
   {
+    // S1.3, one channel per run (docs/security.md): a fact a control-plane call reported came
+    // in on the channel its run was bound to, while bound, with that run's own token — never
+    // on another run's channel or with another run's token. Each run's token names its channel.
+    name: 'run-channel',
+    check: (events) => {
+      const out: InvariantViolation[] = [];
+      const bound = new Map<string, { channel: string; open: boolean }>();
+      const tokenOf = new Map<string, { tokenId: string; channel: string }>();
+      const fail = (message: string, e: StoredEvent) => out.push({ invariant: 'run-channel', message, events: [e] });
+      for (const e of events) {
+        const runId = typeof e.data.runId === 'string' ? e.data.runId : undefined;
+        if (e.type === 'RunChannelOpened' && runId) bound.set(runId, { channel: String(e.data.channel), open: true });
+        if (e.type === 'RunChannelClosed' && runId) {
+          const b = bound.get(runId);
+          if (b) b.open = false;
+        }
+        if (e.type === 'RunTokenIssued' && runId) {
+          tokenOf.set(runId, { tokenId: String(e.data.tokenId), channel: String(e.data.channel) });
+          const b = bound.get(runId);
+          if (!b || b.channel !== e.data.channel) fail(`run ${runId}: its token was bound to channel ${String(e.data.channel)}, not the run's channel ${b?.channel ?? '(none opened)'}`, e);
+        }
+        const channel = e.meta.channel;
+        if (channel === undefined) continue;
+        const b = runId ? bound.get(runId) : undefined;
+        const token = runId ? tokenOf.get(runId) : undefined;
+        if (!runId || !b) fail(`${e.type} (#${e.position}) came in on channel ${channel}, which carries no run of its own`, e);
+        else if (b.channel !== channel) fail(`run ${runId}: ${e.type} (#${e.position}) was accepted on channel ${channel}, another run's, not its own ${b.channel}`, e);
+        else if (!b.open) fail(`run ${runId}: ${e.type} (#${e.position}) was accepted on channel ${channel} after it closed`, e);
+        else if (!token || e.meta.tokenId !== token.tokenId) fail(`run ${runId}: ${e.type} (#${e.position}) was accepted with token ${String(e.meta.tokenId)}, not the run's own ${token?.tokenId ?? '(none issued)'}`, e);
+      }
+      return out;
+    },
+  },
+  {
     // Docker hygiene: nothing of the session (containers, volumes, processes) outlives it.
     name: 'no-leftovers',
     check: (_events, { leftovers }) =>
