@@ -1,8 +1,15 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createCipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { errors } from '@amlsim/core';
 import { newDataKey, open, seal } from '../crypto/sealed-box';
+
+/** Directories and files of the storage accounts are the platform's alone: keys, code and model bytes live here. */
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+/** The sealed-box layout (crypto/sealed-box.ts): magic(4) | iv(12) | tag(16) | ciphertext. */
+const SEALED_MAGIC = Buffer.from('AMS1');
+const TAG_OFFSET = 16;
 
 /** How a caller proves itself to a storage account: an account key (S4.3) or an identity with a data-plane grant. */
 export type StorageCredential = { kind: 'accountKey'; key: string } | { kind: 'identity'; principalId: string; name: string };
@@ -31,6 +38,11 @@ export type StorageKeyName = 'key1' | 'key2';
  * wrapped by the platform root key (platform-managed) or by a customer-managed key in the
  * workspace key vault. Account keys key1/key2 authenticate callers; regenerating one makes
  * the old value fail at once.
+ *
+ * Blobs are written in chunks (`putBlobChunks`): a large model is encrypted and hashed as it
+ * is read, never held whole, and lands under its name only once complete (written beside it,
+ * then renamed), so a refused or failed upload leaves no partial blob. Everything under the
+ * root is 0700 (directories) and 0600 (files).
  */
 export class BlobStorageService {
   private readonly dataKeys = new Map<string, Buffer>();
@@ -41,7 +53,7 @@ export class BlobStorageService {
     private readonly rootKey: Buffer,
     private readonly identityMayUse: (principalId: string, accountScope: string) => boolean,
   ) {
-    mkdirSync(root, { recursive: true });
+    mkdirSync(root, { recursive: true, mode: DIR_MODE });
   }
 
   createAccount(account: string, scope: string, customerKey?: CustomerKeyResolver): { key1: string; key2: string } {
@@ -58,8 +70,8 @@ export class BlobStorageService {
       wrappedDataKey: wrapped.toString('base64'),
       sealedKeys: { key1: this.sealKey(account, 'key1', key1), key2: this.sealKey(account, 'key2', key2) },
     };
-    mkdirSync(join(dir, 'blobs'), { recursive: true });
-    mkdirSync(join(dir, 'shares'), { recursive: true });
+    mkdirSync(join(dir, 'blobs'), { recursive: true, mode: DIR_MODE });
+    mkdirSync(join(dir, 'shares'), { recursive: true, mode: DIR_MODE });
     this.writeMeta(account, file);
     this.dataKeys.set(account, dataKey);
     if (customerKey) this.resolvers.set(account, customerKey);
@@ -106,7 +118,7 @@ export class BlobStorageService {
 
   createContainer(credential: StorageCredential, account: string, container: string): void {
     this.authenticate(credential, account);
-    mkdirSync(join(this.dir(account), 'blobs', this.safe(container, 'container')), { recursive: true });
+    mkdirSync(join(this.dir(account), 'blobs', this.safe(container, 'container')), { recursive: true, mode: DIR_MODE });
   }
 
   createFileShare(credential: StorageCredential, account: string, share: string): void {
@@ -126,10 +138,56 @@ export class BlobStorageService {
   }
 
   putBlob(credential: StorageCredential, account: string, container: string, blob: string, data: Buffer): void {
+    this.putBlobChunks(credential, account, container, blob, [data]);
+  }
+
+  /**
+   * Writes a blob from chunks (any iterable: a file read chunk by chunk), encrypting and
+   * hashing each as it comes; memory holds one chunk. The blob appears under its name only
+   * when complete: if the chunks throw (a file over a limit, an I/O error) or a write fails,
+   * nothing is left behind and an existing blob of that name is untouched. Answers the
+   * plaintext's size and sha256.
+   */
+  putBlobChunks(credential: StorageCredential, account: string, container: string, blob: string, chunks: Iterable<Buffer>): { bytes: number; sha256: string } {
     this.authenticate(credential, account);
     const dir = join(this.dir(account), 'blobs', this.safe(container, 'container'));
     if (!existsSync(dir)) throw errors.notFound('container', container, `storage account '${account}'`);
-    writeFileSync(join(dir, `${encodeURIComponent(blob)}.bin`), seal(this.dataKey(account), data, `blob:${account}/${container}/${blob}`));
+    const key = this.dataKey(account);
+    // Partial blobs live outside the container (same file system: the rename is atomic), so a listing never shows one.
+    const partialDir = join(this.dir(account), 'partial');
+    mkdirSync(partialDir, { recursive: true, mode: DIR_MODE });
+    const partial = join(partialDir, `${randomBytes(12).toString('hex')}.partial`);
+    const fd = openSync(partial, 'wx', FILE_MODE);
+    let done = false;
+    try {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      cipher.setAAD(Buffer.from(`blob:${account}/${container}/${blob}`));
+      const hash = createHash('sha256');
+      let bytes = 0;
+      writeAll(fd, Buffer.concat([SEALED_MAGIC, iv, Buffer.alloc(16)]));
+      for (const chunk of chunks) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        writeAll(fd, cipher.update(chunk));
+      }
+      writeAll(fd, cipher.final());
+      writeAll(fd, cipher.getAuthTag(), TAG_OFFSET);
+      closeSync(fd);
+      done = true;
+      renameSync(partial, join(dir, `${encodeURIComponent(blob)}.bin`));
+      return { bytes, sha256: hash.digest('hex') };
+    } catch (error) {
+      if (!done) closeSync(fd);
+      rmSync(partial, { force: true });
+      throw error;
+    }
+  }
+
+  /** Removes a blob (no error if there is none): what an upload that failed half-way wrote is taken back. */
+  deleteBlob(credential: StorageCredential, account: string, container: string, blob: string): void {
+    this.authenticate(credential, account);
+    rmSync(join(this.dir(account), 'blobs', this.safe(container, 'container'), `${encodeURIComponent(blob)}.bin`), { force: true });
   }
 
   getBlob(credential: StorageCredential, account: string, container: string, blob: string): Buffer {
@@ -191,8 +249,22 @@ export class BlobStorageService {
     return JSON.parse(readFileSync(file, 'utf8')) as AccountFile;
   }
 
+  /** Written beside and renamed: a crash mid-write never leaves a torn account file (its keys would be lost). */
   private writeMeta(account: string, meta: AccountFile): void {
-    writeFileSync(join(this.dir(account), 'account.json'), JSON.stringify(meta), { mode: 0o600 });
+    const file = join(this.dir(account), 'account.json');
+    const partial = `${file}.${randomBytes(6).toString('hex')}.partial`;
+    try {
+      const fd = openSync(partial, 'wx', FILE_MODE);
+      try {
+        writeAll(fd, Buffer.from(JSON.stringify(meta)));
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(partial, file);
+    } catch (error) {
+      rmSync(partial, { force: true });
+      throw error;
+    }
   }
 
   private dir(account: string): string {
@@ -206,3 +278,10 @@ export class BlobStorageService {
     return name;
   }
 }
+
+/** writeSync until all of `data` is written (a short write is possible on any file system). */
+const writeAll = (fd: number, data: Buffer, position?: number): void => {
+  for (let off = 0; off < data.length; ) {
+    off += writeSync(fd, data, off, data.length - off, position === undefined ? null : position + off);
+  }
+};

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SimError } from '@amlsim/core';
+import { createMemoryEventStore } from '@amlsim/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createPlatform } from '../platform';
+import { virtualClock } from '../runtime/clock';
 import { BlobStorageService, type StorageCredential } from './blob-storage';
 import {
   SNAPSHOT_LIMITS,
@@ -338,5 +341,71 @@ describe('SnapshotStore', () => {
     const b = await packDirectory(tree({ 'b.py': 'b' }));
     storage.putBlob(identity, account, container, `snapshots/${a.snapshotId}`, serializeSnapshot(b));
     expect((await simError(() => store.load(identity, account, container, a.snapshotId))).code).toBe('SnapshotCorrupt');
+  });
+});
+
+describe('big inputs (issue 8 §2)', () => {
+  const GiB = 1024 * 1024 * 1024;
+  /** A file of `bytes` that takes no disk (a hole, as `truncate -s` makes). */
+  const sparse = (path: string, bytes: number): void => {
+    const fd = openSync(path, 'w');
+    ftruncateSync(fd, bytes);
+    closeSync(fd);
+  };
+
+  it('a 3 GiB file in the directory is measured, never read: SnapshotTooLarge with the SDK wording', async () => {
+    const root = tree({ 'train.py': 'print(1)\n' });
+    sparse(join(root, 'data.bin'), 3 * GiB);
+    const err = await simError(() => packDirectory(root));
+    expect(err.code).toBe('SnapshotTooLarge');
+    expect(err.message).toContain('Your total snapshot size exceeds the limit of 300.0 MB.');
+    expect(err.details).toMatchObject({ limit: 'size', maxBytes: SNAPSHOT_LIMITS.maxBytes, measuredBytes: 3 * GiB });
+  });
+
+  it('through the platform: one CommandRejected, no snapshot blob, no partial file; the same directory ignoring the big file then packs', async () => {
+    const dataDir = tmp('amlsim-snap-platform-');
+    const store = createMemoryEventStore();
+    const platform = await createPlatform({
+      store,
+      dataDir,
+      clock: virtualClock(),
+      driver: 'process',
+      tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
+    });
+    try {
+      const token = await platform.directory.signIn('alice', { mfa: false });
+      await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+      const storageFiles = () => readdirSync(join(dataDir, 'storage'), { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).length;
+      const filesBefore = storageFiles();
+      const from = [...store.readAll()].length;
+      const root = tree({ 'train.py': 'print(1)\n' });
+      sparse(join(root, 'data.bin'), 3 * GiB);
+      const err = await simError(() => platform.ml.snapshot(token, { workspace: 'ws1', experiment: 'e', source: root }));
+      expect(err.code).toBe('SnapshotTooLarge');
+      const after = [...store.readAll()].slice(from);
+      expect(after.map((e) => e.type)).toEqual(['CommandRejected']);
+      expect(after[0]!.data).toMatchObject({ command: 'Snapshot', code: 'SnapshotTooLarge' });
+      expect(storageFiles()).toBe(filesBefore);
+
+      writeFileSync(join(root, '.amlignore'), 'data.bin\n');
+      const ok = await platform.ml.snapshot(token, { workspace: 'ws1', experiment: 'e', source: root });
+      expect(ok.files).toEqual(['.amlignore', 'train.py']);
+    } finally {
+      await platform.close();
+    }
+  });
+
+  it('a saved snapshot blob is 0600 in 0700 directories', async () => {
+    const storageRoot = tmp('amlsim-blobs-');
+    const storage = new BlobStorageService(join(storageRoot, 'storage'), randomBytes(32), () => true);
+    const identity: StorageCredential = { kind: 'identity', principalId: 'ws-mi', name: 'workspace identity' };
+    storage.createAccount('wsmode', '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/wsmode');
+    storage.createContainer(identity, 'wsmode', 'azureml-snapshots');
+    await new SnapshotStore(storage).saveDirectory(identity, 'wsmode', 'azureml-snapshots', tree({ 'train.py': 'secret code' }));
+    const blobDir = join(storageRoot, 'storage', 'wsmode', 'blobs', 'azureml-snapshots');
+    const [blob] = readdirSync(blobDir);
+    expect(statSync(join(blobDir, blob!)).mode & 0o777).toBe(0o600);
+    expect(statSync(blobDir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(storageRoot, 'storage', 'wsmode')).mode & 0o777).toBe(0o700);
   });
 });

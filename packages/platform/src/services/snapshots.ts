@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { lstat, open, opendir, readlink, stat } from 'node:fs/promises';
+import { lstat, opendir, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SimError, errors } from '@amlsim/core';
 import type { BlobStorageService, StorageCredential } from './blob-storage';
+import { fileChunks } from './file-chunks';
 import { type IgnoreFileName, loadIgnoreRules } from './ignore-rules';
 
 /**
@@ -18,7 +18,10 @@ import { type IgnoreFileName, loadIgnoreRules } from './ignore-rules';
  *   same goes for sockets, FIFOs and devices. Ignore them in `.amlignore` to proceed (for a
  *   symlink, a pattern matching it either as a file or as a directory, e.g. `venv/`, will do).
  * - The platform's limits (300 MB, 2000 files) are checked while walking: the walk stops as
- *   soon as one is exceeded, before any content is read.
+ *   soon as one is exceeded, before any content is read (a file of any size, a sparse 3 GB
+ *   one too, is measured, never read). Files are then read in bounded chunks, and a file that
+ *   grew past the limit since it was measured is refused as soon as it does, not read whole.
+ *   A refused snapshot stores nothing (SnapshotStore writes a blob only when complete).
  * - Identity: `sha256-<hex>` over a canonical encoding of (path, mode, size, sha256(content))
  *   of every file, in path order. Same content → same id; a renamed file, a changed byte or
  *   a changed executable bit → another id; mtimes, owners and directory order do not count.
@@ -183,12 +186,17 @@ export async function packDirectory(rootDir: string, options: PackOptions = {}):
   const files: SnapshotFile[] = [];
   totalBytes = 0;
   for (const f of found) {
-    // O_NOFOLLOW: a file swapped for a symlink since the walk is refused, not followed.
-    const handle = await open(f.absolute, constants.O_RDONLY | constants.O_NOFOLLOW);
-    const content = await handle.readFile().finally(() => handle.close());
+    // follow: false (O_NOFOLLOW): a file swapped for a symlink since the walk is refused, not followed.
     // The file may have grown since it was measured: the limit holds for what is stored.
+    const before = totalBytes;
+    const chunks = [...fileChunks(f.absolute, {
+      maxBytes: limits.maxBytes - before,
+      follow: false,
+      sizeHint: f.size,
+      tooLarge: (seen) => snapshotErrors.tooLargeBytes(rootDir, limits.maxBytes, before + seen, absoluteRoot),
+    })];
+    const content = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     totalBytes += content.length;
-    if (totalBytes > limits.maxBytes) throw snapshotErrors.tooLargeBytes(rootDir, limits.maxBytes, totalBytes, absoluteRoot);
     files.push({ path: f.path, mode: f.mode, size: content.length, sha256: sha256Hex(content), content });
   }
   return {
@@ -214,6 +222,11 @@ function describeSpecial(st: Awaited<ReturnType<typeof lstat>>): string {
  * concatenated in manifest order.
  */
 export function serializeSnapshot(packed: { snapshotId: string; files: readonly SnapshotFile[] }): Buffer {
+  return Buffer.concat(snapshotChunks(packed));
+}
+
+/** The serialized snapshot as the buffers it is made of (header, manifest, each file's content), not copied into one. */
+export function snapshotChunks(packed: { snapshotId: string; files: readonly SnapshotFile[] }): Buffer[] {
   const manifest = {
     version: FORMAT_VERSION,
     snapshotId: packed.snapshotId,
@@ -222,7 +235,7 @@ export function serializeSnapshot(packed: { snapshotId: string; files: readonly 
   const json = Buffer.from(JSON.stringify(manifest), 'utf8');
   const length = Buffer.alloc(4);
   length.writeUInt32BE(json.length);
-  return Buffer.concat([MAGIC, length, json, ...packed.files.map((f) => f.content)]);
+  return [MAGIC, length, json, ...packed.files.map((f) => f.content)];
 }
 
 /**
@@ -336,7 +349,8 @@ export class SnapshotStore {
   save(credential: StorageCredential, account: string, container: string, packed: PackedSnapshot): SavedSnapshot {
     const blob = snapshotBlobName(packed.snapshotId);
     const reused = this.storage.listBlobs(credential, account, container).includes(blob);
-    if (!reused) this.storage.putBlob(credential, account, container, blob, serializeSnapshot(packed));
+    // Encrypted file by file: the contents are not copied into one buffer, nor that into a sealed one.
+    if (!reused) this.storage.putBlobChunks(credential, account, container, blob, snapshotChunks(packed));
     return { snapshotId: packed.snapshotId, reused, fileCount: packed.fileCount, totalBytes: packed.totalBytes };
   }
 
