@@ -1,4 +1,4 @@
-/** `pnpm bench`: event store throughput against raw better-sqlite3 (see store-bench.ts). */
+/** `pnpm bench`: event store throughput against raw better-sqlite3 (see store-bench.ts), a scenario's cost a step (steps-bench.ts), training and scoring (docker). */
 import { applyToWorld, emptyWorld, type StoredEvent } from '../packages/core/src/index';
 import { benchAppend, benchReplay, fmt, type BenchResult } from './store-bench';
 import { scenarioEventTemplate, tiledWorldEvents } from './world-events';
@@ -41,6 +41,17 @@ console.log();
 printTable(results);
 console.log(`\nreplayed world: ${Object.keys(world.workspaces.byId).length.toLocaleString('en-US')} workspaces, ` +
   `${world.activityLog.entries.length.toLocaleString('en-US')} activity-log entries, ${Object.values(world.access.assignmentsByPrincipal).reduce((n, l) => n + l.length, 0).toLocaleString('en-US')} role assignments`);
+
+{
+  const { benchSteps } = await import('./steps-bench');
+  process.stderr.write('many-steps benchmark (100,000 signIn steps against 1,000)...\n');
+  const s = await benchSteps();
+  const us = (n: number) => `${n.toFixed(1)} µs`;
+  console.log(`\nscenario steps (signIn, process driver)   ${fmt(s.steps).padStart(7)} steps  ${fmt(s.baselineSteps).padStart(5)} steps  ratio   target`);
+  console.log(
+    `time a step (the ${fmt(s.steps)}-step run: ${s.seconds.toFixed(1)} s)  ${us(s.perStepUs).padStart(13)}  ${us(s.baselinePerStepUs).padStart(11)}  ${s.ratio.toFixed(2)}x  <= ${s.target}x  ${s.ratio <= s.target ? 'ok' : 'MISSED'}`,
+  );
+}
 
 if (!process.argv.includes('--no-docker')) {
   const { benchTraining } = await import('./training-bench');
