@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { openEventStore } from '@amlsim/store';
@@ -9,8 +9,51 @@ import { ScenarioInvalidError, parseScenario, runScenario, type Scenario, type S
 import { formatEvent } from './timeline';
 import { replay } from './replay';
 
-/** Exit codes of `amlsim run` (SCENARIOS.md). */
-const EXIT = { ok: 0, expectationFailed: 1, invalidFile: 2 } as const;
+/**
+ * Exit codes of `amlsim` (docs/scenarios.md, "Exit codes"). 64, 69 and 70 are the BSD sysexits
+ * codes EX_USAGE, EX_UNAVAILABLE and EX_SOFTWARE, so a script can tell "fix your command line"
+ * from "start Docker" from "amlsim has a bug" without reading the text.
+ */
+export const EXIT_CODES = {
+  /** Every scenario's expectations and the global invariants held (other commands: it worked). */
+  ok: 0,
+  /** A step's or a scenario's expectation or a global invariant failed; `replay` found a divergence. */
+  expectationFailed: 1,
+  /** A scenario file is invalid or unreadable, or the data dir's event log cannot be read. */
+  invalidFile: 2,
+  /** The command line is wrong: an unknown command or option, a missing argument, a bad option value. */
+  usage: 64,
+  /** The docker driver found no Docker engine (start one, or use --driver process). */
+  dockerUnavailable: 69,
+  /** amlsim itself failed (a bug): the message and stack are printed; please report them. */
+  internal: 70,
+} as const;
+const EXIT = EXIT_CODES;
+
+/** What `--help` says about exit codes; docs/scenarios.md has the same table (test/docs.test.ts). */
+export const EXIT_CODE_HELP = [
+  'Exit status:',
+  `  ${EXIT.ok}   all expectations held`,
+  `  ${EXIT.expectationFailed}   an expectation or invariant failed (replay: a divergence)`,
+  `  ${EXIT.invalidFile}   a scenario file is invalid or unreadable, or the event log cannot be read`,
+  `  ${EXIT.usage}  usage error: unknown command or option, missing argument, bad option value`,
+  `  ${EXIT.dockerUnavailable}  no Docker engine (start one, or use --driver process)`,
+  `  ${EXIT.internal}  internal error in amlsim (a bug; please report the message)`,
+].join('\n');
+
+/** The CLI's version: the @amlsim/cli package's. */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** A failure the CLI explains itself, with the exit code it means. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -20,10 +63,31 @@ const storeKind = (value: string): 'memory' | 'sqlite' => {
   return value;
 };
 
-type RunOptions = { json?: boolean; dataDir: string; store: 'memory' | 'sqlite'; colour: boolean; driver?: 'docker' | 'process'; dockerSocket?: string };
+/** `--allow-path <dir>`, repeatable: an existing directory, kept as an absolute path. */
+const allowPath = (value: string, previous: string[] = []): string[] => {
+  const dir = resolve(value);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    // reported below
+  }
+  if (!isDir) throw new InvalidArgumentError(`no directory at '${dir}'; --allow-path takes an existing directory that a scenario's paths may lead into.`);
+  return [...previous, dir];
+};
+
+type RunOptions = {
+  json?: boolean;
+  dataDir: string;
+  store: 'memory' | 'sqlite';
+  colour: boolean;
+  driver?: 'docker' | 'process';
+  dockerSocket?: string;
+  allowPath?: string[];
+};
 
 /** Parse every file first: an invalid file stops the run before anything is simulated (exit 2). */
-const loadScenarios = (files: string[]): { scenarios: Scenario[]; invalid: boolean } => {
+const loadScenarios = (files: string[], allowPaths: string[]): { scenarios: Scenario[]; invalid: boolean } => {
   const scenarios: Scenario[] = [];
   let invalid = false;
   for (const file of files) {
@@ -36,7 +100,7 @@ const loadScenarios = (files: string[]): { scenarios: Scenario[]; invalid: boole
       continue;
     }
     try {
-      scenarios.push(parseScenario(text, file));
+      scenarios.push(parseScenario(text, file, { allowPaths }));
     } catch (e) {
       if (!(e instanceof ScenarioInvalidError)) throw e;
       err(e.message);
@@ -69,7 +133,7 @@ const printResult = (result: ScenarioResult, o: RunOptions, redact: (s: string) 
 };
 
 const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
-  const { scenarios, invalid } = loadScenarios(files);
+  const { scenarios, invalid } = loadScenarios(files, o.allowPath ?? []);
   if (invalid) return EXIT.invalidFile;
   const dataDir = resolve(o.dataDir);
   // With the in-memory log, vaults and blobs go to a temporary directory removed afterwards.
@@ -80,7 +144,7 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
   } catch (e) {
     if (isSimError(e)) {
       err(pc.red(`${e.code}: ${e.message}`));
-      return EXIT.expectationFailed;
+      return EXIT.invalidFile;
     }
     throw e;
   }
@@ -102,6 +166,7 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
           dataDir: resourceDir,
           ...(o.driver ? { driver: o.driver } : {}),
           ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
+          ...(o.allowPath?.length ? { allowPaths: o.allowPath } : {}),
           onStep: (step, outcome) => {
             if (o.json) {
               if (outcome) out(JSON.stringify({ kind: 'step', index: step.index, verb: step.verb, line: step.line, ok: outcome.ok, error: outcome.error?.code, mismatch: outcome.mismatch }));
@@ -114,7 +179,9 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
         });
         redact = (s) => result.platform.context.secrets.redact(s);
         printResult(result, o, redact);
-        if (!result.passed) code = EXIT.expectationFailed;
+        // No engine is not the scenario's fault: say so with its own code (the step already explained it).
+        if (result.steps.some((s) => !s.ok && s.error?.code === 'DockerUnavailable')) code = EXIT.dockerUnavailable;
+        else if (!result.passed && code === EXIT.ok) code = EXIT.expectationFailed;
       } finally {
         unsubscribe();
       }
@@ -128,15 +195,20 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
 
 const openExisting = (dataDir: string): EventStore => {
   const file = join(resolve(dataDir), 'events.sqlite');
-  if (!existsSync(file)) throw new Error(`no event log at ${file}; run a scenario with --store sqlite (the default) first, or pass --data-dir`);
+  if (!existsSync(file)) throw new CliError(`no event log at ${file}; run a scenario with --store sqlite (the default) first, or pass --data-dir`, EXIT.invalidFile);
   return openEventStore('sqlite', resolve(dataDir));
 };
 
 export const buildProgram = (): Command => {
   const program = new Command('amlsim')
     .description('Event-sourced simulator of Azure Machine Learning enterprise security (SDK v1 era).')
+    .version(VERSION, '-V, --version', 'print the version of amlsim')
     .showHelpAfterError()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // Usage errors are thrown (and mapped to exit 64 by main), not exited on with commander's 1;
+    // set before the commands are added, which inherit it.
+    .exitOverride()
+    .addHelpText('after', `\n${EXIT_CODE_HELP}`);
   const dataDir = new Option('--data-dir <dir>', 'data directory: event log, key vaults, blob storage').default('.amlsim');
 
   program
@@ -151,9 +223,14 @@ export const buildProgram = (): Command => {
         .choices(['docker', 'process']),
     )
     .option('--docker-socket <path>', 'the Docker engine socket (default /var/run/docker.sock)')
+    .option(
+      '--allow-path <dir>',
+      "also let the scenarios' paths (source, path, scoringScript, dependency files) lead into this directory; by default they must stay inside the scenario file's directory (repeatable)",
+      allowPath,
+    )
     .option('--no-color', 'plain output')
-    .addHelpText('after', '\nExit status: 0 all expectations held; 1 an expectation failed; 2 a file is invalid.')
-    .action(async (files: string[], opts: { json?: boolean; dataDir: string; store: 'memory' | 'sqlite'; color: boolean; driver?: 'docker' | 'process'; dockerSocket?: string }) => {
+    .addHelpText('after', `\n${EXIT_CODE_HELP}`)
+    .action(async (files: string[], opts: Omit<RunOptions, 'colour'> & { color: boolean }) => {
       process.exitCode = await runCommand(files, { ...opts, colour: opts.color });
     });
 
@@ -229,7 +306,7 @@ export const buildProgram = (): Command => {
             for (const d of s.divergences) out(`    ${d}`);
           }
         }
-        if (!report.ok) process.exitCode = 1;
+        if (!report.ok) process.exitCode = EXIT.expectationFailed;
       } finally {
         store.close();
       }
@@ -237,12 +314,48 @@ export const buildProgram = (): Command => {
   return program;
 };
 
+/**
+ * The exit code for an error that ended a command, after printing what the user needs (commander
+ * has printed its own usage errors already).
+ */
+export const exitCodeOf = (e: unknown, print: (line: string) => void = err): number => {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage; // --help and --version exit 0
+  if (e instanceof CliError) {
+    print(pc.red(e.message));
+    return e.exitCode;
+  }
+  if (isSimError(e)) {
+    print(pc.red(`${e.code}: ${e.message}`));
+    if (e.code === 'DockerUnavailable') return EXIT.dockerUnavailable;
+    if (e.code === 'StoreUnreadable' || e.code === 'StoreSchemaTooNew') return EXIT.invalidFile;
+    return EXIT.expectationFailed;
+  }
+  const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  print(pc.red(`amlsim: internal error (this is a bug in amlsim; please report it with the command you ran):\n${detail}`));
+  return EXIT.internal;
+};
+
+/** Runs the CLI on `argv` (as process.argv) and returns the exit code. */
+export const main = async (argv: readonly string[]): Promise<number> => {
+  try {
+    process.exitCode = undefined;
+    await buildProgram().parseAsync([...argv]);
+    return Number(process.exitCode ?? EXIT.ok);
+  } catch (e) {
+    return exitCodeOf(e);
+  }
+};
+
 const isMain = process.argv[1] && resolve(process.argv[1]).endsWith(join('cli', 'src', 'main.ts'));
 if (isMain) {
-  buildProgram()
-    .parseAsync(process.argv)
-    .catch((e: unknown) => {
-      err(pc.red(isSimError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e)));
-      process.exitCode = process.exitCode || 1;
-    });
+  // A throw outside the command's promise (a timer, a stream callback) is a crash too: exit 70, not Node's 1.
+  const crash = (e: unknown) => {
+    process.exitCode = exitCodeOf(e);
+    process.exit();
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+  void main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
 }
