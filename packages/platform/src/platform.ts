@@ -112,6 +112,8 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   sweepDeadSessions();
   markSession(session);
   const world = emptyWorld();
+  // A data dir the platform makes is the platform's alone (docs/security.md, "Data dir").
+  if (!existsSync(options.dataDir)) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const rootKey = loadRootKey(options.dataDir);
   // The data plane asks the log (via the read model) who holds a grant: revocations act at once.
   const holdsGrant = (principalId: string, scope: string) =>

@@ -23,9 +23,9 @@ export const createProcessDriver = (root: string): ComputeDriver => {
     provisionNode: async ({ session, compute, node }) => {
       const base = join(root, session, compute, node);
       const disks: NodeDisks = { osDisk: join(base, 'os-disk'), tempDisk: join(base, 'temp-disk') };
-      mkdirSync(disks.osDisk, { recursive: true });
-      mkdirSync(disks.tempDisk, { recursive: true });
-      writeFileSync(join(disks.osDisk, 'ENCRYPTED-WITH-PLATFORM-KEY'), 'S4.6: OS disks are encrypted with platform-managed keys\n');
+      mkdirSync(disks.osDisk, { recursive: true, mode: 0o700 });
+      mkdirSync(disks.tempDisk, { recursive: true, mode: 0o700 });
+      writeFileSync(join(disks.osDisk, 'ENCRYPTED-WITH-PLATFORM-KEY'), 'S4.6: OS disks are encrypted with platform-managed keys\n', { mode: 0o600 });
       return disks;
     },
     deprovisionNode: async (disks) => {

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RUNTIME_USER } from '@amlsim/docker';
 import { sessionTempPath } from './session-temp';
@@ -50,6 +50,21 @@ export function openSocketDoor(session: string, parts: string[], listener: DoorL
     chmodSync(dir, 0o777);
   }
   return { root, dir };
+}
+
+/**
+ * Let the compute target's user read `dir` (bind-mounted read-only into its container, like
+ * the management code on the file share): the user's own when we are root, else readable by
+ * mode. Its ancestors stay the platform's alone; inside the container they do not matter.
+ */
+export function grantTargetRead(dir: string): void {
+  const root = isRoot();
+  const visit = (path: string, isDir: boolean) => {
+    if (root) chownSync(path, RUNTIME_USER.uid, RUNTIME_USER.gid);
+    chmodSync(path, isDir ? (root ? 0o500 : 0o755) : root ? 0o400 : 0o644);
+  };
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) visit(join(entry.parentPath, entry.name), entry.isDirectory());
+  visit(dir, true);
 }
 
 export function closeSocketDoor(door: SocketDoor): void {

@@ -195,8 +195,10 @@ async function launch(options: LaunchOptions): Promise<RegistryProcess> {
     // Through util-linux's setpriv (Essential on Debian, so always there): the registry is
     // SIGKILLed when this process dies, so a crashed simulator leaves no registry running.
     // setpriv execs it: the pid (and its pid file) is the registry's own.
-    const [command, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', binary, 'serve', configPath]] : [binary, ['serve', configPath]];
-    child = spawn(command, args, { stdio: ['ignore', log, log], env: {}, cwd: dir });
+    // Through sh for its umask: the image layers the registry writes are the workspace's and
+    // must not be readable by other host users (docs/security.md, "Data dir").
+    const program = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', binary, 'serve', configPath] : [binary, 'serve', configPath];
+    child = spawn('/bin/sh', ['-c', 'umask 077 && exec "$@"', 'sh', ...program], { stdio: ['ignore', log, log], env: {}, cwd: dir });
   } finally {
     closeSync(log); // the child holds its own descriptor
   }

@@ -25,13 +25,14 @@ export class KeyVaultService {
     private readonly rootKey: Buffer,
     private readonly canAccess: VaultAccessCheck,
   ) {
-    mkdirSync(root, { recursive: true });
+    // Secret names are data too: no other host user may list a vault (docs/security.md).
+    mkdirSync(root, { recursive: true, mode: 0o700 });
   }
 
   create(vault: string, scope: string): void {
     const dir = this.dir(vault);
     if (existsSync(dir)) throw errors.conflict(`A key vault named '${vault}' already exists.`, { vault });
-    mkdirSync(join(dir, 'secrets'), { recursive: true });
+    mkdirSync(join(dir, 'secrets'), { recursive: true, mode: 0o700 });
     const dataKey = newDataKey();
     const file: VaultFile = { scope, wrappedKey: seal(this.rootKey, dataKey, `vault:${vault}`).toString('base64') };
     writeFileSync(join(dir, 'vault.json'), JSON.stringify(file), { mode: 0o600 });

@@ -177,12 +177,12 @@ export class ResourceProvider {
       }
       case 'registry': {
         const registry = resourceName(ws, 'acr', 50);
-        mkdirSync(join(this.p.dataDir, 'registries', registry), { recursive: true });
+        mkdirSync(join(this.p.dataDir, 'registries', registry), { recursive: true, mode: 0o700 });
         return [{ type: 'ContainerRegistryProvisioned', data: { ...ref, registry } }];
       }
       case 'appInsights': {
         const appInsights = resourceName(ws, 'ai', 50);
-        mkdirSync(join(this.p.dataDir, 'appinsights', appInsights), { recursive: true });
+        mkdirSync(join(this.p.dataDir, 'appinsights', appInsights), { recursive: true, mode: 0o700 });
         return [{ type: 'AppInsightsProvisioned', data: { ...ref, appInsights } }];
       }
       case 'identity': {

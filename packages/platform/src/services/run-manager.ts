@@ -19,6 +19,7 @@ import {
 import { agentFiles } from '@amlsim/agent';
 import type { ComputeDriver, RunningCompute } from '../compute/compute-driver';
 import type { ChannelInfo, ControlPlane, ControlPlaneCaller } from './control-plane';
+import { grantTargetRead } from '../runtime/socket-doors';
 import { CommandContext, type EventToAppend } from '../runtime/command-bus';
 import type { Scheduler } from '../runtime/scheduler';
 import type { PlatformContext } from '../runtime/platform-context';
@@ -305,9 +306,11 @@ export class RunManager {
         const relative = join('azureml', runId, 'agent');
         for (const f of agentFiles()) {
           const target = join(share, relative, f.path.replace(/^\/amlsim\/agent\//, ''));
-          mkdirSync(dirname(target), { recursive: true });
+          mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
           copyFileSync(f.hostPath, target);
         }
+        // The run's user reads it (it is mounted read-only); nobody else on the host reaches the share.
+        grantTargetRead(join(share, relative));
         return this.applyNow(runId, [{ type: 'ManagementCodeWritten', data: { ...ref, fileShare: ws.fileShare!, path: relative } }]);
       }
       case 'requestNode':
