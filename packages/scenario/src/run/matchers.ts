@@ -40,7 +40,14 @@ export const checkOrder = (
   let from = 0;
   const matched: StoredEvent[] = [];
   for (let i = 0; i < matchers.length; i++) {
-    const idx = events.findIndex((e, j) => j >= from && matches(matchers[i]!, e, aliases));
+    // From the last match on, not from the start: one pass over the events for all matchers.
+    let idx = -1;
+    for (let j = from; j < events.length; j++) {
+      if (matches(matchers[i]!, events[j]!, aliases)) {
+        idx = j;
+        break;
+      }
+    }
     if (idx < 0) return { failedAt: i, ...(matched.at(-1) ? { after: matched.at(-1)! } : {}), matched };
     matched.push(events[idx]!);
     from = idx + 1;
