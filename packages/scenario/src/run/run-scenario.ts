@@ -60,6 +60,8 @@ export type RunScenarioOptions = {
  * events around it.
  */
 export const runScenario = async (scenario: Scenario, options: RunScenarioOptions): Promise<ScenarioResult> => {
+  // Earlier sessions' events in a shared log are not read again (a data dir's log only grows).
+  const logHead = options.store.headPosition();
   const platform = await createPlatform({
     store: options.store,
     dataDir: options.dataDir,
@@ -75,7 +77,8 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
     for (const e of events) if (e.meta.session === platform.session) sessionEvents.push(e);
   });
   // Events appended while the platform bootstrapped, before the subscription above.
-  for (const e of options.store.readAll()) if (e.meta.session === platform.session && !sessionEvents.includes(e)) sessionEvents.push(e);
+  const seen = new Set(sessionEvents.map((e) => e.position));
+  for (const e of options.store.readAll(logHead)) if (e.meta.session === platform.session && !seen.has(e.position)) sessionEvents.push(e);
   sessionEvents.sort((a, b) => a.position - b.position);
 
   const tokens = new Map<string, string>();
