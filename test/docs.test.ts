@@ -2,7 +2,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EVENT_CATALOG } from '@amlsim/core';
-import { FAULT_KINDS, IMPLEMENTED_FAULTS, IMPLEMENTED_VERBS, verbArgSchemas } from '@amlsim/scenario';
+import { EXIT_CODE_HELP, EXIT_CODES } from '@amlsim/cli';
+import { FAULT_KINDS, IMPLEMENTED_FAULTS, IMPLEMENTED_VERBS, MAX_DURATION_MS, VERBS, verbArgSchemas } from '@amlsim/scenario';
 import { EVENT_DOCS_FILE, renderEventDocs } from '../scripts/gen-event-docs';
 import { REPO, SCENARIO_DIR } from './helpers';
 
@@ -102,6 +103,54 @@ describe('docs/scenarios.md', () => {
     expect(wrong, 'update the fault table in docs/scenarios.md').toEqual([]);
   });
 
+  it('has one verb-table row per verb of the parser, in the parser order, and no other', () => {
+    const rows = scenariosDoc().split('\n').filter((line) => line.startsWith('| [`'));
+    const listed = rows.map((r) => /^\| \[`([^`]+)`\]/.exec(r)![1]!);
+    expect(listed, 'the verb table of docs/scenarios.md must list exactly the verbs of verbArgSchemas, in order').toEqual(VERBS);
+  });
+
+  it("names every implemented fault in the verb table's fault row and every compute type in its createCompute row", () => {
+    const rows = scenariosDoc().split('\n').filter((line) => line.startsWith('| [`'));
+    const fault = rows.find((r) => r.startsWith('| [`fault`]'))!;
+    expect([...IMPLEMENTED_FAULTS].filter((f) => !fault.includes(`\`${f}\``)), 'faults missing from the verb-table row of fault').toEqual([]);
+    const compute = rows.find((r) => r.startsWith('| [`createCompute`]'))!;
+    const types = enumValues(argSchema('createCompute', 'type'));
+    expect(types.filter((t) => !compute.includes(`\`${t}\``)), 'compute types missing from the verb-table row of createCompute').toEqual([]);
+  });
+
+  it("documents each verb's arguments exactly as the parser takes them, '?' marking the optional ones", () => {
+    const wrong = VERBS.flatMap((verb) => {
+      // advanceClock and sleep take a scalar; fault's keys have their own table (checked above).
+      const shape = verb === 'fault' ? undefined : objectShape(verbArgSchemas[verb] as unknown as Schema);
+      if (shape === undefined) return [];
+      const documented = argumentTable(verb);
+      if (documented === undefined) return [`${verb}: no '| Argument |' table under its heading`];
+      const names = documented.map((a) => a.name);
+      return [
+        ...Object.keys(shape).filter((k) => !names.includes(k)).map((k) => `${verb}: argument '${k}' is not documented`),
+        ...names.filter((n) => !(n in shape)).map((n) => `${verb}: documents '${n}', which the parser does not take`),
+        ...documented
+          .filter((a) => a.name in shape && a.optional !== isOptional(shape[a.name]!))
+          .map((a) => `${verb}: '${a.name}' is ${isOptional(shape[a.name]!) ? 'optional (mark it with ?)' : 'required (drop the ?)'}`),
+      ];
+    });
+    expect(wrong, 'update the argument tables in docs/scenarios.md').toEqual([]);
+  });
+
+  it('documents exactly the exit codes of the CLI, as --help lists them', () => {
+    const rows = scenariosDoc().split('\n').filter((line) => /^\| `\d+` \|/.test(line));
+    const documented = rows.map((r) => Number(/^\| `(\d+)`/.exec(r)![1]));
+    expect(documented.sort((a, b) => a - b)).toEqual(Object.values(EXIT_CODES).sort((a, b) => a - b));
+    for (const code of Object.values(EXIT_CODES)) expect(EXIT_CODE_HELP).toMatch(new RegExp(`^ {2}${code} +\\S`, 'm'));
+  });
+
+  it('states the duration limit the parser enforces', () => {
+    const hours = MAX_DURATION_MS / 3_600_000;
+    const section = scenariosDoc().split(/^## /m).find((s) => s.startsWith('Durations'))!;
+    expect(section).toContain(`at most \`${hours}h\``);
+    expect(section).toContain(`\`${MAX_DURATION_MS / 1000}\``);
+  });
+
   it('lists every requirement id', () => {
     const doc = scenariosDoc();
     const missing = REQUIREMENT_IDS.filter((id) => !new RegExp(`^\\| ${escape(id)} \\|`, 'm').test(doc));
@@ -132,3 +181,59 @@ describe('requirement ids', () => {
     expect(unknown).toEqual([]);
   });
 });
+
+// ---- reading the parser's schemas and the document's argument tables ----------------------------
+
+/** What these checks read of a zod schema (the root package does not depend on zod itself). */
+type Schema = { _zod: { def: { type: string } & Record<string, unknown>; optin?: string } };
+type Def = Schema['_zod']['def'];
+const defOf = (schema: Schema): Def => schema._zod.def;
+
+/** The shape of the object a verb takes (through wrappers, pipes and the object branch of a union). */
+function objectShape(schema: Schema): Record<string, Schema> | undefined {
+  const def = defOf(schema);
+  switch (def.type) {
+    case 'object':
+      return def['shape'] as Record<string, Schema>;
+    case 'pipe':
+      return objectShape(def['in'] as Schema);
+    case 'optional':
+    case 'default':
+    case 'prefault':
+      return objectShape(def['innerType'] as Schema);
+    case 'union':
+      for (const option of def['options'] as Schema[]) {
+        const shape = objectShape(option);
+        if (shape) return shape;
+      }
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Optional or with a default: the file may leave it out. */
+const isOptional = (schema: Schema): boolean => schema._zod.optin === 'optional' || ['optional', 'default', 'prefault'].includes(defOf(schema).type);
+
+const argSchema = (verb: keyof typeof verbArgSchemas, key: string): Schema => objectShape(verbArgSchemas[verb] as unknown as Schema)![key]!;
+
+function enumValues(schema: Schema): string[] {
+  const def = defOf(schema);
+  if (def.type === 'enum') return Object.values(def['entries'] as Record<string, string>);
+  if (def.type === 'optional' || def.type === 'default') return enumValues(def['innerType'] as Schema);
+  return [];
+}
+
+/** The names in the first column of the `| Argument |` table under `#### \`verb\``, with their `?`. */
+function argumentTable(verb: string): Array<{ name: string; optional: boolean }> | undefined {
+  const section = scenariosDoc().split(/^(?=#{1,4} )/m).find((s) => s.startsWith(`#### \`${verb}\``));
+  if (section === undefined) return undefined;
+  const lines = section.split('\n');
+  const header = lines.findIndex((l) => l.startsWith('| Argument |'));
+  if (header < 0) return undefined;
+  const args: Array<{ name: string; optional: boolean }> = [];
+  for (let i = header + 2; i < lines.length && lines[i]!.startsWith('|'); i++) {
+    for (const m of lines[i]!.split('|')[1]!.matchAll(/`([^`]+)`/g)) args.push({ name: m[1]!.replace(/\?$/, ''), optional: m[1]!.endsWith('?') });
+  }
+  return args;
+}

@@ -68,7 +68,9 @@ function draft(issue: ZodIssue, at: DataPath, schema: z.ZodType, base: DataPath)
   // hear that the key is missing.
   if (input === undefined && issue.code !== 'unrecognized_keys' && issue.code !== 'custom' && issue.code !== 'invalid_union') {
     const allowed = issue.code === 'invalid_value' ? issue.values.map(String) : undefined;
-    const wanted = issue.code === 'invalid_type' && issue.expected !== ('union' as string) ? `; expected ${typeName(issue.expected)}` : '';
+    // zod says 'nonoptional' for a key that takes any value but must be there (callWebservice.data).
+    const expected = issue.code === 'invalid_type' ? String(issue.expected) : undefined;
+    const wanted = expected !== undefined && expected !== 'union' && expected !== 'nonoptional' ? `; expected ${typeName(expected)}` : '';
     return [
       {
         path,
