@@ -123,7 +123,7 @@ export class BlobStorageService {
 
   createFileShare(credential: StorageCredential, account: string, share: string): void {
     this.authenticate(credential, account);
-    mkdirSync(join(this.dir(account), 'shares', this.safe(share, 'file share')), { recursive: true });
+    mkdirSync(join(this.dir(account), 'shares', this.safe(share, 'file share')), { recursive: true, mode: DIR_MODE });
   }
 
   /**
