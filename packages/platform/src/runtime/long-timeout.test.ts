@@ -156,6 +156,18 @@ describe('Scheduler on a real clock', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('never fires a timer due at Infinity, and refuses a due time that is not a number', async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const scheduler = new Scheduler(realClock());
+    const fire = vi.fn();
+    scheduler.at(Infinity, fire);
+    await vi.advanceTimersByTimeAsync(10_000 * HOUR);
+    expect(fire).not.toHaveBeenCalled();
+    expect(scheduler.pending).toBe(1);
+    expect(() => scheduler.at(Number.NaN, fire)).toThrow(/finite delay/);
+    expect(scheduler.pending).toBe(1);
+  });
+
   it('takes an injected timer host', async () => {
     const t = fakeHost();
     const scheduler = new Scheduler(realClock(t.host), t.host);

@@ -22,9 +22,11 @@ export class Scheduler {
 
   /** Run `fire` at `dueAt` (ms since the epoch on the platform clock). Returns a cancel function. */
   at(dueAt: number, fire: () => void | Promise<void>): () => void {
+    if (Number.isNaN(dueAt)) throw new RangeError(`a timer needs a finite delay in ms: its due time is ${dueAt}`);
     const timer: Timer = { id: this.nextId++, dueAt, fire };
     this.timers.set(timer.id, timer);
-    if (this.clock.kind === 'real') {
+    // A timer due at Infinity never fires (it stays pending until cancelled or disposed).
+    if (this.clock.kind === 'real' && dueAt !== Infinity) {
       // The delay is measured on the platform clock; the chain re-arms on the host's own.
       const handle = setLongTimeout(() => void this.fire(timer), dueAt - this.clock.now(), { unref: true, host: this.host });
       this.handles.set(timer.id, handle);
