@@ -171,6 +171,10 @@ export class MachineLearningService {
       const ws = this.authorized(ctx, token, 'submitRun', actions.runExperiment, args.workspace);
       const compute = this.p.world.computes.byKey[computeKey(ws.workspaceId, args.compute)];
       if (!compute) throw errors.notFound('compute', args.compute, `workspace '${ws.workspace}'`);
+      // S8.5: an AKS cluster is an inference target; runs train on AmlCompute or an attached VM.
+      if (compute.type === 'AKS') {
+        throw errors.badRequest(`Compute '${compute.compute}' is an AKS cluster, an inference target: submit runs to an AmlCompute cluster or an attached VirtualMachine.`, { compute: compute.compute, type: compute.type });
+      }
       this.requireIdentity(ws, 'submitRun', ['storage', 'workspace']);
       // No engine, no run: refuse before a single fact of a half-started run is written.
       await this.driver();
