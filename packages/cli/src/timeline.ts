@@ -3,7 +3,7 @@ import pc from 'picocolors';
 
 /** Fields that are joins for machines, not facts for a reader of the timeline. */
 const HIDDEN = new Set(['tenantId', 'workspaceId', 'principalId', 'assignmentId', 'tokenId', 'issuer', 'reason']);
-const FAILURES = new Set(['CommandRejected', 'SignInFailed', 'ProvisioningFailed', 'WorkspaceCreationFailed', 'AuthorizationViolationRecorded']);
+const FAILURES = new Set(['CommandRejected', 'RunCallRefused', 'SignInFailed', 'ProvisioningFailed', 'WorkspaceCreationFailed', 'AuthorizationViolationRecorded']);
 
 const LANE_COLOURS: Record<string, (s: string) => string> = {
   AAD: pc.blue,
@@ -26,6 +26,8 @@ export const keyFields = (e: StoredEvent): string => {
   const parts = Object.entries(e.data)
     .filter(([k, v]) => !HIDDEN.has(k) && v !== undefined && !(k === 'principal' && v === e.meta.principal))
     .map(([k, v]) => `${k}=${show(v)}`);
+  // A fact a compute target reported: the channel its call came in on (docs/control-plane.md).
+  if (e.meta.channel) parts.push(`via=${e.meta.channel}`);
   if (typeof e.data.reason === 'string') parts.push(`— ${e.data.reason}`);
   return parts.join(' ');
 };
