@@ -110,6 +110,11 @@ const TABLE: Record<string, Row[]> = {
       lawful: { events: [ev('SignedIn', {}, { principal: 'alice' })], ctx: { secrets: registryWith('p@ss-Word-1234', 'password') } },
     },
     {
+      clause: 'every kind found is named (a registered token that is also JWT-shaped)',
+      breaking: { events: [run('RunLogsUploaded', { tail: UNREGISTERED_JWT })], ctx: { secrets: registryWith(UNREGISTERED_JWT, 'run token') }, message: 'RunLogsUploaded contains a run token, JWT-shaped value' },
+      lawful: { events: [run('RunLogsUploaded', { tail: '[redacted run token]' })], ctx: { secrets: registryWith(UNREGISTERED_JWT, 'run token') } },
+    },
+    {
       clause: 'an unregistered JWT-shaped string',
       breaking: { events: [run('RunLogsUploaded', { tail: `token=${UNREGISTERED_JWT}` })], message: 'RunLogsUploaded contains a JWT-shaped value' },
       lawful: { events: [run('RunLogsUploaded', { tail: `${LAWFUL_LOOKALIKES.label} ${LAWFUL_LOOKALIKES.fingerprint}` })] },
@@ -135,6 +140,11 @@ const TABLE: Record<string, Row[]> = {
       lawful: { ctx: { passwords: ['Correct-Horse-42'], vaultSecrets: () => [{ vault: 'amlplatformabc', secret: 'ws1-vm1-ssh-private-key', value: '-----BEGIN PRIVATE KEY-----' }] } },
     },
     {
+      clause: 'without a view of the vaults there is nothing to check',
+      breaking: { ctx: { passwords: ['Correct-Horse-42'], vaultSecrets: () => [{ vault: 'v', secret: 's', value: 'Correct-Horse-42' }] }, message: "key vault 'v' secret 's'" },
+      lawful: { ctx: { passwords: ['Correct-Horse-42'] } },
+    },
+    {
       clause: 'an empty password matches nothing',
       breaking: { ctx: { passwords: ['', 'x'], vaultSecrets: () => [{ vault: 'v', secret: 's', value: 'abc x' }] }, message: "key vault 'v' secret 's'" },
       lawful: { ctx: { passwords: [''], vaultSecrets: () => [{ vault: 'v', secret: 's', value: 'anything' }] } },
@@ -144,8 +154,12 @@ const TABLE: Record<string, Row[]> = {
     {
       clause: 'a rejected command appends nothing besides its CommandRejected',
       breaking: {
-        events: [ev('CommandRejected', { command: 'CreateWorkspace', code: 'Conflict' }, { correlationId: 'k1' }), ev('WorkspaceCreated', {}, { correlationId: 'k1' })],
-        message: 'command CreateWorkspace was rejected but also appended WorkspaceCreated',
+        events: [
+          ev('CommandRejected', { command: 'CreateWorkspace', code: 'Conflict' }, { correlationId: 'k1' }),
+          ev('WorkspaceCreated', {}, { correlationId: 'k1' }),
+          ev('WorkspaceProvisioned', {}, { correlationId: 'k1' }),
+        ],
+        message: 'command CreateWorkspace was rejected but also appended WorkspaceCreated, WorkspaceProvisioned',
       },
       lawful: {
         events: [
@@ -309,6 +323,9 @@ const TABLE: Record<string, Row[]> = {
   ],
 };
 
+/** Invariants over the context alone (vault contents, node anomalies, counts, leftovers): their violations name no event. */
+const CONTEXT_ONLY = new Set(['no-password-in-vault', 'node-lifecycle', 'one-app-insights-record-per-request', 'no-leftovers']);
+
 const contextOf = (ctx: Partial<InvariantContext> = {}): InvariantContext => ({ secrets: new SecretRegistry(), ...ctx });
 const checkOne = (name: string, { events = [], ctx }: Expectation) => INVARIANTS.find((i) => i.name === name)!.check(events, contextOf(ctx));
 
@@ -326,12 +343,23 @@ describe('global invariants: every clause fires on a breaking list and holds on 
     expect(found.every((v) => v.invariant === name)).toBe(true);
     const matching = found.filter((v) => (typeof row.breaking.message === 'string' ? v.message.includes(row.breaking.message) : row.breaking.message.test(v.message)));
     expect(matching, found.map((v) => v.message).join('\n')).not.toEqual([]);
+    // An event-based violation points at the events that broke the rule, all from the list.
+    if (!CONTEXT_ONLY.has(name)) {
+      for (const v of matching) {
+        expect(v.events.length).toBeGreaterThan(0);
+        for (const e of v.events) expect(row.breaking.events).toContain(e);
+      }
+    }
     // And the runner's entry point reports it too.
     expect(checkInvariants(row.breaking.events ?? [], contextOf(row.breaking.ctx)).map((v) => v.invariant)).toContain(name);
   });
 
   it.each(rows)('%s — %s: holds on the lawful list', (name, _clause, row) => {
     expect(checkOne(name, row.lawful).map((v) => v.message)).toEqual([]);
+  });
+
+  it('an empty log with an empty context breaks nothing', () => {
+    expect(checkInvariants([], contextOf())).toEqual([]);
   });
 
   it('a violation carries the events that broke the rule', () => {
@@ -352,5 +380,24 @@ describe('secretShapesIn', () => {
       expect(secretShapesIn(JSON.stringify({ key })).map((s) => s.value)).toEqual([key]);
     }
     expect(secretShapesIn(JSON.stringify(LAWFUL_LOOKALIKES))).toEqual([]);
+  });
+
+  // The edges of the heuristic, at 64 characters: a sixth upper case (at least 3), 3 lower case,
+  // 2 digits, at most one symbol in 8 (+2); hex-only runs never.
+  const mk = (upper: number, lower: number, digits: number, symbols = 0) => 'Z'.repeat(upper) + 'z'.repeat(lower) + '9'.repeat(digits) + '/'.repeat(symbols);
+  it.each([
+    ['64 characters at every edge', mk(11, 51, 2), true],
+    ['63 characters', mk(11, 50, 2), false],
+    ['63 characters and padding', `${mk(11, 50, 2)}==`, false],
+    ['10 upper case in 64', mk(10, 52, 2), false],
+    ['1 digit', mk(11, 52, 1), false],
+    ['3 lower case', mk(59, 3, 2), true],
+    ['2 lower case', mk(60, 2, 2), false],
+    ['10 symbols in 64', mk(11, 41, 2, 10), true],
+    ['11 symbols in 64', mk(11, 40, 2, 11), false],
+    ['only hex, mixed case', 'ABCDEFabcdef0123456789'.repeat(3), false],
+    ['a path', '/Users/Alice/Projects/Ws1Models2025/ExperimentRuns/Run42Outputs/Final', false],
+  ])('a run of %s is key-shaped: %s', (_, text, shaped) => {
+    expect(secretShapesIn(` ${text} `).length > 0).toBe(shaped);
   });
 });

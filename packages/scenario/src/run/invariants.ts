@@ -249,11 +249,12 @@ const KEY_SHAPE = /[A-Za-z0-9+/_-]{64,}={0,2}/g;
 const count = (run: string, chars: RegExp): number => run.match(chars)?.length ?? 0;
 const looksRandom = (run: string): boolean =>
   !/^[0-9a-fA-F]+$/.test(run) &&
-  count(run, /[A-Z]/g) >= 3 &&
+  // Random bytes give about 40% upper case, 40% lower case, 15% digits; a path or a name is mostly lower case.
+  count(run, /[A-Z]/g) >= Math.max(3, run.length / 6) &&
   count(run, /[a-z]/g) >= 3 &&
-  count(run, /[0-9]/g) >= 3 &&
-  // Random bytes give a symbol about once in 32 characters; a path has a slash every few.
-  count(run, /[+/_-]/g) <= run.length / 16 + 2;
+  count(run, /[0-9]/g) >= 2 &&
+  // ... and a symbol about once in 32 characters; a path has a slash every few.
+  count(run, /[+/_-]/g) <= run.length / 8 + 2;
 
 /**
  * Strings shaped like a secret in `text`, whether or not anyone registered them: what catches
