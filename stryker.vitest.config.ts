@@ -21,6 +21,9 @@ export default defineConfig({
     include: [
       'packages/core/src/**/*.test.ts',
       'packages/platform/src/services/run-tokens*.test.ts',
+      'packages/platform/src/services/key-vault.test.ts',
+      'packages/platform/src/services/storage-account-keys.test.ts',
+      'packages/platform/src/services/blob-storage.test.ts',
       'packages/platform/src/crypto/*.test.ts',
       'packages/scenario/src/run/invariants.test.ts',
       'test/identity.test.ts',
