@@ -1,6 +1,7 @@
 export * from './ports';
 export * from './events/envelope';
 export * from './events/catalog';
+export * from './streams/catalog';
 export * from './errors/sim-error';
 export * from './errors/catalog';
 export * from './rbac/scope';

@@ -1,4 +1,4 @@
-import { foldRun, foldWorkspace, workspaceStateSummary, type EventStore, type WorldState } from '@amlsim/core';
+import { foldRun, foldWorkspace, workspaceStateSummary, type EventStore, type WorldState, STREAMS } from '@amlsim/core';
 import { streams } from './runtime/platform-context';
 
 /**
@@ -17,8 +17,8 @@ export const aggregateStates = (store: EventStore, world: WorldState): Record<st
     if (snapshot) out[streams.workspace(id)] = workspaceStateSummary(snapshot);
   }
   for (const runId of Object.keys(world.runMetrics).sort()) {
-    const run = foldRun(store.readStream(`run-${runId}`));
-    if (run) out[`run-${runId}`] = { state: run.snapshot.value, history: run.history, context: run.snapshot.context };
+    const run = foldRun(store.readStream(STREAMS.run(runId)));
+    if (run) out[STREAMS.run(runId)] = { state: run.snapshot.value, history: run.history, context: run.snapshot.context };
   }
   return out;
 };

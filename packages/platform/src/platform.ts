@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyToWorld, assignmentsOf, emptyWorld, errors, type EventStore, type IdGenerator, type StoredEvent, type WorldState } from '@amlsim/core';
+import { applyToWorld, assignmentsOf, emptyWorld, errors, type EventStore, type IdGenerator, type StoredEvent, type WorldState, STREAMS } from '@amlsim/core';
 import { ArmService } from './services/arm';
 import { BlobStorageService } from './services/blob-storage';
 import { DirectoryService, type TenantConfig } from './services/directory';
@@ -254,7 +254,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     advanceClock: async (ms) => {
       clock.advance(ms);
       await context.bus.run('AdvanceClock', (ctx) =>
-        ctx.emitAsPlatform(`session-${session}`, 'any', [{ type: 'ClockAdvanced', data: { byMs: ms, to: new Date(clock.now()).toISOString() } }]),
+        ctx.emitAsPlatform(STREAMS.session(session), 'any', [{ type: 'ClockAdvanced', data: { byMs: ms, to: new Date(clock.now()).toISOString() } }]),
       );
       // Timers due by the new time fire now, in order (token expiry, scale-down).
       await scheduler.runDue();
@@ -279,7 +279,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
                   ? () => running.freeze()
                   : () => context.faults.arm(kind, target);
       await context.bus.run('InjectFault', (ctx) =>
-        ctx.emitAsPlatform(`session-${session}`, 'any', [{ type: 'FaultInjected', data: { fault: kind, target } }]),
+        ctx.emitAsPlatform(STREAMS.session(session), 'any', [{ type: 'FaultInjected', data: { fault: kind, target } }]),
       );
       await act();
     },

@@ -1,4 +1,5 @@
 import {
+  STREAMS,
   type EventDataMap,
   type EventMeta,
   type EventStore,
@@ -114,7 +115,7 @@ export class CommandBus {
     } catch (error) {
       if (isSimError(error) && ctx.appendedCount === 0) {
         const details = error.details;
-        ctx.emit(`rejections-${this.session}`, 'any', [
+        ctx.emit(STREAMS.rejections(this.session), 'any', [
           {
             type: 'CommandRejected',
             data: {

@@ -1,4 +1,4 @@
-import type { EventStore, IdGenerator, WorldState } from '@amlsim/core';
+import { STREAMS, type EventStore, type IdGenerator, type WorldState } from '@amlsim/core';
 import type { BlobStorageService } from '../services/blob-storage';
 import type { KeyVaultService } from '../services/key-vault';
 import type { SimClock } from './clock';
@@ -36,8 +36,5 @@ export type PlatformContext = {
  */
 export const PLATFORM_PRINCIPAL = { principalId: 'platform', name: 'AzureML resource provider' } as const;
 
-export const streams = {
-  tenant: (tenantId: string) => `tenant-${tenantId}`,
-  subscription: (session: string, subscription: string) => `subscription-${session}-${subscription}`,
-  workspace: (workspaceId: string) => `workspace-${workspaceId}`,
-} as const;
+/** The log's streams (packages/core/src/streams/catalog.ts). */
+export const streams = STREAMS;

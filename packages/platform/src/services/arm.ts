@@ -19,6 +19,7 @@ import {
   type PrincipalRecord,
   type RoleDefinition,
   type WorkspaceRecord,
+  STREAMS,
 } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
 import type { CommandContext, EventToAppend } from '../runtime/command-bus';
@@ -63,7 +64,7 @@ export class ArmService {
     const decision = authorize(assignmentsOf(this.p.world.access, who.principalId), (n) => this.role(n), who.principalId, action, scope);
     if (decision.allowed) return;
     if (this.p.rbacMode === 'soft') {
-      ctx.emit(`rejections-${this.p.session}`, 'any', [
+      ctx.emit(STREAMS.rejections(this.p.session), 'any', [
         { type: 'AuthorizationViolationRecorded', data: { principal: who.principal, action, scope, why: decision.why, mode: 'soft' } },
       ]);
       return;

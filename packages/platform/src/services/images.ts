@@ -15,6 +15,7 @@ import {
   type ImageSnapshot,
   type ImageStatus,
   type WorkspaceRecord,
+  STREAMS,
 } from '@amlsim/core';
 import { AGENT_IMAGE_SCORING_CHECK_SCRIPT, AGENT_IMAGE_SCORING_SERVER, scoringFiles } from '@amlsim/agent';
 import { amlsimLabels, connectDocker, containerLabels, type DockerEngine } from '@amlsim/docker';
@@ -31,7 +32,7 @@ export const REGISTRY_PASSWORD_SECRET = 'container-registry-admin-password';
 const APP_DIR = '/azureml-app';
 const MODELS_DIR = '/azureml-models';
 
-export const imageStream = (imageId: string) => `image-${imageId}`;
+export const imageStream = STREAMS.image;
 
 /**
  * Images for web services (S8.5): "creates an image from model, scoring file and dependencies;

@@ -7,6 +7,7 @@ import {
   runStatusOf,
   type RunStatus,
   type WorkspaceRecord,
+  STREAMS,
 } from '@amlsim/core';
 import type { ComputeDriver } from '../compute/compute-driver';
 import type { CommandContext } from '../runtime/command-bus';
@@ -147,7 +148,7 @@ export class MachineLearningService {
     const packed = await packDirectory(args.source);
     const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
     const saved = this.snapshots.save(identity, ws.storageAccount!, ws.blobContainer!, packed);
-    ctx.emit(`snapshots-${ws.workspaceId}`, 'any', [
+    ctx.emit(STREAMS.snapshots(ws.workspaceId), 'any', [
       {
         type: 'SnapshotCreated',
         data: {
@@ -216,7 +217,7 @@ export class MachineLearningService {
   }
 
   private runWorkspace(runId: string): string {
-    if (this.p.store.streamVersion(`run-${runId}`) === 0) throw errors.notFound('run', runId);
+    if (this.p.store.streamVersion(STREAMS.run(runId)) === 0) throw errors.notFound('run', runId);
     return this.runs.load(runId).snapshot.context.workspace;
   }
 

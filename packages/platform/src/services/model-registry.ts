@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { actions, errors, SimError, type ModelVersion, type WorkspaceRecord } from '@amlsim/core';
+import { actions, errors, SimError, STREAMS, type ModelVersion, type WorkspaceRecord } from '@amlsim/core';
 import type { PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
@@ -80,7 +80,7 @@ export class ModelRegistry {
       const version = (this.p.world.models[ws.workspaceId]?.[args.name]?.length ?? 0) + 1;
       const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
       const stored = this.upload(identity, ws, args.name, args.path, version, files);
-      const stream = `models-${ws.workspaceId}`;
+      const stream = STREAMS.models(ws.workspaceId);
       ctx.emit(stream, this.p.store.streamVersion(stream), [
         {
           type: 'ModelRegistered',

@@ -7,6 +7,7 @@ import {
   foldRun,
   isTerminalStatus,
   runStatusOf,
+  STREAMS,
   startRun,
   type ComputeRecord,
   type Effect,
@@ -30,8 +31,8 @@ import type { VirtualMachineService } from './virtual-machines';
 
 type RunEvent = Extract<EventToAppend, { type: RunMachineEvent['type'] }>;
 
-export const runStream = (runId: string) => `run-${runId}`;
-export const computeStream = (computeId: string) => `compute-${computeId}`;
+export const runStream = STREAMS.run;
+export const computeStream = STREAMS.compute;
 
 /** Everything a run needs that is not in its events (secrets and live handles stay in memory). */
 type LiveRun = {

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, sign, type KeyObject } from 'node:crypto';
 import { AGENT_DIR } from '@amlsim/agent';
-import { actions, computeKey, errors, isSimError, type ComputeRecord } from '@amlsim/core';
+import { actions, computeKey, errors, isSimError, STREAMS, type ComputeRecord } from '@amlsim/core';
 import type { ComputeDriver, RunningCompute, RunningVm } from '../compute/compute-driver';
 import { callLoginAgent, refusalOf } from '../compute/vm-login-client';
 import type { CommandContext } from '../runtime/command-bus';
@@ -101,7 +101,7 @@ export class VirtualMachineService {
         });
       const vmId = this.p.ids.next('vm');
       this.vms.set(args.name, { vmId, name: args.name, owner: who.principal, username, handle, channel });
-      ctx.emit(`vm-${vmId}`, 'no-stream', [
+      ctx.emit(STREAMS.vm(vmId), 'no-stream', [
         {
           type: 'VmCreated',
           data: { vmId, vm: args.name, owner: who.principal, username, passwordLogin: args.password !== undefined, host: handle.id, driver: driver.kind },
@@ -233,7 +233,7 @@ export class VirtualMachineService {
     const scope = platformVaultScope(vault);
     if (!this.p.vaults.exists(vault)) this.p.vaults.create(vault, scope);
     if (!this.vaultRecorded) {
-      ctx.emitAsPlatform(`platform-${this.p.session}`, 'any', [{ type: 'PlatformKeyVaultProvisioned', data: { vault, scope, subscription: PLATFORM_SUBSCRIPTION } }]);
+      ctx.emitAsPlatform(STREAMS.platform(this.p.session), 'any', [{ type: 'PlatformKeyVaultProvisioned', data: { vault, scope, subscription: PLATFORM_SUBSCRIPTION } }]);
       this.vaultRecorded = true;
     }
     return vault;

@@ -3,7 +3,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { actions, errors, nextWebserviceStatus, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord } from '@amlsim/core';
+import { actions, errors, nextWebserviceStatus, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord, STREAMS } from '@amlsim/core';
 import { containerLabels, type ContainerHandle } from '@amlsim/docker';
 import { fingerprint } from '../crypto/sealed-box';
 import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
@@ -45,7 +45,7 @@ type Live = {
   route?: { gateway: ScoringGateway; service: ScoringService };
 };
 
-export const serviceStream = (serviceId: string) => `service-${serviceId}`;
+export const serviceStream = STREAMS.service;
 
 /**
  * The host directory of a replica's scoring socket, bind-mounted into its container: the door
@@ -391,7 +391,7 @@ export class WebserviceService {
     // right after its answer is written. No principal: App Insights records on its own account.
     this.p.bus.context('AppInsights').emitMany([
       {
-        stream: `appinsights-${ws.workspaceId}`,
+        stream: STREAMS.appInsights(ws.workspaceId),
         expectedVersion: 'any',
         events: [
           {
@@ -411,7 +411,7 @@ export class WebserviceService {
       },
       // S8.5: telemetry is also pushed to the platform's subscription (a stream of its own).
       {
-        stream: `platform-telemetry-${this.p.session}`,
+        stream: STREAMS.platformTelemetry(this.p.session),
         expectedVersion: 'any',
         events: [{ type: 'PlatformTelemetryPushed', data: { ...ref, RequestId: r.RequestId, StatusCode: r.StatusCode } }],
       },

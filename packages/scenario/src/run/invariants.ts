@@ -1,4 +1,4 @@
-import { nextWebserviceStatus, type StoredEvent, type WebserviceEvent, type WebserviceStatus } from '@amlsim/core';
+import { nextWebserviceStatus, streamKindOf, type StoredEvent, type WebserviceEvent, type WebserviceStatus } from '@amlsim/core';
 import type { SecretRegistry } from '@amlsim/platform';
 
 export type InvariantViolation = { invariant: string; message: string; events: StoredEvent[] };
@@ -229,7 +229,7 @@ export const INVARIANTS: ReadonlyArray<{
 const byRun = (events: readonly StoredEvent[]): Map<string, StoredEvent[]> => {
   const runs = new Map<string, StoredEvent[]>();
   for (const e of events) {
-    if (!e.stream.startsWith('run-') || typeof e.data.runId !== 'string') continue;
+    if (streamKindOf(e.stream) !== 'run' || typeof e.data.runId !== 'string') continue;
     const list = runs.get(e.data.runId) ?? [];
     list.push(e);
     runs.set(e.data.runId, list);
