@@ -1,10 +1,10 @@
 import { chmodSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { errors, isSimError, type ChannelKind, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
+import { errors, isSimError, STREAMS, type ChannelKind, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
 import type { PlatformContext } from '../runtime/platform-context';
 import { closeSocketDoor, openSocketDoor, type SocketDoor } from '../runtime/socket-doors';
-import { runStream, type RunManager } from './run-manager';
+import type { RunManager } from './run-manager';
 import type { RunTokenService } from './run-tokens';
 import type { SnapshotStore } from './snapshots';
 
@@ -156,7 +156,7 @@ export class ControlPlane {
    */
   private async refused(channel: Channel, token: string | undefined, named: string | undefined, call: string, target: string, e: SimError): Promise<void> {
     const tokenRun = this.tokens.runOf(token);
-    const known = (runId: string | undefined) => runId !== undefined && this.p.store.streamVersion(runStream(runId)) > 0;
+    const known = (runId: string | undefined) => runId !== undefined && this.p.store.streamVersion(STREAMS.run(runId)) > 0;
     const caller = [tokenRun, named && channel.carried.has(named) ? named : undefined, ...channel.carried].find(known);
     if (!caller) return; // a VM channel that never carried a run: nobody's call to record it on
     const run = this.runs.load(caller).snapshot.context;

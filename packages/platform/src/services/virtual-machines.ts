@@ -8,7 +8,6 @@ import { PLATFORM_PRINCIPAL, type PlatformContext } from '../runtime/platform-co
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
 import type { ChannelInfo, ControlPlane } from './control-plane';
-import { computeStream } from './run-manager';
 
 /** The platform's own subscription (S6.2, S4.4): where its key vault lives, out of every user's reach. */
 export const PLATFORM_SUBSCRIPTION = 'azureml-platform';
@@ -151,7 +150,7 @@ export class VirtualMachineService {
       const computeId = this.p.ids.next('cmp');
       const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace, computeId, compute: args.name };
       const onVm = { vmId: vm.vmId, vm: vm.name, username: args.username, fingerprint };
-      ctx.emit(computeStream(computeId), 'no-stream', [
+      ctx.emit(STREAMS.compute(computeId), 'no-stream', [
         { type: 'PlatformKeyPairGenerated', data: { ...ref, algorithm: 'ed25519', vault, secret, version: stored.version, fingerprint } },
         { type: 'VmKeyAuthorized', data: { ...ref, ...onVm } },
         { type: 'ComputeAttached', data: { ...ref, type: 'VirtualMachine', ...onVm, vault, secret } },
