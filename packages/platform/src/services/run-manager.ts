@@ -142,14 +142,30 @@ export class RunManager {
 
   /** Wait until the run has been in `until` (or has ended: it will never get there then). */
   private async waitUntil(runId: string, timeoutMs: number, until: RunStatus): Promise<RunStatus> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    const reached = (): RunStatus | undefined => {
       const { history, snapshot } = this.load(runId);
       const now = runStatusOf(snapshot);
-      if (history.includes(until) || isTerminalStatus(now)) return now ?? until;
-      if (Date.now() > deadline) throw errors.timeout(`run ${runId} reaching ${until}`, timeoutMs, now ?? 'finishing');
-      await new Promise((r) => setTimeout(r, 25));
-    }
+      return history.includes(until) || isTerminalStatus(now) ? (now ?? until) : undefined;
+    };
+    const already = reached();
+    if (already) return already;
+    // Woken by the log, not by polling: each append to the run's stream is a chance it got there.
+    const stream = runStream(runId);
+    return new Promise<RunStatus>((resolve, reject) => {
+      let timer: LongTimeout | undefined;
+      const unsubscribe = this.p.store.subscribe((events) => {
+        if (!events.some((e) => e.stream === stream)) return;
+        const status = reached();
+        if (!status) return;
+        unsubscribe();
+        timer?.cancel();
+        resolve(status);
+      });
+      timer = setLongTimeout(() => {
+        unsubscribe();
+        reject(errors.timeout(`run ${runId} reaching ${until}`, timeoutMs, runStatusOf(this.load(runId).snapshot) ?? 'finishing'));
+      }, timeoutMs);
+    });
   }
 
   /**
@@ -324,7 +340,7 @@ export class RunManager {
         return this.startOnVm(runId);
       case 'stopRun': {
         const { hasContainer } = effect.params as { hasContainer: boolean };
-        if (!hasContainer) return this.applyNow(runId, [{ type: 'RunCanceled', data: ref }]);
+        if (!hasContainer) return this.applyNow(runId, [{ type: 'RunCanceled', data: { ...ref, ...(run.reason ? { reason: run.reason } : {}) } }]);
         // The heartbeat now answers cancelRequested; a container that does not stop in time is killed.
         const compute = live.compute;
         if (compute) setTimeout(() => void compute.kill().catch(() => {}), 5_000).unref();
@@ -333,7 +349,7 @@ export class RunManager {
       case 'finishRun': {
         const { outcome, reason } = effect.params as { outcome: 'Completed' | 'Failed' | 'Canceled'; reason?: string };
         if (outcome === 'Completed') return this.applyNow(runId, [{ type: 'RunCompleted', data: ref }]);
-        if (outcome === 'Canceled') return this.applyNow(runId, [{ type: 'RunCanceled', data: ref }]);
+        if (outcome === 'Canceled') return this.applyNow(runId, [{ type: 'RunCanceled', data: { ...ref, ...(reason ? { reason } : {}) } }]);
         return this.applyNow(runId, [{ type: 'RunFailed', data: { ...ref, reason: reason ?? 'unknown' } }]);
       }
       case 'revokeRunToken': {
