@@ -24,6 +24,7 @@ export * from './run/run-fold';
 export * from './projections/run-metrics';
 export * from './projections/computes';
 export * from './compute/node.machine';
+export * from './compute/cluster.workflow';
 export * from './projections/models';
 export * from './image/image.machine';
 export * from './projections/app-insights';

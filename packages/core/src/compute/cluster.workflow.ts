@@ -1,0 +1,325 @@
+import type { EventDataMap } from '../events/catalog';
+import type { StoredEvent } from '../events/envelope';
+import { nextNodeState, type NodeEvent, type NodeState } from './node.machine';
+
+/**
+ * An AmlCompute cluster as a workflow (S8.3 managed compute, S4.6 scale-down), in the
+ * decide/evolve style: its state is folded from the log's facts (RunQueued, NodeProvisioned,
+ * NodeAssigned, NodeReleased, …) and from its own decisions, and `decideCluster` says what to
+ * do next as data (queue a run, give node N to run R, provision a node, time a scale-down,
+ * deprovision a node, fail a run) with no I/O: times and ids come in the inputs.
+ *
+ * A decision is folded into the state as soon as it is taken, before its fact is in the log:
+ * a node promised to a run (`AssignNode`) is in `promised` until `NodeAssigned` is recorded (or
+ * the run ends, or the platform reports that the run did not take it). So a node is never
+ * promised twice and a run never gets two nodes, however the facts that free nodes interleave
+ * — the cluster's reservations are workflow state, not fields of the service carrying it out.
+ *
+ * `decideCluster` is level-triggered (like a controller's reconcile): whatever the input, it
+ * closes the gap between the runs that wait and the nodes the cluster has. A replay of the
+ * log alone (no decisions) gives the same state once every decision's facts are recorded;
+ * promises whose facts never came are simply decided again.
+ */
+
+/** What a cluster is: its identity and sizing, as created (ComputeCreated). */
+export type ClusterSpec = Pick<
+  EventDataMap['ComputeCreated'],
+  'workspaceId' | 'workspace' | 'computeId' | 'compute' | 'minNodes' | 'maxNodes' | 'idleSecondsBeforeScaledown'
+>;
+
+/** The log's facts that move a cluster. */
+export const CLUSTER_FACTS = [
+  'RunQueued',
+  'NodeProvisioningStarted',
+  'NodeProvisioned',
+  'NodeProvisioningFailed',
+  'NodeAssigned',
+  'NodeReleased',
+  'ClusterIdleTimeoutElapsed',
+  'NodeDeprovisioned',
+  // A run that ends leaves the queue, and a node promised to it is free again.
+  'RunCanceled',
+  'RunFailed',
+  'RunCompleted',
+] as const;
+export type ClusterFactType = (typeof CLUSTER_FACTS)[number];
+
+/** A fact of the log as the cluster sees it: its type, payload and when it became true (ms). */
+export type ClusterFact = { [K in ClusterFactType]: { type: K; data: EventDataMap[K]; atMs: number } }[ClusterFactType];
+
+/** What the platform tells the cluster that is not (yet) a fact of the log. */
+export type ClusterCommand =
+  /** A run reached Queued and asks for a node (the run statechart's `requestNode`). */
+  | { type: 'RequestNode'; runId: string; atMs: number }
+  /** A scale-down timer the cluster asked for fell due. */
+  | { type: 'ScaleDownDue'; node: string; atMs: number }
+  /**
+   * Recording an assignment is over. If `NodeAssigned` did not make it into the log (the run
+   * had ended and refused it), the promise lapses and the node is free again.
+   */
+  | { type: 'AssignmentSettled'; node: string; runId: string; atMs: number };
+
+export type ClusterInput = ClusterFact | ClusterCommand;
+
+/** What the cluster decided; the platform carries each out and records its facts. */
+export type ClusterDecision =
+  /** Record `RunQueued` for a run that must wait for a node. */
+  | { type: 'QueueRun'; runId: string; position: number }
+  /** Give an idle node to a run: record `NodeAssigned` on the run (promised until it is recorded). */
+  | { type: 'AssignNode'; node: string; runId: string }
+  /** Scale up: provision a new node (`NodeProvisioningStarted`, then its outcome). */
+  | { type: 'ProvisionNode'; node: string; forRun: string }
+  /** Send `ScaleDownDue` for the node at `dueAtMs` (S4.6: idleSecondsBeforeScaledown after it went idle). */
+  | { type: 'ScheduleScaleDown'; node: string; idleSinceMs: number; dueAtMs: number }
+  /** Scale down (S4.6): `ClusterIdleTimeoutElapsed`, delete the node's disks, `NodeDeprovisioned`. */
+  | { type: 'DeprovisionNode'; node: string; idleSinceMs: number; osDisk: string; tempDisk: string; reason: string }
+  /** A node whose provisioning failed is unusable: it goes (`NodeDeprovisioned`). */
+  | { type: 'RemoveUnusableNode'; node: string; reason: string }
+  /** The run a failed node was provisioned for, still without a node, fails (`RunFailed`). */
+  | { type: 'FailRun'; runId: string; reason: string };
+
+export type ClusterNode = {
+  node: string;
+  state: NodeState;
+  osDisk?: string;
+  tempDisk?: string;
+  /** The run on it (running). */
+  run?: string;
+  /** When it last became idle (ms), for scale-down. */
+  idleSinceMs?: number;
+  /** Preparing or unusable: the run it was provisioned for, and why provisioning failed. */
+  forRun?: string;
+  failure?: string;
+  /** Unusable, and its removal decided. */
+  removing?: true;
+};
+
+export type ClusterState = {
+  spec: ClusterSpec;
+  /** Nodes that exist (in creation order), until deprovisioned. */
+  nodes: Record<string, ClusterNode>;
+  /** Nodes ever made: the next one is `node-${nodeCount + 1}`. */
+  nodeCount: number;
+  /** Runs queued for a node, oldest first, until one is assigned or the run ends. */
+  queue: string[];
+  /** Runs that asked for a node and are neither queued nor promised one yet. */
+  asking: string[];
+  /** node -> run: decided assignments whose `NodeAssigned` is not recorded yet. */
+  promised: Record<string, string>;
+  /** node -> due time of the scale-down timer asked for its current idle period. */
+  scaleDownAt: Record<string, number>;
+};
+
+export const initialClusterState = (spec: ClusterSpec): ClusterState => ({
+  spec: {
+    workspaceId: spec.workspaceId,
+    workspace: spec.workspace,
+    computeId: spec.computeId,
+    compute: spec.compute,
+    minNodes: spec.minNodes,
+    maxNodes: spec.maxNodes,
+    idleSecondsBeforeScaledown: spec.idleSecondsBeforeScaledown,
+  },
+  nodes: {},
+  nodeCount: 0,
+  queue: [],
+  asking: [],
+  promised: {},
+  scaleDownAt: {},
+});
+
+const isClusterFact = (type: string): type is ClusterFactType => (CLUSTER_FACTS as readonly string[]).includes(type);
+
+/** A stored event as a cluster fact, or undefined when it is not one. */
+export const clusterFactOf = (e: StoredEvent): ClusterFact | undefined =>
+  isClusterFact(e.type) ? ({ type: e.type, data: e.data, atMs: Date.parse(e.meta.at) } as ClusterFact) : undefined;
+
+/**
+ * The cluster a fact is about, as `{ workspaceId, compute }`; undefined for a run's end, which
+ * names no compute (`waitsOn` tells whether a cluster cares).
+ */
+export const clusterOfFact = (fact: ClusterFact): { workspaceId: string; compute: string } | undefined =>
+  'compute' in fact.data ? { workspaceId: fact.data.workspaceId, compute: fact.data.compute } : undefined;
+
+/** The run is queued, asking or promised a node here. */
+export const waitsOn = (s: ClusterState, runId: string): boolean =>
+  s.queue.includes(runId) || s.asking.includes(runId) || Object.values(s.promised).includes(runId);
+
+// ---- evolve ------------------------------------------------------------------------------------
+
+const without = (list: string[], runId: string): string[] => (list.includes(runId) ? list.filter((r) => r !== runId) : list);
+
+const withoutPromiseTo = (promised: Record<string, string>, runId: string): Record<string, string> =>
+  Object.values(promised).includes(runId) ? Object.fromEntries(Object.entries(promised).filter(([, r]) => r !== runId)) : promised;
+
+const omit = <T>(record: Record<string, T>, key: string): Record<string, T> => {
+  if (!(key in record)) return record;
+  const { [key]: _gone, ...rest } = record;
+  return rest;
+};
+
+/** The node moved by a fact through the node statechart; a fact its state refuses changes nothing. */
+const moved = (s: ClusterState, node: string, event: NodeEvent['type'], change: (n: ClusterNode) => ClusterNode = (n) => n): ClusterState => {
+  const n = s.nodes[node];
+  const next = n && nextNodeState(n.state, { type: event });
+  if (!n || !next) return s;
+  return { ...s, nodes: { ...s.nodes, [node]: change({ ...n, state: next }) } };
+};
+
+const onNode = (s: ClusterState, node: string, change: (n: ClusterNode) => ClusterNode): ClusterState =>
+  s.nodes[node] ? { ...s, nodes: { ...s.nodes, [node]: change(s.nodes[node]) } } : s;
+
+const runEnded = (s: ClusterState, runId: string): ClusterState =>
+  waitsOn(s, runId) ? { ...s, queue: without(s.queue, runId), asking: without(s.asking, runId), promised: withoutPromiseTo(s.promised, runId) } : s;
+
+const onRunNode = (s: ClusterState, runId: string): boolean => Object.values(s.nodes).some((n) => n.run === runId);
+
+const addNode = (s: ClusterState, node: string, forRun: string): ClusterState =>
+  s.nodes[node] ? s : { ...s, nodes: { ...s.nodes, [node]: { node, state: 'preparing', forRun } }, nodeCount: s.nodeCount + 1 };
+
+/**
+ * Fold one message — a fact of the log, a command, or one of the cluster's own decisions —
+ * into the state. A fact that confirms a decision already folded (RunQueued after QueueRun,
+ * NodeProvisioningStarted after ProvisionNode) changes nothing more.
+ */
+export const evolveCluster = (s: ClusterState, m: ClusterInput | ClusterDecision): ClusterState => {
+  switch (m.type) {
+    // ---- facts
+    case 'RunQueued':
+      if (s.queue.includes(m.data.runId) || onRunNode(s, m.data.runId)) return s;
+      return { ...s, queue: [...s.queue, m.data.runId], asking: without(s.asking, m.data.runId) };
+    case 'NodeProvisioningStarted':
+      return addNode(s, m.data.node, m.data.forRun);
+    case 'NodeProvisioned':
+      return moved(s, m.data.node, 'NodeProvisioned', ({ forRun: _done, ...n }) => ({ ...n, osDisk: m.data.osDisk, tempDisk: m.data.tempDisk, idleSinceMs: m.atMs }));
+    case 'NodeProvisioningFailed':
+      return moved(s, m.data.node, 'NodeProvisioningFailed', (n) => ({ ...n, failure: m.data.reason }));
+    case 'NodeAssigned': {
+      const next = moved(s, m.data.node, 'NodeAssigned', ({ idleSinceMs: _busy, ...n }) => ({ ...n, run: m.data.runId }));
+      if (next === s) return s;
+      return { ...next, queue: without(next.queue, m.data.runId), asking: without(next.asking, m.data.runId), promised: omit(next.promised, m.data.node) };
+    }
+    case 'NodeReleased':
+      return moved(s, m.data.node, 'NodeReleased', ({ run: _gone, ...n }) => ({ ...n, idleSinceMs: m.atMs }));
+    case 'ClusterIdleTimeoutElapsed':
+      return moved(s, m.data.node, 'ClusterIdleTimeoutElapsed');
+    case 'NodeDeprovisioned':
+      if (!s.nodes[m.data.node]) return s;
+      return { ...s, nodes: omit(s.nodes, m.data.node), promised: omit(s.promised, m.data.node), scaleDownAt: omit(s.scaleDownAt, m.data.node) };
+    case 'RunCanceled':
+    case 'RunFailed':
+    case 'RunCompleted':
+      return runEnded(s, m.data.runId);
+    // ---- commands
+    case 'RequestNode':
+      if (waitsOn(s, m.runId) || onRunNode(s, m.runId)) return s;
+      return { ...s, asking: [...s.asking, m.runId] };
+    case 'ScaleDownDue':
+      return s;
+    case 'AssignmentSettled':
+      return s.promised[m.node] === m.runId ? { ...s, promised: omit(s.promised, m.node) } : s;
+    // ---- decisions
+    case 'QueueRun':
+      return { ...s, queue: s.queue.includes(m.runId) ? s.queue : [...s.queue, m.runId], asking: without(s.asking, m.runId) };
+    case 'AssignNode':
+      return { ...s, promised: { ...s.promised, [m.node]: m.runId } };
+    case 'ProvisionNode':
+      return addNode(s, m.node, m.forRun);
+    case 'ScheduleScaleDown':
+      return { ...s, scaleDownAt: { ...s.scaleDownAt, [m.node]: m.dueAtMs } };
+    case 'DeprovisionNode':
+      return moved(s, m.node, 'ClusterIdleTimeoutElapsed');
+    case 'RemoveUnusableNode':
+      return onNode(s, m.node, (n) => ({ ...n, removing: true }));
+    case 'FailRun':
+      return { ...s, queue: without(s.queue, m.runId), asking: without(s.asking, m.runId) };
+  }
+};
+
+// ---- decide ------------------------------------------------------------------------------------
+
+const nodeNumber = (node: string): number => Number(/(\d+)$/.exec(node)?.[1] ?? 0);
+
+/** Idle nodes no run has been promised, oldest node first. */
+export const freeNodes = (s: ClusterState): ClusterNode[] =>
+  Object.values(s.nodes)
+    .filter((n) => n.state === 'idle' && !(n.node in s.promised))
+    .sort((a, b) => nodeNumber(a.node) - nodeNumber(b.node));
+
+/** Runs waiting for a node nobody has promised them: the queue, oldest first, then new askers. */
+export const waitingRuns = (s: ClusterState): string[] => {
+  const promisedTo = new Set(Object.values(s.promised));
+  return [...s.queue, ...s.asking].filter((r) => !promisedTo.has(r));
+};
+
+/** Nodes that stay when the leaving and unusable ones are gone (minNodes counts these). */
+const staying = (s: ClusterState): number => Object.values(s.nodes).filter((n) => n.state !== 'leaving' && n.state !== 'unusable').length;
+
+/**
+ * What to do next, given the state with the input already folded in (`stepCluster` does both).
+ * The input's `atMs` is now. In order:
+ * 1. a node whose provisioning failed goes, and the run it was provisioned for fails if it
+ *    still has no node;
+ * 2. free nodes go to waiting runs, oldest first (one node per run);
+ * 3. a run that asked and got none is queued;
+ * 4. scale up: a node per waiting run that no preparing node will serve, up to maxNodes;
+ * 5. with nobody waiting, a free node idle for idleSecondsBeforeScaledown is deprovisioned
+ *    (never below minNodes); one not idle that long yet gets a timer for when it will be.
+ * Each decision is folded in before the next is taken, so none contradicts another.
+ */
+export const decideCluster = (state: ClusterState, input: ClusterInput): ClusterDecision[] => {
+  const now = input.atMs;
+  const decisions: ClusterDecision[] = [];
+  let s = state;
+  const take = (d: ClusterDecision) => {
+    decisions.push(d);
+    s = evolveCluster(s, d);
+  };
+
+  for (const n of Object.values(s.nodes)) {
+    if (n.state !== 'unusable' || n.removing) continue;
+    take({ type: 'RemoveUnusableNode', node: n.node, reason: 'provisioning failed' });
+    if (n.forRun && waitingRuns(s).includes(n.forRun)) take({ type: 'FailRun', runId: n.forRun, reason: `node provisioning failed: ${n.failure ?? 'unknown'}` });
+  }
+
+  const free = freeNodes(s);
+  const waiting = waitingRuns(s);
+  for (let i = 0; i < Math.min(free.length, waiting.length); i++) take({ type: 'AssignNode', node: free[i]!.node, runId: waiting[i]! });
+
+  for (const runId of waitingRuns(s).filter((r) => s.asking.includes(r))) take({ type: 'QueueRun', runId, position: s.queue.length + 1 });
+
+  const stillWaiting = waitingRuns(s);
+  const preparing = Object.values(s.nodes).filter((n) => n.state === 'preparing').length;
+  for (let i = preparing; i < stillWaiting.length && Object.keys(s.nodes).length < s.spec.maxNodes; i++) {
+    take({ type: 'ProvisionNode', node: `node-${s.nodeCount + 1}`, forRun: stillWaiting[i]! });
+  }
+
+  if (waitingRuns(s).length === 0) {
+    for (const n of freeNodes(s)) {
+      if (n.idleSinceMs === undefined) continue;
+      const dueAtMs = n.idleSinceMs + s.spec.idleSecondsBeforeScaledown * 1000;
+      if (dueAtMs <= now) {
+        if (staying(s) > s.spec.minNodes && n.osDisk && n.tempDisk) {
+          take({
+            type: 'DeprovisionNode',
+            node: n.node,
+            idleSinceMs: n.idleSinceMs,
+            osDisk: n.osDisk,
+            tempDisk: n.tempDisk,
+            reason: `idle for ${s.spec.idleSecondsBeforeScaledown}s with no run queued (S4.6)`,
+          });
+        }
+      } else if (s.scaleDownAt[n.node] !== dueAtMs) {
+        take({ type: 'ScheduleScaleDown', node: n.node, idleSinceMs: n.idleSinceMs, dueAtMs });
+      }
+    }
+  }
+  return decisions;
+};
+
+/** One step of the workflow: fold the input, decide, fold the decisions. */
+export const stepCluster = (state: ClusterState, input: ClusterInput): { state: ClusterState; decisions: ClusterDecision[] } => {
+  const folded = evolveCluster(state, input);
+  const decisions = decideCluster(folded, input);
+  return { state: decisions.reduce(evolveCluster, folded), decisions };
+};
