@@ -2,6 +2,7 @@ export * from './ports';
 export * from './events/envelope';
 export * from './events/catalog';
 export * from './streams/catalog';
+export * from './recovery/abandoned';
 export * from './errors/sim-error';
 export * from './errors/catalog';
 export * from './rbac/scope';

@@ -161,13 +161,14 @@ export type EventDataMap = {
    * asked for; `tokenRun` the run of the token it presented, when that token was genuine.
    */
   RunCallRefused: RunRef & { call: string; code: string; reason: string; channel?: string; target?: string; tokenRun?: string };
-  RunCancelRequested: RunRef & { by: string };
+  /** `reason`: why, when the platform itself asked (e.g. the simulator was interrupted). */
+  RunCancelRequested: RunRef & { by: string; reason?: string };
   RunHeartbeatLost: RunRef & { lastHeartbeatAt: string; silentForMs: number };
   RunHeartbeatResumed: RunRef & { silentForMs: number };
   ContainerExited: RunRef & { node: string; exitCode: number; oomKilled: boolean };
   RunCompleted: RunRef;
   RunFailed: RunRef & { reason: string };
-  RunCanceled: RunRef;
+  RunCanceled: RunRef & { reason?: string };
   RunTokenRevoked: RunRef & { tokenId: string };
   RunTokenExpired: RunRef & { tokenId: string };
   // ---- Models (S8.5) ----------------------------------------------------------------------------
@@ -238,6 +239,24 @@ export type EventDataMap = {
   // ---- Scenario bookkeeping ---------------------------------------------------------------------
   ClockAdvanced: { byMs: number; to: string };
   FaultInjected: { fault: string; target: string };
+  /**
+   * What a start-up sweep removed of one session that had gone (`session`: a session id, or
+   * `data-…` for a temporary data dir); `why` its lease counted as lapsed.
+   */
+  OrphansSwept: {
+    session: string;
+    why: 'ownerExited' | 'leaseExpired' | 'leaseReleased';
+    containers: number;
+    volumes: number;
+    images: number;
+    registries: number;
+    tempDirs: number;
+    dataDirs: number;
+  };
+  /** The simulator got a signal: `canceledRuns` are canceled next with `reason`, then everything of the session is removed. */
+  SessionInterrupted: { signal: string; reason: string; canceledRuns: string[] };
+  /** A session whose simulator died was ended by the next one (packages/core/src/recovery/abandoned.ts). */
+  SessionRecovered: { session: string; by: string; reason: string; runs: string[]; nodes: string[]; images: string[]; services: string[] };
 };
 
 export type EventType = keyof EventDataMap;
@@ -358,6 +377,21 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   PlatformTelemetryPushed: { lane: 'Monitor', cites: ['S8.5'], doc: "Scoring telemetry also went to the platform's own subscription." },
   ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
   FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
+  OrphansSwept: {
+    lane: 'Platform',
+    cites: [],
+    doc: "At start-up, what a session that had gone left was removed: its containers, volumes, images, registry processes, temp dirs and temporary data dir. Its lease had lapsed (ownerExited: seen dead from its own PID namespace; leaseExpired: not renewed in time; leaseReleased: released with objects left); a live simulator's objects are never swept.",
+  },
+  SessionRecovered: {
+    lane: 'Platform',
+    cites: ['S8.3', 'S8.5', 'S4.6'],
+    doc: 'A session whose simulator stopped before its work ended was recovered by the next one: its unfinished runs failed, its nodes deprovisioned, its image builds failed and its services marked down, with this reason.',
+  },
+  SessionInterrupted: {
+    lane: 'Platform',
+    cites: [],
+    doc: 'The simulator got SIGINT or SIGTERM: its live runs are canceled with the reason, then its replicas, containers, volumes, images and registries go.',
+  },
 };
 
 export const isKnownEventType = (type: string): type is EventType => Object.prototype.hasOwnProperty.call(EVENT_CATALOG, type);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { dieWithParent } from '../runtime/die-with-parent';
 import { closeSocketDoor } from '../runtime/socket-doors';
 import { openVmDoor, removeVmHostDirs, vmHostDirs, type ComputeDriver, type NodeDisks, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
 import { waitForLoginAgent } from './vm-login-client';
@@ -34,7 +35,9 @@ export const createProcessDriver = (root: string): ComputeDriver => {
     },
     diskExists: async (disk) => existsSync(disk),
     startRun: async (launch: RunLaunch): Promise<RunningCompute> => {
-      const child = spawn(process.execPath, [join(launch.agentDir, 'management', 'management.mjs')], {
+      // It dies with the simulator, even a SIGKILLed one (a crashed simulator leaves no run going).
+      const [command, args] = dieWithParent(process.execPath, [join(launch.agentDir, 'management', 'management.mjs')]);
+      const child = spawn(command, args, {
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           ...launch.env,
@@ -73,7 +76,8 @@ export const createProcessDriver = (root: string): ComputeDriver => {
       const door = openVmDoor(launch.session, launch.name);
       const dir = door.dir;
       mkdirSync(join(dir, 'work'), { recursive: true });
-      const child = spawn(process.execPath, [join(launch.agentDir, 'vm', 'login-agent.mjs')], {
+      const [command, args] = dieWithParent(process.execPath, [join(launch.agentDir, 'vm', 'login-agent.mjs')]);
+      const child = spawn(command, args, {
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           AMLSIM_VM_SOCKET: join(dir, 'login.sock'),

@@ -1,0 +1,39 @@
+import { decideSessionRecovery, sessionRecoveredFact, STREAMS, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StreamAppend } from '@amlsim/core';
+
+export type RecoveredSession = Omit<SessionRecovery, 'facts'> & { facts: number };
+
+/**
+ * Ends what sessions of a data dir left unfinished when their simulator stopped (killed, crashed
+ * or closed with work in flight): for each such session, the facts
+ * `decideSessionRecovery` (packages/core/src/recovery/abandoned.ts) decides, then one
+ * `SessionRecovered`, in one transaction per session, under that session's name so its read
+ * models and `amlsim replay` see them. What is still running of it in Docker goes by the
+ * start-up sweep (leases, packages/docker/src/sweep.ts); this makes the log say so.
+ *
+ * Call it only while holding the data dir (runtime/data-dir-lock.ts): then no other simulator
+ * is writing it, and every session in it but `exclude` has stopped. Idempotent.
+ */
+export function recoverAbandonedSessions(store: EventStore, options: { by: string; ids: IdGenerator; now: () => number; exclude?: readonly string[] }): RecoveredSession[] {
+  const events = [...store.readAll()];
+  const sessions = new Set(events.map((e) => e.meta.session));
+  for (const s of options.exclude ?? []) sessions.delete(s);
+  const out: RecoveredSession[] = [];
+  for (const session of sessions) {
+    const reason = `PlatformRestarted: the simulator of session ${session} stopped before this ended`;
+    const decided = decideSessionRecovery(events, session, reason);
+    if (decided.facts.length === 0) continue;
+    const sessionStream = STREAMS.session(session);
+    const facts = [...decided.facts, sessionRecoveredFact(decided, options.by, reason, events.filter((e) => e.stream === sessionStream).at(-1)?.version ?? 0)];
+    const meta = { at: new Date(options.now()).toISOString(), correlationId: options.ids.next('cmd'), causationId: 'Recover', session };
+    const byStream = new Map<string, StreamAppend>();
+    for (const f of facts) {
+      const append = byStream.get(f.stream) ?? { stream: f.stream, expectedVersion: f.expectedVersion, events: [] as NewEvent[] };
+      append.events.push({ type: f.type, data: f.data as unknown as Record<string, unknown>, meta: { ...meta, causationId: meta.correlationId } });
+      byStream.set(f.stream, append);
+    }
+    store.appendMany([...byStream.values()]);
+    const { facts: _facts, ...what } = decided;
+    out.push({ ...what, facts: facts.length });
+  }
+  return out;
+}

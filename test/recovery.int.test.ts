@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connectDocker } from '@amlsim/docker';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { foldRun, runStatusOf, STREAMS, type StoredEvent } from '@amlsim/core';
+import { nanoIds, recoverAbandonedSessions } from '@amlsim/platform';
+import { checkInvariants } from '@amlsim/scenario';
+import { openEventStore } from '@amlsim/store';
+import { REPO, SCENARIO_DIR, tempDir } from './helpers';
+
+/**
+ * A simulator killed with SIGKILL mid-run leaves a log whose run, node and channel say they
+ * are alive. The next one that holds the data dir ends them with facts (RunFailed
+ * PlatformRestarted, token revoked, node released and deprovisioned, channel closed, one
+ * SessionRecovered) and the log satisfies every invariant again.
+ */
+const SIMULATOR = (dataDir: string, driver: string) => `
+import { createPlatform } from '@amlsim/platform';
+import { openEventStore } from '@amlsim/store';
+const store = openEventStore('sqlite', ${JSON.stringify(dataDir)});
+const platform = await createPlatform({ store, dataDir: ${JSON.stringify(dataDir)}, driver: ${JSON.stringify(driver)},
+  tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } } });
+const token = await platform.directory.signIn('alice', { mfa: false });
+await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+await platform.ml.createCompute(token, { workspace: 'ws1', name: 'cpu', type: 'AmlCompute', maxNodes: 1 });
+const { runId } = await platform.ml.submitRun(token, { workspace: 'ws1', experiment: 'exp', compute: 'cpu', source: ${JSON.stringify(join(SCENARIO_DIR, 'code', 'sleepy'))}, script: 'train.js', args: ['60000'] });
+await platform.runs.waitFor(runId, 60_000, 'Running');
+console.log('RUNNING ' + runId + ' ' + platform.session);
+setInterval(() => {}, 1000);
+`;
+
+/** Running, that is: a killed process that init has not reaped yet (a zombie) is not. */
+const running = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch {
+    return false;
+  }
+};
+
+describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driver) => {
+  it('the next simulator ends the killed session: the run fails PlatformRestarted, its node goes, every invariant holds', async () => {
+    using tmp = tempDir();
+    let killed: string | undefined;
+    const dataDir = join(tmp.dir, 'data');
+    const script = join(REPO, 'test', `.recovery-child-${process.pid}-${driver}.mts`);
+    writeFileSync(script, SIMULATOR(dataDir, driver));
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (c) => {
+          out += c;
+          const m = /RUNNING \S+ \S+/.exec(out);
+          if (m) resolve(m[0]);
+        });
+        child.stderr.on('data', (c) => (err += c));
+        child.on('exit', (code) => reject(new Error(`the simulator exited (${code}) before its run was Running: ${err}`)));
+      });
+      const [, runId, session] = line.split(' ') as [string, string, string];
+      killed = session;
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+
+      const store = openEventStore('sqlite', dataDir);
+      try {
+        const before = [...store.readAll()];
+        expect(runStatusOf(foldRun(before.filter((e) => e.stream === STREAMS.run(runId)))!.snapshot)).toBe('Running');
+        if (driver === 'process') {
+          // The management process died with its simulator: it was started to.
+          const container = String(before.find((e) => e.type === 'ContainerStarted')!.data.container);
+          const pid = Number(container.replace('pid-', ''));
+          for (let i = 0; i < 50 && running(pid); i++) await new Promise((r) => setTimeout(r, 20));
+          expect(running(pid)).toBe(false);
+        }
+        const recovered = recoverAbandonedSessions(store, { by: 'test', ids: nanoIds(), now: Date.now });
+        expect(recovered).toEqual([expect.objectContaining({ session, runs: [runId], nodes: ['cpu/node-1'] })]);
+        const after: StoredEvent[] = [...store.readAll()];
+        // Nothing lost or duplicated: positions stay contiguous.
+        expect(after.map((e) => e.position)).toEqual(after.map((_, i) => i + 1));
+        const run = foldRun(after.filter((e) => e.stream === STREAMS.run(runId)))!;
+        expect(runStatusOf(run.snapshot)).toBe('Failed');
+        expect(run.snapshot.context.reason).toContain('PlatformRestarted');
+        expect(after.filter((e) => e.type === 'SessionRecovered').map((e) => e.data.session)).toEqual([session]);
+        const { SecretRegistry } = await import('@amlsim/platform');
+        const violations = checkInvariants(after, { secrets: new SecretRegistry() }).filter((v) => v.invariant !== 'no-leftovers');
+        expect(violations.map((v) => `${v.invariant}: ${v.message}`)).toEqual([]);
+        // Twice is once.
+        expect(recoverAbandonedSessions(store, { by: 'test', ids: nanoIds(), now: Date.now })).toEqual([]);
+      } finally {
+        store.close();
+      }
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      // Docker containers outlive a killed simulator; the next start's sweep takes them once its
+      // lease lapses. This test does not wait for that: it removes the session's objects itself.
+      if (killed && driver === 'docker') {
+        const engine = await connectDocker();
+        await engine.sweep({ session: killed });
+        await engine.close();
+      }
+      (await import('node:fs')).rmSync(script, { force: true });
+    }
+  }, 120_000);
+});
