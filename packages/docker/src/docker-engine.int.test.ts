@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -9,7 +8,8 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSimError } from '@amlsim/core';
 import { connectDocker, type DockerEngine } from './docker-engine';
-import { amlsimLabels, containerLabels, LABEL_PID } from './labels';
+import { amlsimLabels, containerLabels, LABEL_LEASE, LABEL_PID } from './labels';
+import { acquireLease } from './lease';
 
 // Everything this file creates carries this session, so afterAll can remove it all by label.
 const session = `test-${randomUUID()}`;
@@ -246,38 +246,66 @@ describe('layered images', () => {
 });
 
 describe('volumes and sweep', () => {
-  /** A pid that certainly belonged to a process that is now gone: a child we waited for. */
-  async function deadPid(): Promise<number> {
-    const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
-    await once(child, 'exit');
-    return child.pid!;
-  }
+  it('at start-up removes what sessions whose lease lapsed or was released left, and keeps what a held lease covers, what had no lease and the base image', async () => {
+    // A lease dir of our own: its lease home is unknown to every other sweeper, so nothing
+    // here is judged by a simulator starting meanwhile, and ours judges nothing of theirs.
+    const dir = await mkdtemp(path.join(tmpdir(), 'amlsim-lease-test-'));
+    const released = `test-${randomUUID()}`;
+    const expired = `test-${randomUUID()}`;
+    const live = `test-${randomUUID()}`;
+    const unleased = `test-${randomUUID()}`;
+    const all = [released, expired, live, unleased];
+    const made = (s: string, role = 'node') => containerLabels(s, { role, leaseDir: dir });
+    try {
+      const releasedLease = acquireLease(released, { dir });
+      const expiredLease = acquireLease(expired, { dir, renewMs: 3_600_000 });
+      await using liveLease = acquireLease(live, { dir, renewMs: 50 });
+      const orphan = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: made(released), ...limits });
+      const orphanVolume = await engine.createVolume({ labels: made(released) });
+      // A layer on a layer, as a crashed simulator leaves them: the child must go before its parent.
+      const orphanParent = await engine.buildLayeredImage({ base: baseTag, files: [{ path: '/orphan', content: randomUUID() }], labels: amlsimLabels({ session: released, pid: process.pid, leaseDir: dir, role: 'layer' }) });
+      const orphanChild = await engine.buildLayeredImage({ base: orphanParent.tag, files: [{ path: '/child', content: randomUUID() }], labels: amlsimLabels({ session: released, pid: process.pid, leaseDir: dir, role: 'image' }) });
+      const stale = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: made(expired), ...limits });
+      const ours = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: made(live), ...limits });
+      const ourVolume = await engine.createVolume({ labels: made(live) });
+      const ourImage = await engine.buildLayeredImage({ base: baseTag, files: [{ path: '/ours', content: randomUUID() }], labels: amlsimLabels({ session: live, pid: process.pid, leaseDir: dir, role: 'layer' }) });
+      const noLease = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: made(unleased), ...limits });
+      expect((await raw.getVolume(ourVolume.name).inspect()).Labels).toMatchObject({ [LABEL_LEASE]: liveLease.home, [LABEL_PID]: String(process.pid) });
+      expect((await raw.getContainer(noLease.id).inspect()).Config.Labels[LABEL_LEASE]).toBeUndefined();
+      releasedLease.release();
+      void expiredLease; // never renewed again: it lapses after the TTL below
+      await new Promise((r) => setTimeout(r, 400));
 
-  it('removes containers, volumes and images whose owner pid is dead and keeps ours and the base image', async () => {
-    const dead = await deadPid();
-    const orphanLabels = containerLabels(session, { role: 'node' }, dead);
-    const orphan = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: orphanLabels, ...limits });
-    const orphanVolume = await engine.createVolume({ labels: orphanLabels });
-    // A layer on a layer, as a crashed simulator leaves them: the child must go before its parent.
-    const orphanParent = await engine.buildLayeredImage({ base: baseTag, files: [{ path: '/orphan', content: randomUUID() }], labels: amlsimLabels({ session, pid: dead, role: 'layer' }) });
-    const orphanChild = await engine.buildLayeredImage({ base: orphanParent.tag, files: [{ path: '/child', content: randomUUID() }], labels: amlsimLabels({ session, pid: dead, role: 'image' }) });
-    await using ours = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: labels(), ...limits });
-    await using ourVolume = await engine.createVolume({ labels: labels() });
-    const ourImage = await engine.buildLayeredImage({ base: baseTag, files: [{ path: '/ours', content: randomUUID() }], labels: amlsimLabels({ session, pid: process.pid, role: 'layer' }) });
-    expect((await raw.getVolume(ourVolume.name).inspect()).Labels).toMatchObject({ [LABEL_PID]: String(process.pid) });
-
-    const result = await engine.sweep();
-    expect(result.containers).toBeGreaterThanOrEqual(1);
-    expect(result.volumes).toBeGreaterThanOrEqual(1);
-    expect(result.images).toBeGreaterThanOrEqual(2);
-    await expect(raw.getContainer(orphan.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
-    await expect(raw.getVolume(orphanVolume.name).inspect()).rejects.toMatchObject({ statusCode: 404 });
-    expect(await engine.imageExists(orphanChild.tag)).toBe(false);
-    expect(await engine.imageExists(orphanParent.tag)).toBe(false);
-    expect((await raw.getContainer(ours.id).inspect()).State.Running).toBe(true);
-    expect((await raw.getVolume(ourVolume.name).inspect()).Name).toBe(ourVolume.name);
-    expect(await engine.imageExists(ourImage.tag)).toBe(true);
-    expect(await engine.imageExists(baseTag)).toBe(true);
+      const result = await engine.sweep({ lease: { dir, ttlMs: 300 } });
+      expect(result.sessions).toEqual({
+        [released]: { containers: 1, volumes: 1, images: 2, why: 'leaseReleased' },
+        [expired]: { containers: 1, volumes: 0, images: 0, why: 'leaseExpired' },
+      });
+      await expect(raw.getContainer(orphan.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      await expect(raw.getContainer(stale.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      await expect(raw.getVolume(orphanVolume.name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      expect(await engine.imageExists(orphanChild.tag)).toBe(false);
+      expect(await engine.imageExists(orphanParent.tag)).toBe(false);
+      expect((await raw.getContainer(ours.id).inspect()).State.Running).toBe(true);
+      expect((await raw.getVolume(ourVolume.name).inspect()).Name).toBe(ourVolume.name);
+      expect(await engine.imageExists(ourImage.tag)).toBe(true);
+      expect((await raw.getContainer(noLease.id).inspect()).State.Running).toBe(true);
+      expect(await engine.imageExists(baseTag)).toBe(true);
+      // Another temp dir (another lease home) judges none of it, not even the released session's.
+      const elsewhere = await mkdtemp(path.join(tmpdir(), 'amlsim-lease-test-'));
+      try {
+        expect((await engine.sweep({ lease: { dir: elsewhere, ttlMs: 1 } })).sessions[live]).toBeUndefined();
+      } finally {
+        await rm(elsewhere, { recursive: true, force: true });
+      }
+      expect((await raw.getContainer(ours.id).inspect()).State.Running).toBe(true);
+    } finally {
+      for (const s of all) {
+        await engine.sweep({ session: s });
+        await engine.removeImages({ session: s });
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('with a session removes everything of that session, owner alive or not', async () => {
@@ -285,7 +313,7 @@ describe('volumes and sweep', () => {
     const c = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: containerLabels(other), ...limits });
     const v = await engine.createVolume({ labels: containerLabels(other) });
     await using ours = await engine.runContainer({ image: baseTag, cmd: ['sleep', '60'], labels: labels(), ...limits });
-    expect(await engine.sweep({ session: other })).toEqual({ containers: 1, volumes: 1, images: 0 });
+    expect(await engine.sweep({ session: other })).toMatchObject({ containers: 1, volumes: 1, images: 0 });
     await expect(raw.getContainer(c.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
     await expect(raw.getVolume(v.name).inspect()).rejects.toMatchObject({ statusCode: 404 });
     expect((await raw.getContainer(ours.id).inspect()).State.Running).toBe(true);

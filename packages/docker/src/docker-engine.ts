@@ -157,8 +157,8 @@ export class DockerEngine implements AsyncDisposable {
   }
 
   /**
-   * Removes managed containers and volumes whose owning process is dead (start-up), or, with
-   * `session`, everything of that session (shutdown).
+   * Removes managed containers, volumes and images of sessions whose lease has lapsed
+   * (start-up, lease.ts), or, with `session`, everything of that session (shutdown).
    */
   sweep(options: SweepOptions = {}): Promise<SweepResult> {
     return sweepOn(this.docker, options);

@@ -6,7 +6,8 @@ export { collectNodeRuntimeFiles, RUNTIME_USER, type NodeRuntimeSources } from '
 export { demuxLogFrames, type ContainerLogs } from './log-frames';
 export type { BindMount, VolumeMount, RunContainerOptions, ContainerExit, ContainerHandle } from './containers';
 export type { VolumeHandle } from './volumes';
-export { isProcessAlive, type SweepOptions, type SweepResult } from './sweep';
+export { isProcessAlive, sessionJudge, type SweepOptions, type SweepResult, type SweptCounts, type SweepReason } from './sweep';
+export * from './lease';
 export { LABEL_CONTENT, type BuildImageOptions, type LayeredImageOptions, type ImageResult } from './images';
 export {
   parseRegistryReference,

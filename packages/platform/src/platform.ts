@@ -23,7 +23,8 @@ import { ModelRegistry } from './services/model-registry';
 import { ImageService } from './services/images';
 import { WebserviceService } from './services/webservices';
 import { ScoringGateway } from './services/scoring-gateway';
-import { markSession, sweepDeadSessions, unmarkSession } from './runtime/session-temp';
+import { holdSession } from './runtime/session-temp';
+import { sweepOrphans } from './runtime/startup-sweep';
 import { ensureLocalCa } from './crypto/local-ca';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
@@ -46,6 +47,11 @@ export type PlatformOptions = {
   dockerSocket?: string;
   /** Lifetime of run tokens (S1.3); default 10 minutes. */
   runTokenTtlMs?: number;
+  /**
+   * The session lease (packages/docker/src/lease.ts): how often this session renews it, and
+   * after how long without renewal another session's lease counts as lapsed (tests shorten it).
+   */
+  lease?: { renewMs?: number; ttlMs?: number };
 };
 
 export type Platform = {
@@ -108,9 +114,17 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   const ids = options.ids ?? nanoIds();
   const clock = options.clock ?? realClock();
   const session = ids.next('s');
-  // What a simulator that died left in the temp dir goes now; this session marks itself.
-  sweepDeadSessions();
-  markSession(session);
+  // This session takes its lease first, so that no other simulator's sweep takes it for dead;
+  // then what sessions whose lease lapsed left (Docker objects, registries, temp dirs) goes,
+  // recorded below once the bus exists (runtime/startup-sweep.ts).
+  const lease = holdSession(session, options.lease?.renewMs ? { renewMs: options.lease.renewMs } : {});
+  const swept = await sweepOrphans({
+    ...(options.dockerSocket ? { dockerSocket: options.dockerSocket } : {}),
+    ...(options.lease?.ttlMs ? { lease: { ttlMs: options.lease.ttlMs } } : {}),
+  }).catch((e: unknown) => {
+    lease.release();
+    throw e;
+  });
   const world = emptyWorld();
   // A data dir the platform makes is the platform's alone (docs/security.md, "Data dir").
   if (!existsSync(options.dataDir)) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -189,6 +203,11 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     })());
   };
   const webservices = new WebserviceService(context, directory, arm, images, getGateway, () => ca().caCertPath);
+  if (swept.length > 0) {
+    await context.bus.run('SweepOrphans', (ctx) =>
+      ctx.emitAsPlatform(STREAMS.session(session), 'any', swept.map((data) => ({ type: 'OrphansSwept' as const, data }))),
+    );
+  }
   await directory.bootstrap(options.tenant);
   return {
     session,
@@ -303,7 +322,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
         }
       }
       unsubscribe();
-      unmarkSession(session);
+      lease.release();
       return { leftovers };
     },
   };

@@ -21,9 +21,9 @@ const VM_MEMORY_BYTES = 512 * 2 ** 20;
  * /tmp (S4.6: not encrypted), the OS disk at /mnt/os-disk.
  */
 export const createDockerDriver = async (options: { socketPath?: string } = {}): Promise<ComputeDriver> => {
+  // Orphans of crashed sessions were swept, and recorded, when the platform started
+  // (runtime/startup-sweep.ts): whatever verb comes first, not only a training one.
   const engine: DockerEngine = await connectDocker(options);
-  // Orphans of crashed earlier runs (their owner process is gone) go first.
-  await engine.sweep();
   let baseImage: ReturnType<DockerEngine['ensureNodeBaseImage']> | undefined;
   let baseChecked = false;
   return {

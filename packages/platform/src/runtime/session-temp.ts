@@ -1,20 +1,22 @@
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isProcessAlive } from '@amlsim/docker';
+import { acquireLease, holderCertainlyDead, leaseState, readPidNamespace, readProcessStart, type LeaseOptions, type SessionLease } from '@amlsim/docker';
 
 /**
  * The temp-dir entries of a session: `amlsim-<session>` (the control plane's socket dir),
  * `amlsim-<session>-vm-<name>` and `amlsim-<session>-<service>-<i>` (VM and replica sockets).
  * They live in the temp dir because unix socket paths are limited to 108 bytes.
  *
- * A session marks itself with `amlsim-<session>.pid` (its process id) while it runs. A
- * simulator that dies cannot remove its entries; the next one to start removes those of every
- * session whose marked process is gone.
+ * A session holds a lease, `amlsim-<session>.lease` (packages/docker/src/lease.ts), renewed
+ * while it runs and removed when it closes. A simulator that dies cannot remove its entries;
+ * the next one to start removes those of every lease that has lapsed. The same holds for what
+ * else a lease covers: the processes it recorded (`amlsim-<id>-proc-<name>.json`, a registry)
+ * and a temporary data dir (`amlsim-data-<id>`, the `--store memory` resources).
  */
-const MARKER = /^amlsim-(.+)\.pid$/;
-
-const markerPath = (dir: string, session: string) => join(dir, `amlsim-${session}.pid`);
+const LEASE = /^amlsim-(.+)\.lease$/;
+const PROC = /^amlsim-.+-proc-.+\.json$/;
 
 /**
  * A session's entry in the temp dir: `amlsim-<session>` with no parts, else
@@ -22,40 +24,124 @@ const markerPath = (dir: string, session: string) => join(dir, `amlsim-${session
  */
 export const sessionTempPath = (session: string, ...parts: string[]): string => join(tmpdir(), [`amlsim-${session}`, ...parts].join('-'));
 
-/** Marks `session` as owned by this process. */
-export function markSession(session: string, dir = tmpdir()): void {
-  writeFileSync(markerPath(dir, session), `${process.pid}\n`, { mode: 0o644 });
+/** Takes (and keeps renewing) the lease of `session`: its objects are not swept while it lives. */
+export function holdSession(session: string, options: { dir?: string; renewMs?: number } = {}): SessionLease {
+  return acquireLease(session, options);
 }
 
-/** Removes `session`'s marker (at close, after its entries are gone). */
-export function unmarkSession(session: string, dir = tmpdir()): void {
-  rmSync(markerPath(dir, session), { force: true });
+/** A process a lease covers: killed by the sweep once the lease lapses. */
+export type RecordedProcess = {
+  pid: number;
+  /** Its command line as /proc shows it: only a process with exactly this one is ever killed. */
+  cmdline: string[];
+  pidNamespace?: string;
+  processStart?: string;
+};
+
+const procPath = (dir: string, id: string, name: string) => join(dir, `amlsim-${id}-proc-${name}.json`);
+
+/** Records that the lease `id` covers process `pid` (running `cmdline`); returns a function that forgets it. */
+export function recordSessionProcess(id: string, name: string, pid: number, cmdline: string[], dir = tmpdir()): () => void {
+  const file = procPath(dir, id, name);
+  const ns = readPidNamespace();
+  const start = readProcessStart(pid);
+  const record: RecordedProcess = { pid, cmdline, ...(ns ? { pidNamespace: ns } : {}), ...(start ? { processStart: start } : {}) };
+  writeFileSync(file, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+  return () => rmSync(file, { force: true });
+}
+
+/** A temporary data dir (`--store memory`) covered by its own lease: a crashed CLI's is swept. */
+export type TemporaryDataDir = Disposable & { readonly path: string; release(): void };
+
+/** Makes `amlsim-data-<id>` (mode 0700) in the temp dir, held by a lease until released. */
+export function createTemporaryDataDir(options: { dir?: string; renewMs?: number } = {}): TemporaryDataDir {
+  const dir = options.dir ?? tmpdir();
+  const id = `data-${randomBytes(6).toString('hex')}`;
+  const lease = acquireLease(id, options);
+  const path = join(dir, `amlsim-${id}`);
+  mkdirSync(path, { mode: 0o700 });
+  const release = () => {
+    rmSync(path, { recursive: true, force: true });
+    lease.release();
+  };
+  return { path, release, [Symbol.dispose]: release };
+}
+
+/** What the sweep removed of one lapsed lease. */
+export type SweptTemp = {
+  /** The lease's id: a session id, or `data-…` for a temporary data dir. */
+  session: string;
+  why: 'ownerExited' | 'leaseExpired';
+  tempDirs: number;
+  dataDirs: number;
+  registries: number;
+};
+
+/**
+ * Kills a recorded process if it is certainly the one recorded: in our PID namespace, with the
+ * recorded start time and command line. One in another namespace cannot be reached from here.
+ */
+function killRecorded(file: string): boolean {
+  let record: RecordedProcess;
+  try {
+    record = JSON.parse(readFileSync(file, 'utf8')) as RecordedProcess;
+  } catch {
+    return false;
+  }
+  if (!record.pidNamespace || record.pidNamespace !== readPidNamespace() || !Number.isInteger(record.pid) || record.pid <= 1) return false;
+  if (holderCertainlyDead(record)) return false; // gone already, or its pid reused by another
+  let cmdline: string[];
+  try {
+    cmdline = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+  } catch {
+    return false;
+  }
+  if (cmdline.join('\0') !== record.cmdline.join('\0')) return false;
+  try {
+    process.kill(record.pid, 'SIGKILL');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
- * Removes the temp-dir entries and marker of every session whose process is gone; returns the
- * sessions swept. Entries of live sessions, and anything without a marker, are left alone.
+ * Removes the temp-dir entries, recorded processes and temporary data dir of every lease that
+ * has lapsed; returns one record per lease swept. Entries of live leases, and anything with no
+ * lease, are left alone. A lease is claimed (renamed) before it is swept, so two sweepers
+ * starting at once never both report it.
  */
-export function sweepDeadSessions(dir = tmpdir(), isAlive: (pid: number) => boolean = isProcessAlive): string[] {
+export function sweepLapsedLeases(options: LeaseOptions = {}): SweptTemp[] {
+  const dir = options.dir ?? tmpdir();
   if (!existsSync(dir)) return [];
   const names = readdirSync(dir);
-  const swept: string[] = [];
+  const swept: SweptTemp[] = [];
   for (const name of names) {
-    const session = MARKER.exec(name)?.[1];
-    if (!session) continue;
-    let pid: number;
+    const id = LEASE.exec(name)?.[1];
+    if (!id) continue;
+    const state = leaseState(id, { ...options, dir });
+    if (state.state !== 'lapsed') continue;
+    const claimed = join(dir, `${name}.sweeping-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
-      pid = Number(readFileSync(join(dir, name), 'utf8').trim());
+      renameSync(join(dir, name), claimed);
     } catch {
-      continue; // gone meanwhile: its owner closed, or another simulator swept it
+      continue; // another sweeper took it, or its owner closed meanwhile
     }
-    if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
-    const prefix = `amlsim-${session}`;
-    for (const entry of names) {
-      if (entry === prefix || entry.startsWith(`${prefix}-`)) rmSync(join(dir, entry), { recursive: true, force: true });
+    const prefix = `amlsim-${id}`;
+    const entry: SweptTemp = { session: id, why: state.why, tempDirs: 0, dataDirs: 0, registries: 0 };
+    const mine = names.filter((n) => n === prefix || n.startsWith(`${prefix}-`));
+    // Processes first: a registry still serving from a directory about to go.
+    for (const n of mine.filter((n) => PROC.test(n))) {
+      if (killRecorded(join(dir, n))) entry.registries++;
+      rmSync(join(dir, n), { force: true });
     }
-    rmSync(join(dir, name), { force: true });
-    swept.push(session);
+    for (const n of mine.filter((n) => !PROC.test(n))) {
+      rmSync(join(dir, n), { recursive: true, force: true });
+      if (n === prefix && id.startsWith('data-')) entry.dataDirs++;
+      else entry.tempDirs++;
+    }
+    rmSync(claimed, { force: true });
+    swept.push(entry);
   }
   return swept;
 }

@@ -42,6 +42,8 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { hash } from 'bcryptjs';
 import { SimError } from '@amlsim/core';
+import { leaseState, readPidNamespace } from '@amlsim/docker';
+import { holdSession, recordSessionProcess } from '../runtime/session-temp';
 
 /** Where Debian's `docker-registry` package puts the binary. */
 export const DOCKER_REGISTRY_BINARY = '/usr/bin/docker-registry';
@@ -58,6 +60,12 @@ export interface RegistryStartOptions {
   binary?: string;
   /** How long the registry may take to answer `/v2/`; default 10 000 ms. */
   startTimeoutMs?: number;
+  /**
+   * The session whose lease covers the registry: once that lease lapses (its simulator died),
+   * a start-up sweep kills the registry (runtime/session-temp.ts). Default: a lease of the
+   * registry's own, held by this process until {@link RegistryProcess.stop}.
+   */
+  session?: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,49}$/;
@@ -86,6 +94,8 @@ export class RegistryProcess implements AsyncDisposable {
     readonly password: string,
     /** `<dataDir>/registries/<name>`: config, htpasswd, log, pid file, storage. */
     readonly dir: string,
+    /** Forgets the registry's lease record (and gives back a lease of its own). */
+    private readonly unrecord: () => void = () => {},
   ) {}
 
   /** Process id of the registry. */
@@ -150,6 +160,7 @@ export class RegistryProcess implements AsyncDisposable {
     this.#stopped ??= (async () => {
       await terminate(this.child);
       rmSync(join(this.dir, 'registry.pid'), { force: true });
+      this.unrecord();
     })();
     return this.#stopped;
   }
@@ -205,13 +216,26 @@ async function launch(options: LaunchOptions): Promise<RegistryProcess> {
   // Plain listeners rather than events.once: once(child, 'exit') would reject on 'error'.
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
   const spawnError = new Promise<Error>((r) => child.once('error', r));
-  if (child.pid !== undefined) writeFileSync(join(dir, 'registry.pid'), `${child.pid}\n`, { mode: 0o600 });
+  // Who holds it: the session's lease, else one of its own. The sweep kills it once that lease
+  // lapses (even where --pdeathsig could not act), and only if its command line is this one.
+  const own = options.session === undefined ? holdSession(`registry-${randomBytes(6).toString('hex')}`) : undefined;
+  const holder = options.session ?? own!.id;
+  let unrecord = () => own?.release();
+  if (child.pid !== undefined) {
+    writeFileSync(join(dir, 'registry.pid'), `${child.pid}\n${holder}\n`, { mode: 0o600 });
+    const forget = recordSessionProcess(holder, `registry-${name}`, child.pid, [binary, 'serve', configPath]);
+    unrecord = () => {
+      forget();
+      own?.release();
+    };
+  }
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
   let last = 'no answer yet';
   const fail = async (detail: string): Promise<never> => {
     await terminate(child);
     rmSync(join(dir, 'registry.pid'), { force: true });
+    unrecord();
     throw registryStartFailed(name, detail, logTail(logPath));
   };
   for (;;) {
@@ -222,7 +246,7 @@ async function launch(options: LaunchOptions): Promise<RegistryProcess> {
     if (!(answer instanceof Error)) {
       // Up. It must refuse an anonymous request: a 200 would mean authentication is off.
       if (answer.status === 401 && /^Basic /i.test(answer.authenticate)) {
-        return new RegistryProcess(child, address, username, password, dir);
+        return new RegistryProcess(child, address, username, password, dir, unrecord);
       }
       return fail(`GET /v2/ without credentials answered ${answer.status} (expected 401 with a Basic challenge: authentication must be in force)`);
     }
@@ -301,12 +325,20 @@ async function terminate(child: ChildProcess): Promise<void> {
 /**
  * A registry left running by a simulator process that died (its pid file remains): stop it,
  * so a restart can use the same storage. Only a process whose command line is this
- * registry's own `docker-registry serve <config>` is touched.
+ * registry's own `docker-registry serve <config>` is touched, and never one whose lease is
+ * held by another live process (packages/docker/src/lease.ts): a pid alone says nothing about
+ * a simulator in another PID namespace.
  */
 async function killStale(dir: string): Promise<void> {
   const pidFile = join(dir, 'registry.pid');
   if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const [pidLine, holder] = readFileSync(pidFile, 'utf8').trim().split('\n');
+  const pid = Number(pidLine);
+  if (holder) {
+    const lease = leaseState(holder);
+    const ours = lease.state === 'held' && lease.holder?.pid === process.pid && lease.holder.pidNamespace === readPidNamespace();
+    if (lease.state === 'held' && !ours) return; // a live simulator's registry
+  }
   rmSync(pidFile, { force: true });
   if (!Number.isInteger(pid) || pid <= 1) return;
   let cmdline: string[];
