@@ -28,6 +28,12 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/**
+ * The TTL the later simulators judge by. These sweeps look at the real temp dir, where other
+ * tests' sessions renew every LEASE_RENEW_MS (2 s): a TTL near that would take them for dead.
+ */
+const TTL_MS = 6_000;
+
 const unshareWorks = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
 
 /**
@@ -95,9 +101,9 @@ describe.skipIf(!unshareWorks)('start-up sweep across PID namespaces', () => {
     expect(await running(container)).toBe(true);
 
     // Longer than the TTL the second simulator uses: only a renewed lease is still fresh now.
-    await new Promise((r) => setTimeout(r, 1_500));
+    await new Promise((r) => setTimeout(r, TTL_MS + 500));
     const store2 = createMemoryEventStore();
-    const second = await createPlatform({ store: store2, dataDir: join(work, 'second'), tenant, lease: { ttlMs: 1_000 } });
+    const second = await createPlatform({ store: store2, dataDir: join(work, 'second'), tenant, lease: { ttlMs: TTL_MS } });
     try {
       expect(await running(container)).toBe(true);
       expect([...store2.readAll()].filter((e) => e.type === 'OrphansSwept' && (e.data as { session: string }).session === session)).toEqual([]);
@@ -108,9 +114,9 @@ describe.skipIf(!unshareWorks)('start-up sweep across PID namespaces', () => {
     owner.kill('SIGKILL');
     await once(owner, 'exit');
     expect(await running(container)).toBe(true); // a killed simulator's container runs on until swept
-    await new Promise((r) => setTimeout(r, 1_500)); // its lease, no longer renewed, goes stale
+    await new Promise((r) => setTimeout(r, TTL_MS + 500)); // its lease, no longer renewed, goes stale
     const store3 = createMemoryEventStore();
-    const third = await createPlatform({ store: store3, dataDir: join(work, 'third'), tenant, lease: { ttlMs: 1_000 } });
+    const third = await createPlatform({ store: store3, dataDir: join(work, 'third'), tenant, lease: { ttlMs: TTL_MS } });
     try {
       expect(await running(container)).toBeUndefined();
       const facts = [...store3.readAll()].filter((e) => e.type === 'OrphansSwept' && (e.data as { session: string }).session === session);
@@ -121,4 +127,13 @@ describe.skipIf(!unshareWorks)('start-up sweep across PID namespaces', () => {
       await third.close();
     }
   }, 120_000);
+});
+
+describe('start-up sweep without a Docker engine', () => {
+  it('a platform still starts, and sweeps what needs no engine', async () => {
+    const p = await createPlatform({ store: createMemoryEventStore(), dataDir: join(work, 'no-docker'), tenant, dockerSocket: join(work, 'no-engine.sock') });
+    expect(existsSync(join(tmpdir(), `amlsim-${p.session}.lease`))).toBe(true);
+    await p.close();
+    expect(existsSync(join(tmpdir(), `amlsim-${p.session}.lease`))).toBe(false); // a clean close gives the lease back
+  });
 });
