@@ -279,9 +279,11 @@ describe('cluster workflow: the two races of the old scheduler', () => {
   it('a promise lapses when its run ends before the assignment is recorded, or did not take it: the node is free again', () => {
     const promised = [...busy, ask('r3'), queue('r3', 1), ask('r4'), queue('r4', 2), fact.released('node-1', 'r1', 10), assign('node-1', 'r3')];
     given(promised).when(fact.canceled('r3', 11)).then([assign('node-1', 'r4')]);
+    given(promised).when(settled('node-1', 'r3', 11)).then([assign('node-1', 'r4')]);
+    // A run that refused its node is not offered one again.
     given([...busy, ask('r3'), queue('r3', 1), fact.released('node-1', 'r1', 10), assign('node-1', 'r3')])
       .when(settled('node-1', 'r3', 11))
-      .then([assign('node-1', 'r3')]);
+      .then([timer('node-1', 10)]);
     // Settled after the assignment was recorded: nothing changes.
     given([...promised, fact.assigned('node-1', 'r3', 11)]).when(settled('node-1', 'r3', 12)).then([]);
   });

@@ -55,7 +55,8 @@ export type ClusterCommand =
   | { type: 'ScaleDownDue'; node: string; atMs: number }
   /**
    * Recording an assignment is over. If `NodeAssigned` did not make it into the log (the run
-   * had ended and refused it), the promise lapses and the node is free again.
+   * had ended and refused it), the promise lapses, the node is free again and the run no
+   * longer waits (it is not offered a node again and again).
    */
   | { type: 'AssignmentSettled'; node: string; runId: string; atMs: number };
 
@@ -217,7 +218,8 @@ export const evolveCluster = (s: ClusterState, m: ClusterInput | ClusterDecision
     case 'ScaleDownDue':
       return s;
     case 'AssignmentSettled':
-      return s.promised[m.node] === m.runId ? { ...s, promised: omit(s.promised, m.node) } : s;
+      // NodeAssigned did not come: the run refused the node (it had ended) and waits no more.
+      return s.promised[m.node] === m.runId ? { ...runEnded(s, m.runId), promised: omit(s.promised, m.node) } : s;
     // ---- decisions
     case 'QueueRun':
       return { ...s, queue: s.queue.includes(m.runId) ? s.queue : [...s.queue, m.runId], asking: without(s.asking, m.runId) };
