@@ -2,6 +2,8 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   advanceRun,
+  clusterFactOf,
+  clusterOfFact,
   computeKey,
   errors,
   foldRun,
@@ -9,6 +11,12 @@ import {
   runStatusOf,
   STREAMS,
   startRun,
+  stepCluster,
+  initialClusterState,
+  type ClusterDecision,
+  type ClusterInput,
+  type ClusterSpec,
+  type ClusterState,
   type ComputeRecord,
   type Effect,
   type EventDataMap,
@@ -77,20 +85,24 @@ export type RunManagerDeps = {
 
 /**
  * The run process manager (S1.3, S8.3, S8.4, S4.6): feeds each run's facts to the run
- * statechart and carries out the effects it names, and runs the cluster side — queueing,
- * node provisioning and scale-down — from the computes read model. All of a run's facts go
- * through one chain, so facts from effects and from the control plane never interleave.
+ * statechart and carries out the effects it names, and carries out what each AmlCompute
+ * cluster's workflow decides — queueing, node assignment, provisioning and scale-down
+ * (packages/core/src/compute/cluster.workflow.ts). All of a run's facts go through one chain,
+ * so facts from effects and from the control plane never interleave; all of a cluster's steps
+ * go through one chain of its own.
  */
 export class RunManager {
   private readonly live = new Map<string, LiveRun>();
-  /** Queued runs a node has been given to, and those nodes, until the assignment is recorded. */
-  private readonly assigning = new Set<string>();
-  private readonly reservedNodes = new Set<string>();
+  /** Each AmlCompute cluster's workflow state, and the one chain its steps go through. */
+  private readonly clusters = new Map<string, { state: ClusterState; chain: Promise<void> }>();
+  private readonly unwatchClusters: () => void;
 
   constructor(
     private readonly p: PlatformContext,
     private readonly deps: RunManagerDeps,
-  ) {}
+  ) {
+    this.unwatchClusters = p.store.subscribe((events) => this.clusterFacts(events));
+  }
 
   // ---- the run aggregate -------------------------------------------------------------------
 
@@ -214,6 +226,7 @@ export class RunManager {
 
   /** Stop everything still running (session end). */
   async shutdown(): Promise<void> {
+    this.unwatchClusters();
     for (const l of this.live.values()) {
       l.cancelExpiry?.();
       l.cancelWatchdog?.();
@@ -361,8 +374,8 @@ export class RunManager {
       case 'releaseNode': {
         const { node } = effect.params as { node?: string };
         if (!node) return;
-        await this.applyNow(runId, [{ type: 'NodeReleased', data: { ...ref, computeId: run.computeId, compute: run.compute, node, runId } }]);
-        return this.nodeFreed(run.workspaceId, run.compute, node);
+        // The cluster hears of it from the log and decides where the node goes next.
+        return this.applyNow(runId, [{ type: 'NodeReleased', data: { ...ref, computeId: run.computeId, compute: run.compute, node, runId } }]);
       }
     }
   }
@@ -379,95 +392,131 @@ export class RunManager {
     return (runId && this.live.get(runId)?.ctx) || new CommandContext('Cluster', this.p.ids.next('cmd'), this.p.store, this.p.clock, this.p.session);
   }
 
-  private async requestNode(runId: string): Promise<void> {
-    const run = this.load(runId).snapshot.context;
-    const c = this.cluster(run.workspaceId, run.compute);
-    // A node already promised to a queued run is not idle, whatever the log says yet.
-    const idle = Object.values(c.nodes).find((n) => n.state === 'idle' && !this.reservedNodes.has(`${c.computeId}/${n.node}`));
-    if (idle && c.queue.length === 0) return this.assign(runId, idle.node);
-    await this.applyNow(runId, [{ type: 'RunQueued', data: { runId, workspaceId: run.workspaceId, workspace: run.workspace, compute: run.compute, position: c.queue.length + 1 } }]);
-    if (idle) return this.assignNext(run.workspaceId, run.compute, idle.node);
-    if (Object.keys(c.nodes).length < c.maxNodes) await this.provisionNode(runId, c);
+  /** The workflow of an AmlCompute cluster, from its spec in the computes read model on first use. */
+  private clusterFlow(workspaceId: string, compute: string): { state: ClusterState; chain: Promise<void> } {
+    const key = computeKey(workspaceId, compute);
+    let flow = this.clusters.get(key);
+    if (!flow) {
+      flow = { state: initialClusterState(this.cluster(workspaceId, compute)), chain: Promise.resolve() };
+      this.clusters.set(key, flow);
+    }
+    return flow;
   }
 
-  private async provisionNode(runId: string, c: ComputeRecord): Promise<void> {
-    const node = `node-${c.nodeCount + 1}`;
+  /**
+   * This session's facts move the clusters they are about; a run's end (which names no
+   * compute) goes to every cluster, and those it does not concern ignore it.
+   */
+  private clusterFacts(events: StoredEvent[]): void {
+    for (const e of events) {
+      if (e.meta.session !== this.p.session) continue;
+      const fact = clusterFactOf(e);
+      if (!fact) continue;
+      const about = clusterOfFact(fact);
+      if (!about) {
+        for (const flow of this.clusters.values()) void this.stepClusterFlow(flow, fact).catch(() => {});
+        continue;
+      }
+      if (this.p.world.computes.byKey[computeKey(about.workspaceId, about.compute)]?.type !== 'AmlCompute') continue;
+      void this.stepClusterFlow(this.clusterFlow(about.workspaceId, about.compute), fact).catch(() => {});
+    }
+  }
+
+  /**
+   * One step of a cluster's workflow on its chain: fold the input, decide, fold the decisions
+   * (a promised node is state from here on), then carry them out. The chain waits only for the
+   * step, never for a run's chain or a driver; the promise returned also waits for the
+   * cluster's own effects (provisioning, scale-down), as a timer that fires must.
+   */
+  private stepClusterFlow(flow: { state: ClusterState; chain: Promise<void> }, input: ClusterInput): Promise<void> {
+    let effects: Promise<unknown> = Promise.resolve();
+    const step = flow.chain.then(() => {
+      const { state, decisions } = stepCluster(flow.state, input);
+      flow.state = state;
+      effects = Promise.all(decisions.map((d) => this.carryOut(flow, d)));
+    });
+    flow.chain = step.catch(() => {});
+    return step.then(() => effects).then(() => {});
+  }
+
+  /** Carry out one decision of a cluster's workflow. Facts about a run go through its own chain. */
+  private carryOut(flow: { state: ClusterState; chain: Promise<void> }, d: ClusterDecision): Promise<void> {
+    const c = flow.state.spec;
+    const ids = { computeId: c.computeId, compute: c.compute };
+    switch (d.type) {
+      case 'QueueRun':
+        void this.recordQuietly(d.runId, () => [{ type: 'RunQueued', data: { ...this.ref(d.runId), compute: c.compute, position: d.position } }]);
+        return Promise.resolve();
+      case 'AssignNode': {
+        // Not awaited: the run may be the one whose chain asked for a node. The promise holds
+        // until the assignment is recorded; if the run did not take the node, it lapses.
+        void this.recordQuietly(d.runId, () => [{ type: 'NodeAssigned', data: { ...this.ref(d.runId), ...ids, node: d.node, runId: d.runId } }])
+          .then(() => this.stepClusterFlow(flow, { type: 'AssignmentSettled', node: d.node, runId: d.runId, atMs: this.p.clock.now() }))
+          .catch(() => {});
+        return Promise.resolve();
+      }
+      case 'FailRun':
+        void this.recordQuietly(d.runId, () => [{ type: 'RunFailed', data: { ...this.ref(d.runId), reason: d.reason } }]);
+        return Promise.resolve();
+      case 'ProvisionNode':
+        return this.provisionNode(c, d.node, d.forRun);
+      case 'ScheduleScaleDown':
+        this.deps.scheduler.at(d.dueAtMs, () => this.stepClusterFlow(flow, { type: 'ScaleDownDue', node: d.node, atMs: this.p.clock.now() }));
+        return Promise.resolve();
+      case 'DeprovisionNode':
+        return this.deprovisionNode(c, d);
+      case 'RemoveUnusableNode':
+        this.computeCtx().emitAsPlatform(computeStream(c.computeId), 'any', [
+          { type: 'NodeDeprovisioned', data: { workspaceId: c.workspaceId, workspace: c.workspace, ...ids, node: d.node, osDiskDeleted: true, reason: d.reason } },
+        ]);
+        return Promise.resolve();
+    }
+  }
+
+  /**
+   * Record facts on a run's chain, not waiting for it: the cluster never waits on a run (the
+   * run may be waiting on the cluster). A run that is gone takes nothing.
+   */
+  private recordQuietly(runId: string, facts: () => RunEvent[]): Promise<void> {
+    if (!this.live.has(runId)) return Promise.resolve();
+    return this.record(runId, facts()).catch(() => {});
+  }
+
+  private requestNode(runId: string): void {
+    const run = this.load(runId).snapshot.context;
+    const flow = this.clusterFlow(run.workspaceId, run.compute);
+    // Not awaited: what the cluster decides for this run (RunQueued, NodeAssigned) goes through
+    // this run's chain, which is busy with this very effect.
+    void this.stepClusterFlow(flow, { type: 'RequestNode', runId, atMs: this.p.clock.now() }).catch(() => {});
+  }
+
+  /** S4.6 scale-up: the node's disks are made; its outcome is a fact the cluster decides on. */
+  private async provisionNode(c: ClusterSpec, node: string, forRun: string): Promise<void> {
     const ref = { workspaceId: c.workspaceId, workspace: c.workspace, computeId: c.computeId, compute: c.compute, node };
-    const ctx = this.computeCtx(runId);
-    ctx.emit(computeStream(c.computeId), 'any', [{ type: 'NodeProvisioningStarted', data: { ...ref, forRun: runId } }]);
-    const driver = await this.deps.driver();
+    const ctx = this.computeCtx(forRun);
+    ctx.emit(computeStream(c.computeId), 'any', [{ type: 'NodeProvisioningStarted', data: { ...ref, forRun } }]);
     let disks;
     try {
+      const driver = await this.deps.driver();
       disks = await driver.provisionNode({ session: this.p.session, workspace: c.workspace, compute: c.compute, node });
     } catch (error) {
-      // The node is unusable and goes; the run that asked for it fails with the reason.
-      const reason = error instanceof Error ? error.message : String(error);
-      ctx.emit(computeStream(c.computeId), 'any', [
-        { type: 'NodeProvisioningFailed', data: { ...ref, reason } },
-        { type: 'NodeDeprovisioned', data: { ...ref, osDiskDeleted: true, reason: 'provisioning failed' } },
-      ]);
-      await this.applyNow(runId, [{ type: 'RunFailed', data: { runId, workspaceId: c.workspaceId, workspace: c.workspace, reason: `node provisioning failed: ${reason}` } }]);
+      // The node is unusable: the cluster removes it and fails the run it was for, if that one still waits.
+      ctx.emit(computeStream(c.computeId), 'any', [{ type: 'NodeProvisioningFailed', data: { ...ref, reason: error instanceof Error ? error.message : String(error) } }]);
       return;
     }
     ctx.emit(computeStream(c.computeId), 'any', [
       { type: 'NodeProvisioned', data: { ...ref, osDisk: disks.osDisk, tempDisk: disks.tempDisk, osDiskEncrypted: true, tempDiskEncrypted: false } },
     ]);
-    await this.assignNext(c.workspaceId, c.compute, node);
-  }
-
-  /** Give an idle node to the oldest queued run, or let it idle towards scale-down. */
-  private async assignNext(workspaceId: string, compute: string, node: string): Promise<void> {
-    const c = this.cluster(workspaceId, compute);
-    // The oldest queued run that no other node is already on its way to: two nodes freed at
-    // once must not both go to the head of the queue (one would never come back).
-    const next = c.queue.find((runId) => !this.assigning.has(runId));
-    const reservation = `${c.computeId}/${node}`;
-    if (this.reservedNodes.has(reservation)) return; // already promised to a run
-    if (next) {
-      this.assigning.add(next);
-      this.reservedNodes.add(reservation);
-      // The run's own chain records the assignment, in order with its other facts. Not awaited:
-      // this may be running on that very chain (the run that asked for the node).
-      void this.record(next, [{ type: 'NodeAssigned', data: { ...this.ref(next), computeId: c.computeId, compute, node, runId: next } }]).finally(() => {
-        this.assigning.delete(next);
-        this.reservedNodes.delete(reservation);
-        // The run may have left the queue meanwhile (canceled): then the node is still free.
-        const now = this.cluster(workspaceId, compute);
-        if (now.nodes[node]?.state === 'idle' && !now.queue.includes(next)) void this.assignNext(workspaceId, compute, node).catch(() => {});
-      });
-      return;
-    }
-    this.scheduleScaleDown(c, node);
-  }
-
-  private assign(runId: string, node: string): Promise<void> {
-    const run = this.load(runId).snapshot.context;
-    return this.applyNow(runId, [{ type: 'NodeAssigned', data: { runId, workspaceId: run.workspaceId, workspace: run.workspace, computeId: run.computeId, compute: run.compute, node } }]);
-  }
-
-  private async nodeFreed(workspaceId: string, compute: string, node: string): Promise<void> {
-    // Not on the finished run's chain: the next run's facts go through its own.
-    void this.assignNext(workspaceId, compute, node).catch(() => {});
   }
 
   /** S4.6: after idleSecondsBeforeScaledown with nothing queued, the node goes and its OS disk is deleted. */
-  private scheduleScaleDown(c: ComputeRecord, node: string): void {
-    const idleSince = this.p.clock.now();
-    this.deps.scheduler.at(idleSince + c.idleSecondsBeforeScaledown * 1000, async () => {
-      const now = this.cluster(c.workspaceId, c.compute);
-      const n = now.nodes[node];
-      const idleNodes = Object.values(now.nodes).length;
-      if (!n || n.state !== 'idle' || now.queue.length > 0 || idleNodes <= now.minNodes) return;
-      if (n.idleSince && Date.parse(n.idleSince) > idleSince) return; // it worked since; a newer timer owns it
-      const ref = { workspaceId: c.workspaceId, workspace: c.workspace, computeId: c.computeId, compute: c.compute, node };
-      const ctx = this.computeCtx();
-      ctx.emitAsPlatform(computeStream(c.computeId), 'any', [{ type: 'ClusterIdleTimeoutElapsed', data: { ...ref, idleSince: new Date(idleSince).toISOString() } }]);
-      const driver = await this.deps.driver();
-      await driver.deprovisionNode({ osDisk: n.osDisk!, tempDisk: n.tempDisk! });
-      ctx.emitAsPlatform(computeStream(c.computeId), 'any', [
-        { type: 'NodeDeprovisioned', data: { ...ref, osDiskDeleted: true, reason: `idle for ${c.idleSecondsBeforeScaledown}s with no run queued (S4.6)` } },
-      ]);
-    });
+  private async deprovisionNode(c: ClusterSpec, d: Extract<ClusterDecision, { type: 'DeprovisionNode' }>): Promise<void> {
+    const ref = { workspaceId: c.workspaceId, workspace: c.workspace, computeId: c.computeId, compute: c.compute, node: d.node };
+    const ctx = this.computeCtx();
+    ctx.emitAsPlatform(computeStream(c.computeId), 'any', [{ type: 'ClusterIdleTimeoutElapsed', data: { ...ref, idleSince: new Date(d.idleSinceMs).toISOString() } }]);
+    const driver = await this.deps.driver();
+    await driver.deprovisionNode({ osDisk: d.osDisk, tempDisk: d.tempDisk });
+    ctx.emitAsPlatform(computeStream(c.computeId), 'any', [{ type: 'NodeDeprovisioned', data: { ...ref, osDiskDeleted: true, reason: d.reason } }]);
   }
 
   /** The management code's environment (docs/control-plane.md), less where it runs: the driver or VM adds the endpoint and work dir. */
