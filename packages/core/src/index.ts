@@ -11,6 +11,7 @@ export * from './rbac/role-definitions';
 export * from './rbac/authorize';
 export * from './identity/token-rules';
 export * from './workspace/workspace.machine';
+export * from './aggregate/define-aggregate';
 export * from './workspace/fold';
 export * from './workspace/identity-grants';
 export * from './projections/projection';

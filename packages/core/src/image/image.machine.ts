@@ -1,7 +1,7 @@
-import { assign, initialTransition, setup, transition, type SnapshotFrom } from 'xstate';
+import { assign, setup, type SnapshotFrom } from 'xstate';
 import type { EventDataMap, MachineEvent } from '../events/catalog';
 import type { StoredEvent } from '../events/envelope';
-import type { Effect } from '../workspace/fold';
+import { defineAggregate, type EffectOf } from '../aggregate/define-aggregate';
 
 /**
  * An image's lifecycle (S8.5), with the platform's image statuses as tags: Running while it is
@@ -69,23 +69,15 @@ export const imageMachine = setup({
 });
 
 export type ImageSnapshot = SnapshotFrom<typeof imageMachine>;
-const EFFECTS = new Set(['buildImage', 'checkScoringScript', 'pushImage', 'completeImage']);
-const effectsOf = (actions: ReadonlyArray<{ type: string; params?: unknown }>): Effect[] =>
-  actions.filter((a) => EFFECTS.has(a.type)).map((a) => ({ type: a.type, params: a.params }));
 
-export const startImage = (requested: EventDataMap['ImageCreationRequested']): [ImageSnapshot, Effect[]] => {
-  const [s, a] = initialTransition(imageMachine, requested);
-  return [s, effectsOf(a)];
-};
-export const advanceImage = (snapshot: ImageSnapshot, event: ImageMachineEvent): [ImageSnapshot, Effect[]] => {
-  const [s, a] = transition(imageMachine, snapshot, event);
-  return [s, effectsOf(a)];
-};
+/** The effects the image statechart names, carried out by the platform's image service. */
+export const IMAGE_EFFECTS = ['buildImage', 'checkScoringScript', 'pushImage', 'completeImage'] as const;
+export type ImageEffect = EffectOf<typeof imageMachine, (typeof IMAGE_EFFECTS)[number]>;
+
+export const imageAggregate = defineAggregate(imageMachine, { startsWith: 'ImageCreationRequested', effects: IMAGE_EFFECTS });
+
+export const startImage = (requested: EventDataMap['ImageCreationRequested'], position?: number): [ImageSnapshot, ImageEffect[]] => imageAggregate.start(requested, position);
+export const advanceImage = (snapshot: ImageSnapshot, event: ImageMachineEvent, position?: number): [ImageSnapshot, ImageEffect[]] =>
+  imageAggregate.advance(snapshot, event, position);
 export const imageStatusOf = (snapshot: ImageSnapshot): ImageStatus => [...snapshot.tags][0] as ImageStatus;
-export const foldImage = (events: readonly StoredEvent[]): ImageSnapshot | undefined => {
-  const [first, ...rest] = events;
-  if (!first || first.type !== 'ImageCreationRequested') return undefined;
-  let [s] = startImage(first.data as EventDataMap['ImageCreationRequested']);
-  for (const e of rest) [s] = advanceImage(s, { type: e.type, ...e.data } as ImageMachineEvent);
-  return s;
-};
+export const foldImage = (events: readonly StoredEvent[]): ImageSnapshot | undefined => imageAggregate.fold(events);

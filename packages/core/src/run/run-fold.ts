@@ -1,12 +1,13 @@
-import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import type { SnapshotFrom } from 'xstate';
+import { defineAggregate, type EffectOf } from '../aggregate/define-aggregate';
 import type { EventDataMap } from '../events/catalog';
 import type { StoredEvent } from '../events/envelope';
-import type { Effect } from '../workspace/fold';
 import { runMachine, type RunMachineEvent, type RunStatus } from './run.machine';
 
 export type RunSnapshot = SnapshotFrom<typeof runMachine>;
 
-const RUN_EFFECTS = new Set([
+/** The effects the run statechart names (packages/core/src/run/run.machine.ts), carried out by the platform's run manager. */
+export const RUN_EFFECTS = [
   'issueRunToken',
   'prepareImage',
   'writeManagementCode',
@@ -17,20 +18,14 @@ const RUN_EFFECTS = new Set([
   'finishRun',
   'revokeRunToken',
   'releaseNode',
-]);
+] as const;
+export type RunEffect = EffectOf<typeof runMachine, (typeof RUN_EFFECTS)[number]>;
 
-const effectsOf = (actions: ReadonlyArray<{ type: string; params?: unknown }>): Effect[] =>
-  actions.filter((a) => RUN_EFFECTS.has(a.type)).map((a) => ({ type: a.type, params: a.params }));
+export const runAggregate = defineAggregate(runMachine, { startsWith: 'RunSubmitted', effects: RUN_EFFECTS });
 
-export const startRun = (submitted: EventDataMap['RunSubmitted']): [RunSnapshot, Effect[]] => {
-  const [snapshot, actions] = initialTransition(runMachine, submitted);
-  return [snapshot, effectsOf(actions)];
-};
+export const startRun = (submitted: EventDataMap['RunSubmitted'], position?: number): [RunSnapshot, RunEffect[]] => runAggregate.start(submitted, position);
 
-export const advanceRun = (snapshot: RunSnapshot, event: RunMachineEvent): [RunSnapshot, Effect[]] => {
-  const [next, actions] = transition(runMachine, snapshot, event);
-  return [next, effectsOf(actions)];
-};
+export const advanceRun = (snapshot: RunSnapshot, event: RunMachineEvent, position?: number): [RunSnapshot, RunEffect[]] => runAggregate.advance(snapshot, event, position);
 
 export const runAccepts = (snapshot: RunSnapshot, event: RunMachineEvent): boolean => snapshot.can(event);
 
@@ -41,18 +36,12 @@ export const isTerminalStatus = (status: RunStatus | undefined): boolean => stat
 
 /** Fold a run stream; returns the state and the status history (getRunStatusHistory). */
 export const foldRun = (events: readonly StoredEvent[]): { snapshot: RunSnapshot; history: RunStatus[] } | undefined => {
-  const [first, ...rest] = events;
-  if (!first || first.type !== 'RunSubmitted') return undefined;
-  let [snapshot] = startRun(first.data as EventDataMap['RunSubmitted']);
   const history: RunStatus[] = [];
-  const note = () => {
+  const note = (snapshot: RunSnapshot) => {
     const status = runStatusOf(snapshot);
     if (status && history.at(-1) !== status) history.push(status);
   };
-  note();
-  for (const e of rest) {
-    [snapshot] = advanceRun(snapshot, { type: e.type, ...e.data } as RunMachineEvent);
-    note();
-  }
-  return { snapshot, history };
+  // The status history is what each prefix of the stream folds to: one pass, noting as it goes.
+  const snapshot = runAggregate.fold(events, note);
+  return snapshot ? { snapshot, history } : undefined;
 };

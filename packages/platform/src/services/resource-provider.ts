@@ -7,7 +7,7 @@ import {
   isSimError,
   requiredIdentityGrants,
   resourceGroupScope,
-  type Effect,
+  type WorkspaceEffect,
   type ProvisionedResource,
   type WorkspaceContext,
   type WorkspaceMachineEvent,
@@ -54,7 +54,7 @@ export class ResourceProvider {
   }
 
   /** Run effects until the machine names no more; returns the final state. */
-  async drive(ctx: CommandContext, workspaceId: string, start: [WorkspaceSnapshot, Effect[]]): Promise<WorkspaceSnapshot> {
+  async drive(ctx: CommandContext, workspaceId: string, start: [WorkspaceSnapshot, WorkspaceEffect[]]): Promise<WorkspaceSnapshot> {
     const stream = streams.workspace(workspaceId);
     let [snapshot] = start;
     const queue = [...start[1]];
@@ -73,10 +73,10 @@ export class ResourceProvider {
     return snapshot;
   }
 
-  private async perform(ctx: CommandContext, effect: Effect, ws: WorkspaceContext): Promise<WorkspaceOutcome[]> {
+  private async perform(ctx: CommandContext, effect: WorkspaceEffect, ws: WorkspaceContext): Promise<WorkspaceOutcome[]> {
     switch (effect.type) {
       case 'provisionResource': {
-        const { resource } = effect.params as { resource: ProvisionedResource };
+        const { resource } = effect.params;
         // An injected fault or a real failure of the step both end in ProvisioningFailed: the machine rolls back.
         if (this.p.faults.take('failProvisioning', resource)) {
           return [this.failed(ws, resource, 'injected fault (fault: failProvisioning)')];
@@ -117,7 +117,7 @@ export class ResourceProvider {
           },
         ];
       case 'rollBack': {
-        const { resources } = effect.params as { resources: Array<{ resource: ProvisionedResource; name: string }> };
+        const { resources } = effect.params;
         const removed: WorkspaceOutcome[] = resources.map(({ resource, name }) => {
           this.remove(resource, name);
           return { type: 'ResourceDeprovisioned' as const, data: { workspaceId: ws.workspaceId, workspace: ws.workspace, resource, name } };
@@ -128,9 +128,10 @@ export class ResourceProvider {
           { type: 'WorkspaceCreationFailed', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, ...failure } },
         ];
       }
-      default:
-        throw new Error(`no handler for effect '${effect.type}'`);
     }
+    // Every effect of the workspace statechart has its case: the compiler says so (effect is never here).
+    const unhandled: never = effect;
+    throw new Error(`no handler for workspace effect ${JSON.stringify(unhandled)}`);
   }
 
   private provision(ctx: CommandContext, resource: ProvisionedResource, ws: WorkspaceContext): WorkspaceOutcome[] {

@@ -18,7 +18,7 @@ import {
   type ClusterSpec,
   type ClusterState,
   type ComputeRecord,
-  type Effect,
+  type RunEffect,
   type EventDataMap,
   type RunMachineEvent,
   type RunSnapshot,
@@ -282,7 +282,7 @@ export class RunManager {
     const live = this.live.get(runId)!;
     const { snapshot } = this.load(runId);
     let current = snapshot;
-    const effects: Effect[] = [];
+    const effects: RunEffect[] = [];
     const accepted: RunEvent[] = [];
     for (const fact of facts) {
       const machineEvent = { type: fact.type, ...fact.data } as RunMachineEvent;
@@ -297,11 +297,11 @@ export class RunManager {
     await this.perform(runId, effects);
   }
 
-  private async perform(runId: string, effects: Effect[]): Promise<void> {
+  private async perform(runId: string, effects: RunEffect[]): Promise<void> {
     for (const effect of effects) await this.effect(runId, effect);
   }
 
-  private async effect(runId: string, effect: Effect): Promise<void> {
+  private async effect(runId: string, effect: RunEffect): Promise<void> {
     const live = this.live.get(runId)!;
     const run = this.load(runId).snapshot.context;
     const ref = { runId, workspaceId: run.workspaceId, workspace: run.workspace };
@@ -346,13 +346,13 @@ export class RunManager {
       case 'requestNode':
         return this.requestNode(runId);
       case 'startContainer': {
-        const { node } = effect.params as { node: string };
+        const { node } = effect.params;
         return this.startContainer(runId, node);
       }
       case 'startOnVm':
         return this.startOnVm(runId);
       case 'stopRun': {
-        const { hasContainer } = effect.params as { hasContainer: boolean };
+        const { hasContainer } = effect.params;
         if (!hasContainer) return this.applyNow(runId, [{ type: 'RunCanceled', data: { ...ref, ...(run.reason ? { reason: run.reason } : {}) } }]);
         // The heartbeat now answers cancelRequested; a container that does not stop in time is killed.
         const compute = live.compute;
@@ -360,19 +360,19 @@ export class RunManager {
         return;
       }
       case 'finishRun': {
-        const { outcome, reason } = effect.params as { outcome: 'Completed' | 'Failed' | 'Canceled'; reason?: string };
+        const { outcome, reason } = effect.params;
         if (outcome === 'Completed') return this.applyNow(runId, [{ type: 'RunCompleted', data: ref }]);
         if (outcome === 'Canceled') return this.applyNow(runId, [{ type: 'RunCanceled', data: { ...ref, ...(reason ? { reason } : {}) } }]);
         return this.applyNow(runId, [{ type: 'RunFailed', data: { ...ref, reason: reason ?? 'unknown' } }]);
       }
       case 'revokeRunToken': {
-        const { tokenId } = effect.params as { tokenId?: string };
+        const { tokenId } = effect.params;
         live.cancelExpiry?.();
         if (!tokenId || this.load(runId).snapshot.context.tokenExpired) return;
         return this.applyNow(runId, [{ type: 'RunTokenRevoked', data: { ...ref, tokenId } }]);
       }
       case 'releaseNode': {
-        const { node } = effect.params as { node?: string };
+        const { node } = effect.params;
         if (!node) return;
         // The cluster hears of it from the log and decides where the node goes next.
         return this.applyNow(runId, [{ type: 'NodeReleased', data: { ...ref, computeId: run.computeId, compute: run.compute, node, runId } }]);
