@@ -265,7 +265,7 @@ export class ImageService {
         } catch {
           password = undefined;
         }
-        const registry = await RegistryProcess.start({ dataDir: this.p.dataDir, name: ws.registry!, ...(password ? { password } : {}) });
+        const registry = await RegistryProcess.start({ dataDir: this.p.dataDir, name: ws.registry!, session: this.p.session, ...(password ? { password } : {}) });
         this.p.secrets.add(registry.password, 'container registry password');
         if (!password) {
           const stored = this.p.vaults.setSecret(identity, ws.keyVault!, REGISTRY_PASSWORD_SECRET, registry.password);
