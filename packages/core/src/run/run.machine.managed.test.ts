@@ -215,3 +215,77 @@ describe('run machine on managed compute', () => {
     expect(foldRun(stored.slice(1) as never)).toBeUndefined();
   });
 });
+
+describe('run machine on an attached VM: how a run ends (S8.3 unmanaged)', () => {
+  const vmSubmitted: EventDataMap['RunSubmitted'] = { ...submitted, compute: 'vm1', computeType: 'VirtualMachine' };
+  const login = { vmId: 'vm_1', vm: 'dsvm', username: 'azureuser', fingerprint: 'SHA256:abc' };
+  const vmEv = {
+    tokenIssued: ev.tokenIssued,
+    loggedIn: { type: 'VmLoginSucceeded', ...ref, ...login },
+    loginRefused: { type: 'VmLoginRefused', ...ref, ...login, reason: 'permission denied (publickey)' },
+    started: { type: 'ManagementCodeStarted', ...ref, vm: 'dsvm', pid: 4242, workDir: '/home/azureuser/azureml' },
+    running: ev.running,
+    scriptOk: ev.scriptOk,
+    scriptFailed: ev.scriptFailed,
+    refused: ev.refused,
+    logs: ev.logs,
+    exit: (exitCode: number) => ({ type: 'ManagementCodeExited', ...ref, vm: 'dsvm', pid: 4242, exitCode }),
+    completed: ev.completed,
+  };
+  const vmPlay = (events: Array<Record<string, unknown>>) => {
+    let [snapshot, effects] = startRun(vmSubmitted);
+    const named = effects.map((e) => ({ type: e.type, params: e.params }));
+    for (const event of events) {
+      expect(runAccepts(snapshot, event as RunMachineEvent), `${String(event.type)} in ${JSON.stringify(snapshot.value)}`).toBe(true);
+      [snapshot, effects] = advanceRun(snapshot, event as RunMachineEvent);
+      named.push(...effects.map((e) => ({ type: e.type, params: e.params })));
+    }
+    return { snapshot, effects: named, finish: named.find((e) => e.type === 'finishRun') };
+  };
+  const upToPreparing = [vmEv.tokenIssued, vmEv.loggedIn, vmEv.started];
+
+  it('starts on the VM (no image, no node) and remembers where the management code runs', () => {
+    const run = vmPlay([...upToPreparing, vmEv.running]);
+    expect(run.effects.map((e) => e.type)).toEqual(['issueRunToken', 'startOnVm']);
+    expect(run.snapshot.context).toMatchObject({ vm: 'dsvm', pid: 4242 });
+    expect(runStatusOf(run.snapshot)).toBe('Running');
+    expect(runStatusOf(vmPlay(upToPreparing).snapshot)).toBe('Preparing');
+    // Only a report of Running moves it on.
+    expect(runStatusOf(vmPlay([...upToPreparing, { ...vmEv.running, status: 'Preparing' }]).snapshot)).toBe('Preparing');
+  });
+
+  it('a refused login fails the run, naming the VM, the user and why', () => {
+    expect(vmPlay([vmEv.tokenIssued, vmEv.loginRefused]).finish).toEqual({
+      type: 'finishRun',
+      params: { outcome: 'Failed', reason: "the VM 'dsvm' refused the platform's login as 'azureuser': permission denied (publickey)" },
+    });
+  });
+
+  it.each([
+    ['exits 0 after the script ended 0', [vmEv.scriptOk, vmEv.exit(0)], { outcome: 'Completed' }],
+    ['exits non-zero after the script ended 0', [vmEv.scriptOk, vmEv.exit(3)], { outcome: 'Failed', reason: 'the management code exited with code 3' }],
+    ['exits 0 before the script ended', [vmEv.exit(0)], { outcome: 'Failed', reason: "the management code on VM 'dsvm' exited with code 0 before the script ended (killed or lost)" }],
+    ['exits after the script failed', [vmEv.logs, vmEv.scriptFailed, vmEv.exit(0)], { outcome: 'Failed', reason: 'the script exited with code 3; log tail:\nepoch 1\nboom' }],
+    ['exits after a refused call', [vmEv.refused, vmEv.exit(1)], { outcome: 'Failed', reason: 'the platform refused POST metrics: ExpiredAuthenticationToken: The access token expired' }],
+  ])('while preparing, the management code %s', (_, tail, params) => {
+    expect(vmPlay([...upToPreparing, ...tail]).finish).toEqual({ type: 'finishRun', params });
+  });
+
+  it('while running, the script ending ends the run; the management code exiting before that fails it', () => {
+    expect(vmPlay([...upToPreparing, vmEv.running, vmEv.scriptOk]).finish).toEqual({ type: 'finishRun', params: { outcome: 'Completed' } });
+    expect(vmPlay([...upToPreparing, vmEv.running, vmEv.exit(137)]).finish).toEqual({
+      type: 'finishRun',
+      params: { outcome: 'Failed', reason: "the management code on VM 'dsvm' exited with code 137 before the script ended (killed or lost)" },
+    });
+  });
+
+  it('cancel on a VM stops the management code it knows of, and ends Canceled when it exits', () => {
+    const run = vmPlay([...upToPreparing, ev.cancel, vmEv.exit(143), ev.canceled]);
+    expect(run.effects).toContainEqual({ type: 'stopRun', params: { hasContainer: true } });
+    expect(run.finish).toEqual({ type: 'finishRun', params: { outcome: 'Canceled' } });
+    expect(runStatusOf(run.snapshot)).toBe('Canceled');
+    const early = vmPlay([vmEv.tokenIssued, ev.cancel, vmEv.started]);
+    expect(early.effects).toContainEqual({ type: 'stopRun', params: { hasContainer: false } });
+    expect(early.snapshot.context).toMatchObject({ vm: 'dsvm', pid: 4242 });
+  });
+});
