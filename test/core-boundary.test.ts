@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { REPO } from './helpers';
 
 /**
- * The core is pure (ARCHITECTURE.md): it imports xstate and its own modules only — no node:*
+ * The core is pure (docs/architecture.md): it imports xstate and its own modules only — no node:*
  * module, no other package of ours. tsconfig gives it no Node types either; this test checks
  * the source text so a violation is caught even where types would not catch it.
  */

@@ -1,6 +1,6 @@
 /**
  * Ports the pure core needs from the outside world. The core never reads a clock or makes
- * an id itself (ARCHITECTURE.md): times and ids travel in event payloads, produced by these.
+ * an id itself (docs/architecture.md): times and ids travel in event payloads, produced by these.
  */
 export type Clock = {
   /** Milliseconds since the epoch, real or virtual. */

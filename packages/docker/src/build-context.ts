@@ -6,7 +6,7 @@ import { imageRelativePath, type ImageFile } from './image-files';
 
 /** What goes into the generated Dockerfile besides `FROM` and `COPY rootfs/ /`. */
 export interface DockerfileSpec {
-  /** `scratch` or a local image tag. Nothing is ever pulled (ENVIRONMENT.md "Docker"). */
+  /** `scratch` or a local image tag. Nothing is ever pulled (docs/architecture.md "Docker conventions"). */
   from: string;
   labels?: Record<string, string>;
   env?: Record<string, string>;

@@ -65,7 +65,7 @@ export interface ContainerHandle extends AsyncDisposable {
 
 const DEFAULT_PIDS_LIMIT = 512;
 
-/** Creates and starts a container under the fixed isolation rules (ARCHITECTURE.md "Docker conventions"). */
+/** Creates and starts a container under the fixed isolation rules (docs/architecture.md "Docker conventions"). */
 export async function runContainerOn(docker: Docker, options: RunContainerOptions): Promise<ContainerHandle> {
   const mounts: Docker.MountSettings[] = [
     // `Mounts` rather than `Binds`: a missing host directory is an error here, where `Binds`

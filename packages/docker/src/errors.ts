@@ -2,7 +2,7 @@ import { SimError } from '@amlsim/core';
 
 /**
  * Errors of the Docker driver. Built here (not ad hoc) so codes and wording stay consistent
- * (ARCHITECTURE.md "Errors"); each message says what was expected and what came instead.
+ * (docs/architecture.md "Errors"); each message says what was expected and what came instead.
  */
 
 /** No Docker engine answered on the socket. */
@@ -41,7 +41,7 @@ export function runtimeFilesUnavailable(what: string, detail: string, cause?: un
   return new SimError(
     'RuntimeFilesUnavailable',
     `Collecting ${what} for the FROM-scratch image failed: ${detail}. ` +
-      `The image is built from files on this machine (ENVIRONMENT.md); \`bash scripts/setup.sh\` installs what is needed.`,
+      `The image is built from files on this machine (docs/architecture.md "Docker conventions"); \`bash scripts/setup.sh\` installs what is needed.`,
     { status: 500, cause, details: { what, detail } },
   );
 }

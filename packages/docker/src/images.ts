@@ -47,7 +47,7 @@ export interface LayeredImageOptions extends Omit<DockerfileSpec, 'from' | 'labe
 export async function buildImageOn(docker: Docker, options: BuildImageOptions): Promise<string> {
   const { tag, files, noCache, ...spec } = options;
   // The builder would try to pull a missing base from a registry; none is reachable, and no
-  // traffic may leave the machine (ENVIRONMENT.md "Network"), so refuse before asking.
+  // traffic may leave the machine (docs/architecture.md "Network"), so refuse before asking.
   if (spec.from !== 'scratch' && !(await imageId(docker, spec.from))) {
     throw imageBuildFailed(tag, `the base image '${spec.from}' does not exist locally (nothing is pulled)`);
   }
@@ -81,7 +81,7 @@ export async function buildImageOn(docker: Docker, options: BuildImageOptions): 
     pack.destroy(new Error('build aborted')); // unblocks the writer if the daemon gave up before reading the context
     throw imageBuildFailed(tag, dockerMessage(cause), cause);
   }
-  // Build errors arrive as an item of the progress stream with a 200 response (ENVIRONMENT.md).
+  // Build errors arrive as an item of the progress stream with a 200 response (docs/architecture.md "Docker conventions").
   const failed = progress.find((p) => p.error !== undefined || p.errorDetail !== undefined);
   if (failed) {
     await removeIntermediates(docker, progress);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { leaseFile, leaseHome } from './lease';
 
 /**
- * Labels every Docker object amlsim creates carries (ARCHITECTURE.md "Docker conventions").
+ * Labels every Docker object amlsim creates carries (docs/architecture.md "Docker conventions").
  *
  * Labels are the only link between a container and the process that owns it: after a crash
  * nothing in memory remembers what was started, so the sweep finds orphans by label alone.

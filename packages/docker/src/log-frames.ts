@@ -8,7 +8,7 @@ export interface ContainerLogs {
  * Splits Docker's multiplexed log format (containers without a TTY): each frame is an 8-byte
  * header — byte 0 the stream (1 stdout, 2 stderr), bytes 4..7 the big-endian payload length —
  * then the payload. Needed because `logs({ follow: false })` hands back one Buffer of frames that
- * dockerode's `demuxStream` cannot take (ENVIRONMENT.md pitfall). Bytes are joined per stream
+ * dockerode's `demuxStream` cannot take (docs/architecture.md "Docker conventions"). Bytes are joined per stream
  * before decoding, so a UTF-8 character split across two frames stays whole.
  */
 export function demuxLogFrames(buffer: Buffer): ContainerLogs {

@@ -9,7 +9,7 @@ const run = promisify(execFile);
 /** The non-root account every simulated compute node runs as (S8: least privilege in containers). */
 export const RUNTIME_USER = { name: 'aml', uid: 1000, gid: 1000 } as const;
 
-/** Where the host's files come from; defaults fit Debian 12 (ENVIRONMENT.md "Docker"). */
+/** Where the host's files come from; defaults fit Debian 12 (docs/architecture.md "Docker conventions"). */
 export interface NodeRuntimeSources {
   /** The Node binary to copy; defaults to the one running this code. */
   nodeBinary?: string;

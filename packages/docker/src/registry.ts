@@ -6,7 +6,7 @@ import { imageId } from './images';
 /**
  * Push, pull and remove of images against a registry on this machine (the workspace's
  * Container Registry, issue 4). Only loopback registries are accepted: no traffic may leave the
- * machine (ENVIRONMENT.md "Network"), and Docker trusts 127.0.0.0/8 as an insecure (plain HTTP)
+ * machine (docs/architecture.md "Network"), and Docker trusts 127.0.0.0/8 as an insecure (plain HTTP)
  * registry by default, which is how the registry process is reached.
  */
 
@@ -88,7 +88,7 @@ export async function pushImageOn(docker: Docker, options: PushImageOptions): Pr
     let progress: ProgressItem[];
     try {
       // `serveraddress` is required even though the engine could derive it: without it the
-      // engine answers 400 "missing X-Registry-Auth" (ENVIRONMENT.md, dockerode pitfalls).
+      // engine answers 400 "missing X-Registry-Auth" (docs/architecture.md "Docker conventions").
       const stream = (await docker.getImage(target).push({
         tag,
         authconfig: { username, password, serveraddress: registry },

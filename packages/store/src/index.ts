@@ -10,7 +10,7 @@ export type EventStoreKind = 'memory' | 'sqlite';
 
 /**
  * Opens the store the composition root asked for. The SQLite log lives at
- * `<dataDir>/events.sqlite` (ARCHITECTURE.md "Data directory"); the memory store ignores `dataDir`.
+ * `<dataDir>/events.sqlite` (docs/architecture.md "Data directory"); the memory store ignores `dataDir`.
  */
 export function openEventStore(kind: EventStoreKind, dataDir: string): EventStore {
   return kind === 'memory' ? createMemoryEventStore() : openSqliteEventStore({ file: join(dataDir, 'events.sqlite') });

@@ -23,7 +23,7 @@ const FIELDS = 6;
 const MAX_ROWS_PER_INSERT = 64; // 384 parameters, far below SQLite's limit of 32,766
 
 /**
- * The embedded, durable event store (ARCHITECTURE.md "Data directory").
+ * The embedded, durable event store (docs/architecture.md "Data directory").
  *
  * One SQLite transaction per append, WAL journal with `synchronous = NORMAL`: a commit is a
  * WAL append without fsync, so it survives a crash of the process (not of the machine), which

@@ -3,7 +3,7 @@ import { SimError } from './sim-error';
 /**
  * The error catalog: every SimError the simulator raises is built here, so codes and
  * wording stay consistent and a message always says what was expected and what came.
- * Codes copy Azure's where Azure has one (SCENARIOS.md lists those a step may expect).
+ * Codes copy Azure's where Azure has one (docs/scenarios.md lists those a step may expect).
  */
 export const errors = {
   // ---- S1.1 / S1.2 authentication -------------------------------------------------------

@@ -1,5 +1,5 @@
 /**
- * One error type for the whole simulator (ARCHITECTURE.md "Errors").
+ * One error type for the whole simulator (docs/architecture.md "Errors").
  *
  * `code` mirrors the platform's where it has one (AuthorizationFailed, ResourceNotFound, …),
  * so a scenario can `expect: { error: <code> }` exactly as a user would see it from the cloud.

@@ -1,5 +1,5 @@
 /**
- * The event envelope: the one shape every fact in the log has (ARCHITECTURE.md "Events").
+ * The event envelope: the one shape every fact in the log has (docs/architecture.md "Events").
  *
  * `position` is the global, gap-free order of the log (1-based); `version` is the order
  * within one stream (1-based). Both are assigned by the store on append, never by callers.

@@ -1,5 +1,5 @@
 /**
- * Faults a scenario arms (SCENARIOS.md "Time and faults"). One-shot faults act once, on the
+ * Faults a scenario arms (docs/scenarios.md "Time and faults"). One-shot faults act once, on the
  * next matching operation; outages last until restored.
  */
 export class Faults {

@@ -4,7 +4,7 @@ import { nodeTimerHost, setLongTimeout, type LongTimeout, type TimerHost } from 
 type Timer = { id: number; dueAt: number; fire: () => void | Promise<void> };
 
 /**
- * Timers on the platform clock (ARCHITECTURE.md: no XState `after` delays, they are lost when a
+ * Timers on the platform clock (docs/architecture.md: no XState `after` delays, they are lost when a
  * snapshot is restored). On a real clock a timer is a (chained) setTimeout, so a due time weeks
  * away — a long token lifetime or idle timeout — fires then, not at once; on a virtual clock due
  * timers fire, in due order, when the clock is advanced past them.

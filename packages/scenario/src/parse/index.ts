@@ -47,7 +47,7 @@ export {
 } from './verbs';
 export { isStepOf, type EventMatcher, type Scenario, type Step, type StepOf } from './types';
 
-/** The subscription a scenario gets when it declares none (SCENARIOS.md). */
+/** The subscription a scenario gets when it declares none (docs/scenarios.md). */
 export const DEFAULT_SUBSCRIPTION = 'sub-1';
 
 /** How to parse: which directories besides the scenario's own its paths may lead into. */

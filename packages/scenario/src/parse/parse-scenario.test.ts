@@ -506,7 +506,7 @@ describe('nearest', () => {
 });
 
 describe('the verb sets', () => {
-  it('holds every verb of SCENARIOS.md (a public contract) plus additions', () => {
+  it('holds every verb of docs/scenarios.md (a public contract) plus additions', () => {
     const contract = [
       'signIn', 'createWorkspace', 'assignRole', 'defineRole', 'upgradeWorkspace', 'revokeIdentityAccess', 'resyncKeys',
       'regenerateStorageKey', 'attachDatastore', 'createCompute', 'createVm', 'attachCompute', 'snapshot', 'submitRun',

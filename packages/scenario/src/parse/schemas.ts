@@ -23,7 +23,7 @@ export const KNOWN_REGIONS = [
 ] as const;
 
 /**
- * Error codes SCENARIOS.md promises a step may expect, plus those the core error catalog
+ * Error codes docs/scenarios.md promises a step may expect, plus those the core error catalog
  * raises. Other well-shaped codes are accepted; a near-miss of one of these is a typo.
  */
 export const KNOWN_ERROR_CODES = [

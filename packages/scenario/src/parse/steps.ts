@@ -137,7 +137,7 @@ function implementationIssues(verb: Verb, rawArgs: unknown, path: DataPath): Iss
 
 /**
  * Values the platform itself rejects are allowed only in steps that expect the rejection:
- * SCENARIOS.md shows `regenKey { key: primary }` failing BadRequest, so the parser must let
+ * docs/scenarios.md shows `regenKey { key: primary }` failing BadRequest, so the parser must let
  * it through there — but in a step expecting success it can only be a typo.
  */
 const SUCCESS_ONLY_VALUES: { [V in Verb]?: Record<string, readonly string[]> } = {

@@ -28,7 +28,7 @@ const scopeShape = { workspace: ref.optional(), resourceGroup: ref.optional(), s
 export const PROVISIONED_RESOURCES = ['keyVault', 'storage', 'registry', 'appInsights', 'identity'] as const;
 
 /**
- * Argument schemas of every verb of the scenario language (SCENARIOS.md, a public contract:
+ * Argument schemas of every verb of the scenario language (docs/scenarios.md, a public contract:
  * add verbs and optional arguments, never rename). Each normalizes what it accepts, e.g.
  * `signIn: alice` becomes `{ principal: 'alice', mfa: false }`.
  */
@@ -144,7 +144,7 @@ export const verbArgSchemas = {
     memoryGb: z.number().positive().optional(),
   }),
   getKeys: z.strictObject(service),
-  // `key` is any string here: SCENARIOS.md shows `regenKey { key: primary }` failing BadRequest,
+  // `key` is any string here: docs/scenarios.md shows `regenKey { key: primary }` failing BadRequest,
   // so only a step expecting success must use Primary|Secondary (checked in steps.ts).
   regenKey: z.strictObject({ ...service, key: text }),
   getToken: z.strictObject(service),
@@ -180,7 +180,7 @@ export type Verb = keyof typeof verbArgSchemas;
 /** Normalized arguments of each verb, as `Step.args` holds them. */
 export type VerbArgs = { [V in Verb]: z.output<(typeof verbArgSchemas)[V]> };
 
-/** Every verb of the scenario language, in the order SCENARIOS.md lists them. */
+/** Every verb of the scenario language, in the order docs/scenarios.md lists them. */
 export const VERBS = Object.keys(verbArgSchemas) as Verb[];
 
 export const FAULT_KINDS = ['regionOutage', 'regionRestored', 'killContainer', 'freezeContainer', 'failProvisioning'] as const;

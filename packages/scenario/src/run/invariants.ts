@@ -7,7 +7,7 @@ export type InvariantViolation = { invariant: string; message: string; events: S
 const WEBSERVICE_FACTS = new Set<string>(['ServiceKeysGenerated', 'WebserviceHealthy', 'WebserviceFailed', 'WebserviceUnschedulable', 'WebserviceUnhealthy', 'ServiceKeyRegenerated', 'WebserviceDeleted']);
 
 /**
- * Global invariants, checked after every scenario (ARCHITECTURE.md "Tests"). Each returns
+ * Global invariants, checked after every scenario (docs/architecture.md "Tests"). Each returns
  * the violations it found; none means it held.
  */
 export type InvariantContext = {

@@ -4,7 +4,7 @@ import type { EventMatcher } from '../parse';
 export type { EventMatcher };
 
 /**
- * SCENARIOS.md: a matcher matches an event whose `type` equals and whose data has each other
+ * docs/scenarios.md: a matcher matches an event whose `type` equals and whose data has each other
  * key. Keys use the scenario's names: `principal` also matches who acted (meta.principal),
  * and a value that is a step id (`run: r1`) also matches what that step made.
  */

@@ -1,7 +1,7 @@
 import type { ActivityLogEntry } from '@amlsim/core';
 
 /**
- * Verb-specific `expect` keys (SCENARIOS.md): each compares a step's result with what the
+ * Verb-specific `expect` keys (docs/scenarios.md): each compares a step's result with what the
  * scenario says. A check returns a list of mismatches, each saying what was expected and what came.
  */
 type Check = (result: unknown, expected: unknown) => string[];
