@@ -1,12 +1,9 @@
 #!/usr/bin/env node
-// Linked or globally installed entry: run the TypeScript CLI through tsx (no build step).
-import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Linked or globally installed entry: load the TypeScript CLI through tsx's loader (no build
+// step) in this same process, so that Ctrl-C or a SIGTERM sent to this pid reaches the
+// simulator itself and it stops cleanly (exit 130 or 143), with no wrapper to forward it.
+import { register } from 'tsx/esm/api';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
-const tsx = join(dirname(require.resolve('tsx/package.json')), 'dist', 'cli.mjs');
-const result = spawnSync(process.execPath, [tsx, join(here, '..', 'src', 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+register();
+const { runAsMain } = await import('../src/main.ts');
+runAsMain(process.argv);

@@ -9,9 +9,15 @@ const quiet = () => {
 };
 
 describe('exitCodeOf', () => {
-  it('gives distinct codes: 0, 1, 2, 64 (usage), 69 (no Docker), 70 (internal)', () => {
+  it('gives distinct codes: 0, 1, 2, 64 (usage), 69 (no Docker), 70 (internal), 75 (data dir in use), 130/143 (SIGINT/SIGTERM)', () => {
     expect(new Set(Object.values(EXIT_CODES)).size).toBe(Object.keys(EXIT_CODES).length);
-    expect(EXIT_CODES).toEqual({ ok: 0, expectationFailed: 1, invalidFile: 2, usage: 64, dockerUnavailable: 69, internal: 70 });
+    expect(EXIT_CODES).toEqual({ ok: 0, expectationFailed: 1, invalidFile: 2, usage: 64, dockerUnavailable: 69, internal: 70, dataDirLocked: 75, interrupted: 130, terminated: 143 });
+  });
+
+  it('maps a data dir held by another simulator to 75 (EX_TEMPFAIL)', () => {
+    const q = quiet();
+    expect(exitCodeOf(new SimError('DataDirLocked', 'The data dir /d is in use by another simulator (pid 4242 on h, since t)'), q.print)).toBe(75);
+    expect(q.lines.join('\n')).toContain('pid 4242');
   });
 
   it('maps commander errors to 64, and --help/--version to 0', () => {

@@ -5,19 +5,22 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import pc from 'picocolors';
 import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { openEventStore } from '@amlsim/store';
+import { lockDataDir, readDataDirLock, type DataDirLock } from '@amlsim/platform';
 import { ScenarioInvalidError, parseScenario, runScenario, type Scenario, type ScenarioResult } from '@amlsim/scenario';
 import { formatEvent } from './timeline';
 import { replay } from './replay';
 
 /**
- * Exit codes of `amlsim` (docs/scenarios.md, "Exit codes"). 64, 69 and 70 are the BSD sysexits
- * codes EX_USAGE, EX_UNAVAILABLE and EX_SOFTWARE, so a script can tell "fix your command line"
- * from "start Docker" from "amlsim has a bug" without reading the text.
+ * Exit codes of `amlsim` (docs/scenarios.md, "Exit status and output"). 64, 69, 70 and 75 are
+ * the BSD sysexits codes EX_USAGE, EX_UNAVAILABLE, EX_SOFTWARE and EX_TEMPFAIL, so a script can
+ * tell "fix your command line" from "start Docker" from "amlsim has a bug" from "try again
+ * later" without reading the text; 130 and 143 are what a shell reports for a process ended by
+ * SIGINT and SIGTERM (128 + the signal's number).
  */
 export const EXIT_CODES = {
   /** Every scenario's expectations and the global invariants held (other commands: it worked). */
   ok: 0,
-  /** A step's or a scenario's expectation or a global invariant failed; `replay` found a divergence. */
+  /** A step's or a scenario's expectation or a global invariant failed; `replay` found a divergence or an unfinished session. */
   expectationFailed: 1,
   /** A scenario file is invalid or unreadable, or the data dir's event log cannot be read. */
   invalidFile: 2,
@@ -27,18 +30,30 @@ export const EXIT_CODES = {
   dockerUnavailable: 69,
   /** amlsim itself failed (a bug): the message and stack are printed; please report them. */
   internal: 70,
+  /** Another simulator (the pid is printed) is writing this data dir; try again when it ends. */
+  dataDirLocked: 75,
+  /** Stopped by SIGINT (Ctrl-C): runs were canceled and the session's containers, volumes and images removed. */
+  interrupted: 130,
+  /** Stopped by SIGTERM, as for SIGINT. */
+  terminated: 143,
 } as const;
 const EXIT = EXIT_CODES;
+
+/** The exit code for the signal that stopped `amlsim run`. */
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: EXIT.interrupted, SIGTERM: EXIT.terminated };
 
 /** What `--help` says about exit codes; docs/scenarios.md has the same table (test/docs.test.ts). */
 export const EXIT_CODE_HELP = [
   'Exit status:',
   `  ${EXIT.ok}   all expectations held`,
-  `  ${EXIT.expectationFailed}   an expectation or invariant failed (replay: a divergence)`,
+  `  ${EXIT.expectationFailed}   an expectation or invariant failed (replay: a divergence, or a session that never finished)`,
   `  ${EXIT.invalidFile}   a scenario file is invalid or unreadable, or the event log cannot be read`,
   `  ${EXIT.usage}  usage error: unknown command or option, missing argument, bad option value`,
   `  ${EXIT.dockerUnavailable}  no Docker engine (start one, or use --driver process)`,
   `  ${EXIT.internal}  internal error in amlsim (a bug; please report the message)`,
+  `  ${EXIT.dataDirLocked}  the data dir is in use by another simulator (its pid is printed); try again when it ends`,
+  `  ${EXIT.interrupted} interrupted (SIGINT, Ctrl-C): runs canceled, the session's containers, volumes and images removed`,
+  `  ${EXIT.terminated} terminated (SIGTERM): as for SIGINT`,
 ].join('\n');
 
 /** The CLI's version: the @amlsim/cli package's. */
@@ -132,16 +147,75 @@ const printResult = (result: ScenarioResult, o: RunOptions, redact: (s: string) 
   out(result.passed ? pc.green(`✓ ${result.scenario.name} — ${steps}, ${result.events.length} events`) : pc.red(`✗ ${result.scenario.name} — failed (${steps})`));
 };
 
+/** Signals this close to the first are that one, delivered twice (see stopOnSignals). */
+const SAME_SIGNAL_MS = 250;
+
+/**
+ * The first SIGINT or SIGTERM stops the run cleanly (the scenario's platform cancels its runs
+ * and removes everything of its session) and the command exits 130 or 143; a second one exits
+ * at once. Returns what the command needs: the signal to pass on, and the one that came.
+ */
+const stopOnSignals = (onSecond: () => void): { signal: AbortSignal; received: () => 'SIGINT' | 'SIGTERM' | undefined; [Symbol.dispose](): void } => {
+  const controller = new AbortController();
+  let received: 'SIGINT' | 'SIGTERM' | undefined;
+  let receivedAt = 0;
+  const on = (signal: 'SIGINT' | 'SIGTERM') => {
+    // The same Ctrl-C can come twice: from the terminal and relayed by a wrapper (tsx, a package
+    // manager). Only a signal sent after that counts as the second one.
+    if (received && Date.now() - receivedAt < SAME_SIGNAL_MS) return;
+    if (received) {
+      err(pc.red(`${signal} again: exiting at once; what is left of the session is removed by the next amlsim run`));
+      onSecond();
+      process.exit(SIGNAL_EXIT[signal]);
+    }
+    received = signal;
+    receivedAt = Date.now();
+    err(pc.yellow(`${signal}: stopping — canceling the live runs and removing this session's containers, volumes and images (${signal === 'SIGINT' ? 'Ctrl-C' : 'send it'} again to exit at once)`));
+    controller.abort(signal);
+  };
+  const onInt = () => on('SIGINT');
+  const onTerm = () => on('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return {
+    signal: controller.signal,
+    received: () => received,
+    [Symbol.dispose]: () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    },
+  };
+};
+
+/** Take the data dir for this writer: exit 75 naming the holder if a live simulator has it. */
+const lockForWriting = (dataDir: string): DataDirLock | number => {
+  try {
+    const lock = lockDataDir(dataDir);
+    if (lock.tookOver) err(pc.yellow(`took over the data dir's lock from pid ${lock.tookOver.pid} (since ${lock.tookOver.startedAt}), which is no longer running`));
+    return lock;
+  } catch (e) {
+    if (!isSimError(e) || e.code !== 'DataDirLocked') throw e;
+    err(pc.red(`${e.code}: ${e.message}`));
+    return EXIT.dataDirLocked;
+  }
+};
+
 const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
   const { scenarios, invalid } = loadScenarios(files, o.allowPath ?? []);
   if (invalid) return EXIT.invalidFile;
   const dataDir = resolve(o.dataDir);
+  // One writer per data dir; the in-memory log writes none (its files go to a temporary dir).
+  const lock = o.store === 'sqlite' ? lockForWriting(dataDir) : undefined;
+  if (typeof lock === 'number') return lock;
+  using _unlock = { [Symbol.dispose]: () => lock?.release() };
+  using signals = stopOnSignals(() => lock?.release());
   // With the in-memory log, vaults and blobs go to a temporary directory removed afterwards.
   const resourceDir = o.store === 'memory' ? mkdtempSync(join(tmpdir(), 'amlsim-')) : dataDir;
   let store: EventStore;
   try {
     store = openEventStore(o.store, dataDir);
   } catch (e) {
+    if (resourceDir !== dataDir) rmSync(resourceDir, { recursive: true, force: true });
     if (isSimError(e)) {
       err(pc.red(`${e.code}: ${e.message}`));
       return EXIT.invalidFile;
@@ -151,6 +225,7 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
   let code: number = EXIT.ok;
   try {
     for (const scenario of scenarios) {
+      if (signals.signal.aborted) break;
       let redact = (s: string) => s;
       let start = 0;
       const unsubscribe = store.subscribe((events: StoredEvent[]) => {
@@ -167,6 +242,7 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
           ...(o.driver ? { driver: o.driver } : {}),
           ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
           ...(o.allowPath?.length ? { allowPaths: o.allowPath } : {}),
+          signal: signals.signal,
           onStep: (step, outcome) => {
             if (o.json) {
               if (outcome) out(JSON.stringify({ kind: 'step', index: step.index, verb: step.verb, line: step.line, ok: outcome.ok, error: outcome.error?.code, mismatch: outcome.mismatch }));
@@ -190,7 +266,8 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
     store.close();
     if (resourceDir !== dataDir) rmSync(resourceDir, { recursive: true, force: true });
   }
-  return code;
+  const signal = signals.received();
+  return signal ? SIGNAL_EXIT[signal] : code;
 };
 
 const openExisting = (dataDir: string): EventStore => {
@@ -293,14 +370,17 @@ export const buildProgram = (): Command => {
 
   program
     .command('replay')
-    .description('rebuild every read model and state from the log and report any divergence from what was saved')
+    .description('rebuild every read model and state from the log and report any divergence from what was saved (exit 1 on any ✗)')
     .addOption(dataDir)
     .action((opts: { dataDir: string }) => {
       const store = openExisting(opts.dataDir);
       try {
-        const report = replay(store, (n) => err(pc.dim(`  replayed ${n.toLocaleString('en')} events…`)));
+        // A reader needs no lock; the writer holding it tells which session may still be running.
+        const holder = readDataDirLock(resolve(opts.dataDir));
+        const report = replay(store, { onProgress: (n) => err(pc.dim(`  replayed ${n.toLocaleString('en')} events…`)), writerLive: holder?.alive === true });
         for (const s of report.sessions) {
-          if (s.divergences.length === 0) out(pc.green(`✓ session ${s.session}: ${s.events} events, read models and aggregates match`));
+          if (s.inProgress) out(pc.dim(`… session ${s.session}: ${s.events} events so far; still being written by pid ${holder?.pid}, nothing saved to compare yet`));
+          else if (s.divergences.length === 0) out(pc.green(`✓ session ${s.session}: ${s.events} events, read models and aggregates match`));
           else {
             out(pc.red(`✗ session ${s.session}: ${s.events} events`));
             for (const d of s.divergences) out(`    ${d}`);
@@ -327,6 +407,7 @@ export const exitCodeOf = (e: unknown, print: (line: string) => void = err): num
   if (isSimError(e)) {
     print(pc.red(`${e.code}: ${e.message}`));
     if (e.code === 'DockerUnavailable') return EXIT.dockerUnavailable;
+    if (e.code === 'DataDirLocked') return EXIT.dataDirLocked;
     if (e.code === 'StoreUnreadable' || e.code === 'StoreSchemaTooNew') return EXIT.invalidFile;
     return EXIT.expectationFailed;
   }
@@ -346,8 +427,13 @@ export const main = async (argv: readonly string[]): Promise<number> => {
   }
 };
 
-const isMain = process.argv[1] && resolve(process.argv[1]).endsWith(join('cli', 'src', 'main.ts'));
-if (isMain) {
+/**
+ * Run the CLI as the process: exit codes as EXIT_CODES says, also for a crash outside a
+ * command's promise. Used when main.ts is the entry (`tsx packages/cli/src/main.ts`) and by
+ * bin/amlsim.js, which loads this file in its own process so that a signal sent to it reaches
+ * the simulator itself (no wrapper process to forward it).
+ */
+export const runAsMain = (argv: readonly string[]): void => {
   // A throw outside the command's promise (a timer, a stream callback) is a crash too: exit 70, not Node's 1.
   const crash = (e: unknown) => {
     process.exitCode = exitCodeOf(e);
@@ -355,7 +441,12 @@ if (isMain) {
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
-  void main(process.argv).then((code) => {
+  void main(argv).then((code) => {
     process.exitCode = code;
+    // Interrupted: a step that was in flight may still hold a timer; the session is gone, so go too.
+    if (code === EXIT.interrupted || code === EXIT.terminated) process.exit(code);
   });
-}
+};
+
+const isMain = process.argv[1] && resolve(process.argv[1]).endsWith(join('cli', 'src', 'main.ts'));
+if (isMain) runAsMain(process.argv);

@@ -5,6 +5,7 @@ export * from './runtime/ids';
 export * from './runtime/secret-registry';
 export * from './runtime/platform-context';
 export * from './runtime/command-bus';
+export * from './runtime/data-dir-lock';
 export * from './runtime/session-temp';
 export * from './services/arm';
 export * from './services/directory';

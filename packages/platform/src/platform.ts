@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyToWorld, assignmentsOf, emptyWorld, errors, type EventStore, type IdGenerator, type StoredEvent, type WorldState, STREAMS } from '@amlsim/core';
+import { applyToWorld, assignmentsOf, emptyWorld, errors, isTerminalStatus, runStatusOf, type EventStore, type IdGenerator, type StoredEvent, type WorldState, STREAMS } from '@amlsim/core';
 import { ArmService } from './services/arm';
 import { BlobStorageService } from './services/blob-storage';
 import { DirectoryService, type TenantConfig } from './services/directory';
@@ -92,6 +92,14 @@ export type Platform = {
    * Returns what could not be removed (an invariant after every scenario: nothing).
    */
   close(): Promise<{ leftovers: string[] }>;
+  /**
+   * Stop the session because the simulator was interrupted (SIGINT, SIGTERM): record one
+   * `SessionInterrupted`, cancel every live run through the run's own cancel path with the
+   * reason "the simulator was interrupted (<signal>)", give them `graceMs` (default 15 s) to
+   * end, then close (replicas, containers, volumes, images, registries go). A second call
+   * returns the first's promise; after `close()` it records nothing and only closes.
+   */
+  interrupt(signal: string, options?: { graceMs?: number }): Promise<{ leftovers: string[]; canceledRuns: string[] }>;
 };
 
 /**
@@ -147,8 +155,14 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     storage: new BlobStorageService(join(options.dataDir, 'storage'), rootKey, holdsGrant),
     rbacMode: options.rbacMode ?? 'enforce',
   };
+  // The session's runs, for an interrupt to cancel those still live.
+  const submittedRuns = new Set<string>();
   const unsubscribe = options.store.subscribe((events: StoredEvent[]) => {
-    for (const e of events) if (e.meta.session === session) applyToWorld(world, e);
+    for (const e of events) {
+      if (e.meta.session !== session) continue;
+      applyToWorld(world, e);
+      if (e.type === 'RunSubmitted') submittedRuns.add(String(e.data.runId));
+    }
   });
   const directory = new DirectoryService(context);
   const arm = new ArmService(context, directory);
@@ -209,6 +223,31 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     );
   }
   await directory.bootstrap(options.tenant);
+  const closeNow = async (): Promise<{ leftovers: string[] }> => {
+    scheduler.dispose();
+    await webservices.close();
+    for (const g of [gateways.https, gateways.http]) if (g) await (await g.catch(() => undefined))?.stop();
+    await images.close();
+    await runs.shutdown();
+    await vms.shutdown();
+    await controlPlane!.stop();
+    let leftovers: string[] = [];
+    if (driver) {
+      const d = await driver.catch(() => undefined);
+      if (d) {
+        await d.cleanup(session);
+        leftovers = await d.leftovers(session);
+        await d.close();
+      }
+    }
+    unsubscribe();
+    lease.release();
+    return { leftovers };
+  };
+  // Closing happens once, whoever asks first (the scenario's end, an interrupt, a test's cleanup).
+  let closing: Promise<{ leftovers: string[] }> | undefined;
+  let interrupting: Promise<{ leftovers: string[]; canceledRuns: string[] }> | undefined;
+  const close = () => (closing ??= closeNow());
   return {
     session,
     context,
@@ -304,26 +343,28 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     },
     checkpoint: () => takeCheckpoint(options.store, session, world),
     driverIfStarted: () => started,
-    close: async () => {
-      scheduler.dispose();
-      await webservices.close();
-      for (const g of [gateways.https, gateways.http]) if (g) await (await g.catch(() => undefined))?.stop();
-      await images.close();
-      await runs.shutdown();
-      await vms.shutdown();
-      await controlPlane!.stop();
-      let leftovers: string[] = [];
-      if (driver) {
-        const d = await driver.catch(() => undefined);
-        if (d) {
-          await d.cleanup(session);
-          leftovers = await d.leftovers(session);
-          await d.close();
-        }
-      }
-      unsubscribe();
-      lease.release();
-      return { leftovers };
-    },
+    // During an interrupt, closing waits for its cancels (closing at once would kill the runs it is ending).
+    close: () => (interrupting ? interrupting.then(({ leftovers }) => ({ leftovers })) : close()),
+    interrupt: (signal, { graceMs = 15_000 } = {}) =>
+      (interrupting ??= (async () => {
+        if (closing) return { leftovers: (await closing).leftovers, canceledRuns: [] };
+        const reason = `the simulator was interrupted (${signal})`;
+        const live = [...submittedRuns].filter((runId) => !isTerminalStatus(runStatusOf(runs.load(runId).snapshot)));
+        await context.bus.run('InterruptSession', (ctx) =>
+          ctx.emitAsPlatform(STREAMS.session(session), 'any', [{ type: 'SessionInterrupted', data: { signal, reason, canceledRuns: live } }]),
+        );
+        // The same path as a user's cancel (the run's statechart stops its target), so each run
+        // ends Canceled with its token revoked and its node released before the session goes.
+        await Promise.all(
+          live.map(async (runId) => {
+            const { workspaceId, workspace } = runs.load(runId).snapshot.context;
+            await runs.record(runId, [{ type: 'RunCancelRequested', data: { runId, workspaceId, workspace, by: PLATFORM_PRINCIPAL.name, reason } }]).catch(() => {});
+            await runs.waitFor(runId, graceMs).catch(() => {});
+          }),
+        );
+        const { leftovers } = await close();
+        return { leftovers, canceledRuns: live };
+      })()),
   };
 };
+

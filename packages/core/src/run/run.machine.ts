@@ -318,10 +318,14 @@ export const runMachine = setup({
     },
     cancelRequested: {
       tags: ['CancelRequested'],
-      entry: {
-        type: 'stopRun',
-        params: ({ context }) => ({ hasContainer: context.container !== undefined || context.node !== undefined || context.pid !== undefined }),
-      },
+      entry: [
+        // The platform's own cancel says why (e.g. the simulator was interrupted): the run ends with that reason.
+        assign({ reason: ({ context, event }) => (event.type === 'RunCancelRequested' && event.reason ? event.reason : context.reason) }),
+        {
+          type: 'stopRun',
+          params: ({ context }) => ({ hasContainer: context.container !== undefined || context.node !== undefined || context.pid !== undefined }),
+        },
+      ],
       on: {
         RunHeartbeatLost: NOTE,
         RunHeartbeatResumed: NOTE,

@@ -1,4 +1,4 @@
-import { errors, isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
+import { errors, isSimError, SimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { createPlatform, PLATFORM_PRINCIPAL, realClock, virtualClock, type Platform } from '@amlsim/platform';
 import { confinePath, widenRoots, type Scenario, type Step } from '../parse';
 import { checkInvariants, type InvariantViolation } from './invariants';
@@ -51,6 +51,12 @@ export type RunScenarioOptions = {
   dockerSocket?: string;
   /** Directories besides the scenario's own (and those it was parsed with) its paths may lead into. */
   allowPaths?: string[];
+  /**
+   * Aborted when the simulator is interrupted (its reason: the signal's name, e.g. 'SIGINT'):
+   * the platform cancels its live runs and closes (`platform.interrupt`), the step in flight
+   * ends with `Interrupted` and no further step runs.
+   */
+  signal?: AbortSignal;
 };
 
 /**
@@ -81,6 +87,20 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
   for (const e of options.store.readAll(logHead)) if (e.meta.session === platform.session && !seen.has(e.position)) sessionEvents.push(e);
   sessionEvents.sort((a, b) => a.position - b.position);
 
+  let interrupted: Promise<{ leftovers: string[] }> | undefined;
+  const interruption = new Promise<never>((_, reject) => {
+    const signal = options.signal;
+    if (!signal) return;
+    const onAbort = () => {
+      const name = typeof signal.reason === 'string' ? signal.reason : 'abort';
+      interrupted ??= platform.interrupt(name);
+      reject(new SimError('Interrupted', `The simulator was interrupted (${name}) during this step; its runs were canceled and the session closed.`));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  interruption.catch(() => {});
+
   const tokens = new Map<string, string>();
   const serviceTokens = new Map<string, string>();
   let lastSignedIn: string | undefined;
@@ -92,6 +112,7 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
 
   try {
     for (const step of scenario.steps) {
+      if (options.signal?.aborted) break;
       options.onStep?.(step);
       const before = sessionEvents.length;
       const started = Date.now();
@@ -103,31 +124,34 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
       let error: { code: string; message: string } | undefined;
       try {
         if (!handler) throw new Error(`verb '${step.verb}' has no handler`);
-        result = await handler(
-          {
-            platform,
-            step,
-            token: actor ? tokens.get(actor) : undefined,
-            rememberToken: (principal, token) => {
-              tokens.set(principal, token);
-              lastSignedIn = principal;
+        result = await Promise.race([
+          interruption,
+          handler(
+            {
+              platform,
+              step,
+              token: actor ? tokens.get(actor) : undefined,
+              rememberToken: (principal, token) => {
+                tokens.set(principal, token);
+                lastSignedIn = principal;
+              },
+              resolve: (id) => {
+                const made = aliases[id];
+                if (made === undefined) throw errors.notFound('step result', id, 'the earlier steps (did that step fail?)');
+                return made;
+              },
+              // Confined again where the file is used: a symlink may have changed since parsing.
+              path: (p) => {
+                const confined = confinePath(p, widenRoots(scenario.paths, options.allowPaths));
+                if (!confined.ok) throw errors.badRequest(`The path '${p}' ${confined.reason}.`);
+                return confined.path;
+              },
+              rememberServiceToken: (service, value) => serviceTokens.set(service, value),
+              serviceToken: (service) => serviceTokens.get(service),
             },
-            resolve: (id) => {
-              const made = aliases[id];
-              if (made === undefined) throw errors.notFound('step result', id, 'the earlier steps (did that step fail?)');
-              return made;
-            },
-            // Confined again where the file is used: a symlink may have changed since parsing.
-            path: (p) => {
-              const confined = confinePath(p, widenRoots(scenario.paths, options.allowPaths));
-              if (!confined.ok) throw errors.badRequest(`The path '${p}' ${confined.reason}.`);
-              return confined.path;
-            },
-            rememberServiceToken: (service, value) => serviceTokens.set(service, value),
-            serviceToken: (service) => serviceTokens.get(service),
-          },
-          step.args,
-        );
+            step.args,
+          ),
+        ]);
       } catch (e) {
         if (!isSimError(e)) throw e;
         error = { code: e.code, message: e.message };
@@ -161,7 +185,7 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
 
     if (failures.length === 0) failures.push(...checkScenarioExpect(scenario, sessionEvents, aliases));
     const scoringRequests = await platform.scoringRequests();
-    const { leftovers } = await platform.close();
+    const { leftovers } = await (interrupted ?? platform.close());
     closed = true;
     const invariantViolations = checkInvariants(sessionEvents, {
       secrets: platform.context.secrets,
