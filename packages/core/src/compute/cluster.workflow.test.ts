@@ -228,9 +228,25 @@ describe('cluster workflow: provisioning failure (S4.6)', () => {
       .then([])
       .when(fact.failed('r1', 3))
       .then([]);
-    expect(g.state()).toMatchObject({ nodes: {}, queue: [], asking: [], promised: {}, nodeCount: 1 });
+    expect(g.state()).toMatchObject({ nodes: {}, queue: [], asking: [], promised: {}, failing: [], nodeCount: 1 });
     // The next node gets the next name.
     g.when(ask('r2', 4)).then([queue('r2', 1), provision('node-2', 'r2')]);
+  });
+
+  it('a run decided to fail is not queued again by its RunQueued recorded late, and no node is made for it', () => {
+    // The node failed before the run's RunQueued was in the log.
+    given([ask('r1'), queue('r1', 1), provision('node-1', 'r1'), fact.provisioning('node-1', 'r1')])
+      .when(fact.provisioningFailed('node-1', 'boom', 1))
+      .then([
+        { type: 'RemoveUnusableNode', node: 'node-1', reason: 'provisioning failed' },
+        { type: 'FailRun', runId: 'r1', reason: 'node provisioning failed: boom' },
+      ])
+      .when(fact.deprovisioned('node-1', 1))
+      .then([])
+      .when(fact.queued('r1', 1, 2))
+      .then([])
+      .when(fact.failed('r1', 2))
+      .then([]);
   });
 
   it('a run that got another node meanwhile does not fail; a run still waiting gets a new node once the unusable one is gone', () => {

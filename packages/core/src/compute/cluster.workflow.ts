@@ -109,6 +109,8 @@ export type ClusterState = {
   promised: Record<string, string>;
   /** node -> due time of the scale-down timer asked for its current idle period. */
   scaleDownAt: Record<string, number>;
+  /** Runs the cluster decided to fail, until their end is recorded: a late RunQueued does not queue them again. */
+  failing: string[];
 };
 
 export const initialClusterState = (spec: ClusterSpec): ClusterState => ({
@@ -127,6 +129,7 @@ export const initialClusterState = (spec: ClusterSpec): ClusterState => ({
   asking: [],
   promised: {},
   scaleDownAt: {},
+  failing: [],
 });
 
 const isClusterFact = (type: string): type is ClusterFactType => (CLUSTER_FACTS as readonly string[]).includes(type);
@@ -171,7 +174,9 @@ const onNode = (s: ClusterState, node: string, change: (n: ClusterNode) => Clust
   s.nodes[node] ? { ...s, nodes: { ...s.nodes, [node]: change(s.nodes[node]) } } : s;
 
 const runEnded = (s: ClusterState, runId: string): ClusterState =>
-  waitsOn(s, runId) ? { ...s, queue: without(s.queue, runId), asking: without(s.asking, runId), promised: withoutPromiseTo(s.promised, runId) } : s;
+  waitsOn(s, runId) || s.failing.includes(runId)
+    ? { ...s, queue: without(s.queue, runId), asking: without(s.asking, runId), promised: withoutPromiseTo(s.promised, runId), failing: without(s.failing, runId) }
+    : s;
 
 const onRunNode = (s: ClusterState, runId: string): boolean => Object.values(s.nodes).some((n) => n.run === runId);
 
@@ -187,7 +192,7 @@ export const evolveCluster = (s: ClusterState, m: ClusterInput | ClusterDecision
   switch (m.type) {
     // ---- facts
     case 'RunQueued':
-      if (s.queue.includes(m.data.runId) || onRunNode(s, m.data.runId)) return s;
+      if (s.queue.includes(m.data.runId) || onRunNode(s, m.data.runId) || s.failing.includes(m.data.runId)) return s;
       return { ...s, queue: [...s.queue, m.data.runId], asking: without(s.asking, m.data.runId) };
     case 'NodeProvisioningStarted':
       return addNode(s, m.data.node, m.data.forRun);
@@ -213,7 +218,7 @@ export const evolveCluster = (s: ClusterState, m: ClusterInput | ClusterDecision
       return runEnded(s, m.data.runId);
     // ---- commands
     case 'RequestNode':
-      if (waitsOn(s, m.runId) || onRunNode(s, m.runId)) return s;
+      if (waitsOn(s, m.runId) || onRunNode(s, m.runId) || s.failing.includes(m.runId)) return s;
       return { ...s, asking: [...s.asking, m.runId] };
     case 'ScaleDownDue':
       return s;
@@ -234,7 +239,7 @@ export const evolveCluster = (s: ClusterState, m: ClusterInput | ClusterDecision
     case 'RemoveUnusableNode':
       return onNode(s, m.node, (n) => ({ ...n, removing: true }));
     case 'FailRun':
-      return { ...s, queue: without(s.queue, m.runId), asking: without(s.asking, m.runId) };
+      return { ...s, queue: without(s.queue, m.runId), asking: without(s.asking, m.runId), failing: [...s.failing, m.runId] };
   }
 };
 
