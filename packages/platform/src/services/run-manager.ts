@@ -424,16 +424,17 @@ export class RunManager {
 
   /**
    * One step of a cluster's workflow on its chain: fold the input, decide, fold the decisions
-   * (a promised node is state from here on), then carry them out. The chain waits only for the
-   * step, never for a run's chain or a driver; the promise returned also waits for the
-   * cluster's own effects (provisioning, scale-down), as a timer that fires must.
+   * (a promised node is state from here on), then carry them out in order. The chain waits
+   * only for the step, never for a run's chain or a driver; the promise returned also waits
+   * for the decisions to be carried out, as a timer that fires must. No run's chain ever
+   * waits for that promise (a run asking for a node does not), so it may wait on a run.
    */
   private stepClusterFlow(flow: { state: ClusterState; chain: Promise<void> }, input: ClusterInput): Promise<void> {
-    let effects: Promise<unknown> = Promise.resolve();
+    let effects: Promise<void> = Promise.resolve();
     const step = flow.chain.then(() => {
       const { state, decisions } = stepCluster(flow.state, input);
       flow.state = state;
-      effects = Promise.all(decisions.map((d) => this.carryOut(flow, d)));
+      effects = decisions.reduce((done, d) => done.then(() => this.carryOut(flow, d)), Promise.resolve());
     });
     flow.chain = step.catch(() => {});
     return step.then(() => effects).then(() => {});
@@ -445,8 +446,8 @@ export class RunManager {
     const ids = { computeId: c.computeId, compute: c.compute };
     switch (d.type) {
       case 'QueueRun':
-        void this.recordQuietly(d.runId, () => [{ type: 'RunQueued', data: { ...this.ref(d.runId), compute: c.compute, position: d.position } }]);
-        return Promise.resolve();
+        // Awaited (RunQueued carries no effect): the run is queued in the log before a node is provisioned for it.
+        return this.recordQuietly(d.runId, () => [{ type: 'RunQueued', data: { ...this.ref(d.runId), compute: c.compute, position: d.position } }]);
       case 'AssignNode': {
         // Not awaited: the run may be the one whose chain asked for a node. The promise holds
         // until the assignment is recorded; if the run did not take the node, it lapses.
