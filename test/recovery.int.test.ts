@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connectDocker } from '@amlsim/docker';
 import { join } from 'node:path';
@@ -29,6 +29,9 @@ await platform.runs.waitFor(runId, 60_000, 'Running');
 console.log('RUNNING ' + runId + ' ' + platform.session);
 setInterval(() => {}, 1000);
 `;
+
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, [join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(REPO, 'packages', 'cli', 'src', 'main.ts'), ...args], { cwd: REPO, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
 
 /** Running, that is: a killed process that init has not reaped yet (a zombie) is not. */
 const running = (pid: number) => {
@@ -93,6 +96,13 @@ describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driv
       } finally {
         store.close();
       }
+      // The CLI agrees: nothing left to recover, and replay finds the recovered session as it was saved.
+      const resume = cli('resume', '--data-dir', dataDir);
+      expect(resume.status).toBe(0);
+      expect(resume.stdout).toContain('nothing to recover');
+      const replayed = cli('replay', '--data-dir', dataDir);
+      expect(replayed.stdout).toContain(`✓ session ${session}`);
+      expect(replayed.status).toBe(0);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       // Docker containers outlive a killed simulator; the next start's sweep takes them once its
@@ -102,6 +112,42 @@ describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driv
         await engine.sweep({ session: killed });
         await engine.close();
       }
+      (await import('node:fs')).rmSync(script, { force: true });
+    }
+  }, 120_000);
+});
+
+describe('amlsim resume', () => {
+  it('takes the data dir, ends a killed session it finds, and says what it ended', async () => {
+    using tmp = tempDir();
+    const dataDir = join(tmp.dir, 'data');
+    const script = join(REPO, 'test', `.recovery-child-${process.pid}-cli.mts`);
+    writeFileSync(script, SIMULATOR(dataDir, 'process'));
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const session = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (c) => {
+          out += c;
+          const m = /RUNNING \S+ (\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', (code) => reject(new Error(`the simulator exited (${code}) early`)));
+      });
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      // Before: replay says the killed session has nothing saved (exit 1).
+      expect(cli('replay', '--data-dir', dataDir).status).toBe(1);
+      const resume = cli('resume', '--data-dir', dataDir);
+      expect(resume.status).toBe(0);
+      expect(resume.stderr).toContain(`recovered session ${session}`);
+      expect(resume.stderr).toContain('1 run(s) failed PlatformRestarted, 1 node(s) deprovisioned');
+      const events = cli('events', '--data-dir', dataDir, '--json');
+      const types = events.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+      expect(types.filter((t) => t === 'SessionRecovered')).toHaveLength(1);
+      expect(cli('replay', '--data-dir', dataDir).status).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
       (await import('node:fs')).rmSync(script, { force: true });
     }
   }, 120_000);

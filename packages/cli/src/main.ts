@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { openEventStore } from '@amlsim/store';
-import { lockDataDir, readDataDirLock, type DataDirLock } from '@amlsim/platform';
+import { createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, type DataDirLock } from '@amlsim/platform';
 import { ScenarioInvalidError, parseScenario, runScenario, type Scenario, type ScenarioResult } from '@amlsim/scenario';
 import { formatEvent } from './timeline';
 import { replay } from './replay';
@@ -209,13 +209,15 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
   if (typeof lock === 'number') return lock;
   using _unlock = { [Symbol.dispose]: () => lock?.release() };
   using signals = stopOnSignals(() => lock?.release());
-  // With the in-memory log, vaults and blobs go to a temporary directory removed afterwards.
-  const resourceDir = o.store === 'memory' ? mkdtempSync(join(tmpdir(), 'amlsim-')) : dataDir;
+  // With the in-memory log, vaults and blobs go to a temporary directory removed afterwards
+  // (under a lease: a crashed CLI's temporary dir is swept by the next simulator).
+  const temporary = o.store === 'memory' ? createTemporaryDataDir() : undefined;
+  const resourceDir = temporary?.path ?? dataDir;
   let store: EventStore;
   try {
     store = openEventStore(o.store, dataDir);
   } catch (e) {
-    if (resourceDir !== dataDir) rmSync(resourceDir, { recursive: true, force: true });
+    temporary?.release();
     if (isSimError(e)) {
       err(pc.red(`${e.code}: ${e.message}`));
       return EXIT.invalidFile;
@@ -224,6 +226,8 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
   }
   let code: number = EXIT.ok;
   try {
+    // Holding the data dir, every earlier session in it has stopped: end what one left unfinished.
+    if (o.store === 'sqlite') reportRecovered(recoverAbandonedSessions(store, { by: 'amlsim run', ids: nanoIds(), now: Date.now }), o.json);
     for (const scenario of scenarios) {
       if (signals.signal.aborted) break;
       let redact = (s: string) => s;
@@ -264,10 +268,50 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
     }
   } finally {
     store.close();
-    if (resourceDir !== dataDir) rmSync(resourceDir, { recursive: true, force: true });
+    temporary?.release();
   }
   const signal = signals.received();
   return signal ? SIGNAL_EXIT[signal] : code;
+};
+
+/** One line per session recovery ended (stderr, or a JSON line). */
+const reportRecovered = (recovered: ReturnType<typeof recoverAbandonedSessions>, json?: boolean): void => {
+  for (const r of recovered) {
+    if (json) out(JSON.stringify({ kind: 'recovered', ...r }));
+    else
+      err(
+        pc.yellow(
+          `recovered session ${r.session}, whose simulator stopped before its work ended: ${[
+            r.runs.length && `${r.runs.length} run(s) failed PlatformRestarted`,
+            r.nodes.length && `${r.nodes.length} node(s) deprovisioned`,
+            r.images.length && `${r.images.length} image build(s) failed`,
+            r.services.length && `${r.services.length} web service(s) marked down`,
+          ]
+            .filter(Boolean)
+            .join(', ')} (${r.facts} facts)`,
+        ),
+      );
+  }
+};
+
+/** `amlsim resume`: take the data dir and end what its stopped sessions left unfinished. */
+const resumeCommand = (o: { dataDir: string; json?: boolean }): number => {
+  const dataDir = resolve(o.dataDir);
+  const lock = lockForWriting(dataDir);
+  if (typeof lock === 'number') return lock;
+  try {
+    const store = openExisting(dataDir);
+    try {
+      const recovered = recoverAbandonedSessions(store, { by: 'amlsim resume', ids: nanoIds(), now: Date.now });
+      reportRecovered(recovered, o.json);
+      if (!o.json && recovered.length === 0) out('nothing to recover: every session of this data dir ended its work');
+      return EXIT.ok;
+    } finally {
+      store.close();
+    }
+  } finally {
+    lock.release();
+  }
 };
 
 const openExisting = (dataDir: string): EventStore => {
@@ -390,6 +434,14 @@ export const buildProgram = (): Command => {
       } finally {
         store.close();
       }
+    });
+  program
+    .command('resume')
+    .description("end what the data dir's stopped sessions left unfinished (runs fail PlatformRestarted, nodes deprovisioned, builds failed, services marked down); `run` does this too when it starts")
+    .addOption(dataDir)
+    .option('--json', 'print JSON lines')
+    .action((opts: { dataDir: string; json?: boolean }) => {
+      process.exitCode = resumeCommand(opts);
     });
   return program;
 };

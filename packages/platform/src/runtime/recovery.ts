@@ -1,4 +1,5 @@
-import { decideSessionRecovery, sessionRecoveredFact, STREAMS, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StreamAppend } from '@amlsim/core';
+import { applyToWorld, decideSessionRecovery, emptyWorld, sessionRecoveredFact, STREAMS, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StoredEvent, type StreamAppend } from '@amlsim/core';
+import { takeCheckpoint } from '../checkpoints';
 
 export type RecoveredSession = Omit<SessionRecovery, 'facts'> & { facts: number };
 
@@ -14,16 +15,21 @@ export type RecoveredSession = Omit<SessionRecovery, 'facts'> & { facts: number 
  * is writing it, and every session in it but `exclude` has stopped. Idempotent.
  */
 export function recoverAbandonedSessions(store: EventStore, options: { by: string; ids: IdGenerator; now: () => number; exclude?: readonly string[] }): RecoveredSession[] {
-  const events = [...store.readAll()];
-  const sessions = new Set(events.map((e) => e.meta.session));
-  for (const s of options.exclude ?? []) sessions.delete(s);
+  // One pass over the log, grouped by session: recovery costs what a replay costs.
+  const bySession = new Map<string, StoredEvent[]>();
+  for (const e of store.readAll()) {
+    const list = bySession.get(e.meta.session);
+    if (list) list.push(e);
+    else bySession.set(e.meta.session, [e]);
+  }
+  for (const s of options.exclude ?? []) bySession.delete(s);
   const out: RecoveredSession[] = [];
-  for (const session of sessions) {
+  for (const [session, events] of bySession) {
     const reason = `PlatformRestarted: the simulator of session ${session} stopped before this ended`;
     const decided = decideSessionRecovery(events, session, reason);
     if (decided.facts.length === 0) continue;
     const sessionStream = STREAMS.session(session);
-    const facts = [...decided.facts, sessionRecoveredFact(decided, options.by, reason, events.filter((e) => e.stream === sessionStream).at(-1)?.version ?? 0)];
+    const facts = [...decided.facts, sessionRecoveredFact(decided, options.by, reason, events.findLast((e) => e.stream === sessionStream)?.version ?? 0)];
     const meta = { at: new Date(options.now()).toISOString(), correlationId: options.ids.next('cmd'), causationId: 'Recover', session };
     const byStream = new Map<string, StreamAppend>();
     for (const f of facts) {
@@ -31,7 +37,11 @@ export function recoverAbandonedSessions(store: EventStore, options: { by: strin
       append.events.push({ type: f.type, data: f.data as unknown as Record<string, unknown>, meta: { ...meta, causationId: meta.correlationId } });
       byStream.set(f.stream, append);
     }
-    store.appendMany([...byStream.values()]);
+    const appended = store.appendMany([...byStream.values()]).events;
+    // What the session ended as is its saved state: `amlsim replay` compares against it.
+    const world = emptyWorld();
+    for (const e of [...events, ...appended]) applyToWorld(world, e);
+    takeCheckpoint(store, session, world);
     const { facts: _facts, ...what } = decided;
     out.push({ ...what, facts: facts.length });
   }
