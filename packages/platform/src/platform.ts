@@ -166,6 +166,8 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   });
   const directory = new DirectoryService(context);
   const arm = new ArmService(context, directory);
+  // Every caller's command is authenticated and authorized by the bus, in one place (runtime/command-bus.ts).
+  context.bus.guardWith(arm.commandGate());
   const scheduler = new Scheduler(clock);
   const snapshots = new SnapshotStore(context.storage);
   const tokens = new RunTokenService(context);

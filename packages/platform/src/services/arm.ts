@@ -22,7 +22,7 @@ import {
   STREAMS,
 } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
-import type { CommandContext, EventToAppend } from '../runtime/command-bus';
+import { declareCommand, type CommandGate, type EventToAppend } from '../runtime/command-bus';
 import { streams, type PlatformContext } from '../runtime/platform-context';
 import type { DirectoryService } from './directory';
 import { ResourceProvider, STORAGE_CONNECTION_SECRET, storageScopeOf } from './resource-provider';
@@ -34,8 +34,10 @@ const RESOURCE_GROUP_NAME = /^[-\w.()]{1,90}$/;
 
 /**
  * Azure Resource Manager and the AML control plane as one client-facing API (S1.2, S2, S8.1).
- * Every call: authenticate the token -> authorize the action at its scope -> let the
- * aggregate's statechart decide -> append. A refusal changes nothing but the record of it.
+ * Every call goes through the command bus's pipeline (runtime/command-bus.ts `execute`):
+ * authenticate the token -> authorize the declared action at the scope found from the
+ * arguments -> let the aggregate's statechart decide -> append. A refusal changes nothing but
+ * the record of it.
  */
 export class ArmService {
   readonly rp: ResourceProvider;
@@ -53,23 +55,16 @@ export class ArmService {
     return isBuiltInRoleName(name) ? BUILT_IN_ROLES[name] : this.p.world.access.customRoles[name];
   }
 
-  /** S2.2: the principal may do `action` at `scope`, per the enforcement mode (for the other AML services). */
-  check(ctx: CommandContext, who: PrincipalRecord, action: string, scope: string): void {
-    this.authorize(ctx, who, action, scope);
-  }
-
-  /** S2.2: the principal may do `action` at `scope`, per the enforcement mode. */
-  private authorize(ctx: CommandContext, who: PrincipalRecord, action: string, scope: string): void {
-    if (this.p.rbacMode === 'off') return;
-    const decision = authorize(assignmentsOf(this.p.world.access, who.principalId), (n) => this.role(n), who.principalId, action, scope);
-    if (decision.allowed) return;
-    if (this.p.rbacMode === 'soft') {
-      ctx.emit(STREAMS.rejections(this.p.session), 'any', [
-        { type: 'AuthorizationViolationRecorded', data: { principal: who.principal, action, scope, why: decision.why, mode: 'soft' } },
-      ]);
-      return;
-    }
-    throw errors.authorizationFailed(who.principal, action, scope, decision.why);
+  /**
+   * What the command bus asks to guard every command (runtime/command-bus.ts): the directory's
+   * token check, and the S2.2 decision from the role assignments and definitions of the log.
+   */
+  commandGate(): CommandGate {
+    return {
+      verify: (token) => this.directory.verifyToken(token),
+      decide: (who, action, scope) => authorize(assignmentsOf(this.p.world.access, who.principalId), (n) => this.role(n), who.principalId, action, scope),
+      mode: () => this.p.rbacMode,
+    };
   }
 
   /** Default subscription: the only one, or 'sub-1'. */
@@ -78,6 +73,12 @@ export class ArmService {
     const sub = name ?? (subs.length === 1 ? subs[0]! : 'sub-1');
     if (!this.p.world.access.subscriptions[sub]) throw errors.notFound('subscription', sub, `the directory (known: ${subs.join(', ')})`);
     return sub;
+  }
+
+  /** A command's target in a workspace: the workspace, and its scope for RBAC. */
+  inWorkspace(name: string): { scope: string; ws: WorkspaceRecord } {
+    const ws = this.workspace(name);
+    return { scope: ws.scope, ws };
   }
 
   workspace(name: string): WorkspaceRecord {
@@ -104,6 +105,116 @@ export class ArmService {
 
   // ---- commands ----------------------------------------------------------------------------
 
+  /** Each command once: its name, its RBAC action, and where its scope comes from (runtime/command-bus.ts). */
+  private readonly commands = {
+    createWorkspace: declareCommand({
+      name: 'CreateWorkspace',
+      verb: 'createWorkspace',
+      action: actions.createWorkspace,
+      target: (args: { name: string; resourceGroup: string; subscription?: string; keyVaultResourceGroup?: string }) => {
+        if (!WORKSPACE_NAME.test(args.name)) {
+          throw errors.badRequest(`Workspace name '${args.name}' is invalid: 3-33 letters, digits, '-' or '_', starting with a letter or digit.`);
+        }
+        for (const rg of [args.resourceGroup, args.keyVaultResourceGroup ?? args.resourceGroup]) {
+          if (!RESOURCE_GROUP_NAME.test(rg)) throw errors.badRequest(`Resource group name '${rg}' is invalid.`);
+        }
+        const subscription = this.subscriptionOf(args.subscription);
+        const missingGroups = [...new Set([args.resourceGroup, args.keyVaultResourceGroup ?? args.resourceGroup])].filter(
+          (rg) => !this.p.world.access.resourceGroups[resourceGroupScope(subscription, rg).toLowerCase()],
+        );
+        return { scope: workspaceScope(subscription, args.resourceGroup, args.name), subscription, missingGroups };
+      },
+      // A missing resource group is created on the way, which needs permission at subscription scope.
+      requires: ({ subscription, missingGroups }) => (missingGroups.length > 0 ? [{ action: actions.createResourceGroup, scope: subscriptionScope(subscription) }] : []),
+    }),
+    assignRole: declareCommand({
+      name: 'AssignRole',
+      verb: 'assignRole',
+      action: actions.shareWorkspace,
+      target: (args: { principal: string; role: string; scope: ScopeRef }) => {
+        const target = this.directory.principalByName(args.principal);
+        const scope = this.resolveScope(args.scope);
+        const role = this.role(args.role);
+        if (!role) {
+          const known = [...Object.keys(BUILT_IN_ROLES), ...Object.keys(this.p.world.access.customRoles)];
+          throw errors.notFound('role definition', args.role, `this directory (known: ${known.join(', ')})`);
+        }
+        return { scope, target, role };
+      },
+    }),
+    defineRole: declareCommand({
+      name: 'DefineRole',
+      verb: 'defineRole',
+      // S2.3: creating a custom role needs Owner-level rights at each assignable scope.
+      action: actions.defineRole,
+      target: (args: { name: string; actions: string[]; notActions?: string[]; assignableScopes: ScopeRef[] | string[] }) => {
+        const scopes = args.assignableScopes.map((s) => (typeof s === 'string' ? s : this.resolveScope(s)));
+        const role = validateCustomRole({ ...args, assignableScopes: scopes });
+        if (this.p.world.access.customRoles[role.name]) throw errors.conflict(`A custom role named '${role.name}' already exists.`, { role: role.name });
+        for (const scope of scopes) {
+          if (scopeKind(scope) === 'subscription' || scopeKind(scope) === 'resourceGroup' || scopeKind(scope) === 'workspace') {
+            const sub = scope.split('/')[2]!;
+            if (!this.p.world.access.subscriptions[sub]) throw errors.notFound('subscription', sub);
+          }
+        }
+        return { scope: scopes, role };
+      },
+    }),
+    upgradeWorkspace: declareCommand({
+      name: 'UpgradeWorkspace',
+      verb: 'upgradeWorkspace',
+      action: actions.upgradeWorkspace,
+      target: (args: { workspace: string }) => this.inWorkspace(args.workspace),
+    }),
+    revokeIdentityAccess: declareCommand({
+      name: 'RevokeIdentityAccess',
+      verb: 'revokeIdentityAccess',
+      action: actions.revokeIdentityAccess,
+      // Checked at the grant's own scope (the vault, the storage account, …).
+      target: (args: { workspace: string; resource: string }) => {
+        const ws = this.workspace(args.workspace);
+        const target = REVOCABLE_RESOURCES[args.resource];
+        if (!target) throw errors.badRequest(`'${args.resource}' is not a grant of the workspace identity; use one of ${Object.keys(REVOCABLE_RESOURCES).join(', ')}.`);
+        const grant = this.grantsOf(ws).find((g) => g.target === target)!;
+        return { scope: grant.scope, ws, target };
+      },
+    }),
+    resyncKeys: declareCommand({
+      name: 'ResyncKeys',
+      verb: 'resyncKeys',
+      action: actions.resyncKeys,
+      target: (args: { workspace: string }) => this.inWorkspace(args.workspace),
+    }),
+    regenerateStorageKey: declareCommand({
+      name: 'RegenerateStorageKey',
+      verb: 'regenerateStorageKey',
+      action: actions.regenerateStorageKey,
+      // Checked at the storage account's scope.
+      target: (args: { workspace: string }) => {
+        const ws = this.workspace(args.workspace);
+        return { scope: storageScopeOf(ws), ws };
+      },
+    }),
+    attachDatastore: declareCommand({
+      name: 'AttachDatastore',
+      verb: 'attachDatastore',
+      action: actions.attachDatastore,
+      target: (args: { workspace: string }) => this.inWorkspace(args.workspace),
+    }),
+    queryActivityLog: declareCommand({
+      name: 'QueryActivityLog',
+      verb: 'queryActivityLog',
+      action: actions.readActivityLog,
+      target: (args: { workspace: string }) => this.inWorkspace(args.workspace),
+    }),
+    queryWorkspaceMetrics: declareCommand({
+      name: 'QueryWorkspaceMetrics',
+      verb: 'queryWorkspaceMetrics',
+      action: actions.readWorkspaceMetrics,
+      target: (args: { workspace: string }) => this.inWorkspace(args.workspace),
+    }),
+  };
+
   /** S8.1: create a workspace and everything that comes with it. */
   async createWorkspace(
     token: string | undefined,
@@ -117,22 +228,7 @@ export class ArmService {
       keyVaultResourceGroup?: string;
     },
   ): Promise<WorkspaceRecord> {
-    return this.p.bus.run('CreateWorkspace', async (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'createWorkspace');
-      if (!WORKSPACE_NAME.test(args.name)) {
-        throw errors.badRequest(`Workspace name '${args.name}' is invalid: 3-33 letters, digits, '-' or '_', starting with a letter or digit.`);
-      }
-      for (const rg of [args.resourceGroup, args.keyVaultResourceGroup ?? args.resourceGroup]) {
-        if (!RESOURCE_GROUP_NAME.test(rg)) throw errors.badRequest(`Resource group name '${rg}' is invalid.`);
-      }
-      const subscription = this.subscriptionOf(args.subscription);
-      const scope = workspaceScope(subscription, args.resourceGroup, args.name);
-      const missingGroups = [...new Set([args.resourceGroup, args.keyVaultResourceGroup ?? args.resourceGroup])].filter(
-        (rg) => !this.p.world.access.resourceGroups[resourceGroupScope(subscription, rg).toLowerCase()],
-      );
-      // A missing resource group is created on the way, which needs permission at subscription scope.
-      if (missingGroups.length > 0) this.authorize(ctx, who, actions.createResourceGroup, subscriptionScope(subscription));
-      this.authorize(ctx, who, actions.createWorkspace, scope);
+    return this.p.bus.execute(this.commands.createWorkspace, token, args, async (ctx, { scope, subscription, missingGroups }) => {
       if (this.p.world.workspaces.byName[args.name]) {
         throw errors.conflict(`A workspace named '${args.name}' already exists; workspace names are unique in the directory (scenarios refer to them by name).`, {
           workspace: args.name,
@@ -176,16 +272,7 @@ export class ArmService {
 
   /** S2.1/S2.2: assign a role at a scope; at workspace scope this is "share workspace" (Owner only). */
   async assignRole(token: string | undefined, args: { principal: string; role: string } & { scope: ScopeRef }): Promise<void> {
-    await this.p.bus.run('AssignRole', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'assignRole');
-      const target = this.directory.principalByName(args.principal);
-      const scope = this.resolveScope(args.scope);
-      const role = this.role(args.role);
-      if (!role) {
-        const known = [...Object.keys(BUILT_IN_ROLES), ...Object.keys(this.p.world.access.customRoles)];
-        throw errors.notFound('role definition', args.role, `this directory (known: ${known.join(', ')})`);
-      }
-      this.authorize(ctx, who, actions.shareWorkspace, scope);
+    await this.p.bus.execute(this.commands.assignRole, token, args, (ctx, { scope, target, role }) => {
       if (!role.builtIn && !role.assignableScopes.some((s) => isWithinScope(scope, s))) {
         throw errors.badRequest(`Role '${role.name}' cannot be assigned at '${scope}': its assignable scopes are ${role.assignableScopes.join(', ')} (S2.3).`, {
           scope,
@@ -209,18 +296,7 @@ export class ArmService {
     token: string | undefined,
     args: { name: string; actions: string[]; notActions?: string[]; assignableScopes: ScopeRef[] | string[] },
   ): Promise<void> {
-    await this.p.bus.run('DefineRole', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'defineRole');
-      const scopes = args.assignableScopes.map((s) => (typeof s === 'string' ? s : this.resolveScope(s)));
-      const role = validateCustomRole({ ...args, assignableScopes: scopes });
-      if (this.p.world.access.customRoles[role.name]) throw errors.conflict(`A custom role named '${role.name}' already exists.`, { role: role.name });
-      for (const scope of scopes) {
-        if (scopeKind(scope) === 'subscription' || scopeKind(scope) === 'resourceGroup' || scopeKind(scope) === 'workspace') {
-          const sub = scope.split('/')[2]!;
-          if (!this.p.world.access.subscriptions[sub]) throw errors.notFound('subscription', sub);
-        }
-        this.authorize(ctx, who, actions.defineRole, scope);
-      }
+    await this.p.bus.execute(this.commands.defineRole, token, args, (ctx, { scope: scopes, role }) => {
       ctx.emit(streams.subscription(this.p.session, scopes[0]!.split('/')[2]!), 'any', [
         {
           type: 'RoleDefined',
@@ -232,10 +308,7 @@ export class ArmService {
 
   /** S2.2: upgrade to Enterprise, Owner only; the statechart refuses a second upgrade. */
   async upgradeWorkspace(token: string | undefined, args: { workspace: string; edition: 'enterprise' }): Promise<void> {
-    await this.p.bus.run('UpgradeWorkspace', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'upgradeWorkspace');
-      const ws = this.workspace(args.workspace);
-      this.authorize(ctx, who, actions.upgradeWorkspace, ws.scope);
+    await this.p.bus.execute(this.commands.upgradeWorkspace, token, args, (ctx, { ws }) => {
       const { snapshot, version } = this.rp.load(ws.workspaceId);
       const event: EventToAppend = { type: 'WorkspaceUpgraded', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, from: 'basic', to: 'enterprise' } };
       if (!workspaceAccepts(snapshot, { type: event.type, ...event.data })) {
@@ -247,17 +320,11 @@ export class ArmService {
 
   /** S2.5: an administrator removes one of the workspace identity's grants (what needs it then fails). */
   async revokeIdentityAccess(token: string | undefined, args: { workspace: string; resource: string }): Promise<void> {
-    await this.p.bus.run('RevokeIdentityAccess', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'revokeIdentityAccess');
-      const ws = this.workspace(args.workspace);
-      const target = REVOCABLE_RESOURCES[args.resource];
-      if (!target) throw errors.badRequest(`'${args.resource}' is not a grant of the workspace identity; use one of ${Object.keys(REVOCABLE_RESOURCES).join(', ')}.`);
-      const grant = this.grantsOf(ws).find((g) => g.target === target)!;
-      this.authorize(ctx, who, actions.revokeIdentityAccess, grant.scope);
+    await this.p.bus.execute(this.commands.revokeIdentityAccess, token, args, (ctx, { ws, target, scope }) => {
       const { snapshot, version } = this.rp.load(ws.workspaceId);
       const event = {
         type: 'IdentityAccessRevoked' as const,
-        data: { workspaceId: ws.workspaceId, workspace: ws.workspace, target, scope: grant.scope, principalId: ws.identity!.principalId },
+        data: { workspaceId: ws.workspaceId, workspace: ws.workspace, target, scope, principalId: ws.identity!.principalId },
       };
       if (!workspaceAccepts(snapshot, { type: event.type, ...event.data })) {
         throw errors.conflict(`The identity of '${ws.workspace}' holds no ${args.resource} grant to revoke (already revoked).`, { workspace: ws.workspace });
@@ -268,10 +335,7 @@ export class ArmService {
 
   /** S2.5: resync keys restores every grant the workspace identity lost. */
   async resyncKeys(token: string | undefined, args: { workspace: string }): Promise<{ restored: string[] }> {
-    return this.p.bus.run('ResyncKeys', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'resyncKeys');
-      const ws = this.workspace(args.workspace);
-      this.authorize(ctx, who, actions.resyncKeys, ws.scope);
+    return this.p.bus.execute(this.commands.resyncKeys, token, args, (ctx, { ws }) => {
       const { version } = this.rp.load(ws.workspaceId);
       const regrants = this.grantsOf(ws).filter((g) => ws.revoked.includes(g.target));
       ctx.emit(streams.workspace(ws.workspaceId), version, [
@@ -287,11 +351,8 @@ export class ArmService {
 
   /** S4.3: regenerate a storage key; the key-vault connection string follows (needs the identity's vault grant). */
   async regenerateStorageKey(token: string | undefined, args: { workspace: string; key: 'key1' | 'key2' }): Promise<void> {
-    await this.p.bus.run('RegenerateStorageKey', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'regenerateStorageKey');
-      const ws = this.workspace(args.workspace);
+    await this.p.bus.execute(this.commands.regenerateStorageKey, token, args, (ctx, { ws }) => {
       const account = ws.storageAccount!;
-      this.authorize(ctx, who, actions.regenerateStorageKey, storageScopeOf(ws));
       const identity = this.identityOf(ws);
       // Check the identity can update the vault *before* changing the key: a refusal must change nothing.
       this.withIdentity(ws, 'key vault', 'regenerateStorageKey', () => this.p.vaults.getSecret(identity, ws.keyVault!, STORAGE_CONNECTION_SECRET));
@@ -314,10 +375,7 @@ export class ArmService {
 
   /** S2.2 + S6.1: attach a datastore: a blob container, its connection string kept in the workspace vault. */
   async attachDatastore(token: string | undefined, args: { workspace: string; name: string; container: string }): Promise<void> {
-    await this.p.bus.run('AttachDatastore', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'attachDatastore');
-      const ws = this.workspace(args.workspace);
-      this.authorize(ctx, who, actions.attachDatastore, ws.scope);
+    await this.p.bus.execute(this.commands.attachDatastore, token, args, (ctx, { ws }) => {
       if (ws.datastores[args.name]) throw errors.conflict(`Datastore '${args.name}' is already attached to '${ws.workspace}'.`, { datastore: args.name });
       const identity = this.identityOf(ws);
       const asIdentity = { kind: 'identity' as const, ...identity };
@@ -338,20 +396,14 @@ export class ArmService {
 
   /** S7.2: the activity log of a workspace. */
   async queryActivityLog(token: string | undefined, args: { workspace: string }): Promise<ActivityLogEntry[]> {
-    return this.p.bus.run('QueryActivityLog', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'queryActivityLog');
-      const ws = this.workspace(args.workspace);
-      this.authorize(ctx, who, actions.readActivityLog, ws.scope);
+    return this.p.bus.execute(this.commands.queryActivityLog, token, args, (_ctx, { ws }) => {
       return this.p.world.activityLog.entries.filter((e) => e.workspace === ws.workspace || (e.scope && isWithinScope(e.scope, ws.scope)));
     });
   }
 
   /** S7.1: workspace metrics (runs, deployments, registrations). */
   async queryWorkspaceMetrics(token: string | undefined, args: { workspace: string }): Promise<{ runs: number; deployments: number; registrations: number }> {
-    return this.p.bus.run('QueryWorkspaceMetrics', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'queryWorkspaceMetrics');
-      const ws = this.workspace(args.workspace);
-      this.authorize(ctx, who, actions.readWorkspaceMetrics, ws.scope);
+    return this.p.bus.execute(this.commands.queryWorkspaceMetrics, token, args, (_ctx, { ws }) => {
       return { ...(this.p.world.workspaceMetrics[ws.workspaceId] ?? { runs: 0, deployments: 0, registrations: 0 }) };
     });
   }

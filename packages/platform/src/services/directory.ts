@@ -125,9 +125,12 @@ export class DirectoryService {
     });
   }
 
-  /** S1.2: every call presents its token; signature, audience and expiry are checked. */
-  authenticate(ctx: CommandContext, token: string | undefined, what: string): PrincipalRecord {
-    if (!token) throw errors.authenticationFailed(what);
+  /**
+   * S1.2: every call presents its token; signature, audience, issuer and expiry are checked, and
+   * the principal it names must be one of this directory's. The command bus calls this for every
+   * command (runtime/command-bus.ts `execute`); no service checks a token itself.
+   */
+  verifyToken(token: string): PrincipalRecord {
     const claims = checkTokenClaims(verifyJwt(token, this.keys), {
       audience: ARM_AUDIENCE,
       issuer: this.issuer,
@@ -135,7 +138,6 @@ export class DirectoryService {
     });
     const rec = this.p.world.directory.byId[claims.oid];
     if (!rec || claims.tid !== this.tenantId) throw errors.invalidToken('the token names a principal this directory does not know');
-    ctx.principal = rec.principal;
     return rec;
   }
 }

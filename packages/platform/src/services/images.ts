@@ -19,7 +19,7 @@ import {
 } from '@amlsim/core';
 import { AGENT_IMAGE_SCORING_CHECK_SCRIPT, AGENT_IMAGE_SCORING_SERVER, scoringFiles } from '@amlsim/agent';
 import { amlsimLabels, connectDocker, containerLabels, type DockerEngine } from '@amlsim/docker';
-import type { CommandContext, EventToAppend } from '../runtime/command-bus';
+import { declareCommand, type CommandContext, type EventToAppend } from '../runtime/command-bus';
 import { streams, type PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
 import { RegistryProcess } from './container-registry';
@@ -59,18 +59,23 @@ export class ImageService {
     private readonly dockerSocket?: string,
   ) {}
 
+  /** Declared once (runtime/command-bus.ts): the image is built, checked and pushed as the workspace identity (S2.5, S6.1). */
+  private readonly commands = {
+    createImage: declareCommand({
+      name: 'CreateImage',
+      verb: 'createImage',
+      action: actions.createImage,
+      target: (args: { workspace: string }) => this.arm.inWorkspace(args.workspace),
+      identity: ['registry', 'keyVault', 'storage'],
+    }),
+  };
+
   async createImage(
     token: string | undefined,
     args: { workspace: string; name: string; models: string[]; scoringScript: string; dependencies?: string[] },
   ): Promise<{ imageId: string; image: string; version: number; status: ImageStatus; location?: string }> {
-    return this.p.bus.run('CreateImage', async (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'createImage');
-      const ws = this.arm.workspace(args.workspace);
-      this.arm.check(ctx, who, actions.createImage, ws.scope);
+    return this.p.bus.execute(this.commands.createImage, token, args, async (ctx, { ws }) => {
       if (this.driverKind() !== 'docker') throw errors.badRequest('createImage builds a Docker image: it needs the docker driver (--driver docker).');
-      for (const target of ['registry', 'keyVault', 'storage'] as const) {
-        if (ws.revoked.includes(target)) throw errors.managedIdentityAccessDenied(ws.workspace, target === 'keyVault' ? 'key vault' : target, 'createImage');
-      }
       if (!existsSync(args.scoringScript)) throw errors.notFound('scoring script', args.scoringScript);
       const modelIds = args.models.map((id) => this.resolveModel(ws, id));
       await this.dockerEngine(); // no engine, no half-made image

@@ -10,7 +10,7 @@ import {
   STREAMS,
 } from '@amlsim/core';
 import type { ComputeDriver } from '../compute/compute-driver';
-import type { CommandContext } from '../runtime/command-bus';
+import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import type { PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
@@ -59,21 +59,23 @@ export class MachineLearningService {
     private readonly driver: () => Promise<ComputeDriver>,
   ) {}
 
-  private authorized(ctx: CommandContext, token: string | undefined, what: string, action: string, workspace: string): WorkspaceRecord {
-    const who = this.directory.authenticate(ctx, token, what);
-    const ws = this.arm.workspace(workspace);
-    this.arm.check(ctx, who, action, ws.scope);
-    return ws;
-  }
+  /** A run's commands act in the run's workspace (an unknown run is refused: ResourceNotFound). */
+  private inRunWorkspace = (args: { runId: string }) => this.arm.inWorkspace(this.runWorkspace(args.runId));
+  private inWorkspace = (args: { workspace: string }) => this.arm.inWorkspace(args.workspace);
 
-  /** S2.5: the platform reaches storage and compute as the workspace identity; a revoked grant stops it here. */
-  private requireIdentity(ws: WorkspaceRecord, operation: string, targets: Array<'storage' | 'workspace'>): void {
-    for (const target of targets) {
-      if (ws.revoked.includes(target)) {
-        throw errors.managedIdentityAccessDenied(ws.workspace, target === 'storage' ? 'storage account' : 'workspace (compute access)', operation);
-      }
-    }
-  }
+  /**
+   * Each command once: name, RBAC action, scope (runtime/command-bus.ts). S2.5: the platform
+   * reaches storage and compute as the workspace identity, so a revoked grant refuses what needs it.
+   */
+  private readonly commands = {
+    createCompute: declareCommand({ name: 'CreateCompute', verb: 'createCompute', action: actions.createCompute, target: this.inWorkspace }),
+    snapshot: declareCommand({ name: 'Snapshot', verb: 'snapshot', action: actions.runExperiment, target: this.inWorkspace, identity: ['storage'] }),
+    submitRun: declareCommand({ name: 'SubmitRun', verb: 'submitRun', action: actions.runExperiment, target: this.inWorkspace, identity: ['storage', 'workspace'] }),
+    cancelRun: declareCommand({ name: 'CancelRun', verb: 'cancelRun', action: actions.runExperiment, target: this.inRunWorkspace }),
+    waitForRun: declareCommand({ name: 'WaitForRun', verb: 'waitForRun', action: actions.viewRuns, target: this.inRunWorkspace }),
+    getRunStatusHistory: declareCommand({ name: 'GetRunStatusHistory', verb: 'getRunStatusHistory', action: actions.viewRuns, target: this.inRunWorkspace }),
+    getMetrics: declareCommand({ name: 'GetMetrics', verb: 'getMetrics', action: actions.viewMetrics, target: this.inRunWorkspace }),
+  };
 
   /** S2.2 "create compute target": an AmlCompute cluster (S8.3 managed, S4.6). */
   async createCompute(
@@ -90,8 +92,7 @@ export class MachineLearningService {
       region?: string;
     },
   ): Promise<{ computeId: string }> {
-    return this.p.bus.run('CreateCompute', async (ctx) => {
-      const ws = this.authorized(ctx, token, 'createCompute', actions.createCompute, args.workspace);
+    return this.p.bus.execute(this.commands.createCompute, token, args, async (ctx, { ws }) => {
       if (args.type === 'VirtualMachine') {
         throw errors.badRequest(`A VirtualMachine is not created by AML but attached: create it with createVm, then attachCompute (S8.3, S6.2).`, { type: args.type });
       }
@@ -140,11 +141,10 @@ export class MachineLearningService {
 
   /** S8.2: pack a directory, content-hash it, and keep it encrypted in the workspace's blob storage. */
   async snapshot(token: string | undefined, args: { workspace: string; experiment: string; source: string }) {
-    return this.p.bus.run('Snapshot', (ctx) => this.takeSnapshot(ctx, this.authorized(ctx, token, 'snapshot', actions.runExperiment, args.workspace), args));
+    return this.p.bus.execute(this.commands.snapshot, token, args, (ctx, { ws }) => this.takeSnapshot(ctx, ws, args));
   }
 
   private async takeSnapshot(ctx: CommandContext, ws: WorkspaceRecord, args: { experiment: string; source: string }) {
-    this.requireIdentity(ws, 'snapshot', ['storage']);
     const packed = await packDirectory(args.source);
     const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
     const saved = this.snapshots.save(identity, ws.storageAccount!, ws.blobContainer!, packed);
@@ -168,15 +168,13 @@ export class MachineLearningService {
 
   /** S8.3: AML is called with the snapshot id; it creates the run and its token, and the compute target takes over. */
   async submitRun(token: string | undefined, args: SubmitRunArgs): Promise<{ runId: string }> {
-    return this.p.bus.run('SubmitRun', async (ctx) => {
-      const ws = this.authorized(ctx, token, 'submitRun', actions.runExperiment, args.workspace);
+    return this.p.bus.execute(this.commands.submitRun, token, args, async (ctx, { ws }) => {
       const compute = this.p.world.computes.byKey[computeKey(ws.workspaceId, args.compute)];
       if (!compute) throw errors.notFound('compute', args.compute, `workspace '${ws.workspace}'`);
       // S8.5: an AKS cluster is an inference target; runs train on AmlCompute or an attached VM.
       if (compute.type === 'AKS') {
         throw errors.badRequest(`Compute '${compute.compute}' is an AKS cluster, an inference target: submit runs to an AmlCompute cluster or an attached VirtualMachine.`, { compute: compute.compute, type: compute.type });
       }
-      this.requireIdentity(ws, 'submitRun', ['storage', 'workspace']);
       // No engine, no run: refuse before a single fact of a half-started run is written.
       await this.driver();
       let snapshotId = args.snapshotId;
@@ -222,8 +220,7 @@ export class MachineLearningService {
   }
 
   async cancelRun(token: string | undefined, args: { runId: string }): Promise<void> {
-    await this.p.bus.run('CancelRun', async (ctx) => {
-      const ws = this.authorized(ctx, token, 'cancelRun', actions.runExperiment, this.runWorkspace(args.runId));
+    await this.p.bus.execute(this.commands.cancelRun, token, args, async (ctx, { ws }) => {
       const { snapshot } = this.runs.load(args.runId);
       const event = { type: 'RunCancelRequested' as const, runId: args.runId, workspaceId: ws.workspaceId, workspace: ws.workspace, by: ctx.principal ?? '' };
       if (!snapshot.can(event)) throw errors.conflict(`Run ${args.runId} is ${runStatusOf(snapshot) ?? 'finishing'}; it cannot be canceled.`, { run: args.runId });
@@ -234,8 +231,7 @@ export class MachineLearningService {
 
   /** Wait for the run to end — or, with `until`, to reach that status (e.g. Running before a fault). */
   async waitForRun(token: string | undefined, args: { runId: string; timeoutMs: number; until?: RunStatus }): Promise<{ status: RunStatus; reason?: string }> {
-    return this.p.bus.run('WaitForRun', async (ctx) => {
-      this.authorized(ctx, token, 'waitForRun', actions.viewRuns, this.runWorkspace(args.runId));
+    return this.p.bus.execute(this.commands.waitForRun, token, args, async () => {
       const status = await this.runs.waitFor(args.runId, args.timeoutMs, args.until);
       const reason = this.runs.load(args.runId).snapshot.context.reason;
       return { status, ...(reason ? { reason } : {}) };
@@ -243,8 +239,7 @@ export class MachineLearningService {
   }
 
   async getRunStatusHistory(token: string | undefined, args: { runId: string }): Promise<{ statuses: RunStatus[]; terminal: boolean }> {
-    return this.p.bus.run('GetRunStatusHistory', (ctx) => {
-      this.authorized(ctx, token, 'getRunStatusHistory', actions.viewRuns, this.runWorkspace(args.runId));
+    return this.p.bus.execute(this.commands.getRunStatusHistory, token, args, () => {
       const { history, snapshot } = this.runs.load(args.runId);
       return { statuses: history, terminal: isTerminalStatus(runStatusOf(snapshot)) };
     });
@@ -252,8 +247,7 @@ export class MachineLearningService {
 
   /** S8.4: clients call AML, which reads the metrics from the metric store (Cosmos DB) and returns them. */
   async getMetrics(token: string | undefined, args: { runId: string }) {
-    return this.p.bus.run('GetMetrics', (ctx) => {
-      this.authorized(ctx, token, 'getMetrics', actions.viewMetrics, this.runWorkspace(args.runId));
+    return this.p.bus.execute(this.commands.getMetrics, token, args, () => {
       const r = this.p.world.runMetrics[args.runId];
       if (!r) throw errors.notFound('run', args.runId);
       // Like Run.get_metrics(): a metric logged once is a value, logged many times a list.

@@ -1,6 +1,7 @@
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { actions, errors, SimError, STREAMS, type ModelVersion, type WorkspaceRecord } from '@amlsim/core';
+import { declareCommand } from '../runtime/command-bus';
 import type { PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
@@ -67,15 +68,23 @@ export class ModelRegistry {
     private readonly limits: ModelLimits = MODEL_LIMITS,
   ) {}
 
+  /** Each command once: name, RBAC action, scope (runtime/command-bus.ts); the files go to storage as the workspace identity (S2.5). */
+  private readonly commands = {
+    registerModel: declareCommand({
+      name: 'RegisterModel',
+      verb: 'registerModel',
+      action: actions.registerModel,
+      target: (args: { workspace: string }) => this.arm.inWorkspace(args.workspace),
+      identity: ['storage'],
+    }),
+    getModel: declareCommand({ name: 'GetModel', verb: 'getModel', action: actions.viewModels, target: (args: { workspace: string }) => this.arm.inWorkspace(args.workspace) }),
+  };
+
   async registerModel(token: string | undefined, args: { workspace: string; name: string; path: string; tags?: Record<string, string> }): Promise<ModelVersion> {
-    return this.p.bus.run('RegisterModel', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'registerModel');
-      const ws = this.arm.workspace(args.workspace);
-      this.arm.check(ctx, who, actions.registerModel, ws.scope);
+    return this.p.bus.execute(this.commands.registerModel, token, args, (ctx, { ws }) => {
       if (!MODEL_NAME.test(args.name)) {
         throw errors.badRequest(`Model name '${args.name}' is invalid: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 255.`);
       }
-      if (ws.revoked.includes('storage')) throw errors.managedIdentityAccessDenied(ws.workspace, 'storage account', 'registerModel');
       const files = measureModelFiles(args.name, args.path, this.limits);
       const version = (this.p.world.models[ws.workspaceId]?.[args.name]?.length ?? 0) + 1;
       const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
@@ -138,10 +147,7 @@ export class ModelRegistry {
 
   /** A registered version (S2.2 "view models": Reader too). */
   async getModel(token: string | undefined, args: { workspace: string; name: string; version?: number }): Promise<ModelVersion> {
-    return this.p.bus.run('GetModel', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'getModel');
-      const ws = this.arm.workspace(args.workspace);
-      this.arm.check(ctx, who, actions.viewModels, ws.scope);
+    return this.p.bus.execute(this.commands.getModel, token, args, (_ctx, { ws }) => {
       const versions = this.p.world.models[ws.workspaceId]?.[args.name] ?? [];
       return this.version(ws, args.name, args.version ?? versions.length);
     });

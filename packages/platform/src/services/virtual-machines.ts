@@ -3,7 +3,7 @@ import { AGENT_DIR } from '@amlsim/agent';
 import { actions, computeKey, errors, isSimError, STREAMS, type ComputeRecord } from '@amlsim/core';
 import type { ComputeDriver, RunningCompute, RunningVm } from '../compute/compute-driver';
 import { callLoginAgent, refusalOf } from '../compute/vm-login-client';
-import type { CommandContext } from '../runtime/command-bus';
+import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import { PLATFORM_PRINCIPAL, type PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
 import type { DirectoryService } from './directory';
@@ -74,12 +74,22 @@ export class VirtualMachineService {
     this.platformVault = `amlplatform${p.session.replace(/[^a-z0-9]/g, '').slice(-12)}`;
   }
 
+  /** Each command once (runtime/command-bus.ts). The user's own VM is no workspace resource: authentication only. */
+  private readonly commands = {
+    createVm: declareCommand({ name: 'CreateVm', verb: 'createVm', authenticationOnly: true }),
+    attachCompute: declareCommand({
+      name: 'AttachCompute',
+      verb: 'attachCompute',
+      action: actions.attachCompute,
+      target: (args: { workspace: string }) => this.arm.inWorkspace(args.workspace),
+    }),
+  };
+
   /** The user's own VM: authentication only (it is not a workspace resource, so no workspace RBAC). */
   async createVm(token: string | undefined, args: { name: string; username?: string; password?: string }): Promise<{ vmId: string; vm: string }> {
-    return this.p.bus.run('CreateVm', async (ctx) => {
-      // Known before anything can fail, so the invariants look for it in the log and the vaults.
-      if (args.password !== undefined) this.p.secrets.add(args.password, 'VM password');
-      const who = this.directory.authenticate(ctx, token, 'createVm');
+    // Known before anything can fail, so the invariants look for it in the log and the vaults.
+    if (args.password !== undefined) this.p.secrets.add(args.password, 'VM password');
+    return this.p.bus.execute(this.commands.createVm, token, args, async (ctx, { principal: who }) => {
       if (this.vms.has(args.name)) throw errors.conflict(`A VM named '${args.name}' already exists.`, { vm: args.name });
       const username = args.username ?? 'azureuser';
       const driver = await this.driver();
@@ -115,11 +125,8 @@ export class VirtualMachineService {
     token: string | undefined,
     args: { workspace: string; name: string; type: string; vm: string; username: string; password: string },
   ): Promise<{ computeId: string }> {
-    return this.p.bus.run('AttachCompute', async (ctx) => {
-      this.p.secrets.add(args.password, 'VM password');
-      const who = this.directory.authenticate(ctx, token, 'attachCompute');
-      const ws = this.arm.workspace(args.workspace);
-      this.arm.check(ctx, who, actions.attachCompute, ws.scope);
+    this.p.secrets.add(args.password, 'VM password');
+    return this.p.bus.execute(this.commands.attachCompute, token, args, async (ctx, { ws }) => {
       if (args.type !== 'VirtualMachine') throw errors.badRequest(`Compute type '${args.type}' cannot be attached; VirtualMachine can.`, { type: args.type });
       const vm = this.vms.get(args.vm);
       if (!vm) throw errors.notFound('VM', args.vm, 'this session (create it with createVm)');

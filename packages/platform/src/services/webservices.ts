@@ -8,7 +8,7 @@ import { containerLabels, type ContainerHandle } from '@amlsim/docker';
 import { fingerprint } from '../crypto/sealed-box';
 import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
 import { crossRegionLatencyMs } from './regions';
-import type { CommandContext } from '../runtime/command-bus';
+import { declareCommand } from '../runtime/command-bus';
 import type { PlatformContext } from '../runtime/platform-context';
 import { sessionTempPath } from '../runtime/session-temp';
 import { openSocketDoor } from '../runtime/socket-doors';
@@ -75,6 +75,23 @@ export class WebserviceService {
     this.tokenKey = generateSigningKey(`aml-webservice-${p.session}`);
   }
 
+  /** A command on an existing service acts in the service's workspace. */
+  private onService = (args: { service: string }) => {
+    const service = this.service(args.service);
+    return { ...this.arm.inWorkspace(service.workspace), service };
+  };
+  private inWorkspace = (args: { workspace: string }) => this.arm.inWorkspace(args.workspace);
+
+  /** Each command once: name, RBAC action, scope (runtime/command-bus.ts). */
+  private readonly commands = {
+    deploy: declareCommand({ name: 'DeployWebservice', verb: 'deployWebservice', action: actions.deployService, target: this.inWorkspace }),
+    getToken: declareCommand({ name: 'GetToken', verb: 'getToken', action: actions.serviceToken, target: this.onService }),
+    getKeys: declareCommand({ name: 'GetKeys', verb: 'getKeys', action: actions.listServiceKeys, target: this.onService }),
+    regenKey: declareCommand({ name: 'RegenKey', verb: 'regenKey', action: actions.deployService, target: this.onService }),
+    delete: declareCommand({ name: 'DeleteWebservice', verb: 'deleteWebservice', action: actions.deployService, target: this.onService }),
+    queryAppInsights: declareCommand({ name: 'QueryAppInsights', verb: 'queryAppInsights', action: actions.readAppInsights, target: this.inWorkspace }),
+  };
+
   private service(name: string): WebserviceRecord {
     const s = this.p.world.webservices[name];
     if (!s) throw errors.notFound('web service', name);
@@ -99,10 +116,7 @@ export class WebserviceService {
       memoryGb?: number;
     },
   ): Promise<{ service: string; status: string; scoringUri?: string; reason?: string }> {
-    return this.p.bus.run('DeployWebservice', async (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'deployWebservice');
-      const ws = this.arm.workspace(args.workspace);
-      this.arm.check(ctx, who, actions.deployService, ws.scope);
+    return this.p.bus.execute(this.commands.deploy, token, args, async (ctx, { ws }) => {
       if (args.target === 'ACI' && args.compute !== undefined) throw errors.badRequest(`compute '${args.compute}' names an AKS cluster; ACI deployments take no compute.`);
       const cluster = args.target === 'AKS' ? this.aksCluster(ws, args.compute) : undefined;
       // S1.4: one kind of auth per service; ACI has no token auth.
@@ -223,10 +237,8 @@ export class WebserviceService {
    * the distance from the cluster's region adds to how long it takes.
    */
   async getToken(token: string | undefined, args: { service: string }): Promise<{ token: string; refreshBy: string; durationMs: number }> {
-    return this.p.bus.run('GetToken', async (ctx) => {
-      const s = this.authorizedOn(ctx, token, 'getToken', args.service, actions.serviceToken);
+    return this.p.bus.execute(this.commands.getToken, token, args, async (ctx, { service: s, ws }) => {
       if (!s.tokenAuthEnabled) throw errors.badRequest(`Web service '${s.service}' does not use token auth (S1.4: one kind per service).`);
-      const ws = this.arm.workspace(s.workspace);
       if (this.p.faults.isOut(ws.region)) throw errors.serviceUnavailable('The token service of the workspace region', ws.region);
       const clusterRegion = this.clusterRegionOf(s) ?? ws.region;
       const durationMs = crossRegionLatencyMs(clusterRegion, ws.region);
@@ -274,8 +286,7 @@ export class WebserviceService {
 
   /** S1.5: both keys (management plane: Owner/Contributor). */
   async getKeys(token: string | undefined, args: { service: string }): Promise<{ primaryKey: string; secondaryKey: string }> {
-    return this.p.bus.run('GetKeys', (ctx) => {
-      const s = this.authorizedOn(ctx, token, 'getKeys', args.service, actions.listServiceKeys);
+    return this.p.bus.execute(this.commands.getKeys, token, args, (_ctx, { service: s }) => {
       const keys = this.live.get(s.service)?.keys;
       if (!keys) throw errors.badRequest(`Web service '${s.service}' does not use key auth; it has no keys.`);
       return { primaryKey: keys.Primary, secondaryKey: keys.Secondary };
@@ -284,8 +295,7 @@ export class WebserviceService {
 
   /** S1.5: a new value for one key; the old one is refused from the next request on. */
   async regenKey(token: string | undefined, args: { service: string; key: string }): Promise<void> {
-    await this.p.bus.run('RegenKey', (ctx) => {
-      const s = this.authorizedOn(ctx, token, 'regenKey', args.service, actions.deployService);
+    await this.p.bus.execute(this.commands.regenKey, token, args, (ctx, { service: s }) => {
       if (args.key !== 'Primary' && args.key !== 'Secondary') throw errors.badRequest(`key must be Primary or Secondary, not '${args.key}'.`);
       const live = this.live.get(s.service);
       if (!live?.keys) throw errors.badRequest(`Web service '${s.service}' does not use key auth; it has no keys.`);
@@ -297,8 +307,7 @@ export class WebserviceService {
   }
 
   async delete(token: string | undefined, args: { service: string }): Promise<void> {
-    await this.p.bus.run('DeleteWebservice', async (ctx) => {
-      const s = this.authorizedOn(ctx, token, 'deleteWebservice', args.service, actions.deployService);
+    await this.p.bus.execute(this.commands.delete, token, args, async (ctx, { service: s }) => {
       await this.teardown(s.service);
       ctx.emit(serviceStream(s.serviceId), 'any', [{ type: 'WebserviceDeleted', data: { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service } }]);
     });
@@ -306,10 +315,7 @@ export class WebserviceService {
 
   /** S7.3: App Insights records of a workspace, optionally of one service (readers too). */
   async queryAppInsights(token: string | undefined, args: { workspace: string; service?: string }): Promise<AppInsightsRecord[]> {
-    return this.p.bus.run('QueryAppInsights', (ctx) => {
-      const who = this.directory.authenticate(ctx, token, 'queryAppInsights');
-      const ws = this.arm.workspace(args.workspace);
-      this.arm.check(ctx, who, actions.readAppInsights, ws.scope);
+    return this.p.bus.execute(this.commands.queryAppInsights, token, args, (_ctx, { ws }) => {
       return (this.p.world.appInsights[ws.workspaceId] ?? []).filter((r) => !args.service || r.service === args.service);
     });
   }
@@ -349,14 +355,6 @@ export class WebserviceService {
     live?.route?.gateway.unregister(name);
     for (const c of live?.containers ?? []) await c.remove().catch(() => {});
     for (const d of live?.dirs ?? []) rmSync(d, { recursive: true, force: true });
-  }
-
-  private authorizedOn(ctx: CommandContext, token: string | undefined, what: string, service: string, action: string): WebserviceRecord {
-    const who = this.directory.authenticate(ctx, token, what);
-    const s = this.service(service);
-    const ws = this.arm.workspace(s.workspace);
-    this.arm.check(ctx, who, action, ws.scope);
-    return s;
   }
 
   private authorize(service: string, header: string | undefined): { ok: true } | { ok: false; status: 401; code: string; message: string } {
