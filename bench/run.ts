@@ -43,6 +43,13 @@ console.log(`\nreplayed world: ${Object.keys(world.workspaces.byId).length.toLoc
   `${world.activityLog.entries.length.toLocaleString('en-US')} activity-log entries, ${Object.values(world.access.assignmentsByPrincipal).reduce((n, l) => n + l.length, 0).toLocaleString('en-US')} role assignments`);
 
 {
+  const { benchRecovery } = await import('./recovery-bench');
+  process.stderr.write('recovery benchmark (100,000 events)...\n');
+  const r = await benchRecovery(template);
+  console.log(`\nrecover a data dir (${fmt(r.events)} events, ${r.recovered} facts appended)   recover ${r.recoverMs.toFixed(0)} ms  replay ${r.replayMs.toFixed(0)} ms  ${r.ratio.toFixed(2)}x  <= ${r.target}x  ${r.ratio <= r.target ? 'ok' : 'MISSED'}`);
+}
+
+{
   const { benchSteps } = await import('./steps-bench');
   process.stderr.write('many-steps benchmark (100,000 signIn steps against 1,000)...\n');
   const s = await benchSteps();

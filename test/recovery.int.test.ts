@@ -101,7 +101,7 @@ describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driv
       expect(resume.status).toBe(0);
       expect(resume.stdout).toContain('nothing to recover');
       const replayed = cli('replay', '--data-dir', dataDir);
-      expect(replayed.stdout).toContain(`✓ session ${session}`);
+      expect(replayed.stdout).toContain(`↻ session ${session}`);
       expect(replayed.status).toBe(0);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');

@@ -423,7 +423,8 @@ export const buildProgram = (): Command => {
         const holder = readDataDirLock(resolve(opts.dataDir));
         const report = replay(store, { onProgress: (n) => err(pc.dim(`  replayed ${n.toLocaleString('en')} events…`)), writerLive: holder?.alive === true });
         for (const s of report.sessions) {
-          if (s.inProgress) out(pc.dim(`… session ${s.session}: ${s.events} events so far; still being written by pid ${holder?.pid}, nothing saved to compare yet`));
+          if (s.recovered) out(pc.yellow(`↻ session ${s.session}: ${s.events} events; its simulator stopped and the next one ended its unfinished work (SessionRecovered), so it saved nothing to compare`));
+          else if (s.inProgress) out(pc.dim(`… session ${s.session}: ${s.events} events so far; still being written by pid ${holder?.pid}, nothing saved to compare yet`));
           else if (s.divergences.length === 0) out(pc.green(`✓ session ${s.session}: ${s.events} events, read models and aggregates match`));
           else {
             out(pc.red(`✗ session ${s.session}: ${s.events} events`));

@@ -5,9 +5,11 @@ export type ReplayReport = {
   /**
    * `inProgress`: the session a live simulator is still writing (it has saved nothing yet, and
    * that is no divergence). Any other session with a divergence, or with no saved state (it did
-   * not finish: the simulator was killed), makes the report not ok.
+   * not finish: the simulator was killed), makes the report not ok — unless the next simulator
+   * recovered it (`recovered`: a `SessionRecovered` fact ended its unfinished work; it saved
+   * nothing of its own to compare, and that is no divergence either).
    */
-  sessions: Array<{ session: string; position: number; events: number; divergences: string[]; inProgress?: boolean }>;
+  sessions: Array<{ session: string; position: number; events: number; divergences: string[]; inProgress?: boolean; recovered?: boolean }>;
   ok: boolean;
 };
 
@@ -38,9 +40,11 @@ export const replay = (store: EventStore, options: ReplayOptions = {}): ReplayRe
   const checkpoints = new Map(store.loadCheckpoints().map((c) => [c.name.replace(/^session:/, ''), c]));
   const worlds = new Map<string, WorldState>();
   const counts = new Map<string, number>();
+  const recovered = new Set<string>();
   let n = 0;
   for (const e of store.readAll() as Iterable<StoredEvent>) {
     const session = e.meta.session;
+    if (e.type === 'SessionRecovered') recovered.add(session);
     const cp = checkpoints.get(session);
     if (cp && e.position > cp.position) continue;
     let w = worlds.get(session);
@@ -57,6 +61,10 @@ export const replay = (store: EventStore, options: ReplayOptions = {}): ReplayRe
     const divergences: string[] = [];
     if (!cp && options.writerLive && session === last) {
       sessions.push({ session, position: world.position, events: counts.get(session) ?? 0, divergences, inProgress: true });
+      continue;
+    }
+    if (!cp && recovered.has(session)) {
+      sessions.push({ session, position: world.position, events: counts.get(session) ?? 0, divergences, recovered: true });
       continue;
     }
     if (!cp) divergences.push('no saved state for this session: it did not finish (the simulator was killed or crashed), so its state cannot be checked');

@@ -20,6 +20,25 @@ export type SessionRecovery = {
 
 const WEBSERVICE_FACTS = new Set(['ServiceKeysGenerated', 'WebserviceHealthy', 'WebserviceFailed', 'WebserviceUnschedulable', 'WebserviceUnhealthy', 'ServiceKeyRegenerated', 'WebserviceDeleted']);
 
+const RUN_ENDS = new Set(['RunCompleted', 'RunFailed', 'RunCanceled']);
+const IMAGE_ENDS = new Set(['ImageCreated', 'ImageCreationFailed', 'ImageCreationTimedOut']);
+
+/**
+ * A run with nothing left to end, told by its facts' types alone (no fold: most runs of a long
+ * log are settled, and recovery must cost no more than a replay): it ended, its token died, its
+ * node (if it had one) went back, its channel (if it had one) closed.
+ */
+const runSettled = (list: readonly StoredEvent[]): boolean => {
+  const types = new Set(list.map((e) => e.type));
+  const has = (t: string) => types.has(t);
+  return (
+    [...RUN_ENDS].some(has) &&
+    (!has('RunTokenIssued') || has('RunTokenRevoked') || has('RunTokenExpired')) &&
+    (!has('NodeAssigned') || has('NodeReleased')) &&
+    (!has('RunChannelOpened') || has('RunChannelClosed'))
+  );
+};
+
 /**
  * A session whose simulator is gone cannot finish what it started: its runs' containers, its
  * nodes' disks, its image builds and its replicas went with it (or are swept at the next
@@ -58,6 +77,7 @@ export function decideSessionRecovery(events: readonly StoredEvent[], session: s
   for (const [stream, list] of streams) {
     switch (streamKindOf(stream)) {
       case 'run': {
+        if (runSettled(list)) break;
         const folded = foldRun(list);
         if (!folded) break;
         const run = folded.snapshot.context;
@@ -87,6 +107,7 @@ export function decideSessionRecovery(events: readonly StoredEvent[], session: s
         break;
       }
       case 'image': {
+        if (list.some((e) => IMAGE_ENDS.has(e.type))) break;
         const image = foldImage(list);
         if (!image || imageStatusOf(image) !== 'Running') break;
         const { workspaceId, workspace, imageId, image: name } = image.context;

@@ -1,5 +1,4 @@
-import { applyToWorld, decideSessionRecovery, emptyWorld, sessionRecoveredFact, STREAMS, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StoredEvent, type StreamAppend } from '@amlsim/core';
-import { takeCheckpoint } from '../checkpoints';
+import { decideSessionRecovery, sessionRecoveredFact, STREAMS, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StoredEvent, type StreamAppend } from '@amlsim/core';
 
 export type RecoveredSession = Omit<SessionRecovery, 'facts'> & { facts: number };
 
@@ -37,11 +36,8 @@ export function recoverAbandonedSessions(store: EventStore, options: { by: strin
       append.events.push({ type: f.type, data: f.data as unknown as Record<string, unknown>, meta: { ...meta, causationId: meta.correlationId } });
       byStream.set(f.stream, append);
     }
-    const appended = store.appendMany([...byStream.values()]).events;
-    // What the session ended as is its saved state: `amlsim replay` compares against it.
-    const world = emptyWorld();
-    for (const e of [...events, ...appended]) applyToWorld(world, e);
-    takeCheckpoint(store, session, world);
+    // One transaction a session. `amlsim replay` knows a recovered session by its SessionRecovered.
+    store.appendMany([...byStream.values()]);
     const { facts: _facts, ...what } = decided;
     out.push({ ...what, facts: facts.length });
   }
