@@ -1,4 +1,7 @@
-import { applyToWorld, emptyWorld, type EventStore, type StoredEvent, type WorldState } from '@amlsim/core';
+import { applyToWorld, emptyWorld, imageAggregate, runAggregate, streamKindOf, workspaceAggregate, type EventStore, type StoredEvent, type WorldState } from '@amlsim/core';
+
+/** The aggregates whose decisions replay re-runs, by stream kind. */
+const AGGREGATES = { run: runAggregate, workspace: workspaceAggregate, image: imageAggregate } as const;
 import { aggregateStates, type SessionCheckpoint } from '@amlsim/platform';
 
 export type ReplayReport = {
@@ -41,10 +44,17 @@ export const replay = (store: EventStore, options: ReplayOptions = {}): ReplayRe
   const worlds = new Map<string, WorldState>();
   const counts = new Map<string, number>();
   const recovered = new Set<string>();
+  const streams = new Map<string, StoredEvent[]>();
   let n = 0;
   for (const e of store.readAll() as Iterable<StoredEvent>) {
     const session = e.meta.session;
     if (e.type === 'SessionRecovered') recovered.add(session);
+    const kind = streamKindOf(e.stream);
+    if (kind === 'run' || kind === 'workspace' || kind === 'image') {
+      const list = streams.get(e.stream);
+      if (list) list.push(e);
+      else streams.set(e.stream, [e]);
+    }
     const cp = checkpoints.get(session);
     if (cp && e.position > cp.position) continue;
     let w = worlds.get(session);
@@ -53,12 +63,23 @@ export const replay = (store: EventStore, options: ReplayOptions = {}): ReplayRe
     counts.set(session, (counts.get(session) ?? 0) + 1);
     if (++n % 100_000 === 0) onProgress?.(n);
   }
+  // Temporal-style: the statecharts of today re-decide every recorded history; a fact one would
+  // not take where the log has it means the machine changed under an old log.
+  const decided = new Map<string, string[]>();
+  for (const [stream, list] of streams) {
+    const kind = streamKindOf(stream) as keyof typeof AGGREGATES;
+    const d = AGGREGATES[kind].divergence(list);
+    if (!d) continue;
+    const session = list[0]!.meta.session;
+    const why = `${stream}: the ${kind} statechart would not take ${d.event.type} (#${d.event.position}) in state ${JSON.stringify(d.state)}: it decides differently on this log than the one that wrote it`;
+    decided.set(session, [...(decided.get(session) ?? []), why]);
+  }
   const sessions: ReplayReport['sessions'] = [];
   // A writer runs its sessions one after another: only the one that began last can be in progress.
   const last = [...worlds.keys()].at(-1);
   for (const [session, world] of worlds) {
     const cp = checkpoints.get(session);
-    const divergences: string[] = [];
+    const divergences: string[] = [...(decided.get(session) ?? [])];
     if (!cp && options.writerLive && session === last) {
       sessions.push({ session, position: world.position, events: counts.get(session) ?? 0, divergences, inProgress: true });
       continue;

@@ -26,6 +26,19 @@ describe('defineAggregate (packages/core/src/aggregate/define-aggregate.ts)', ()
     expect(history.effects.at(-1)).toEqual({ type: 'startContainer', params: { node: 'node-1' }, id: '15:0' });
   });
 
+  it('re-runs the decisions against a recorded history: the first fact the machine would not take, notes aside', () => {
+    const lawful = [
+      stored(1, 'RunSubmitted', submitted),
+      stored(2, 'RunChannelOpened', { ...ref, channel: 'ch', kind: 'container', socket: '/x' }), // a note: no decision
+      stored(3, 'RunTokenIssued', { ...ref, tokenId: 't1', fingerprint: 'f', expiresAt: '2025-01-01T10:00:00.000Z', channel: 'ch' }),
+    ];
+    expect(runAggregate.divergence(lawful)).toBeUndefined();
+    // A log a changed machine would decide differently on: the script cannot end before the run started.
+    const changed = [...lawful, stored(4, 'RunScriptEnded', { ...ref, exitCode: 0 })];
+    expect(runAggregate.divergence(changed)).toMatchObject({ event: { position: 4, type: 'RunScriptEnded' }, state: 'starting' });
+    expect(runAggregate.divergence([stored(1, 'RunTokenIssued', ref)])).toMatchObject({ event: { position: 1 } });
+  });
+
   it('folds only a stream that starts with its first fact; accepts asks the machine', () => {
     expect(runAggregate.fold([stored(1, 'RunTokenIssued', ref)])).toBeUndefined();
     const snapshot = runAggregate.fold([stored(1, 'RunSubmitted', submitted)])!;
@@ -35,6 +48,6 @@ describe('defineAggregate (packages/core/src/aggregate/define-aggregate.ts)', ()
 
   it('every lifecycle of the platform is one: workspace, run and image share the same runtime', () => {
     expect([workspaceAggregate.startsWith, runAggregate.startsWith, imageAggregate.startsWith]).toEqual(['WorkspaceCreationRequested', 'RunSubmitted', 'ImageCreationRequested']);
-    for (const a of [workspaceAggregate, runAggregate, imageAggregate]) expect(Object.keys(a).sort()).toEqual(['accepts', 'advance', 'fold', 'history', 'machine', 'start', 'startsWith']);
+    for (const a of [workspaceAggregate, runAggregate, imageAggregate]) expect(Object.keys(a).sort()).toEqual(['accepts', 'advance', 'divergence', 'fold', 'history', 'machine', 'start', 'startsWith']);
   });
 });

@@ -45,6 +45,13 @@ export type Aggregate<M extends AnyStateMachine, K extends string> = {
   fold(events: readonly StoredEvent[], each?: (snapshot: SnapshotFrom<M>, event: StoredEvent) => void): SnapshotFrom<M> | undefined;
   /** Fold, and the effects each fact named, with their ids: what a replay compares with what was carried out. */
   history(events: readonly StoredEvent[]): { snapshot: SnapshotFrom<M>; effects: Array<EffectOf<M, K>> } | undefined;
+  /**
+   * Re-run the machine's decisions against a recorded stream (as Temporal replays a workflow's
+   * history against changed code): the first fact of a type the machine handles that it would
+   * not take where the log has it, or undefined when every one is taken. Facts of types the
+   * machine never handles (a channel opened, a call refused) are the stream's notes, not decisions.
+   */
+  divergence(events: readonly StoredEvent[]): { event: StoredEvent; state: unknown } | undefined;
 };
 
 /** The machine event a stored fact is: its type and its payload. */
@@ -80,9 +87,23 @@ export function defineAggregate<M extends AnyStateMachine, const K extends Machi
     }
     return { snapshot, effects };
   };
+  const handled = new Set<string>((machine as unknown as { root: { events: string[] } }).root.events);
+  const divergence = (events: readonly StoredEvent[]) => {
+    const [first, ...rest] = events;
+    if (!first || first.type !== options.startsWith) return first ? { event: first, state: undefined } : undefined;
+    let [snapshot] = start(first.data as InputFrom<M>, first.position);
+    for (const e of rest) {
+      if (!handled.has(e.type)) continue;
+      const event = asMachineEvent<EventFromLogic<M>>(e);
+      if (!(snapshot as unknown as { can(ev: unknown): boolean }).can(event)) return { event: e, state: (snapshot as unknown as { value: unknown }).value };
+      [snapshot] = advance(snapshot, event, e.position);
+    }
+    return undefined;
+  };
   return {
     machine,
     startsWith: options.startsWith,
+    divergence,
     start,
     advance,
     accepts: (snapshot, event) => (snapshot as unknown as { can(e: unknown): boolean }).can(event),
