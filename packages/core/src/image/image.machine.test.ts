@@ -75,3 +75,21 @@ describe('image machine', () => {
     expect(foldImage(stored.slice(1))).toBeUndefined();
   });
 });
+
+describe('image machine: an ended image stays as it ended', () => {
+  it('a late ImageCreationFailed or ImageCreationTimedOut changes nothing once the image Succeeded', () => {
+    const requested = { workspaceId: 'w1', workspace: 'ws1', imageId: 'i1', image: 'img', version: 1, models: [], scoringScript: 's.js', dependencies: [] };
+    let [s] = startImage(requested);
+    for (const e of [
+      { type: 'ImageBuilt', workspaceId: 'w1', workspace: 'ws1', imageId: 'i1', image: 'img', tag: 't', reused: false },
+      { type: 'ImageScoringScriptChecked', workspaceId: 'w1', workspace: 'ws1', imageId: 'i1', image: 'img', ok: true, detail: 'ok' },
+      { type: 'ImagePushed', workspaceId: 'w1', workspace: 'ws1', imageId: 'i1', image: 'img', registry: 'r', repository: 'img', digest: 'sha256:0' },
+      { type: 'ImageCreated', workspaceId: 'w1', workspace: 'ws1', imageId: 'i1', image: 'img', location: 'r/img@sha256:0' },
+      { type: 'ImageCreationFailed', workspaceId: 'w1', workspace: 'ws1', imageId: 'i1', image: 'img', reason: 'late' },
+      { type: 'ImageCreationTimedOut', workspaceId: 'w1', workspace: 'ws1', imageId: 'i1', image: 'img', afterMs: 1 },
+    ] as unknown as ImageMachineEvent[])
+      [s] = advanceImage(s, e);
+    expect(imageStatusOf(s)).toBe('Succeeded');
+    expect(s.context.reason).toBeUndefined();
+  });
+});

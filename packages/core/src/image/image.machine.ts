@@ -33,35 +33,41 @@ export const imageMachine = setup({
 }).createMachine({
   id: 'image',
   context: ({ input }) => ({ ...input }),
-  initial: 'building',
-  on: {
-    ImageCreationFailed: { target: '.failed', actions: assign({ reason: ({ event }) => event.reason }) },
-    ImageCreationTimedOut: { target: '.timedOut', actions: assign({ reason: ({ event }) => `no result within ${event.afterMs} ms` }) },
-  },
+  initial: 'making',
   states: {
-    building: {
-      tags: ['Running'],
-      entry: 'buildImage',
-      on: { ImageBuilt: { target: 'checking', actions: assign({ tag: ({ event }) => event.tag }) } },
-    },
-    checking: {
-      tags: ['Running'],
-      entry: { type: 'checkScoringScript', params: ({ context }) => ({ tag: context.tag! }) },
-      // A broken scoring script fails the image with its error (the platform records why).
+    // Failing or timing out ends an image only while it is being made: one that ended stays as it ended.
+    making: {
+      initial: 'building',
       on: {
-        ImageScoringScriptChecked: [
-          { guard: 'scriptOk', target: 'pushing' },
-          // The failure itself follows as ImageCreationFailed, with the script's error.
-          { actions: assign({ reason: ({ event }) => (event.type === 'ImageScoringScriptChecked' ? event.detail : undefined) }) },
-        ],
+        ImageCreationFailed: { target: 'failed', actions: assign({ reason: ({ event }) => event.reason }) },
+        ImageCreationTimedOut: { target: 'timedOut', actions: assign({ reason: ({ event }) => `no result within ${event.afterMs} ms` }) },
+      },
+      states: {
+        building: {
+          tags: ['Running'],
+          entry: 'buildImage',
+          on: { ImageBuilt: { target: 'checking', actions: assign({ tag: ({ event }) => event.tag }) } },
+        },
+        checking: {
+          tags: ['Running'],
+          entry: { type: 'checkScoringScript', params: ({ context }) => ({ tag: context.tag! }) },
+          // A broken scoring script fails the image with its error (the platform records why).
+          on: {
+            ImageScoringScriptChecked: [
+              { guard: 'scriptOk', target: 'pushing' },
+              // The failure itself follows as ImageCreationFailed, with the script's error.
+              { actions: assign({ reason: ({ event }) => (event.type === 'ImageScoringScriptChecked' ? event.detail : undefined) }) },
+            ],
+          },
+        },
+        pushing: {
+          tags: ['Running'],
+          entry: { type: 'pushImage', params: ({ context }) => ({ tag: context.tag! }) },
+          on: { ImagePushed: { target: 'completing', actions: assign({ location: ({ event }) => `${event.registry}/${event.repository}@${event.digest}` }) } },
+        },
+        completing: { tags: ['Running'], entry: 'completeImage', on: { ImageCreated: '#image.succeeded' } },
       },
     },
-    pushing: {
-      tags: ['Running'],
-      entry: { type: 'pushImage', params: ({ context }) => ({ tag: context.tag! }) },
-      on: { ImagePushed: { target: 'completing', actions: assign({ location: ({ event }) => `${event.registry}/${event.repository}@${event.digest}` }) } },
-    },
-    completing: { tags: ['Running'], entry: 'completeImage', on: { ImageCreated: 'succeeded' } },
     succeeded: { tags: ['Succeeded'], type: 'final' },
     failed: { tags: ['Failed'], type: 'final' },
     timedOut: { tags: ['TimedOut'], type: 'final' },
