@@ -199,7 +199,8 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   controlPlane = new ControlPlane(context, runs, tokens, snapshots);
   const ml = new MachineLearningService(context, directory, arm, runs, snapshots, getDriver);
   const models = new ModelRegistry(context, directory, arm);
-  const images = new ImageService(context, directory, arm, models, () => options.driver ?? 'docker', options.dockerSocket);
+  // Images and replicas go through the same driver (and Docker client) as training (S8.5).
+  const images = new ImageService(context, directory, arm, models, getDriver);
   // The scoring gateway starts on first deployment, serving HTTPS with a certificate from the
   // simulator's own CA in the data dir (S5.1); clients trust that CA to call it.
   // A second, plain-HTTP gateway serves the services deployed with `tls: false` (only when asked).

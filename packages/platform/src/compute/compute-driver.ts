@@ -98,6 +98,58 @@ export const removeVmHostDirs = (session: string): void => {
   for (const dir of vmHostDirs(session)) rmSync(dir, { recursive: true, force: true });
 };
 
+/** A file an inference image holds: bytes, or a host file copied in. */
+export type ImageFileSpec = { path: string; content: Buffer | string; mode?: number } | { path: string; hostPath: string; mode?: number };
+
+/** S8.5: a web service's image: files on the node base image, with its environment, work dir and command. */
+export type ServiceImageBuild = {
+  session: string;
+  workspace: string;
+  files: ImageFileSpec[];
+  env: Record<string, string>;
+  workdir: string;
+  cmd: string[];
+};
+
+/** A container of an inference image: the check of its scoring script, or a web-service replica. */
+export type ServiceContainerLaunch = {
+  session: string;
+  workspace: string;
+  image: string;
+  role: 'image-check' | 'scoring';
+  /** The web service a replica serves, and (AKS) the agent it runs on. */
+  service?: string;
+  agent?: string;
+  cmd?: string[];
+  env?: Record<string, string>;
+  /** Host directories mounted in (a replica's scoring socket door). */
+  binds?: Array<{ hostPath: string; containerPath: string }>;
+  memoryBytes: number;
+  nanoCpus: number;
+};
+
+export type RunningContainer = {
+  /** The container id. */
+  id: string;
+  wait(): Promise<{ exitCode: number; oomKilled: boolean }>;
+  logs(): Promise<{ stdout: string; stderr: string }>;
+  /** Stop it now (the killContainer fault on a replica). */
+  kill(): Promise<void>;
+  /** Remove it (stopping it first); idempotent. */
+  remove(): Promise<void>;
+};
+
+/**
+ * The container runtime inference needs (S8.5): images built, pushed to and pulled from the
+ * workspace's registry, and containers started from them. The same engine as training's.
+ */
+export type InferenceRuntime = {
+  buildServiceImage(build: ServiceImageBuild): Promise<{ tag: string; reused: boolean }>;
+  startContainer(launch: ServiceContainerLaunch): Promise<RunningContainer>;
+  pushImage(options: { image: string; registry: string; repository: string; tag: string; username: string; password: string }): Promise<{ digest: string }>;
+  pullImage(options: { reference: string; username: string; password: string }): Promise<{ reference: string }>;
+};
+
 export type ComputeDriver = {
   readonly kind: 'docker' | 'process';
   /** S8.3 managed step 1: an image with the run's dependencies, content-addressed; reused when identical. */
@@ -111,6 +163,12 @@ export type ComputeDriver = {
   startVm(launch: VmLaunch): Promise<RunningVm>;
   /** Stop a VM started by startVm (same as `vm.stop()`). */
   stopVm(vm: RunningVm): Promise<void>;
+  /**
+   * The container runtime web-service images and replicas need (S8.5), asked for by `verb`
+   * before it records anything: a driver without containers refuses it (BadRequest naming
+   * `--driver docker`).
+   */
+  inference(verb: string): InferenceRuntime;
   /** What of this session is still there (containers or processes, disks, VMs): empty after cleanup. */
   leftovers(session: string): Promise<string[]>;
   /** Remove everything of this session (containers, VMs, volumes, layered images). */

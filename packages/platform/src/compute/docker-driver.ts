@@ -1,8 +1,19 @@
 import { join } from 'node:path';
 import { AGENT_IMAGE_VM_LOGIN_AGENT } from '@amlsim/agent';
-import { amlsimLabels, connectDocker, containerLabels, type DockerEngine } from '@amlsim/docker';
+import { amlsimLabels, connectDocker, containerLabels, type ContainerHandle, type DockerEngine } from '@amlsim/docker';
 import { closeSocketDoor } from '../runtime/socket-doors';
-import { openVmDoor, removeVmHostDirs, vmHostDirs, type ComputeDriver, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
+import {
+  openVmDoor,
+  removeVmHostDirs,
+  vmHostDirs,
+  type ComputeDriver,
+  type InferenceRuntime,
+  type RunLaunch,
+  type RunningCompute,
+  type RunningContainer,
+  type RunningVm,
+  type VmLaunch,
+} from './compute-driver';
 import { waitForLoginAgent } from './vm-login-client';
 
 const AGENT_MOUNT = '/amlsim/agent';
@@ -26,6 +37,46 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
   const engine: DockerEngine = await connectDocker(options);
   let baseImage: ReturnType<DockerEngine['ensureNodeBaseImage']> | undefined;
   let baseChecked = false;
+  const container = (handle: ContainerHandle): RunningContainer => ({
+    id: handle.id,
+    wait: () => handle.wait(),
+    logs: () => handle.logs(),
+    kill: () => handle.kill(),
+    remove: () => handle.remove(),
+  });
+  // S8.5: web-service images and replicas, on this driver's one engine (the labels say whose they are).
+  const inference: InferenceRuntime = {
+    buildServiceImage: async ({ session, workspace, files, env, workdir, cmd }) => {
+      const base = await engine.ensureNodeBaseImage(amlsimLabels({ role: 'base' }));
+      const built = await engine.buildLayeredImage({
+        base: base.tag,
+        files,
+        env,
+        workdir,
+        cmd,
+        labels: amlsimLabels({ session, pid: process.pid, role: 'image', workspace }),
+      });
+      return { tag: built.tag, reused: built.reused };
+    },
+    startContainer: async (launch) =>
+      container(
+        await engine.runContainer({
+          image: launch.image,
+          ...(launch.cmd ? { cmd: launch.cmd } : {}),
+          ...(launch.env ? { env: launch.env } : {}),
+          ...(launch.binds ? { binds: launch.binds } : {}),
+          labels: {
+            ...containerLabels(launch.session, { workspace: launch.workspace, ...(launch.service ? { service: launch.service } : {}), role: launch.role }),
+            // AKS spreads replicas over its agents.
+            ...(launch.agent ? { 'dev.amlsim.agent': launch.agent } : {}),
+          },
+          memoryBytes: launch.memoryBytes,
+          nanoCpus: launch.nanoCpus,
+        }),
+      ),
+    pushImage: async (options) => ({ digest: (await engine.pushImage(options)).digest }),
+    pullImage: async (options) => ({ reference: (await engine.pullImage(options)).reference }),
+  };
   return {
     kind: 'docker',
     prepareImage: async ({ session, dependencies }) => {
@@ -135,6 +186,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
       return { id: handle.id.slice(0, 12), loginSocket: join(dir, 'login.sock'), controlSocket: `${CONTROL_MOUNT}/${launch.socketName}`, workRoot: '/tmp/azureml_runs', stop };
     },
     stopVm: (vm) => vm.stop(),
+    inference: () => inference,
     leftovers: async (session) => {
       const { containers, volumes } = await engine.listSessionObjects(session);
       return [...containers.map((c) => `container ${c}`), ...volumes.map((v) => `volume ${v}`), ...vmHostDirs(session).map((d) => `directory ${d}`)];

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { errors } from '@amlsim/core';
 import { dieWithParent } from '../runtime/die-with-parent';
 import { closeSocketDoor } from '../runtime/socket-doors';
 import { openVmDoor, removeVmHostDirs, vmHostDirs, type ComputeDriver, type NodeDisks, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
@@ -118,6 +119,13 @@ export const createProcessDriver = (root: string): ComputeDriver => {
       return { id: `pid-${child.pid}`, loginSocket: join(dir, 'login.sock'), controlSocket: join(launch.controlDir, launch.socketName), workRoot: join(dir, 'work'), stop };
     },
     stopVm: (vm) => vm.stop(),
+    // S8.5: an image and its replicas are Docker containers; a process stands in for neither.
+    inference: (verb) => {
+      throw errors.badRequest(
+        `${verb} needs the docker driver (--driver docker): web-service images and replicas are Docker containers, which the process driver does not make.`,
+        { verb, driver: 'process' },
+      );
+    },
     leftovers: async (session) => [
       ...[...running].filter((c) => c.exitCode === null).map((c) => `process ${c.pid}`),
       ...[...groups].filter(groupAlive).map((g) => `process group ${g} (a run's script left processes behind)`),

@@ -18,7 +18,7 @@ import {
   STREAMS,
 } from '@amlsim/core';
 import { AGENT_IMAGE_SCORING_CHECK_SCRIPT, AGENT_IMAGE_SCORING_SERVER, scoringFiles } from '@amlsim/agent';
-import { amlsimLabels, connectDocker, containerLabels, type DockerEngine } from '@amlsim/docker';
+import type { ComputeDriver, InferenceRuntime } from '../compute/compute-driver';
 import { declareCommand, type CommandContext, type EventToAppend } from '../runtime/command-bus';
 import { streams, type PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
@@ -40,10 +40,11 @@ export const imageStream = STREAMS.image;
  * the steps — build on the Node base, check the scoring script inside the image (a broken one
  * fails the image with its error), push to the workspace's registry — and this service carries
  * them out. The registry is a real `docker-registry` process per workspace, its admin password
- * kept in the workspace key vault (S6.1) and read with the workspace identity.
+ * kept in the workspace key vault (S6.1) and read with the workspace identity. Images are built,
+ * checked, pushed and pulled through the platform's compute driver, the same container runtime
+ * (and Docker client) as training's; with the process driver these verbs are refused.
  */
 export class ImageService {
-  private engine?: Promise<DockerEngine>;
   private readonly registries = new Map<string, Promise<RegistryProcess>>();
   /** Scoring scripts by image id (host paths stay out of events). */
   private readonly sources = new Map<string, { scoringScript: string; models: string[] }>();
@@ -55,8 +56,7 @@ export class ImageService {
     private readonly directory: DirectoryService,
     private readonly arm: ArmService,
     private readonly models: ModelRegistry,
-    private readonly driverKind: () => 'docker' | 'process',
-    private readonly dockerSocket?: string,
+    private readonly driver: () => Promise<ComputeDriver>,
   ) {}
 
   /** Declared once (runtime/command-bus.ts): the image is built, checked and pushed as the workspace identity (S2.5, S6.1). */
@@ -75,10 +75,10 @@ export class ImageService {
     args: { workspace: string; name: string; models: string[]; scoringScript: string; dependencies?: string[] },
   ): Promise<{ imageId: string; image: string; version: number; status: ImageStatus; location?: string }> {
     return this.p.bus.execute(this.commands.createImage, token, args, async (ctx, { ws }) => {
-      if (this.driverKind() !== 'docker') throw errors.badRequest('createImage builds a Docker image: it needs the docker driver (--driver docker).');
+      // No container runtime (or no engine), no image: refused before a single fact of it is written.
+      const runtime = await this.runtime('createImage');
       if (!existsSync(args.scoringScript)) throw errors.notFound('scoring script', args.scoringScript);
       const modelIds = args.models.map((id) => this.resolveModel(ws, id));
-      await this.dockerEngine(); // no engine, no half-made image
       const imageId = this.p.ids.next('img');
       const version = this.versionsOf(ws, args.name) + 1;
       const requested: EventDataMap['ImageCreationRequested'] = {
@@ -93,7 +93,7 @@ export class ImageService {
       };
       this.sources.set(imageId, { scoringScript: args.scoringScript, models: modelIds });
       ctx.emit(imageStream(imageId), 'no-stream', [{ type: 'ImageCreationRequested', data: requested }]);
-      const final = await this.drive(ctx, ws, imageId, startImage(requested));
+      const final = await this.drive(ctx, runtime, ws, imageId, startImage(requested));
       const status = imageStatusOf(final);
       if (status === 'Failed' || status === 'TimedOut') throw errors.imageCreationFailed(args.name, final.context.reason ?? 'unknown');
       return { imageId, image: args.name, version, status, ...(final.context.location ? { location: final.context.location } : {}) };
@@ -104,12 +104,11 @@ export class ImageService {
    * Pull an image for a deployment from the workspace's registry, with the password the
    * workspace identity reads from the key vault (S6.1): deployments run what the registry holds.
    */
-  async pullForDeployment(ctx: CommandContext, ws: WorkspaceRecord, imageId: string): Promise<{ engine: DockerEngine; reference: string }> {
+  async pullForDeployment(ctx: CommandContext, runtime: InferenceRuntime, ws: WorkspaceRecord, imageId: string): Promise<{ reference: string }> {
     const image = this.load(imageId);
     if (imageStatusOf(image) !== 'Succeeded' || !image.context.location) {
       throw errors.conflict(`Image '${image.context.image}' is ${imageStatusOf(image)}; only a Succeeded image can be deployed.`);
     }
-    const engine = await this.dockerEngine();
     const registry = await this.registryOf(ctx, ws);
     const identity = { principalId: ws.identity!.principalId, name: ws.workspace };
     let password: string;
@@ -118,19 +117,22 @@ export class ImageService {
     } catch (error) {
       throw isSimError(error) && error.code === 'Forbidden' ? errors.managedIdentityAccessDenied(ws.workspace, 'key vault', 'deployWebservice') : error;
     }
-    const pulled = await engine.pullImage({ reference: image.context.location, username: registry.username, password });
-    return { engine, reference: pulled.reference };
+    const pulled = await runtime.pullImage({ reference: image.context.location, username: registry.username, password });
+    return { reference: pulled.reference };
   }
 
-  /** Stop the workspaces' registry processes (session end). */
+  /**
+   * The container runtime of the platform's driver, for `verb`: refused (BadRequest naming
+   * `--driver docker`) by a driver without containers, or when no engine answers.
+   */
+  async runtime(verb: string): Promise<InferenceRuntime> {
+    return (await this.driver()).inference(verb);
+  }
+
+  /** Stop the workspaces' registry processes (session end; the driver's cleanup removes the session's images). */
   async close(): Promise<void> {
     for (const r of this.registries.values()) await (await r.catch(() => undefined))?.stop();
     this.registries.clear();
-    const engine = await this.engine?.catch(() => undefined);
-    if (engine) {
-      await engine.removeImages({ session: this.p.session });
-      await engine.close();
-    }
   }
 
   load(imageId: string): ImageSnapshot {
@@ -153,22 +155,14 @@ export class ImageService {
     return found.modelId;
   }
 
-  private dockerEngine(): Promise<DockerEngine> {
-    this.engine ??= connectDocker(this.dockerSocket ? { socketPath: this.dockerSocket } : {}).catch((e: unknown) => {
-      this.engine = undefined;
-      throw e;
-    });
-    return this.engine;
-  }
-
-  private async drive(ctx: CommandContext, ws: WorkspaceRecord, imageId: string, start: [ImageSnapshot, ImageEffect[]]): Promise<ImageSnapshot> {
+  private async drive(ctx: CommandContext, runtime: InferenceRuntime, ws: WorkspaceRecord, imageId: string, start: [ImageSnapshot, ImageEffect[]]): Promise<ImageSnapshot> {
     let [snapshot] = start;
     const queue = [...start[1]];
     while (queue.length > 0) {
       const effect = queue.shift()!;
       let outcomes: ImageOutcome[];
       try {
-        outcomes = await withTimeout(this.perform(ctx, ws, effect, snapshot.context), this.stepTimeoutMs, () => [
+        outcomes = await withTimeout(this.perform(ctx, runtime, ws, effect, snapshot.context), this.stepTimeoutMs, () => [
           { type: 'ImageCreationTimedOut' as const, data: { ...ref(snapshot.context), afterMs: this.stepTimeoutMs } },
         ]);
       } catch (error) {
@@ -185,11 +179,9 @@ export class ImageService {
     return snapshot;
   }
 
-  private async perform(ctx: CommandContext, ws: WorkspaceRecord, effect: ImageEffect, image: ImageContext): Promise<ImageOutcome[]> {
-    const engine = await this.dockerEngine();
+  private async perform(ctx: CommandContext, runtime: InferenceRuntime, ws: WorkspaceRecord, effect: ImageEffect, image: ImageContext): Promise<ImageOutcome[]> {
     switch (effect.type) {
       case 'buildImage': {
-        const base = await engine.ensureNodeBaseImage(amlsimLabels({ role: 'base' }));
         const source = this.sources.get(image.imageId)!;
         const modelFiles = source.models.flatMap((id) => {
           const [name, v] = id.split(':') as [string, string];
@@ -199,8 +191,9 @@ export class ImageService {
         // One model: AZUREML_MODEL_DIR is the directory holding its files; several: the parent, one sub-directory per model name.
         const modelDir = source.models.length === 1 ? `${MODELS_DIR}/${source.models[0]!.split(':')[0]}` : MODELS_DIR;
         const scriptPath = `${APP_DIR}/${image.scoringScript}`;
-        const built = await engine.buildLayeredImage({
-          base: base.tag,
+        const built = await runtime.buildServiceImage({
+          session: this.p.session,
+          workspace: ws.workspace,
           files: [
             ...modelFiles,
             { path: scriptPath, content: readFileSync(source.scoringScript) },
@@ -210,16 +203,17 @@ export class ImageService {
           env: { AZUREML_MODEL_DIR: modelDir, AMLSIM_SCORING_SCRIPT: scriptPath },
           workdir: APP_DIR,
           cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_SERVER],
-          labels: amlsimLabels({ session: this.p.session, pid: process.pid, role: 'image', workspace: ws.workspace }),
         });
         return [{ type: 'ImageBuilt', data: { ...ref(image), tag: built.tag, reused: built.reused } }];
       }
       case 'checkScoringScript': {
         const { tag } = effect.params;
-        const check = await engine.runContainer({
+        const check = await runtime.startContainer({
+          session: this.p.session,
+          workspace: ws.workspace,
+          role: 'image-check',
           image: tag,
           cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_CHECK_SCRIPT, `${APP_DIR}/${image.scoringScript}`],
-          labels: containerLabels(this.p.session, { workspace: ws.workspace, role: 'image-check' }),
           memoryBytes: 256 * 2 ** 20,
           nanoCpus: 1_000_000_000,
         });
@@ -247,7 +241,7 @@ export class ImageService {
         // S6.1: the registry password is read from the workspace key vault, as the workspace identity.
         const password = this.p.vaults.getSecret(identity, ws.keyVault!, REGISTRY_PASSWORD_SECRET);
         const repository = `azureml/${image.image.toLowerCase()}`;
-        const pushed = await engine.pushImage({ image: tag, registry: registry.address, repository, tag: String(image.version), username: registry.username, password });
+        const pushed = await runtime.pushImage({ image: tag, registry: registry.address, repository, tag: String(image.version), username: registry.username, password });
         return [{ type: 'ImagePushed', data: { ...ref(image), registry: registry.address, repository, digest: pushed.digest } }];
       }
       case 'completeImage':

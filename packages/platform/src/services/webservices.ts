@@ -4,10 +4,10 @@ import { request } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { actions, errors, nextWebserviceStatus, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord, STREAMS } from '@amlsim/core';
-import { containerLabels, type ContainerHandle } from '@amlsim/docker';
 import { fingerprint } from '../crypto/sealed-box';
 import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
 import { crossRegionLatencyMs } from './regions';
+import type { RunningContainer } from '../compute/compute-driver';
 import { declareCommand } from '../runtime/command-bus';
 import type { PlatformContext } from '../runtime/platform-context';
 import { sessionTempPath } from '../runtime/session-temp';
@@ -35,7 +35,7 @@ export const SERVICE_TOKEN_REFRESH_MS = 30 * 60_000;
 const SERVICE_TOKEN_AUDIENCE = 'https://ml.azure.com/webservices';
 
 type Live = {
-  containers: ContainerHandle[];
+  containers: RunningContainer[];
   dirs: string[];
   keys?: { Primary: string; Secondary: string };
   tls?: boolean;
@@ -117,6 +117,8 @@ export class WebserviceService {
     },
   ): Promise<{ service: string; status: string; scoringUri?: string; reason?: string }> {
     return this.p.bus.execute(this.commands.deploy, token, args, async (ctx, { ws }) => {
+      // Replicas are containers: without a container runtime nothing of the service is recorded.
+      const runtime = await this.images.runtime('deployWebservice');
       if (args.target === 'ACI' && args.compute !== undefined) throw errors.badRequest(`compute '${args.compute}' names an AKS cluster; ACI deployments take no compute.`);
       const cluster = args.target === 'AKS' ? this.aksCluster(ws, args.compute) : undefined;
       // S1.4: one kind of auth per service; ACI has no token auth.
@@ -137,7 +139,7 @@ export class WebserviceService {
         throw errors.badRequest(`memoryGb must be a number from 0.1 to ${MAX_MEMORY_GB}; got ${JSON.stringify(args.memoryGb)}.`);
       }
       if (args.target === 'ACI' && replicas !== 1) throw errors.badRequest('An ACI web service has exactly one container; replicas are for AKS.');
-      const { engine, reference } = await this.images.pullForDeployment(ctx, ws, args.imageId);
+      const { reference } = await this.images.pullForDeployment(ctx, runtime, ws, args.imageId);
       const capacity = cluster ? (cluster.agentCount ?? 1) * REPLICAS_PER_AGENT : 1;
       const serviceId = this.p.ids.next('svc');
       const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace, serviceId, service: args.name };
@@ -177,15 +179,16 @@ export class WebserviceService {
           const door = openSocketDoor(this.p.session, [serviceId, String(i)], 'target');
           const dir = door.dir;
           live.dirs.push(door.root);
-          const container = await engine.runContainer({
+          const container = await runtime.startContainer({
+            session: this.p.session,
+            workspace: ws.workspace,
+            service: args.name,
+            role: 'scoring',
+            // AKS spreads replicas over its agents.
+            ...(cluster ? { agent: `${cluster.compute}-agent-${i % (cluster.agentCount ?? 1)}` } : {}),
             image: reference,
             env: { AMLSIM_SCORING_SOCKET: REPLICA_SOCKET },
             binds: [{ hostPath: dir, containerPath: '/amlsim/scoring' }],
-            labels: {
-              ...containerLabels(this.p.session, { workspace: ws.workspace, service: args.name, role: 'scoring' }),
-              // AKS spreads replicas over its agents.
-              ...(cluster ? { 'dev.amlsim.agent': `${cluster.compute}-agent-${i % (cluster.agentCount ?? 1)}` } : {}),
-            },
             // The replica gets the CPU and memory the deployment records (defaults: 0.1 CPU, 0.5 GB),
             // CPU capped at the host's cores: docker refuses more than the machine has.
             memoryBytes: Math.round(memoryGb * 2 ** 30),
@@ -426,7 +429,7 @@ export class WebserviceService {
 type AppInsightsLike = { HTTPMethod: string; UserAgent: string; ComputeType: string; RequestUrl: string; StatusCode: number; RequestId: string; DurationMs: number };
 
 /** A replica is up when its scoring server answers its liveness check; a container that exits first is not. */
-const waitHealthy = async (socketPath: string, container: ContainerHandle): Promise<void> => {
+const waitHealthy = async (socketPath: string, container: RunningContainer): Promise<void> => {
   let exited: { exitCode: number } | undefined;
   // The replica may be removed later (delete, session end): its wait then fails, which is no error here.
   void container.wait().then(
