@@ -206,8 +206,8 @@ export class CommandBus {
   }
 
   /**
-   * Run a command a caller asked for with a token: the one pipeline of ARCHITECTURE's "Flow of
-   * one command" (docs/architecture.md). Authenticate the token (S1.2), find the target from
+   * Run a command a caller asked for with a token: the one pipeline of docs/architecture.md
+   * "Flow of one command". Authenticate the token (S1.2), find the target from
    * the arguments, authorize each check per the RBAC mode (enforce: refuse; soft: record an
    * `AuthorizationViolationRecorded` and go on; off: let be, S2.2), refuse a command whose
    * workspace identity lost a grant it needs (S2.5), then hand the handler the verified
