@@ -184,7 +184,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     started = d;
     return d;
   };
-  const vms = new VirtualMachineService(context, directory, arm, getDriver, () => controlPlane!);
+  const vms = new VirtualMachineService(context, arm, getDriver, () => controlPlane!);
   const runs: RunManager = new RunManager(context, {
     driver: getDriver,
     tokens,
@@ -197,10 +197,10 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     vms,
   });
   controlPlane = new ControlPlane(context, runs, tokens, snapshots);
-  const ml = new MachineLearningService(context, directory, arm, runs, snapshots, getDriver);
-  const models = new ModelRegistry(context, directory, arm);
+  const ml = new MachineLearningService(context, arm, runs, snapshots, getDriver);
+  const models = new ModelRegistry(context, arm);
   // Images and replicas go through the same driver (and Docker client) as training (S8.5).
-  const images = new ImageService(context, directory, arm, models, getDriver);
+  const images = new ImageService(context, arm, models, getDriver);
   // The scoring gateway starts on first deployment, serving HTTPS with a certificate from the
   // simulator's own CA in the data dir (S5.1); clients trust that CA to call it.
   // A second, plain-HTTP gateway serves the services deployed with `tls: false` (only when asked).
@@ -219,7 +219,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       return g;
     })());
   };
-  const webservices = new WebserviceService(context, directory, arm, images, getGateway, () => ca().caCertPath);
+  const webservices = new WebserviceService(context, arm, images, getGateway, () => ca().caCertPath);
   if (swept.length > 0) {
     await context.bus.run('SweepOrphans', (ctx) =>
       ctx.emitAsPlatform(STREAMS.session(session), 'any', swept.map((data) => ({ type: 'OrphansSwept' as const, data }))),

@@ -23,7 +23,6 @@ import { declareCommand, type CommandContext, type EventToAppend } from '../runt
 import { streams, type PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
 import { RegistryProcess } from './container-registry';
-import type { DirectoryService } from './directory';
 import type { ModelRegistry } from './model-registry';
 
 type ImageOutcome = Extract<EventToAppend, { type: ImageMachineEvent['type'] }>;
@@ -53,7 +52,6 @@ export class ImageService {
 
   constructor(
     private readonly p: PlatformContext,
-    private readonly directory: DirectoryService,
     private readonly arm: ArmService,
     private readonly models: ModelRegistry,
     private readonly driver: () => Promise<ComputeDriver>,

@@ -13,7 +13,6 @@ import type { ComputeDriver } from '../compute/compute-driver';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import type { PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
-import type { DirectoryService } from './directory';
 import { computeStream, type RunManager } from './run-manager';
 import { packDirectory, type SnapshotStore } from './snapshots';
 
@@ -52,7 +51,6 @@ export type SubmitRunArgs = {
 export class MachineLearningService {
   constructor(
     private readonly p: PlatformContext,
-    private readonly directory: DirectoryService,
     private readonly arm: ArmService,
     private readonly runs: RunManager,
     private readonly snapshots: SnapshotStore,

@@ -112,7 +112,7 @@ describe('model registry: big inputs (issue 8 §2)', () => {
 
   it('the limits hold at their edge: exactly the limit is registered, one byte more and one file more are refused', async () => {
     const { platform, token, ws, blobs } = await setUp();
-    const limited = new ModelRegistry(platform.context, platform.directory, platform.arm, { maxBytes: 100, maxFiles: 2 });
+    const limited = new ModelRegistry(platform.context, platform.arm, { maxBytes: 100, maxFiles: 2 });
     const dir = tmp();
     writeFileSync(join(dir, 'a.bin'), Buffer.alloc(60, 1));
     writeFileSync(join(dir, 'b.bin'), Buffer.alloc(40, 2));

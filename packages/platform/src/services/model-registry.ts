@@ -4,7 +4,6 @@ import { actions, errors, SimError, STREAMS, type ModelVersion, type WorkspaceRe
 import { declareCommand } from '../runtime/command-bus';
 import type { PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
-import type { DirectoryService } from './directory';
 import { fileChunks, fileError } from './file-chunks';
 
 /**
@@ -63,7 +62,6 @@ export const modelBlob = (model: string, version: number, file: string): string 
 export class ModelRegistry {
   constructor(
     private readonly p: PlatformContext,
-    private readonly directory: DirectoryService,
     private readonly arm: ArmService,
     private readonly limits: ModelLimits = MODEL_LIMITS,
   ) {}

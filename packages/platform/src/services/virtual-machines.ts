@@ -6,7 +6,6 @@ import { callLoginAgent, refusalOf } from '../compute/vm-login-client';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import { PLATFORM_PRINCIPAL, type PlatformContext } from '../runtime/platform-context';
 import type { ArmService } from './arm';
-import type { DirectoryService } from './directory';
 import type { ChannelInfo, ControlPlane } from './control-plane';
 
 /** The platform's own subscription (S6.2, S4.4): where its key vault lives, out of every user's reach. */
@@ -66,7 +65,6 @@ export class VirtualMachineService {
 
   constructor(
     private readonly p: PlatformContext,
-    private readonly directory: DirectoryService,
     private readonly arm: ArmService,
     private readonly driver: () => Promise<ComputeDriver>,
     private readonly channels: () => Pick<ControlPlane, 'open' | 'close'>,

@@ -13,7 +13,6 @@ import type { PlatformContext } from '../runtime/platform-context';
 import { sessionTempPath } from '../runtime/session-temp';
 import { openSocketDoor } from '../runtime/socket-doors';
 import type { ArmService } from './arm';
-import type { DirectoryService } from './directory';
 import type { ImageService } from './images';
 import type { ScoringGateway, ScoringService } from './scoring-gateway';
 
@@ -66,7 +65,6 @@ export class WebserviceService {
 
   constructor(
     private readonly p: PlatformContext,
-    private readonly directory: DirectoryService,
     private readonly arm: ArmService,
     private readonly images: ImageService,
     private readonly gateway: (tls?: boolean) => Promise<ScoringGateway>,
