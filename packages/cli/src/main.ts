@@ -5,7 +5,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import pc from 'picocolors';
 import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { openEventStore } from '@amlsim/store';
-import { createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, type DataDirLock } from '@amlsim/platform';
+import { createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, sweepOrphans, type DataDirLock } from '@amlsim/platform';
+import { STREAMS } from '@amlsim/core';
 import { ScenarioInvalidError, parseScenario, runScenario, type Scenario, type ScenarioResult } from '@amlsim/scenario';
 import { formatEvent } from './timeline';
 import { replay } from './replay';
@@ -294,17 +295,32 @@ const reportRecovered = (recovered: ReturnType<typeof recoverAbandonedSessions>,
   }
 };
 
-/** `amlsim resume`: take the data dir and end what its stopped sessions left unfinished. */
-const resumeCommand = (o: { dataDir: string; json?: boolean }): number => {
+/**
+ * `amlsim resume`: take the data dir, remove what stopped simulators left running (the start-up
+ * sweep: containers, volumes, images, registries, temp dirs of lapsed leases), and end what
+ * their sessions left unfinished in the log.
+ */
+const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?: string }): Promise<number> => {
   const dataDir = resolve(o.dataDir);
   const lock = lockForWriting(dataDir);
   if (typeof lock === 'number') return lock;
   try {
     const store = openExisting(dataDir);
     try {
-      const recovered = recoverAbandonedSessions(store, { by: 'amlsim resume', ids: nanoIds(), now: Date.now });
+      const swept = await sweepOrphans(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {});
+      // What was swept of a session of this log is a fact of that session.
+      const known = new Set([...store.readAll()].map((e) => e.meta.session));
+      const ids = nanoIds();
+      for (const s of swept) {
+        if (o.json) out(JSON.stringify({ kind: 'swept', ...s }));
+        else err(pc.yellow(`swept what session ${s.session} left (${s.why}): ${s.containers} container(s), ${s.volumes} volume(s), ${s.images} image(s), ${s.registries} registry process(es), ${s.tempDirs} temp dir(s), ${s.dataDirs} temporary data dir(s)`));
+        if (!known.has(s.session)) continue;
+        const correlationId = ids.next('cmd');
+        store.append(STREAMS.session(s.session), 'any', [{ type: 'OrphansSwept', data: s, meta: { at: new Date().toISOString(), correlationId, causationId: correlationId, session: s.session } }]);
+      }
+      const recovered = recoverAbandonedSessions(store, { by: 'amlsim resume', ids, now: Date.now });
       reportRecovered(recovered, o.json);
-      if (!o.json && recovered.length === 0) out('nothing to recover: every session of this data dir ended its work');
+      if (!o.json && recovered.length === 0 && swept.length === 0) out('nothing to recover: every session of this data dir ended its work');
       return EXIT.ok;
     } finally {
       store.close();
@@ -441,8 +457,9 @@ export const buildProgram = (): Command => {
     .description("end what the data dir's stopped sessions left unfinished (runs fail PlatformRestarted, nodes deprovisioned, builds failed, services marked down); `run` does this too when it starts")
     .addOption(dataDir)
     .option('--json', 'print JSON lines')
-    .action((opts: { dataDir: string; json?: boolean }) => {
-      process.exitCode = resumeCommand(opts);
+    .option('--docker-socket <path>', "the Docker engine's socket, when it is not the standard one")
+    .action(async (opts: { dataDir: string; json?: boolean; dockerSocket?: string }) => {
+      process.exitCode = await resumeCommand(opts);
     });
   return program;
 };

@@ -31,3 +31,4 @@ export * from './services/model-registry';
 export * from './services/images';
 export * from './services/container-registry';
 export * from './services/webservices';
+export * from './runtime/startup-sweep';

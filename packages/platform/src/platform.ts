@@ -78,7 +78,7 @@ export type Platform = {
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
   advanceClock(ms: number): Promise<void>;
   /**
-   * Arm a fault for the next matching operation (SCENARIOS.md "Time and faults"). `target` is a
+   * Arm a fault for the next matching operation (docs/scenarios.md "Time and faults"). `target` is a
    * run id, or with `on: 'service'` (killContainer only) a web service name: its first serving
    * replica is killed at once.
    */

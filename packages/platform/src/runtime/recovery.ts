@@ -22,11 +22,15 @@ export function recoverAbandonedSessions(store: EventStore, options: { by: strin
     else bySession.set(e.meta.session, [e]);
   }
   for (const s of options.exclude ?? []) bySession.delete(s);
+  // A session that ended cleanly saved its state; one that did not, and was not recovered yet,
+  // is recovered even with nothing left unfinished (what replay then knows it by).
+  const saved = new Set(store.loadCheckpoints().map((c) => c.name.replace(/^session:/, '')));
   const out: RecoveredSession[] = [];
   for (const [session, events] of bySession) {
     const reason = `PlatformRestarted: the simulator of session ${session} stopped before this ended`;
     const decided = decideSessionRecovery(events, session, reason);
-    if (decided.facts.length === 0) continue;
+    const unsaved = !saved.has(session) && !events.some((e) => e.type === 'SessionRecovered');
+    if (decided.facts.length === 0 && !unsaved) continue;
     const sessionStream = STREAMS.session(session);
     const facts = [...decided.facts, sessionRecoveredFact(decided, options.by, reason, events.findLast((e) => e.stream === sessionStream)?.version ?? 0)];
     const meta = { at: new Date(options.now()).toISOString(), correlationId: options.ids.next('cmd'), causationId: 'Recover', session };
