@@ -91,7 +91,11 @@ export type RunManagerDeps = {
  * so facts from effects and from the control plane never interleave; all of a cluster's steps
  * go through one chain of its own.
  */
+/** A run folded up to `version` of its stream. */
+type FoldedRun = { snapshot: RunSnapshot; history: RunStatus[]; version: number };
+
 export class RunManager {
+  private readonly folded = new Map<string, FoldedRun>();
   private readonly live = new Map<string, LiveRun>();
   /** Each AmlCompute cluster's workflow state, and the one chain its steps go through. */
   private readonly clusters = new Map<string, { state: ClusterState; chain: Promise<void> }>();
@@ -106,11 +110,34 @@ export class RunManager {
 
   // ---- the run aggregate -------------------------------------------------------------------
 
-  load(runId: string): { snapshot: RunSnapshot; history: RunStatus[]; events: StoredEvent[] } {
-    const events = this.p.store.readStream(runStream(runId));
-    const folded = foldRun(events);
-    if (!folded) throw errors.notFound('run', runId);
-    return { ...folded, events };
+  /**
+   * A run's state and status history. Kept folded per run and advanced by the facts appended
+   * since (whoever appended them): a call reads the stream's tail, never re-folds its whole history.
+   */
+  load(runId: string): { snapshot: RunSnapshot; history: RunStatus[] } {
+    const cached = this.folded.get(runId);
+    const newer = this.p.store.readStream(runStream(runId), cached?.version ?? 0);
+    if (newer.length === 0) {
+      if (cached) return cached;
+      throw errors.notFound('run', runId);
+    }
+    let entry: FoldedRun;
+    if (!cached) {
+      const folded = foldRun(newer);
+      if (!folded) throw errors.notFound('run', runId);
+      entry = { ...folded, version: newer.at(-1)!.version };
+    } else {
+      let snapshot = cached.snapshot;
+      const history = [...cached.history];
+      for (const e of newer) {
+        [snapshot] = advanceRun(snapshot, { type: e.type, ...e.data } as RunMachineEvent);
+        const status = runStatusOf(snapshot);
+        if (status && history.at(-1) !== status) history.push(status);
+      }
+      entry = { snapshot, history, version: newer.at(-1)!.version };
+    }
+    this.folded.set(runId, entry);
+    return entry;
   }
 
   /** Start a run: RunSubmitted, then the machine takes over (S8.3). */
