@@ -65,6 +65,13 @@ export interface ContainerHandle extends AsyncDisposable {
 
 const DEFAULT_PIDS_LIMIT = 512;
 
+/** The container carrying every one of `labels`, running or not, if there is one (the newest, if several). */
+export async function findContainerOn(docker: Docker, labels: Record<string, string>): Promise<ContainerHandle | undefined> {
+  const found = await docker.listContainers({ all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
+  const newest = found.sort((a, b) => b.Created - a.Created)[0];
+  return newest ? new RunningContainer(docker.getContainer(newest.Id)) : undefined;
+}
+
 /** Creates and starts a container under the fixed isolation rules (docs/architecture.md "Docker conventions"). */
 export async function runContainerOn(docker: Docker, options: RunContainerOptions): Promise<ContainerHandle> {
   const mounts: Docker.MountSettings[] = [

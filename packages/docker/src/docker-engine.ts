@@ -1,6 +1,6 @@
 import { Agent } from 'node:http';
 import Docker from 'dockerode';
-import { runContainerOn, type ContainerHandle, type RunContainerOptions } from './containers';
+import { findContainerOn, runContainerOn, type ContainerHandle, type RunContainerOptions } from './containers';
 import { dockerUnavailable } from './errors';
 import type { ImageFile } from './image-files';
 import {
@@ -126,6 +126,11 @@ export class DockerEngine implements AsyncDisposable {
    * capabilities dropped, `no-new-privileges`, no port bindings. Dispose the handle to remove it.
    * @throws SimError `ContainerStartFailed` (nothing is left behind).
    */
+  /** The container carrying all of `labels`, if one exists (running or not). */
+  findContainer(labels: Record<string, string>): Promise<ContainerHandle | undefined> {
+    return findContainerOn(this.docker, labels);
+  }
+
   runContainer(options: RunContainerOptions): Promise<ContainerHandle> {
     return runContainerOn(this.docker, options);
   }

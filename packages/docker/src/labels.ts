@@ -31,6 +31,12 @@ export const LABEL_RUN = 'dev.amlsim.run';
 export const LABEL_SERVICE = 'dev.amlsim.service';
 /** What the object plays in the simulation: `node`, `vm`, `scoring`, `base`, … */
 export const LABEL_ROLE = 'dev.amlsim.role';
+/**
+ * The id of the effect a container was started for (`<position>:<index>` of the fact that named
+ * it, packages/core/src/aggregate/define-aggregate.ts): a retried start finds the container it
+ * made instead of making a second.
+ */
+export const LABEL_EFFECT = 'dev.amlsim.effect';
 
 /** Value of {@link LABEL_MANAGED} on every managed object. */
 export const MANAGED_VALUE = 'true';

@@ -60,12 +60,13 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
       rmSync(root, { recursive: true, force: true });
     });
 
-    const launch = async (runId: string, env: Record<string, string>) => {
+    const launch = async (runId: string, env: Record<string, string>, effectId?: string) => {
       const { image } = await driver.prepareImage({ session, dependencies: [] });
       const disks = await driver.provisionNode({ session, workspace: 'ws1', compute: 'cpu', node: runId });
       const running = await driver.startRun({
         session,
         runId,
+        ...(effectId ? { effectId } : {}),
         workspace: 'ws1',
         image,
         node: { name: runId, disks },
@@ -91,6 +92,19 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
       expect(await running.wait()).toEqual({ exitCode: 7, oomKilled: false });
       await running.remove();
       expect(received).toContainEqual({ path: '/hello/run-ok', body: JSON.stringify({ token: 'token-for-test' }) });
+    });
+
+    it('a start carried out twice for one effect id starts one target: the second finds the first', async () => {
+      const first = await launch('run-once', { SLEEP_MS: '60000' }, '42:0');
+      const again = await launch('run-once', { SLEEP_MS: '60000' }, '42:0');
+      expect(again.running.id).toBe(first.running.id);
+      const other = await launch('run-twice', { SLEEP_MS: '60000' }, '43:0');
+      expect(other.running.id).not.toBe(first.running.id);
+      for (const r of [first.running, other.running]) {
+        await r.kill();
+        await r.wait();
+        await r.remove();
+      }
     });
 
     it('kill stops a running target', async () => {

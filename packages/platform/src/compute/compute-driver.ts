@@ -22,6 +22,11 @@ export type NodeDisks = {
 export type RunLaunch = {
   session: string;
   runId: string;
+  /**
+   * The id of the `startContainer` effect this start carries out: starting twice with the same
+   * id gives the target the first start made, never a second one (a retried or resumed effect).
+   */
+  effectId?: string;
   workspace: string;
   /** Image from `prepareImage` (ignored by the process driver). */
   image: string;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { AGENT_IMAGE_VM_LOGIN_AGENT } from '@amlsim/agent';
-import { amlsimLabels, connectDocker, containerLabels, type ContainerHandle, type DockerEngine } from '@amlsim/docker';
+import { amlsimLabels, connectDocker, containerLabels, LABEL_EFFECT, LABEL_SESSION, type ContainerHandle, type DockerEngine } from '@amlsim/docker';
 import { closeSocketDoor } from '../runtime/socket-doors';
 import {
   openVmDoor,
@@ -111,7 +111,10 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
     },
     diskExists: (disk) => engine.volumeExists(disk),
     startRun: async (launch: RunLaunch): Promise<RunningCompute> => {
-      const handle = await engine.runContainer({
+      const effect: Record<string, string> = launch.effectId ? { [LABEL_EFFECT]: launch.effectId } : {};
+      // Carried out at most once per effect id: a retried start finds the container it made.
+      const made = launch.effectId ? await engine.findContainer({ [LABEL_SESSION]: launch.session, ...effect }) : undefined;
+      const handle = made ?? await engine.runContainer({
         image: launch.image,
         cmd: ['/usr/bin/node', `${AGENT_MOUNT}/management/management.mjs`],
         env: {
@@ -128,7 +131,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
           { volume: launch.node.disks.tempDisk, containerPath: '/tmp' },
           { volume: launch.node.disks.osDisk, containerPath: '/mnt/os-disk' },
         ],
-        labels: containerLabels(launch.session, { workspace: launch.workspace, run: launch.runId, role: 'node' }),
+        labels: { ...containerLabels(launch.session, { workspace: launch.workspace, run: launch.runId, role: 'node' }), ...effect },
         memoryBytes: launch.memoryBytes,
         nanoCpus: launch.nanoCpus,
       });

@@ -19,6 +19,45 @@ export const createProcessDriver = (root: string): ComputeDriver => {
   /** VMs: login agents, each the leader of a process group holding what it started. */
   const vms = new Set<ReturnType<typeof spawn>>();
   const vmExits = new Map<ReturnType<typeof spawn>, Promise<void>>();
+  /** What each startContainer effect started (by session and effect id). */
+  const byEffect = new Map<string, RunningCompute>();
+  const startProcess = async (launch: RunLaunch): Promise<RunningCompute> => {
+    // It dies with the simulator, even a SIGKILLed one (a crashed simulator leaves no run going).
+    const [command, args] = dieWithParent(process.execPath, [join(launch.agentDir, 'management', 'management.mjs')]);
+    const child = spawn(command, args, {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        ...launch.env,
+        AZUREML_SERVICE_ENDPOINT: `unix://${join(launch.controlDir, launch.socketName)}`,
+        AMLSIM_WORK_DIR: join(launch.node.disks.tempDisk, launch.runId),
+      },
+      stdio: ['ignore', 'ignore', 'ignore'],
+      detached: true,
+    });
+    running.add(child);
+    if (child.pid) groups.add(child.pid);
+    const exited = new Promise<{ exitCode: number; oomKilled: boolean }>((resolve) => {
+      child.on('exit', (code, signal) => {
+        running.delete(child);
+        // The run is over when its management code is: whatever the script started dies with it.
+        if (child.pid) killGroup(child.pid);
+        resolve({ exitCode: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), oomKilled: false });
+      });
+      child.on('error', () => resolve({ exitCode: 127, oomKilled: false }));
+    });
+    return {
+      id: `pid-${child.pid}`,
+      wait: () => exited,
+      kill: async () => {
+        if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGKILL');
+        await exited;
+      },
+      freeze: async () => {
+        if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGSTOP');
+      },
+      remove: async () => {},
+    };
+  };
   return {
     kind: 'process',
     prepareImage: async ({ dependencies }) => ({ image: `host-node${dependencies.length ? `+${dependencies.join(',')}` : ''}`, reused: true }),
@@ -36,41 +75,12 @@ export const createProcessDriver = (root: string): ComputeDriver => {
     },
     diskExists: async (disk) => existsSync(disk),
     startRun: async (launch: RunLaunch): Promise<RunningCompute> => {
-      // It dies with the simulator, even a SIGKILLed one (a crashed simulator leaves no run going).
-      const [command, args] = dieWithParent(process.execPath, [join(launch.agentDir, 'management', 'management.mjs')]);
-      const child = spawn(command, args, {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          ...launch.env,
-          AZUREML_SERVICE_ENDPOINT: `unix://${join(launch.controlDir, launch.socketName)}`,
-          AMLSIM_WORK_DIR: join(launch.node.disks.tempDisk, launch.runId),
-        },
-        stdio: ['ignore', 'ignore', 'ignore'],
-        detached: true,
-      });
-      running.add(child);
-      if (child.pid) groups.add(child.pid);
-      const exited = new Promise<{ exitCode: number; oomKilled: boolean }>((resolve) => {
-        child.on('exit', (code, signal) => {
-          running.delete(child);
-          // The run is over when its management code is: whatever the script started dies with it.
-          if (child.pid) killGroup(child.pid);
-          resolve({ exitCode: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), oomKilled: false });
-        });
-        child.on('error', () => resolve({ exitCode: 127, oomKilled: false }));
-      });
-      return {
-        id: `pid-${child.pid}`,
-        wait: () => exited,
-        kill: async () => {
-          if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGKILL');
-          await exited;
-        },
-        freeze: async () => {
-          if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGSTOP');
-        },
-        remove: async () => {},
-      };
+      // Carried out at most once per effect id: a retried start gets the process it made.
+      const made = launch.effectId ? byEffect.get(`${launch.session}/${launch.effectId}`) : undefined;
+      if (made) return made;
+      const compute = await startProcess(launch);
+      if (launch.effectId) byEffect.set(`${launch.session}/${launch.effectId}`, compute);
+      return compute;
     },
     startVm: async (launch: VmLaunch): Promise<RunningVm> => {
       // The VM is the same login agent as a process; its socket, home and work dirs are host dirs.

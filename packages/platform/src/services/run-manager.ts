@@ -148,8 +148,8 @@ export class RunManager {
     liveCtx.principal = ctx.principal;
     const live: LiveRun = { ctx: liveCtx, chain: Promise.resolve(), done, resolveDone, userEnv, region, pendingRemovals: [] };
     this.live.set(submitted.runId, live);
-    ctx.emit(runStream(submitted.runId), 'no-stream', [{ type: 'RunSubmitted', data: submitted }]);
-    const [, effects] = startRun(submitted);
+    const [first] = ctx.emit(runStream(submitted.runId), 'no-stream', [{ type: 'RunSubmitted', data: submitted }]);
+    const [, effects] = startRun(submitted, first!.position);
     this.enqueue(submitted.runId, () => this.perform(submitted.runId, effects));
   }
 
@@ -309,19 +309,20 @@ export class RunManager {
     const live = this.live.get(runId)!;
     const { snapshot } = this.load(runId);
     let current = snapshot;
-    const effects: RunEffect[] = [];
+    const named: RunEffect[][] = [];
     const accepted: RunEvent[] = [];
     for (const fact of facts) {
       const machineEvent = { type: fact.type, ...fact.data } as RunMachineEvent;
       if (!current.can(machineEvent)) continue; // e.g. a late report after the run ended
-      const [next, named] = advanceRun(current, machineEvent);
+      const [next, effects] = advanceRun(current, machineEvent);
       current = next;
       accepted.push(fact);
-      effects.push(...named);
+      named.push(effects);
     }
     if (accepted.length === 0) return;
-    live.ctx.emit(runStream(runId), this.p.store.streamVersion(runStream(runId)), accepted, caller);
-    await this.perform(runId, effects);
+    const stored = live.ctx.emit(runStream(runId), this.p.store.streamVersion(runStream(runId)), accepted, caller);
+    // Each effect's id is where the fact that named it stands in the log (`<position>:<index>`).
+    await this.perform(runId, named.flatMap((effects, i) => effects.map((e, j) => ({ ...e, id: `${stored[i]!.position}:${j}` }))));
   }
 
   private async perform(runId: string, effects: RunEffect[]): Promise<void> {
@@ -374,7 +375,7 @@ export class RunManager {
         return this.requestNode(runId);
       case 'startContainer': {
         const { node } = effect.params;
-        return this.startContainer(runId, node);
+        return this.startContainer(runId, node, effect.id);
       }
       case 'startOnVm':
         return this.startOnVm(runId);
@@ -567,7 +568,7 @@ export class RunManager {
     };
   }
 
-  private async startContainer(runId: string, node: string): Promise<void> {
+  private async startContainer(runId: string, node: string, effectId: string | undefined): Promise<void> {
     const live = this.live.get(runId)!;
     const run = this.load(runId).snapshot.context;
     const c = this.cluster(run.workspaceId, run.compute);
@@ -580,6 +581,7 @@ export class RunManager {
     const compute = await driver.startRun({
       session: this.p.session,
       runId,
+      ...(effectId ? { effectId } : {}),
       workspace: ws.workspace,
       image: this.load(runId).snapshot.context.image ?? '',
       node: { name: node, disks: { osDisk: n.osDisk!, tempDisk: n.tempDisk! } },
