@@ -20,11 +20,12 @@ export default defineConfig({
   test: {
     include: [
       'packages/core/src/**/*.test.ts',
-      'packages/platform/src/services/run-tokens*.test.ts',
-      'packages/platform/src/services/key-vault.test.ts',
-      'packages/platform/src/services/storage-account-keys.test.ts',
-      'packages/platform/src/services/blob-storage.test.ts',
-      'packages/platform/src/crypto/*.test.ts',
+      'packages/platform/src/identity/run-tokens*.test.ts',
+      'packages/platform/src/workspace/key-vault.test.ts',
+      'packages/platform/src/workspace/storage-account-keys.test.ts',
+      'packages/platform/src/workspace/blob-storage.test.ts',
+      'packages/platform/src/identity/jwt.test.ts',
+      'packages/platform/src/inference/local-ca.test.ts',
       'packages/scenario/src/run/invariants.test.ts',
       'test/identity.test.ts',
       'test/storage-keys.int.test.ts',

@@ -3,8 +3,8 @@ import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { ensureLocalCa } from '../packages/platform/src/crypto/local-ca';
-import { replicaDir } from '../packages/platform/src/services/webservices';
+import { ensureLocalCa } from '../packages/platform/src/inference/local-ca';
+import { replicaDir } from '../packages/platform/src/inference/webservices';
 import { benchPlatform } from './bench-platform';
 
 const SCENARIOS = join(import.meta.dirname, '..', 'scenarios');

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { createMemoryEventStore } from '@amlsim/store';
 import { createPlatform } from '@amlsim/platform';
-import { replicaDir } from '../packages/platform/src/services/webservices';
+import { replicaDir } from '../packages/platform/src/inference/webservices';
 import { SCENARIO_DIR, tempDir } from './helpers';
 
 /**

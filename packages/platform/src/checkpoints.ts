@@ -1,5 +1,5 @@
 import { foldRun, foldWorkspace, workspaceStateSummary, type EventStore, type WorldState, STREAMS } from '@amlsim/core';
-import { streams } from './runtime/platform-context';
+import { streams } from './platform-context';
 
 /**
  * What a session derived from its events, saved beside the log: `amlsim replay` folds the log

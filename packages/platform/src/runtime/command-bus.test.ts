@@ -2,9 +2,8 @@ import { actions, type PrincipalRecord, type SimError, type StoredEvent, type Wo
 import { createMemoryEventStore } from '@amlsim/store';
 import { describe, expect, it } from 'vitest';
 import { virtualClock } from './clock';
-import { CommandBus, declareCommand, type CommandGate } from './command-bus';
+import { CommandBus, declareCommand, type CommandGate, type RbacMode } from './command-bus';
 import { nanoIds } from './ids';
-import type { RbacMode } from './platform-context';
 
 const alice: PrincipalRecord = { principal: 'alice', principalId: 'p-alice', kind: 'user' };
 const ws = (revoked: WorkspaceRecord['revoked'] = []): WorkspaceRecord => ({

@@ -16,7 +16,6 @@ import {
   isSimError,
 } from '@amlsim/core';
 import type { SimClock } from './clock';
-import type { RbacMode } from './platform-context';
 
 export type EventToAppend = { [K in EventType]: { type: K; data: EventDataMap[K] } }[EventType];
 
@@ -178,6 +177,9 @@ const GRANT_NAMES: Record<IdentityGrantTarget, string> = {
   resourceGroup: 'resource group',
   keyVaultResourceGroup: 'key vault resource group',
 };
+
+/** How the bus applies RBAC's decision: refuse (`enforce`), record and let pass (`soft`), or not ask (`off`). */
+export type RbacMode = 'enforce' | 'soft' | 'off';
 
 /**
  * What the bus asks of the directory and of RBAC (ports: the runtime knows no service).

@@ -1,7 +1,7 @@
 import { errors, type SimError } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
-import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
-import type { PlatformContext } from '../runtime/platform-context';
+import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from './jwt';
+import type { PlatformContext } from '../platform-context';
 
 /** Audience of AML run tokens: the workspace's AML service, not ARM. */
 export const RUN_TOKEN_AUDIENCE = 'https://ml.azure.com/';

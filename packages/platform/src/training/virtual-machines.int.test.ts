@@ -9,7 +9,7 @@ import { connectDocker } from '@amlsim/docker';
 import { createMemoryEventStore } from '@amlsim/store';
 import { vmHostDir } from '../compute/compute-driver';
 import { createPlatform, type Platform } from '../platform';
-import { PLATFORM_PRINCIPAL } from '../runtime/platform-context';
+import { PLATFORM_PRINCIPAL } from '../platform-context';
 import { computeKeySecretName, sshFingerprint, sshPublicKey } from './virtual-machines';
 
 const PASSWORD = 'Correct-Horse-42';

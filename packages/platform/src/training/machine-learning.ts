@@ -11,8 +11,8 @@ import {
 } from '@amlsim/core';
 import type { ComputeDriver } from '../compute/compute-driver';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
-import type { PlatformContext } from '../runtime/platform-context';
-import type { ArmService } from './arm';
+import type { PlatformContext } from '../platform-context';
+import type { ArmService } from '../arm/arm';
 import { computeStream, type RunManager } from './run-manager';
 import { packDirectory, type SnapshotStore } from './snapshots';
 

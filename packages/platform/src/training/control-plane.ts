@@ -2,10 +2,10 @@ import { chmodSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { errors, isSimError, STREAMS, type ChannelKind, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
-import type { PlatformContext } from '../runtime/platform-context';
+import type { PlatformContext } from '../platform-context';
 import { closeSocketDoor, openSocketDoor, type SocketDoor } from '../runtime/socket-doors';
 import type { RunManager } from './run-manager';
-import type { RunTokenService } from './run-tokens';
+import type { RunTokenService } from '../identity/run-tokens';
 import type { SnapshotStore } from './snapshots';
 
 const MAX_BODY = 64 * 1024 * 1024;

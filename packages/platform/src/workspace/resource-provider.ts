@@ -14,8 +14,8 @@ import {
   type WorkspaceSnapshot,
 } from '@amlsim/core';
 import type { CommandContext, EventToAppend } from '../runtime/command-bus';
-import { PLATFORM_PRINCIPAL, streams, type PlatformContext } from '../runtime/platform-context';
-import type { DirectoryService } from './directory';
+import { PLATFORM_PRINCIPAL, streams, type PlatformContext } from '../platform-context';
+import type { DirectoryService } from '../identity/directory';
 
 type WorkspaceOutcome = Extract<EventToAppend, { type: WorkspaceMachineEvent['type'] }>;
 

@@ -20,9 +20,9 @@ import {
 import { AGENT_IMAGE_SCORING_CHECK_SCRIPT, AGENT_IMAGE_SCORING_SERVER, scoringFiles } from '@amlsim/agent';
 import type { ComputeDriver, InferenceRuntime } from '../compute/compute-driver';
 import { declareCommand, type CommandContext, type EventToAppend } from '../runtime/command-bus';
-import { streams, type PlatformContext } from '../runtime/platform-context';
-import type { ArmService } from './arm';
-import { RegistryProcess } from './container-registry';
+import { streams, type PlatformContext } from '../platform-context';
+import type { ArmService } from '../arm/arm';
+import { RegistryProcess } from '../workspace/container-registry';
 import type { ModelRegistry } from './model-registry';
 
 type ImageOutcome = Extract<EventToAppend, { type: ImageMachineEvent['type'] }>;

@@ -7,7 +7,7 @@ import { createMemoryEventStore } from '@amlsim/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPlatform } from '../platform';
 import { virtualClock } from '../runtime/clock';
-import { BlobStorageService, type StorageCredential } from './blob-storage';
+import { BlobStorageService, type StorageCredential } from '../workspace/blob-storage';
 import {
   SNAPSHOT_LIMITS,
   SnapshotStore,

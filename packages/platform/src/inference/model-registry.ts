@@ -2,9 +2,9 @@ import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { actions, errors, SimError, STREAMS, type ModelVersion, type WorkspaceRecord } from '@amlsim/core';
 import { declareCommand } from '../runtime/command-bus';
-import type { PlatformContext } from '../runtime/platform-context';
-import type { ArmService } from './arm';
-import { fileChunks, fileError } from './file-chunks';
+import type { PlatformContext } from '../platform-context';
+import type { ArmService } from '../arm/arm';
+import { fileChunks, fileError } from '../workspace/file-chunks';
 
 /**
  * The simulator's limits for one model version. Azure ML SDK v1 sets none of its own for a

@@ -4,8 +4,8 @@ import { actions, computeKey, errors, isSimError, STREAMS, type ComputeRecord } 
 import type { ComputeDriver, RunningCompute, RunningVm } from '../compute/compute-driver';
 import { callLoginAgent, refusalOf } from '../compute/vm-login-client';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
-import { PLATFORM_PRINCIPAL, type PlatformContext } from '../runtime/platform-context';
-import type { ArmService } from './arm';
+import { PLATFORM_PRINCIPAL, type PlatformContext } from '../platform-context';
+import type { ArmService } from '../arm/arm';
 import type { ChannelInfo, ControlPlane } from './control-plane';
 
 /** The platform's own subscription (S6.2, S4.4): where its key vault lives, out of every user's reach. */

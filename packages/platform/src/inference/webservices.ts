@@ -5,14 +5,14 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { actions, errors, nextWebserviceStatus, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord, STREAMS } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
-import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
-import { crossRegionLatencyMs } from './regions';
+import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../identity/jwt';
+import { crossRegionLatencyMs } from '../arm/regions';
 import type { RunningContainer } from '../compute/compute-driver';
 import { declareCommand } from '../runtime/command-bus';
-import type { PlatformContext } from '../runtime/platform-context';
+import type { PlatformContext } from '../platform-context';
 import { sessionTempPath } from '../runtime/session-temp';
 import { openSocketDoor } from '../runtime/socket-doors';
-import type { ArmService } from './arm';
+import type { ArmService } from '../arm/arm';
 import type { ImageService } from './images';
 import type { ScoringGateway, ScoringService } from './scoring-gateway';
 

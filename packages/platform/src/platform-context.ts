@@ -1,17 +1,16 @@
 import { STREAMS, type EventStore, type IdGenerator, type WorldState } from '@amlsim/core';
-import type { BlobStorageService } from '../services/blob-storage';
-import type { KeyVaultService } from '../services/key-vault';
-import type { SimClock } from './clock';
-import type { CommandBus } from './command-bus';
-import type { Faults } from './faults';
-import type { SecretRegistry } from './secret-registry';
-
-export type RbacMode = 'enforce' | 'soft' | 'off';
+import type { BlobStorageService } from './workspace/blob-storage';
+import type { KeyVaultService } from './workspace/key-vault';
+import type { SimClock } from './runtime/clock';
+import type { CommandBus, RbacMode } from './runtime/command-bus';
+import type { Faults } from './runtime/faults';
+import type { SecretRegistry } from './runtime/secret-registry';
 
 /**
  * What the simulated services share: the log, the live read models folded from it, the
  * clock, and the data-plane stores. Built once by `createPlatform` (the composition root of
- * the runtime); services receive it rather than reaching for globals.
+ * the runtime); services receive it rather than reaching for globals. It sits beside
+ * `createPlatform`, not in runtime/, because it carries services (vaults, storage).
  */
 export type PlatformContext = {
   session: string;

@@ -6,10 +6,10 @@ import {
   type PrincipalRecord,
 } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
-import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../crypto/jwt';
+import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from './jwt';
 import { guid } from '../runtime/ids';
 import type { CommandContext } from '../runtime/command-bus';
-import { streams, type PlatformContext } from '../runtime/platform-context';
+import { streams, type PlatformContext } from '../platform-context';
 
 export type TenantConfig = {
   mfa: 'required' | 'optional';

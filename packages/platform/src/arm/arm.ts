@@ -23,9 +23,9 @@ import {
 } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
 import { declareCommand, type CommandGate, type EventToAppend } from '../runtime/command-bus';
-import { streams, type PlatformContext } from '../runtime/platform-context';
-import type { DirectoryService } from './directory';
-import { ResourceProvider, STORAGE_CONNECTION_SECRET, storageScopeOf } from './resource-provider';
+import { streams, type PlatformContext } from '../platform-context';
+import type { DirectoryService } from '../identity/directory';
+import { ResourceProvider, STORAGE_CONNECTION_SECRET, storageScopeOf } from '../workspace/resource-provider';
 
 export type ScopeRef = { workspace: string } | { resourceGroup: string; subscription?: string } | { subscription: string };
 

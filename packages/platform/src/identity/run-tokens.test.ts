@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { SimError } from '@amlsim/core';
-import { generateSigningKey, signJwt, type SigningKey } from '../crypto/jwt';
+import { generateSigningKey, signJwt, type SigningKey } from './jwt';
 import { fingerprint } from '../crypto/sealed-box';
 import { virtualClock, VIRTUAL_EPOCH } from '../runtime/clock';
-import type { PlatformContext } from '../runtime/platform-context';
+import type { PlatformContext } from '../platform-context';
 import { SecretRegistry } from '../runtime/secret-registry';
 import { RUN_TOKEN_AUDIENCE, RunTokenService } from './run-tokens';
 

@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureLocalCa, type LocalCa } from '../crypto/local-ca';
+import { ensureLocalCa, type LocalCa } from './local-ca';
 import { ScoringGateway, type AppInsightsRecord, type AuthorizeResult, type ScoringService } from './scoring-gateway';
 
 // Real sockets, real HTTPS (issue 4 §2–3): fake replicas on unix sockets, the gateway on

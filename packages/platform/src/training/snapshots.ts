@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { lstat, opendir, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SimError, errors } from '@amlsim/core';
-import type { BlobStorageService, StorageCredential } from './blob-storage';
-import { fileChunks } from './file-chunks';
+import type { BlobStorageService, StorageCredential } from '../workspace/blob-storage';
+import { fileChunks } from '../workspace/file-chunks';
 import { type IgnoreFileName, loadIgnoreRules } from './ignore-rules';
 
 /**

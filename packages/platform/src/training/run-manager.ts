@@ -31,9 +31,9 @@ import type { ChannelInfo, ControlPlane, ControlPlaneCaller } from './control-pl
 import { grantTargetRead } from '../runtime/socket-doors';
 import { CommandContext, type EventToAppend } from '../runtime/command-bus';
 import type { Scheduler } from '../runtime/scheduler';
-import type { PlatformContext } from '../runtime/platform-context';
+import type { PlatformContext } from '../platform-context';
 import { setLongTimeout, type LongTimeout } from '../runtime/long-timeout';
-import type { RunTokenService } from './run-tokens';
+import type { RunTokenService } from '../identity/run-tokens';
 import type { SnapshotStore } from './snapshots';
 import type { VirtualMachineService } from './virtual-machines';
 
