@@ -3,10 +3,8 @@ import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { createMemoryEventStore } from '@amlsim/store';
-import { createPlatform } from '@amlsim/platform';
 import { replicaDir } from '../packages/platform/src/inference/webservices';
-import { SCENARIO_DIR, tempDir } from './helpers';
+import { alicePlatform, SCENARIO_DIR, tempDir } from './helpers';
 
 /**
  * One channel per principal (docs/security.md): a run's control-plane socket and a replica's
@@ -31,18 +29,7 @@ const modeOf = (path: string) => {
   return { mode: (st.mode & 0o777).toString(8), uid: st.uid };
 };
 
-const platformWith = async (dir: string) => {
-  const store = createMemoryEventStore();
-  const platform = await createPlatform({
-    store,
-    dataDir: dir,
-    driver: 'docker',
-    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
-  });
-  const token = await platform.directory.signIn('alice', { mfa: false });
-  await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
-  return { store, platform, token };
-};
+const platformWith = (dir: string) => alicePlatform(dir);
 
 describe.skipIf(!isRoot)('channels are reachable by the platform only (S1.3, S1.4, S5.1)', () => {
   it("another host user cannot connect to a replica's socket: the only way to score is the gateway, with its key", async () => {

@@ -2,27 +2,14 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { computeKey, type EventStore, type StoredEvent } from '@amlsim/core';
-import { createMemoryEventStore } from '@amlsim/store';
-import { createPlatform } from '@amlsim/platform';
-import { SCENARIO_DIR, tempDir } from './helpers';
+import { alicePlatform, SCENARIO_DIR, tempDir } from './helpers';
 
 /**
  * The platform carrying out the AmlCompute cluster workflow (packages/core/src/compute/
  * cluster.workflow.ts) on the process driver: what the workflow decides reaches the log in
  * order, through real runs.
  */
-const platformIn = async (dir: string) => {
-  const store = createMemoryEventStore();
-  const platform = await createPlatform({
-    store,
-    dataDir: dir,
-    driver: 'process',
-    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
-  });
-  const token = await platform.directory.signIn('alice', { mfa: false });
-  await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
-  return { platform, store, token };
-};
+const platformIn = (dir: string) => alicePlatform(dir, 'process');
 
 const events = (store: EventStore): StoredEvent[] => [...store.readAll()];
 const source = join(SCENARIO_DIR, 'code', 'train-basic');

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { EventStore, StoredEvent } from '@amlsim/core';
 import { createMemoryEventStore } from '@amlsim/store';
 import { createPlatform, virtualClock, type Platform } from '@amlsim/platform';
-import { SCENARIO_DIR, tempDir } from './helpers';
+import { SCENARIO_DIR, tempDir, callControlPlane } from './helpers';
 
 /**
  * Rules that were once caught only by Docker-only tests, run through both compute drivers:
@@ -43,18 +43,6 @@ const socketOf = (platform: Platform, store: EventStore, runId: string): string 
   const opened = events(store, 'RunChannelOpened').findLast((e) => e.data.runId === runId);
   return opened ? String(opened.data.socket) : join(tmpdir(), `amlsim-${platform.session}`, 'control.sock');
 };
-
-/** Call the control plane as a compute target would. */
-const callControlPlane = (socketPath: string, path: string, token: string): Promise<{ status: number; body: { error?: { code: string; message: string } } }> =>
-  new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) }));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify({ batch: 9, rows: [] }));
-  });
 
 /** A script that writes a metric into the run named in argv[2] with its own token, and says how it was answered. */
 const SIBLING_WRITER = `

@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMemoryEventStore, openEventStore } from '@amlsim/store';
@@ -55,3 +57,49 @@ export const scenarioFiles = (): string[] =>
     .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
     .sort()
     .map((f) => join(SCENARIO_DIR, f));
+
+/**
+ * alice (Owner of sub-1) signed in, with workspace ws1, on the given compute driver: the set-up
+ * most end-to-end tests start from. Close the platform when done (`platform.close()`).
+ */
+export const alicePlatform = async (dir: string, driver: 'docker' | 'process' = 'docker', store: EventStore = createMemoryEventStore()) => {
+  const platform = await createPlatform({
+    store,
+    dataDir: dir,
+    driver,
+    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
+  });
+  const token = await platform.directory.signIn('alice', { mfa: false });
+  await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+  return { platform, store, token };
+};
+
+/** The amlsim CLI, run to its end (tsx, as `pnpm amlsim` would): status, stdout, stderr. */
+export const amlsim = (...args: string[]) =>
+  spawnSync(process.execPath, [join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(REPO, 'packages', 'cli', 'src', 'main.ts'), ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+
+/** Call a control-plane socket as a compute target would (POST, a metrics body), with any token. */
+export const callControlPlane = (socketPath: string, path: string, token: string): Promise<{ status: number; body: { error?: { code: string; message: string } } }> =>
+  new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ batch: 9, rows: [] }));
+  });
+
+/** Running, that is: a killed process that init has not reaped yet (a zombie) is not. */
+export const isRunning = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch {
+    return false;
+  }
+};

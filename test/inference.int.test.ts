@@ -1,20 +1,10 @@
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { createMemoryEventStore } from '@amlsim/store';
-import { createPlatform } from '@amlsim/platform';
-import { SCENARIO_DIR, tempDir } from './helpers';
+import { alicePlatform, SCENARIO_DIR, tempDir } from './helpers';
 
 const setUp = async (dir: string) => {
-  const store = createMemoryEventStore();
-  const platform = await createPlatform({
-    store,
-    dataDir: dir,
-    driver: 'docker',
-    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
-  });
-  const token = await platform.directory.signIn('alice', { mfa: false });
-  await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+  const { store, platform, token } = await alicePlatform(dir);
   const model = await platform.models.registerModel(token, { workspace: 'ws1', name: 'sentiment', path: join(SCENARIO_DIR, 'models', 'sentiment.json') });
   return { store, platform, token, model };
 };

@@ -1,9 +1,9 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMemoryEventStore } from '@amlsim/store';
 import { createPlatform } from '@amlsim/platform';
-import { tempDir } from './helpers';
+import { tempDir, isRunning } from './helpers';
 
 /** A script that leaves a grandchild behind: a sleep it starts and never waits for. */
 const SPAWNER = `
@@ -14,15 +14,6 @@ child.unref();
 Run.getContext().log('grandchild_pid', child.pid);
 `;
 
-/** Running, that is: a killed process that init has not reaped yet (a zombie) is not. */
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
-  } catch {
-    return false;
-  }
-};
 
 describe('process driver: a run is its process group (S8.3)', () => {
   it("a script's grandchildren die with the run, and no process of it is left", async () => {
@@ -46,11 +37,11 @@ describe('process driver: a run is its process group (S8.3)', () => {
       pid = Number((await platform.ml.getMetrics(token, { runId })).metrics.grandchild_pid);
       expect(pid).toBeGreaterThan(0);
       // The run ended when its management code did: its group went with it.
-      for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-      expect(alive(pid)).toBe(false);
+      for (let i = 0; i < 50 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(isRunning(pid)).toBe(false);
       expect((await platform.driverIfStarted()!.leftovers(platform.session)).filter((l) => l.startsWith('process'))).toEqual([]);
     } finally {
-      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+      if (pid && isRunning(pid)) process.kill(pid, 'SIGKILL');
       expect((await platform.close()).leftovers).toEqual([]);
     }
   });

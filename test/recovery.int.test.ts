@@ -1,5 +1,5 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { connectDocker } from '@amlsim/docker';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { foldRun, runStatusOf, STREAMS, type StoredEvent } from '@amlsim/core';
 import { nanoIds, recoverAbandonedSessions } from '@amlsim/platform';
 import { checkInvariants } from '@amlsim/scenario';
 import { openEventStore } from '@amlsim/store';
-import { REPO, SCENARIO_DIR, tempDir } from './helpers';
+import { REPO, SCENARIO_DIR, tempDir, isRunning, amlsim } from './helpers';
 
 /**
  * A simulator killed with SIGKILL mid-run leaves a log whose run, node and channel say they
@@ -30,18 +30,6 @@ console.log('RUNNING ' + runId + ' ' + platform.session);
 setInterval(() => {}, 1000);
 `;
 
-const cli = (...args: string[]) =>
-  spawnSync(process.execPath, [join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(REPO, 'packages', 'cli', 'src', 'main.ts'), ...args], { cwd: REPO, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-
-/** Running, that is: a killed process that init has not reaped yet (a zombie) is not. */
-const running = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
-  } catch {
-    return false;
-  }
-};
 
 describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driver) => {
   it('the next simulator ends the killed session: the run fails PlatformRestarted, its node goes, every invariant holds', async () => {
@@ -76,8 +64,8 @@ describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driv
           // The management process died with its simulator: it was started to.
           const container = String(before.find((e) => e.type === 'ContainerStarted')!.data.container);
           const pid = Number(container.replace('pid-', ''));
-          for (let i = 0; i < 50 && running(pid); i++) await new Promise((r) => setTimeout(r, 20));
-          expect(running(pid)).toBe(false);
+          for (let i = 0; i < 50 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 20));
+          expect(isRunning(pid)).toBe(false);
         }
         const recovered = recoverAbandonedSessions(store, { by: 'test', ids: nanoIds(), now: Date.now });
         expect(recovered).toEqual([expect.objectContaining({ session, runs: [runId], nodes: ['cpu/node-1'] })]);
@@ -97,12 +85,12 @@ describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driv
         store.close();
       }
       // The CLI agrees: nothing left to recover, and replay finds the recovered session as it was saved.
-      const resume = cli('resume', '--data-dir', dataDir);
+      const resume = amlsim('resume', '--data-dir', dataDir);
       expect(resume.status).toBe(0);
       // Nothing left to recover in the log (what the killed simulator left running is swept).
       expect(resume.stderr).not.toContain('recovered session');
       expect(resume.stderr).toContain(`swept what session ${session} left`);
-      const replayed = cli('replay', '--data-dir', dataDir);
+      const replayed = amlsim('replay', '--data-dir', dataDir);
       expect(replayed.stdout).toContain(`↻ session ${session}`);
       expect(replayed.status).toBe(0);
     } finally {
@@ -139,15 +127,15 @@ describe('amlsim resume', () => {
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
       // Before: replay says the killed session has nothing saved (exit 1).
-      expect(cli('replay', '--data-dir', dataDir).status).toBe(1);
-      const resume = cli('resume', '--data-dir', dataDir);
+      expect(amlsim('replay', '--data-dir', dataDir).status).toBe(1);
+      const resume = amlsim('resume', '--data-dir', dataDir);
       expect(resume.status).toBe(0);
       expect(resume.stderr).toContain(`recovered session ${session}`);
       expect(resume.stderr).toContain('1 run(s) failed PlatformRestarted, 1 node(s) deprovisioned');
-      const events = cli('events', '--data-dir', dataDir, '--json');
+      const events = amlsim('events', '--data-dir', dataDir, '--json');
       const types = events.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
       expect(types.filter((t) => t === 'SessionRecovered')).toHaveLength(1);
-      expect(cli('replay', '--data-dir', dataDir).status).toBe(0);
+      expect(amlsim('replay', '--data-dir', dataDir).status).toBe(0);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       (await import('node:fs')).rmSync(script, { force: true });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMemoryEventStore } from '@amlsim/store';
 import { createPlatform, virtualClock, type Platform } from '@amlsim/platform';
-import { SCENARIO_DIR, tempDir } from './helpers';
+import { callControlPlane, SCENARIO_DIR, tempDir } from './helpers';
 
 /** A platform with alice (Owner) and a workspace with a small cluster, on the docker driver. */
 const trainingPlatform = async (dir: string, options: { clock?: 'virtual'; dependencies?: boolean } = {}) => {
@@ -37,18 +37,6 @@ const channelSocketOf = (store: ReturnType<typeof createMemoryEventStore>, runId
   if (!opened) throw new Error(`run ${runId} has no channel yet`);
   return String(opened.data.socket);
 };
-
-/** Call a control-plane socket as a compute target would. */
-const callControlPlane = (socketPath: string, path: string, token: string): Promise<{ status: number; body: { error?: { code: string } } }> =>
-  new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) }));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify({ batch: 9, rows: [] }));
-  });
 
 describe('training on docker compute (S1.3, S8.3, S4.6)', () => {
   it("one channel per run: a run's token is refused on another run's channel, and its own channel closes with it", async () => {
