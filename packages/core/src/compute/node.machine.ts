@@ -1,4 +1,5 @@
-import { setup, transition } from 'xstate';
+import { setup } from 'xstate';
+import { statusTransitions } from '../aggregate/status-machine';
 
 /**
  * The lifecycle of one AmlCompute node (S8.3, S4.6), as the platform's node states:
@@ -33,9 +34,4 @@ export const nodeMachine = setup({ types: { events: {} as NodeEvent } }).createM
 export type NodeState = 'preparing' | 'idle' | 'running' | 'leaving' | 'unusable' | 'deleted';
 
 /** The node's next state for a fact, or undefined when its state does not allow the fact. */
-export const nextNodeState = (state: NodeState, event: NodeEvent): NodeState | undefined => {
-  const snapshot = nodeMachine.resolveState({ value: state, context: {} });
-  if (!snapshot.can(event)) return undefined;
-  const [next] = transition(nodeMachine, snapshot, event);
-  return next.value as NodeState;
-};
+export const nextNodeState: (state: NodeState, event: NodeEvent) => NodeState | undefined = statusTransitions<NodeState, NodeEvent>(nodeMachine);

@@ -1,4 +1,5 @@
-import { setup, transition } from 'xstate';
+import { setup } from 'xstate';
+import { statusTransitions } from '../aggregate/status-machine';
 
 /**
  * The lifecycle of a web service (S8.5), as the platform's service states: Transitioning while
@@ -46,9 +47,6 @@ export const webserviceMachine = setup({ types: { events: {} as WebserviceEvent 
 });
 
 /** The service's next status for a fact, or undefined when its status does not allow the fact. */
-export const nextWebserviceStatus = (status: WebserviceStatus, event: WebserviceEvent): WebserviceStatus | undefined => {
-  const snapshot = webserviceMachine.resolveState({ value: status, context: {} });
-  if (!snapshot.can(event)) return undefined;
-  const [next] = transition(webserviceMachine, snapshot, event);
-  return next.value as WebserviceStatus;
-};
+export const nextWebserviceStatus: (status: WebserviceStatus, event: WebserviceEvent) => WebserviceStatus | undefined = statusTransitions<WebserviceStatus, WebserviceEvent>(
+  webserviceMachine,
+);
