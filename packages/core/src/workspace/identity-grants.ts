@@ -7,15 +7,19 @@ export type IdentityGrant = { target: IdentityGrantTarget; role: string; scope: 
  * S2.5: the grants of a workspace's system-assigned managed identity. The sixth, Contributor
  * on the key vault's resource group, exists only when that group differs from the workspace's.
  */
-export const requiredIdentityGrants = (ws: {
+export const requiredIdentityGrants = (workspace: {
   subscription: string;
   resourceGroup: string;
   keyVaultResourceGroup: string;
   scope: string;
-  keyVault: string;
-  storageAccount: string;
-  registry: string;
+  keyVault?: string;
+  storageAccount?: string;
+  registry?: string;
 }): IdentityGrant[] => {
+  const { keyVault, storageAccount, registry } = workspace;
+  // The grants name the workspace's resources: asked for before they exist is a bug, not a case.
+  if (!keyVault || !storageAccount || !registry) throw new Error(`the identity grants of ${workspace.scope} need its key vault, storage account and registry`);
+  const ws = { ...workspace, keyVault, storageAccount, registry };
   const rg = resourceGroupScope(ws.subscription, ws.resourceGroup);
   const kvRg = resourceGroupScope(ws.subscription, ws.keyVaultResourceGroup);
   const grants: IdentityGrant[] = [

@@ -418,15 +418,7 @@ export class ArmService {
   }
 
   private grantsOf(ws: WorkspaceRecord) {
-    return requiredIdentityGrants({
-      subscription: ws.subscription,
-      resourceGroup: ws.resourceGroup,
-      keyVaultResourceGroup: ws.keyVaultResourceGroup,
-      scope: ws.scope,
-      keyVault: ws.keyVault!,
-      storageAccount: ws.storageAccount!,
-      registry: ws.registry!,
-    });
+    return requiredIdentityGrants(ws);
   }
 }
 

@@ -88,15 +88,7 @@ export class ResourceProvider {
         }
       }
       case 'grantIdentityAccess':
-        return requiredIdentityGrants({
-          subscription: ws.subscription,
-          resourceGroup: ws.resourceGroup,
-          keyVaultResourceGroup: ws.keyVaultResourceGroup,
-          scope: ws.scope,
-          keyVault: ws.keyVault!,
-          storageAccount: ws.storageAccount!,
-          registry: ws.registry!,
-        }).map((g) => ({
+        return requiredIdentityGrants(ws).map((g) => ({
           type: 'IdentityAccessGranted' as const,
           data: { workspaceId: ws.workspaceId, workspace: ws.workspace, principalId: ws.identityPrincipalId!, ...g },
         }));
