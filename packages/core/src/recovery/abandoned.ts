@@ -21,6 +21,7 @@ export type SessionRecovery = {
 const WEBSERVICE_FACTS = new Set(['ServiceKeysGenerated', 'WebserviceHealthy', 'WebserviceFailed', 'WebserviceUnschedulable', 'WebserviceUnhealthy', 'ServiceKeyRegenerated', 'WebserviceDeleted']);
 
 const RUN_ENDS = new Set(['RunCompleted', 'RunFailed', 'RunCanceled']);
+const RECOVERED_KINDS = new Set<string>(['run', 'compute', 'image', 'service']);
 const IMAGE_ENDS = new Set(['ImageCreated', 'ImageCreationFailed', 'ImageCreationTimedOut']);
 
 /**
@@ -57,12 +58,19 @@ const runSettled = (list: readonly StoredEvent[]): boolean => {
  * Deciding twice on the log it produced decides nothing: recovery is idempotent.
  */
 export function decideSessionRecovery(events: readonly StoredEvent[], session: string, reason: string): SessionRecovery {
+  // Only the streams of aggregates that can be left unfinished, and the session's own stream.
+  const kinds = new Map<string, boolean>();
+  const wanted = (stream: string) => {
+    let w = kinds.get(stream);
+    if (w === undefined) kinds.set(stream, (w = RECOVERED_KINDS.has(streamKindOf(stream) ?? '') || stream === STREAMS.session(session)));
+    return w;
+  };
   const streams = new Map<string, StoredEvent[]>();
   for (const e of events) {
-    if (e.meta.session !== session) continue;
-    const list = streams.get(e.stream) ?? [];
-    list.push(e);
-    streams.set(e.stream, list);
+    if (e.meta.session !== session || !wanted(e.stream)) continue;
+    const list = streams.get(e.stream);
+    if (list) list.push(e);
+    else streams.set(e.stream, [e]);
   }
   const out: SessionRecovery = { session, facts: [], runs: [], nodes: [], images: [], services: [] };
   const versionOf = (stream: string) => streams.get(stream)?.at(-1)?.version ?? 0;

@@ -39,15 +39,16 @@ export const STREAMS = {
 
 export type StreamKind = keyof typeof STREAMS;
 
-/** Each kind's prefix: what its key function writes before the first key. */
-const PREFIXES: ReadonlyArray<readonly [StreamKind, string]> = (Object.keys(STREAMS) as StreamKind[]).map((kind) => {
-  const id = (STREAMS[kind] as (...keys: string[]) => string)('\u0000', '\u0000');
-  return [kind, id.slice(0, id.indexOf('\u0000'))] as const;
-});
+/** Each kind's prefix (what its key function writes before the first key), longest first. */
+const PREFIXES: ReadonlyArray<readonly [StreamKind, string]> = (Object.keys(STREAMS) as StreamKind[])
+  .map((kind) => {
+    const id = (STREAMS[kind] as (...keys: string[]) => string)('\u0000', '\u0000');
+    return [kind, id.slice(0, id.indexOf('\u0000'))] as const;
+  })
+  .sort((a, b) => b[1].length - a[1].length);
 
 /**
  * The kind of a stream id (`run-abc` → `run`), or undefined for one the catalog does not know.
  * The longest matching prefix wins (`platform-telemetry-…` is not `platform-…`).
  */
-export const streamKindOf = (stream: string): StreamKind | undefined =>
-  PREFIXES.filter(([, prefix]) => stream.startsWith(prefix)).sort((a, b) => b[1].length - a[1].length)[0]?.[0];
+export const streamKindOf = (stream: string): StreamKind | undefined => PREFIXES.find(([, prefix]) => stream.startsWith(prefix))?.[0];
