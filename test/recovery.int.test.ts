@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { connectDocker } from '@amlsim/docker';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -141,4 +141,15 @@ describe('amlsim resume', () => {
       (await import('node:fs')).rmSync(script, { force: true });
     }
   }, 120_000);
+});
+
+describe('amlsim resume on a data dir with no log', () => {
+  it('exits 2, says so, and makes nothing', () => {
+    using tmp = tempDir();
+    const dataDir = join(tmp.dir, 'none');
+    const r = amlsim('resume', '--data-dir', dataDir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`no event log at ${join(dataDir, 'events.sqlite')}`);
+    expect(existsSync(dataDir)).toBe(false);
+  });
 });

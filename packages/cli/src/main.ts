@@ -302,6 +302,8 @@ const reportRecovered = (recovered: ReturnType<typeof recoverAbandonedSessions>,
  */
 const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?: string }): Promise<number> => {
   const dataDir = resolve(o.dataDir);
+  // Nothing to resume without a log: say so before taking (and so making) anything.
+  openExisting(dataDir).close();
   const lock = lockForWriting(dataDir);
   if (typeof lock === 'number') return lock;
   try {
