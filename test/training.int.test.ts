@@ -70,9 +70,21 @@ describe('training on docker compute (S1.3, S8.3, S4.6)', () => {
       const tokenB = platform.runs.tokenOf(b).token!;
       const forged = await callControlPlane(socketB, `/workspaces/ws1/runs/${b}/metrics`, `${tokenB.slice(0, -4)}AAAA`);
       expect(forged.body.error?.code).toBe('InvalidAuthenticationToken');
+      // Deny first: a caller with no valid token is answered without its body being read (it
+      // announces 100 MB and sends none; a server that read first would never answer).
+      const unread = await new Promise<number>((resolve, reject) => {
+        const req = request({ socketPath: socketB, path: `/workspaces/ws1/runs/${b}/metrics`, method: 'POST', headers: { authorization: 'Bearer not-a-token', 'content-length': String(100_000_000) } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+          req.destroy();
+        });
+        req.on('error', (e) => (e.message.includes('socket hang up') ? undefined : reject(e)));
+        req.flushHeaders();
+      });
+      expect(unread).toBe(401);
       // B ends untouched: nothing was recorded on it but its own facts.
       expect(await platform.ml.waitForRun(token, { runId: b, timeoutMs: 60_000 })).toMatchObject({ status: 'Completed' });
-      expect(store.readStream(`run-${b}`).filter((e) => e.type === 'RunCallRefused').map((e) => e.data.tokenRun)).toEqual([undefined]);
+      expect(store.readStream(`run-${b}`).filter((e) => e.type === 'RunCallRefused').map((e) => e.data.tokenRun)).toEqual([undefined, undefined]);
       expect(JSON.stringify([...store.readAll()])).not.toContain(tokenA);
       expect(JSON.stringify([...store.readAll()])).not.toContain(tokenB);
     } finally {

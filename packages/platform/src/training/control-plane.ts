@@ -118,8 +118,9 @@ export class ControlPlane {
     const [, workspace, runId, call] = (match ?? []) as unknown as [string, string | undefined, string | undefined, string | undefined];
     try {
       if (!match || !workspace || !runId || !call) throw errors.notFound('control-plane route', `${req.method} ${req.url}`);
-      const body = await readJson(req);
+      // Deny first: an unauthorized caller gets nothing read of its body, let alone 64 MiB of it.
       const caller = this.authorize(channel, token, workspace, runId);
+      const body = await readJson(req);
       reply(200, await this.serve(call, workspace, runId, body, caller));
     } catch (error) {
       const e: SimError = isSimError(error) ? error : errors.badRequest(error instanceof Error ? error.message : String(error));
