@@ -1,6 +1,9 @@
-import { decideSessionRecovery, sessionRecoveredFact, STREAMS, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StoredEvent, type StreamAppend } from '@amlsim/core';
+import { decideSessionRecovery, sessionRecoveredFact, STREAMS, streamKindOf, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StoredEvent, type StreamAppend } from '@amlsim/core';
 
 export type RecoveredSession = Omit<SessionRecovery, 'facts'> & { facts: number };
+
+/** The streams whose aggregates recovery may have to end (packages/core/src/recovery/abandoned.ts). */
+const RECOVERED_KINDS = new Set<string>(['run', 'compute', 'image', 'service']);
 
 /**
  * Ends what sessions of a data dir left unfinished when their simulator stopped (killed, crashed
@@ -14,25 +17,32 @@ export type RecoveredSession = Omit<SessionRecovery, 'facts'> & { facts: number 
  * is writing it, and every session in it but `exclude` has stopped. Idempotent.
  */
 export function recoverAbandonedSessions(store: EventStore, options: { by: string; ids: IdGenerator; now: () => number; exclude?: readonly string[] }): RecoveredSession[] {
-  // One pass over the log, grouped by session: recovery costs what a replay costs.
-  const bySession = new Map<string, StoredEvent[]>();
+  // One pass over the log, keeping per session only what recovery reads: the facts of the
+  // aggregates that can be left unfinished, whether it was recovered already, and its own
+  // stream's version. Recovery costs what a replay costs.
+  type Seen = { events: StoredEvent[]; recovered: boolean; sessionVersion: number };
+  const bySession = new Map<string, Seen>();
+  const wanted = new Map<string, boolean>();
   for (const e of store.readAll()) {
-    const list = bySession.get(e.meta.session);
-    if (list) list.push(e);
-    else bySession.set(e.meta.session, [e]);
+    let seen = bySession.get(e.meta.session);
+    if (!seen) bySession.set(e.meta.session, (seen = { events: [], recovered: false, sessionVersion: 0 }));
+    if (e.type === 'SessionRecovered') seen.recovered = true;
+    if (e.stream === STREAMS.session(e.meta.session)) seen.sessionVersion = e.version;
+    let keep = wanted.get(e.stream);
+    if (keep === undefined) wanted.set(e.stream, (keep = RECOVERED_KINDS.has(streamKindOf(e.stream) ?? '')));
+    if (keep) seen.events.push(e);
   }
   for (const s of options.exclude ?? []) bySession.delete(s);
   // A session that ended cleanly saved its state; one that did not, and was not recovered yet,
   // is recovered even with nothing left unfinished (what replay then knows it by).
   const saved = new Set(store.loadCheckpoints().map((c) => c.name.replace(/^session:/, '')));
   const out: RecoveredSession[] = [];
-  for (const [session, events] of bySession) {
+  for (const [session, seen] of bySession) {
     const reason = `PlatformRestarted: the simulator of session ${session} stopped before this ended`;
-    const decided = decideSessionRecovery(events, session, reason);
-    const unsaved = !saved.has(session) && !events.some((e) => e.type === 'SessionRecovered');
+    const decided = decideSessionRecovery(seen.events, session, reason);
+    const unsaved = !saved.has(session) && !seen.recovered;
     if (decided.facts.length === 0 && !unsaved) continue;
-    const sessionStream = STREAMS.session(session);
-    const facts = [...decided.facts, sessionRecoveredFact(decided, options.by, reason, events.findLast((e) => e.stream === sessionStream)?.version ?? 0)];
+    const facts = [...decided.facts, sessionRecoveredFact(decided, options.by, reason, seen.sessionVersion)];
     const meta = { at: new Date(options.now()).toISOString(), correlationId: options.ids.next('cmd'), causationId: 'Recover', session };
     const byStream = new Map<string, StreamAppend>();
     for (const f of facts) {
