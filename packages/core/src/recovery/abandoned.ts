@@ -21,7 +21,8 @@ export type SessionRecovery = {
 const WEBSERVICE_FACTS = new Set(['ServiceKeysGenerated', 'WebserviceHealthy', 'WebserviceFailed', 'WebserviceUnschedulable', 'WebserviceUnhealthy', 'ServiceKeyRegenerated', 'WebserviceDeleted']);
 
 const RUN_ENDS = new Set(['RunCompleted', 'RunFailed', 'RunCanceled']);
-const RECOVERED_KINDS = new Set<string>(['run', 'compute', 'image', 'service']);
+/** The kinds of stream whose aggregates recovery may have to end: all it reads of a session. */
+export const RECOVERED_KINDS: ReadonlySet<string> = new Set<string>(['run', 'compute', 'image', 'service']);
 const IMAGE_ENDS = new Set(['ImageCreated', 'ImageCreationFailed', 'ImageCreationTimedOut']);
 
 /**

@@ -1,9 +1,6 @@
-import { decideSessionRecovery, sessionRecoveredFact, STREAMS, streamKindOf, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StoredEvent, type StreamAppend } from '@amlsim/core';
+import { decideSessionRecovery, RECOVERED_KINDS, sessionRecoveredFact, STREAMS, streamKindOf, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StoredEvent, type StreamAppend } from '@amlsim/core';
 
 export type RecoveredSession = Omit<SessionRecovery, 'facts'> & { facts: number };
-
-/** The streams whose aggregates recovery may have to end (packages/core/src/recovery/abandoned.ts). */
-const RECOVERED_KINDS = new Set<string>(['run', 'compute', 'image', 'service']);
 
 /**
  * Ends what sessions of a data dir left unfinished when their simulator stopped (killed, crashed
