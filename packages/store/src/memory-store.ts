@@ -1,5 +1,6 @@
-import type { AppendResult, EventStore, NewEvent, StoredEvent, StreamAppend } from '@amlsim/core';
+import type { AppendResult, EventStore, StoredEvent, StreamAppend } from '@amlsim/core';
 import { assertExpectedVersion } from './expected-version';
+import { toJsonValue } from './json-value';
 import { createSubscribers } from './subscribers';
 
 /** A committed event as kept in memory: data and meta stay serialized, like a SQLite row. */
@@ -21,12 +22,19 @@ export function createMemoryEventStore(): EventStore {
   function appendMany(appends: readonly StreamAppend[]): AppendResult {
     // Stage everything before touching the log, so a conflict in any stream writes nothing.
     const staged: Row[] = [];
+    const values: Array<Pick<StoredEvent, 'data' | 'meta'>> = [];
     const stagedVersions = new Map<string, number>();
     let position = log.length;
     for (const { stream, expectedVersion, events } of appends) {
       let version = stagedVersions.get(stream) ?? streams.get(stream)?.length ?? 0;
       assertExpectedVersion(stream, expectedVersion, version);
-      for (const event of events) staged.push(toRow(++position, stream, ++version, event));
+      for (const event of events) {
+        // Serialized from the copy subscribers get (packages/store/src/json-value.ts), as the SQLite store does.
+        const data = toJsonValue(event.data) as StoredEvent['data'];
+        const meta = toJsonValue(event.meta) as StoredEvent['meta'];
+        staged.push({ position: ++position, stream, version: ++version, type: event.type, data: JSON.stringify(data), meta: JSON.stringify(meta) });
+        values.push({ data, meta });
+      }
       stagedVersions.set(stream, version);
     }
 
@@ -36,7 +44,7 @@ export function createMemoryEventStore(): EventStore {
       if (!rows) streams.set(row.stream, (rows = []));
       rows.push(row);
     }
-    const committed = staged.map(hydrate);
+    const committed = staged.map((row, i) => ({ position: row.position, stream: row.stream, version: row.version, type: row.type, data: values[i]!.data, meta: values[i]!.meta }));
     if (committed.length > 0) subscribers.publish(committed);
     return { events: committed, lastPosition: log.length };
   }
@@ -65,10 +73,6 @@ export function createMemoryEventStore(): EventStore {
         .map(([name, { position, state }]) => ({ name, position, state: JSON.parse(state) as unknown })),
     close: () => subscribers.clear(),
   };
-}
-
-function toRow(position: number, stream: string, version: number, event: NewEvent): Row {
-  return { position, stream, version, type: event.type, data: JSON.stringify(event.data), meta: JSON.stringify(event.meta) };
 }
 
 function hydrate(row: Row): StoredEvent {

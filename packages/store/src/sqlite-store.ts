@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { errors, isSimError, type AppendResult, type EventStore, type StoredEvent, type StreamAppend } from '@amlsim/core';
 import { assertExpectedVersion } from './expected-version';
+import { toJsonValue } from './json-value';
 import { createSubscribers } from './subscribers';
 
 /** Schema version this code writes and reads, kept in `PRAGMA user_version`. */
@@ -77,22 +78,57 @@ export function openSqliteEventStore(options: SqliteEventStoreOptions): EventSto
       assertExpectedVersion(stream, expectedVersion, version); // throws -> rollback
       const params: unknown[] = [];
       for (const event of events) {
-        const data = JSON.stringify(event.data);
-        const meta = JSON.stringify(event.meta);
-        params.push(++position, stream, ++version, event.type, data, meta);
-        // Hand back what a replay will read (parsed from the stored text), not the caller's
-        // objects: live subscribers and replay must fold the very same values.
-        committed.push({ position, stream, version, type: event.type, data: JSON.parse(data), meta: JSON.parse(meta) });
+        // What is stored is the serialization of what subscribers get (packages/store/src/json-value.ts):
+        // live subscribers and a replay fold the very same values.
+        const data = toJsonValue(event.data) as StoredEvent['data'];
+        const meta = toJsonValue(event.meta) as StoredEvent['meta'];
+        params.push(++position, stream, ++version, event.type, JSON.stringify(data), JSON.stringify(meta));
+        committed.push({ position, stream, version, type: event.type, data, meta });
       }
       insertRows(params); // before the next part, whose version query may be for this stream
     }
     return committed;
   });
 
+  // One event to one stream — most appends the platform makes — is one statement in
+  // autocommit: the version check and the insert run in the statement's own write transaction
+  // (SQLite takes the write lock when a writing statement starts, before it reads), the
+  // position is the rowid SQLite assigns (one past the largest: the log is never deleted from,
+  // so positions stay contiguous), and no BEGIN, head query or COMMIT is paid on top.
+  const appendOne = {
+    checked: db.prepare(
+      `INSERT INTO events (${COLUMNS}) SELECT NULL, ?, coalesce(max(version), 0) + 1, ?, ?, ? FROM events WHERE stream = ? ` +
+        'HAVING coalesce(max(version), 0) = ? RETURNING position, version',
+    ).raw(),
+    any: db.prepare(
+      `INSERT INTO events (${COLUMNS}) SELECT NULL, ?, coalesce(max(version), 0) + 1, ?, ?, ? FROM events WHERE stream = ? ` +
+        'RETURNING position, version',
+    ).raw(),
+  };
+  function appendSingle({ stream, expectedVersion, events }: StreamAppend): StoredEvent[] {
+    const event = events[0]!;
+    const data = toJsonValue(event.data) as StoredEvent['data'];
+    const meta = toJsonValue(event.meta) as StoredEvent['meta'];
+    const dataText = JSON.stringify(data);
+    const metaText = JSON.stringify(meta);
+    const row = (expectedVersion === 'any'
+      ? appendOne.any.get(stream, event.type, dataText, metaText, stream)
+      : appendOne.checked.get(stream, event.type, dataText, metaText, stream, expectedVersion === 'no-stream' ? 0 : expectedVersion)) as
+      | [number, number]
+      | undefined;
+    if (!row) {
+      // Nothing was written: the stream is not at the expected version.
+      assertExpectedVersion(stream, expectedVersion, stmt.version.get(stream) as number);
+      // It has moved to it since (another handle appended in between): still a conflict.
+      throw errors.wrongExpectedVersion(stream, expectedVersion, stmt.version.get(stream) as number);
+    }
+    return [{ position: row[0], stream, version: row[1], type: event.type, data, meta }];
+  }
+
   function appendMany(appends: readonly StreamAppend[]): AppendResult {
     let committed: StoredEvent[];
     try {
-      committed = appendTx.immediate(appends);
+      committed = appends.length === 1 && appends[0]!.events.length === 1 ? appendSingle(appends[0]!) : appendTx.immediate(appends);
     } catch (err) {
       throw asConflict(err, appends);
     }
