@@ -1,4 +1,5 @@
 import { Agent } from 'node:http';
+import { inspect } from 'node:util';
 import Docker from 'dockerode';
 import { findContainerOn, runContainerOn, type ContainerHandle, type RunContainerOptions } from './containers';
 import { dockerUnavailable } from './errors';
@@ -48,6 +49,12 @@ export async function connectDocker(options: ConnectDockerOptions = {}): Promise
   // Our own keep-alive agent: reusing connections saves a connect per call, and close() can
   // destroy them so an idle socket never keeps the process alive.
   const agent = new Agent({ keepAlive: true });
+  // docker-modem formats every request's options with util.inspect (showHidden, unlimited
+  // depth) for its debug log, whether that log is on or not. Options carrying this agent would
+  // format the agent and every socket it holds: milliseconds of CPU per Docker call, growing
+  // with the open connections, which is what made a run slower than raw dockerode (bench/training-bench.ts).
+  // A one-line description keeps that formatting as cheap as for options without an agent.
+  Object.defineProperty(agent, inspect.custom, { value: () => `[keep-alive Agent for ${socketPath}]` });
   // docker-modem honours `agent` and ping's `abortSignal`; @types/dockerode 4 just does not declare them.
   const dockerOptions: Docker.DockerOptions & { agent: Agent } = { socketPath, agent };
   const docker = new Docker(dockerOptions);
