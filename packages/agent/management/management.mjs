@@ -28,6 +28,13 @@ import { fileURLToPath } from 'node:url';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_HEARTBEAT_MS = 2_000;
+/**
+ * How long a call keeps trying while nothing listens on the socket (docs/control-plane.md,
+ * "When the platform restarts"): a simulator that died and is resumed opens the run's channel
+ * again at the same path, and the run goes on. Only a call that never reached the platform
+ * (no socket, or no listener) is tried again, so none is carried out twice.
+ */
+const UNREACHABLE_RETRY_MS = Number(process.env.AMLSIM_CONTROL_PLANE_RETRY_MS ?? 60_000);
 /** Grace period between SIGTERM and SIGKILL when a run is canceled. */
 const KILL_GRACE_MS = 2_000;
 /** docs/control-plane.md: log tails of at most 64 KiB each. */
@@ -120,8 +127,25 @@ function readRunConfig(env) {
 function createClient({ socketPath, token, workspace, runId }) {
   const base = `/workspaces/${encodeURIComponent(workspace)}/runs/${encodeURIComponent(runId)}`;
 
+  /**
+   * `once`, tried again (backing off to 2 s) while the platform is unreachable, for up to
+   * UNREACHABLE_RETRY_MS; `retry: false` for a call whose next tick replaces it (heartbeat).
+   */
+  async function call(method, route, body, { retry = true } = {}) {
+    const deadline = Date.now() + UNREACHABLE_RETRY_MS;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+      try {
+        return await once(method, route, body);
+      } catch (err) {
+        if (!retry || !err.notReached || Date.now() + wait > deadline) throw err;
+        step(`${method} ${route}: ${err.message}; trying again in ${wait} ms`);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
   /** Resolves with the parsed answer of a 2xx; rejects with a ManagementError otherwise. */
-  function call(method, route, body) {
+  function once(method, route, body) {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
     if (payload) {
@@ -138,9 +162,14 @@ function createClient({ socketPath, token, workspace, runId }) {
       }, REQUEST_TIMEOUT_MS);
       req.on('error', (err) => {
         clearTimeout(timer);
-        reject(err instanceof ManagementError
-          ? err
-          : new ManagementError('ControlPlaneUnreachable', `${method} ${route}: ${err.message}`));
+        if (err instanceof ManagementError) return reject(err);
+        const unreachable = new ManagementError('ControlPlaneUnreachable', `${method} ${route}: ${err.message}`);
+        // No socket, or nothing listening on it: the request never reached the platform. Or
+        // the platform went while it answered (ECONNRESET): the call may have been carried
+        // out, and sending it again is safe — the platform takes each call's fact at most once
+        // (a status it is in already, a metrics batch by its number, an end it has).
+        unreachable.notReached = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET';
+        reject(unreachable);
       });
       req.on('response', (res) => {
         const chunks = [];
@@ -167,7 +196,7 @@ function createClient({ socketPath, token, workspace, runId }) {
   return {
     getSnapshot: () => call('GET', '/snapshot'),
     status: (status, detail) => call('POST', '/status', detail === undefined ? { status } : { status, detail }),
-    heartbeat: () => call('POST', '/heartbeat', {}),
+    heartbeat: () => call('POST', '/heartbeat', {}, { retry: false }),
     metrics: (batch, rows) => call('POST', '/metrics', { batch, rows }),
     output: (relPath, content) => call('PUT', '/outputs', { path: relPath, content: content.toString('base64') }),
     logs: (stdout, stderr) => call('POST', '/logs', { stdout, stderr }),

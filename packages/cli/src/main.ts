@@ -5,7 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import pc from 'picocolors';
 import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { openEventStore } from '@amlsim/store';
-import { createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, sweepOrphans, type DataDirLock } from '@amlsim/platform';
+import { createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, sweepOrphans, type DataDirLock } from '@amlsim/platform';
 import { STREAMS } from '@amlsim/core';
 import { ScenarioInvalidError, parseScenario, runScenario, type Scenario, type ScenarioResult } from '@amlsim/scenario';
 import { formatEvent } from './timeline';
@@ -228,7 +228,10 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
   let code: number = EXIT.ok;
   try {
     // Holding the data dir, every earlier session in it has stopped: end what one left unfinished.
-    if (o.store === 'sqlite') reportRecovered(recoverAbandonedSessions(store, { by: 'amlsim run', ids: nanoIds(), now: Date.now }), o.json);
+    if (o.store === 'sqlite') {
+      await goOnWithStoppedSessions(store, dataDir, { ...o, colour: o.colour });
+      reportRecovered(recoverAbandonedSessions(store, { by: 'amlsim run', ids: nanoIds(), now: Date.now }), o.json);
+    }
     for (const scenario of scenarios) {
       if (signals.signal.aborted) break;
       let redact = (s: string) => s;
@@ -275,6 +278,43 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
   return signal ? SIGNAL_EXIT[signal] : code;
 };
 
+/**
+ * Go on with the sessions whose simulator died while their containers ran on (packages/platform/src/resume.ts):
+ * each such run is re-attached and waited for, its facts printed as they come, then recovery
+ * ends what is left.
+ */
+const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean }): Promise<void> => {
+  const resumedSessions = new Set<string>();
+  let start = 0;
+  const unsubscribe = store.subscribe((events: StoredEvent[]) => {
+    for (const e of events) {
+      if (!resumedSessions.has(e.meta.session)) continue;
+      if (!start) start = Date.parse(e.meta.at);
+      out(o.json ? JSON.stringify({ kind: 'event', ...e }) : formatEvent(e, start, o.colour ?? false));
+    }
+  });
+  try {
+    const resumed = await resumeAbandonedSessions({
+      store,
+      dataDir,
+      ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
+      onReattached: (session, runs) => {
+        resumedSessions.add(session);
+        if (o.json) out(JSON.stringify({ kind: 'reattached', session, runs }));
+        else err(pc.yellow(`session ${session} stopped while ${runs.length} run(s) ran on: re-attached ${runs.join(', ')}; waiting for them to end`));
+      },
+    });
+    for (const r of resumed) {
+      for (const run of r.reattached) {
+        if (o.json) out(JSON.stringify({ kind: 'resumedRun', session: r.session, ...run }));
+        else err(pc.yellow(`re-attached run ${run.runId} of session ${r.session} ended ${run.status}`));
+      }
+    }
+  } finally {
+    unsubscribe();
+  }
+};
+
 /** One line per session recovery ended (stderr, or a JSON line). */
 const reportRecovered = (recovered: ReturnType<typeof recoverAbandonedSessions>, json?: boolean): void => {
   for (const r of recovered) {
@@ -309,6 +349,8 @@ const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?
   try {
     const store = openExisting(dataDir);
     try {
+      // First what ran on: its sessions' leases are taken over before the sweep could take them.
+      await goOnWithStoppedSessions(store, dataDir, o);
       const swept = await sweepOrphans(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {});
       // What was swept of a session of this log is a fact of that session.
       const known = new Set([...store.readAll()].map((e) => e.meta.session));

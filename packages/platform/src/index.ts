@@ -32,3 +32,5 @@ export * from './inference/images';
 export * from './workspace/container-registry';
 export * from './inference/webservices';
 export * from './runtime/startup-sweep';
+export * from './resume';
+export * from './identity/resumable-session';

@@ -6,7 +6,9 @@ import { ArmService } from './arm/arm';
 import { BlobStorageService } from './workspace/blob-storage';
 import { DirectoryService, type TenantConfig } from './identity/directory';
 import { KeyVaultService } from './workspace/key-vault';
-import { realClock, type SimClock } from './runtime/clock';
+import { realClock, virtualClock, type SimClock } from './runtime/clock';
+import { forgetResumableSession, loadResumableSession, saveResumableSession } from './identity/resumable-session';
+import type { SigningKey } from './identity/jwt';
 import { CommandBus, type RbacMode } from './runtime/command-bus';
 import { Faults } from './runtime/faults';
 import { nanoIds } from './runtime/ids';
@@ -23,13 +25,13 @@ import { ModelRegistry } from './inference/model-registry';
 import { ImageService } from './inference/images';
 import { WebserviceService } from './inference/webservices';
 import { ScoringGateway } from './inference/scoring-gateway';
-import { holdSession } from './runtime/session-temp';
+import { holdSession, removeSessionEntries } from './runtime/session-temp';
 import { sweepOrphans } from './runtime/startup-sweep';
 import { ensureLocalCa } from './inference/local-ca';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { RunManager } from './training/run-manager';
-import { RunTokenService } from './identity/run-tokens';
+import { RunTokenService, runTokenSigningKey, runTokenSigningKeyFromPem } from './identity/run-tokens';
 import { SnapshotStore } from './training/snapshots';
 import { VirtualMachineService } from './training/virtual-machines';
 
@@ -37,7 +39,15 @@ export type PlatformOptions = {
   store: EventStore;
   /** Where vaults, blob storage, registries and the platform root key live. */
   dataDir: string;
-  tenant: TenantConfig;
+  /** Who may sign in (bootstrapped as the session's first facts); not given when resuming. */
+  tenant?: TenantConfig;
+  /**
+   * Go on with this session of the log, whose simulator died (docs/architecture.md "Crash
+   * recovery"): its read models are folded from its facts, its run-token key and clock kind come
+   * from what it saved (identity/resumable-session.ts), and it takes its lease over. Its runs
+   * are then taken back with `reattachRuns()`.
+   */
+  resume?: string;
   clock?: SimClock;
   ids?: IdGenerator;
   rbacMode?: RbacMode;
@@ -75,6 +85,11 @@ export type Platform = {
   readonly vms: VirtualMachineService;
   /** Read models of this session, current after every append. */
   readonly world: WorldState;
+  /**
+   * A resumed session's runs whose containers ran on while no simulator was there, taken back
+   * (RunManager.reattach); those without a container are left for recovery to end.
+   */
+  reattachRuns(): Promise<string[]>;
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
   advanceClock(ms: number): Promise<void>;
   /**
@@ -120,8 +135,9 @@ const loadRootKey = (dataDir: string): Buffer => {
 /** The runtime's composition root: wires the log, the read models and the simulated services. */
 export const createPlatform = async (options: PlatformOptions): Promise<Platform> => {
   const ids = options.ids ?? nanoIds();
-  const clock = options.clock ?? realClock();
-  const session = ids.next('s');
+  const resumed = options.resume;
+  if (!resumed && !options.tenant) throw new Error('createPlatform needs a tenant (or a session to resume)');
+  const session = resumed ?? ids.next('s');
   // This session takes its lease first, so that no other simulator's sweep takes it for dead;
   // then what sessions whose lease lapsed left (Docker objects, registries, temp dirs) goes,
   // recorded below once the bus exists (runtime/startup-sweep.ts).
@@ -134,9 +150,38 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     throw e;
   });
   const world = emptyWorld();
+  // The session's runs, for an interrupt to cancel those still live.
+  const submittedRuns = new Set<string>();
   // A data dir the platform makes is the platform's alone (docs/security.md, "Data dir").
   if (!existsSync(options.dataDir)) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const rootKey = loadRootKey(options.dataDir);
+  let clock: SimClock;
+  let runTokenKey: SigningKey;
+  if (resumed) {
+    const saved = loadResumableSession(options.dataDir, rootKey, resumed);
+    if (!saved) {
+      lease.release();
+      throw errors.conflict(`session ${resumed} cannot be resumed: it closed, or its simulator saved nothing to resume it by (identity/resumable-session.ts)`);
+    }
+    // The log is the truth: the session's read models are its facts folded.
+    let lastAtMs = 0;
+    for (const e of options.store.readAll()) {
+      if (e.meta.session !== session) continue;
+      applyToWorld(world, e);
+      lastAtMs = Date.parse(e.meta.at);
+      if (e.type === 'RunSubmitted') submittedRuns.add(String(e.data.runId));
+    }
+    // Virtual time stood still while no simulator was there; real time did not.
+    clock = saved.clock === 'virtual' ? virtualClock(lastAtMs) : realClock();
+    runTokenKey = runTokenSigningKeyFromPem(session, saved.runTokenKeyPem);
+  } else {
+    clock = options.clock ?? realClock();
+    runTokenKey = runTokenSigningKey(session);
+    saveResumableSession(options.dataDir, rootKey, session, {
+      clock: clock.kind,
+      runTokenKeyPem: runTokenKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    });
+  }
   // The data plane asks the log (via the read model) who holds a grant: revocations act at once.
   const holdsGrant = (principalId: string, scope: string) =>
     principalId === PLATFORM_PRINCIPAL.principalId ||
@@ -155,8 +200,6 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     storage: new BlobStorageService(join(options.dataDir, 'storage'), rootKey, holdsGrant),
     rbacMode: options.rbacMode ?? 'enforce',
   };
-  // The session's runs, for an interrupt to cancel those still live.
-  const submittedRuns = new Set<string>();
   const unsubscribe = options.store.subscribe((events: StoredEvent[]) => {
     for (const e of events) {
       if (e.meta.session !== session) continue;
@@ -170,7 +213,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   context.bus.guardWith(arm.commandGate());
   const scheduler = new Scheduler(clock);
   const snapshots = new SnapshotStore(context.storage);
-  const tokens = new RunTokenService(context);
+  const tokens = new RunTokenService(context, runTokenKey);
   // The driver starts on first use, so workspaces and RBAC work on a machine without Docker.
   let driver: Promise<ComputeDriver> | undefined;
   let controlPlane: ControlPlane | undefined;
@@ -225,7 +268,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       ctx.emitAsPlatform(STREAMS.session(session), 'any', swept.map((data) => ({ type: 'OrphansSwept' as const, data }))),
     );
   }
-  await directory.bootstrap(options.tenant);
+  if (!resumed) await directory.bootstrap(options.tenant!);
   const closeNow = async (): Promise<{ leftovers: string[] }> => {
     scheduler.dispose();
     await webservices.close();
@@ -244,6 +287,11 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       }
     }
     unsubscribe();
+    // Closed: nothing of it is left to resume, and its key need not outlive it.
+    forgetResumableSession(options.dataDir, session);
+    // A resumed session did not take back all its dead simulator had (channels of runs whose
+    // containers were gone, a registry's process): what is left of it goes with it.
+    if (resumed) removeSessionEntries(session);
     lease.release();
     return { leftovers };
   };
@@ -312,6 +360,11 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     runs,
     vms,
     world,
+    reattachRuns: async () => {
+      const taken: string[] = [];
+      for (const runId of submittedRuns) if (await runs.reattach(runId)) taken.push(runId);
+      return taken;
+    },
     advanceClock: async (ms) => {
       clock.advance(ms);
       await context.bus.run('AdvanceClock', (ctx) =>

@@ -141,6 +141,13 @@ export type EventDataMap = {
   RunTokenIssued: RunRef & { tokenId: string; fingerprint: string; expiresAt: string; channel: string };
   RunChannelOpened: RunRef & { channel: string; kind: ChannelKind; socket: string };
   RunChannelClosed: RunRef & { channel: string; kind: ChannelKind };
+  /**
+   * A resumed session took back a run whose target ran on while no simulator was there
+   * (packages/platform/src/training/run-manager.ts `reattach`): its channel listens again at
+   * `socket`, its token still verifies, its watchdog restarted. `downForMs`: since the last fact
+   * the dead simulator recorded.
+   */
+  RunReattached: RunRef & { container: string; channel: string; socket: string; downForMs: number };
   RunImagePrepared: RunRef & { image: string; reused: boolean; dependencies: string[] };
   ManagementCodeWritten: RunRef & { fileShare: string; path: string };
   RunQueued: RunRef & { compute: string; position: number };
@@ -321,6 +328,11 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
     lane: 'RP',
     cites: ['S1.3'],
     doc: "The run's control-plane channel opened: a socket of its own (kind container) or its VM's (kind vm), owned by the platform; only calls with this run's token are accepted on it.",
+  },
+  RunReattached: {
+    lane: 'RP',
+    cites: ['S1.3', 'S8.3'],
+    doc: "The simulator was restarted while the run's container ran on: the resumed session opened the run's channel again at the same socket and goes on with its token, heartbeats and write-back.",
   },
   RunChannelClosed: { lane: 'RP', cites: ['S1.3'], doc: "The run ended: its control-plane channel no longer accepts its calls (a container's socket is removed)." },
   RunImagePrepared: { lane: 'Registry', cites: ['S8.3'], doc: 'Managed step 1: the run image was built, or an identical one reused.' },

@@ -164,6 +164,12 @@ export type ComputeDriver = {
   /** Does the node's disk still exist? (tests and invariants: scale-down deletes the OS disk, S4.6) */
   diskExists(disk: string): Promise<boolean>;
   startRun(launch: RunLaunch): Promise<RunningCompute>;
+  /**
+   * The run's target as a dead simulator left it (a resumed session, RunManager.reattach):
+   * still running or exited meanwhile, or undefined when it is gone — always, on a driver whose
+   * targets cannot outlive their simulator (the process driver's die with it).
+   */
+  attachRun(target: { session: string; runId: string; container: string }): Promise<RunningCompute | undefined>;
   /** Start a user-owned VM (S8.3 unmanaged): resolves once its login agent answers. */
   startVm(launch: VmLaunch): Promise<RunningVm>;
   /** Stop a VM started by startVm (same as `vm.stop()`). */

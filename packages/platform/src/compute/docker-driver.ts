@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { AGENT_IMAGE_VM_LOGIN_AGENT } from '@amlsim/agent';
-import { amlsimLabels, connectDocker, containerLabels, LABEL_EFFECT, LABEL_SESSION, type ContainerHandle, type DockerEngine } from '@amlsim/docker';
+import { amlsimLabels, connectDocker, containerLabels, LABEL_EFFECT, LABEL_RUN, LABEL_SESSION, type ContainerHandle, type DockerEngine } from '@amlsim/docker';
 import { closeSocketDoor } from '../runtime/socket-doors';
 import {
   openVmDoor,
@@ -142,6 +142,11 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         freeze: () => handle.pause(),
         remove: () => handle.remove(),
       };
+    },
+    attachRun: async ({ session, runId, container }) => {
+      const handle = await engine.findContainer({ [LABEL_SESSION]: session, [LABEL_RUN]: runId });
+      if (!handle || !handle.id.startsWith(container)) return undefined;
+      return { id: handle.id.slice(0, 12), wait: () => handle.wait(), kill: () => handle.kill(), freeze: () => handle.pause(), remove: () => handle.remove() };
     },
     startVm: async (launch: VmLaunch): Promise<RunningVm> => {
       // S8.3 unmanaged: the user's VM, long-lived, FROM the node base image, no network. Its

@@ -74,6 +74,8 @@ export const createProcessDriver = (root: string): ComputeDriver => {
       rmSync(disks.tempDisk, { recursive: true, force: true });
     },
     diskExists: async (disk) => existsSync(disk),
+    // A run's process dies with its simulator (runtime/die-with-parent.ts): none is left to take back.
+    attachRun: async () => undefined,
     startRun: async (launch: RunLaunch): Promise<RunningCompute> => {
       // Carried out at most once per effect id: a retried start gets the process it made.
       const made = launch.effectId ? byEffect.get(`${launch.session}/${launch.effectId}`) : undefined;

@@ -1,6 +1,6 @@
 import { errors, type SimError } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
-import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from './jwt';
+import { generateSigningKey, signingKeyFromPem, signJwt, verifyJwt, type SigningKey } from './jwt';
 import type { PlatformContext } from '../platform-context';
 
 /** Audience of AML run tokens: the workspace's AML service, not ARM. */
@@ -17,12 +17,25 @@ export type RunTokenClaims = { iss: string; aud: string; ws: string; wsn: string
  * run). Signed ES256 by the AML service's own key; the value is handed to the compute target
  * only — the log records its id, fingerprint and expiry.
  */
+/** A new key for signing a session's run tokens. */
+export const runTokenSigningKey = (session: string): SigningKey => generateSigningKey(`aml-run-${session}`);
+
+/** The session's key again, from its saved PEM (identity/resumable-session.ts). */
+export const runTokenSigningKeyFromPem = (session: string, pem: string): SigningKey => signingKeyFromPem(`aml-run-${session}`, pem);
+
 export class RunTokenService {
   private readonly key: SigningKey;
   private readonly keys: Map<string, SigningKey>;
 
-  constructor(private readonly p: PlatformContext) {
-    this.key = generateSigningKey(`aml-run-${p.session}`);
+  /**
+   * @param key the session's signing key: a new one, or — for a session resumed after its
+   * simulator died (identity/resumable-session.ts) — the one its live runs' tokens were signed with.
+   */
+  constructor(
+    private readonly p: PlatformContext,
+    key: SigningKey = runTokenSigningKey(p.session),
+  ) {
+    this.key = key;
     this.keys = new Map([[this.key.kid, this.key]]);
   }
 

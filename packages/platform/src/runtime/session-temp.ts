@@ -127,21 +127,30 @@ export function sweepLapsedLeases(options: LeaseOptions = {}): SweptTemp[] {
     } catch {
       continue; // another sweeper took it, or its owner closed meanwhile
     }
-    const prefix = `amlsim-${id}`;
-    const entry: SweptTemp = { session: id, why: state.why, tempDirs: 0, dataDirs: 0, registries: 0 };
-    const mine = names.filter((n) => n === prefix || n.startsWith(`${prefix}-`));
-    // Processes first: a registry still serving from a directory about to go.
-    for (const n of mine.filter((n) => PROC.test(n))) {
-      if (killRecorded(join(dir, n))) entry.registries++;
-      rmSync(join(dir, n), { force: true });
-    }
-    for (const n of mine.filter((n) => !PROC.test(n))) {
-      rmSync(join(dir, n), { recursive: true, force: true });
-      if (n === prefix && id.startsWith('data-')) entry.dataDirs++;
-      else entry.tempDirs++;
-    }
+    swept.push({ session: id, why: state.why, ...removeSessionEntries(id, names, dir) });
     rmSync(claimed, { force: true });
-    swept.push(entry);
   }
   return swept;
+}
+
+/**
+ * What a session left in the temp dir but its lease: recorded processes killed first (a
+ * registry still serving from a directory about to go), then its entries removed. The sweep
+ * does this for a lapsed lease; a resumed session (packages/platform/src/resume.ts), whose
+ * dead simulator's channels and processes it did not all take back, does it as it closes.
+ */
+export function removeSessionEntries(id: string, names: readonly string[] = readdirSync(tmpdir()), dir = tmpdir()): Omit<SweptTemp, 'session' | 'why'> {
+  const prefix = `amlsim-${id}`;
+  const entry = { tempDirs: 0, dataDirs: 0, registries: 0 };
+  const mine = names.filter((n) => (n === prefix || n.startsWith(`${prefix}-`)) && !LEASE.test(n) && !n.startsWith(`${prefix}.lease`));
+  for (const n of mine.filter((n) => PROC.test(n))) {
+    if (killRecorded(join(dir, n))) entry.registries++;
+    rmSync(join(dir, n), { force: true });
+  }
+  for (const n of mine.filter((n) => !PROC.test(n))) {
+    rmSync(join(dir, n), { recursive: true, force: true });
+    if (n === prefix && id.startsWith('data-')) entry.dataDirs++;
+    else entry.tempDirs++;
+  }
+  return entry;
 }

@@ -1,4 +1,4 @@
-import { chmodSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { errors, isSimError, STREAMS, type ChannelKind, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
@@ -58,10 +58,25 @@ export class ControlPlane {
   ) {}
 
   /** Open a channel: a fresh door and a server listening in it. */
-  async open(kind: ChannelKind): Promise<ChannelInfo> {
-    const id = this.p.ids.next('ch');
+  open(kind: ChannelKind): Promise<ChannelInfo> {
+    return this.listen(this.p.ids.next('ch'), kind);
+  }
+
+  /**
+   * Listen again on a channel of this session that a dead simulator left (a resumed session,
+   * RunManager.reattach): the same door — the directory its container has mounted since it
+   * started, so a new socket in it is the one the container reaches — and the same id, which
+   * the run's token is bound to. The dead server's socket file is replaced.
+   */
+  reopen(id: string, kind: ChannelKind): Promise<ChannelInfo> {
+    if (this.channels.has(id)) throw errors.conflict(`control-plane channel ${id} is already open`);
+    return this.listen(id, kind, { replace: true });
+  }
+
+  private async listen(id: string, kind: ChannelKind, options: { replace?: boolean } = {}): Promise<ChannelInfo> {
     const door = openSocketDoor(this.p.session, ['ch', id], 'platform');
     const socketPath = join(door.dir, SOCKET_NAME);
+    if (options.replace) rmSync(socketPath, { force: true });
     const channel: Channel = { id, kind, dir: door.dir, socketName: SOCKET_NAME, socketPath, door, runs: new Set(), carried: new Set(), server: createServer() };
     channel.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.handle(channel, req, res));
     try {
@@ -226,6 +241,8 @@ export class ControlPlane {
         // Rows come from inside the container (a script can write the metrics file itself): check them.
         rows.forEach((row, i) => checkMetricRow(row, i));
         const batch = typeof body.batch === 'number' ? body.batch : 0;
+        // A batch sent again (its answer was lost to a platform restart) is taken once.
+        if (this.p.store.readStream(STREAMS.run(runId)).some((e) => e.type === 'MetricsWrittenBack' && e.data.batch === batch)) return { ok: true, accepted: rows.length };
         await this.runs.record(runId, [{ type: 'MetricsWrittenBack', data: { ...ref, batch, count: rows.length, rows: rows as MetricRow[] } }], caller);
         return { ok: true, accepted: rows.length };
       }

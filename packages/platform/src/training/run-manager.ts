@@ -77,7 +77,7 @@ export type RunManagerDeps = {
   snapshots: SnapshotStore;
   scheduler: Scheduler;
   /** Opens and binds the runs' control-plane channels. */
-  channels: Pick<ControlPlane, 'open' | 'bind' | 'unbind'>;
+  channels: Pick<ControlPlane, 'open' | 'reopen' | 'bind' | 'unbind'>;
   runTokenTtlMs: number;
   /** Attached VMs (S8.3 unmanaged): the login to them and the management code on them. */
   vms: VirtualMachineService;
@@ -249,6 +249,50 @@ export class RunManager {
   tokenOf(runId: string): { token?: string; expiresAtMs?: number } {
     const l = this.live.get(runId);
     return { ...(l?.token ? { token: l.token } : {}), ...(l?.tokenExpiresAtMs ? { expiresAtMs: l.tokenExpiresAtMs } : {}) };
+  }
+
+  /**
+   * Take back a run of this session whose simulator died while its container ran on (a resumed
+   * session, docs/architecture.md "Crash recovery"; level-triggered: what the log says against
+   * what Docker has). The container still mounts its door, so the run's channel listens again
+   * at the same socket; its token verifies with the session's saved key; its token expiry is
+   * re-armed at its due time (past due: it fires now) and its heartbeat watchdog restarted; its
+   * exit is waited for as at its start. Returns false — and changes nothing — for a run that
+   * has no container left to take back (it is ended by recovery, packages/core/src/recovery/abandoned.ts).
+   */
+  async reattach(runId: string): Promise<boolean> {
+    if (this.live.has(runId)) return false;
+    const { snapshot } = this.load(runId);
+    const run = snapshot.context;
+    if (isTerminalStatus(runStatusOf(snapshot)) || run.computeType === 'VirtualMachine') return false;
+    const events = this.p.store.readStream(runStream(runId));
+    const last = <K extends keyof EventDataMap>(type: K) => events.findLast((e) => e.type === type)?.data as EventDataMap[K] | undefined;
+    const started = last('ContainerStarted');
+    const opened = last('RunChannelOpened');
+    const issued = last('RunTokenIssued');
+    if (!started || !opened || !issued || last('ContainerExited') || last('RunChannelClosed') || last('RunTokenRevoked')) return false;
+    const driver = await this.deps.driver();
+    const compute = await driver.attachRun({ session: this.p.session, runId, container: started.container });
+    if (!compute) return false;
+    const channel = await this.deps.channels.reopen(opened.channel, opened.kind);
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const ctx = new CommandContext('Reattach', this.p.ids.next('cmd'), this.p.store, this.p.clock, this.p.session);
+    const expiresAtMs = Date.parse(issued.expiresAt);
+    const live: LiveRun = { ctx, chain: Promise.resolve(), done, resolveDone, userEnv: {}, region: '', pendingRemovals: [], channel, compute, tokenExpiresAtMs: expiresAtMs };
+    this.live.set(runId, live);
+    this.deps.channels.bind(channel.id, runId);
+    const ref = this.ref(runId);
+    const downForMs = Math.max(0, this.p.clock.now() - Date.parse(events.at(-1)!.meta.at));
+    await this.enqueue(runId, async () => {
+      live.ctx.emitAsPlatform(runStream(runId), 'any', [{ type: 'RunReattached', data: { ...ref, container: started.container, channel: channel.id, socket: channel.socketPath, downForMs } }]);
+    });
+    // A token that fell due while no simulator was there expires now, before anything else it could do.
+    live.cancelExpiry = this.deps.scheduler.at(expiresAtMs, () => this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]));
+    if (expiresAtMs <= this.p.clock.now()) await this.deps.scheduler.runDue();
+    this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
+    this.watchContainer(runId, started.node, compute);
+    return true;
   }
 
   /** Stop everything still running (session end). */
@@ -597,6 +641,12 @@ export class RunManager {
     this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
     if (this.p.faults.take('killContainer', runId)) void compute.kill().catch(() => {});
     if (this.p.faults.take('freezeContainer', runId)) void compute.freeze().catch(() => {});
+    this.watchContainer(runId, node, compute);
+  }
+
+  /** The container's exit is the run's next fact (however long it runs, and whichever session started it). */
+  private watchContainer(runId: string, node: string, compute: RunningCompute): void {
+    const live = this.live.get(runId)!;
     void compute.wait().then(async ({ exitCode, oomKilled }) => {
       live.compute = undefined;
       // The exit is the fact; removing the stopped container is housekeeping that need not delay

@@ -1,0 +1,38 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, seal } from '../crypto/sealed-box';
+
+/**
+ * What another simulator needs to go on with a session whose own simulator died while its
+ * compute targets ran on (docs/architecture.md "Crash recovery"): the key that signed the
+ * session's run tokens — the tokens inside those containers must still verify — and the kind
+ * of clock the session ran on. Everything else is in the log.
+ *
+ * Sealed with the platform root key (like every vault's data key), mode 0600 in a 0700
+ * directory; removed when the session closes, so only a session that died leaves one behind.
+ */
+export type ResumableSession = { clock: 'real' | 'virtual'; runTokenKeyPem: string };
+
+const dirOf = (dataDir: string) => join(dataDir, 'platform', 'sessions');
+const fileOf = (dataDir: string, session: string) => join(dirOf(dataDir), `${session}.sealed`);
+const context = (session: string) => `session:${session}`;
+
+export function saveResumableSession(dataDir: string, rootKey: Buffer, session: string, state: ResumableSession): void {
+  mkdirSync(dirOf(dataDir), { recursive: true, mode: 0o700 });
+  writeFileSync(fileOf(dataDir, session), seal(rootKey, Buffer.from(JSON.stringify(state), 'utf8'), context(session)), { mode: 0o600 });
+}
+
+/** The session's saved state, or undefined when it closed cleanly (or never ran a target). */
+export function loadResumableSession(dataDir: string, rootKey: Buffer, session: string): ResumableSession | undefined {
+  const file = fileOf(dataDir, session);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(open(rootKey, readFileSync(file), context(session)).toString('utf8')) as ResumableSession;
+}
+
+export function isResumable(dataDir: string, session: string): boolean {
+  return existsSync(fileOf(dataDir, session));
+}
+
+export function forgetResumableSession(dataDir: string, session: string): void {
+  rmSync(fileOf(dataDir, session), { force: true });
+}

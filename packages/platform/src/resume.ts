@@ -1,0 +1,69 @@
+import { STREAMS, type EventStore, type RunStatus } from '@amlsim/core';
+import { leaseState } from '@amlsim/docker';
+import { createPlatform, type Platform } from './platform';
+import { isResumable } from './identity/resumable-session';
+
+export type ResumedSession = {
+  session: string;
+  /** Its runs whose containers ran on, taken back, and how each then ended. */
+  reattached: Array<{ runId: string; status: RunStatus | 'timedOut' }>;
+};
+
+export type ResumeOptions = {
+  store: EventStore;
+  dataDir: string;
+  dockerSocket?: string;
+  /** How long to wait for a re-attached run to end (default 30 minutes). */
+  runTimeoutMs?: number;
+  /** Told as each session's runs are taken back, before they are waited for. */
+  onReattached?: (session: string, runs: string[]) => void;
+};
+
+/**
+ * The first half of crash recovery (docs/architecture.md "Crash recovery"), level-triggered like
+ * a controller: each session of the log whose simulator died (it neither closed nor was
+ * recovered, it saved what a resume needs, and its lease has lapsed) is gone on with by this
+ * process — its read models folded from its facts, its lease taken over before any sweep can
+ * take its containers — and every run whose container ran on is re-attached and waited for
+ * until it ends, as if the simulator had never gone. Then the session closes as a session does
+ * (its containers, volumes and channels go). What is left unfinished of it (runs with no
+ * container left, nodes, images, services) is ended by `recoverAbandonedSessions`
+ * (runtime/recovery.ts), called after this.
+ *
+ * Call it only while holding the data dir (runtime/data-dir-lock.ts).
+ */
+export async function resumeAbandonedSessions(options: ResumeOptions): Promise<ResumedSession[]> {
+  const seen = new Set<string>();
+  const recovered = new Set<string>();
+  for (const e of options.store.readAll()) {
+    seen.add(e.meta.session);
+    if (e.type === 'SessionRecovered' && e.stream === STREAMS.session(e.meta.session)) recovered.add(e.meta.session);
+  }
+  const closed = new Set(options.store.loadCheckpoints().map((c) => c.name.replace(/^session:/, '')));
+  const candidates = [...seen].filter(
+    (s) => !recovered.has(s) && !closed.has(s) && isResumable(options.dataDir, s) && leaseState(s).state !== 'held',
+  );
+  const out: ResumedSession[] = [];
+  for (const session of candidates) {
+    const platform: Platform = await createPlatform({
+      store: options.store,
+      dataDir: options.dataDir,
+      resume: session,
+      ...(options.dockerSocket ? { dockerSocket: options.dockerSocket } : {}),
+    });
+    try {
+      const runs = await platform.reattachRuns();
+      if (runs.length > 0) options.onReattached?.(session, runs);
+      const reattached = await Promise.all(
+        runs.map(async (runId) => ({
+          runId,
+          status: await platform.runs.waitFor(runId, options.runTimeoutMs ?? 30 * 60_000).catch(() => 'timedOut' as const),
+        })),
+      );
+      out.push({ session, reattached });
+    } finally {
+      await platform.close();
+    }
+  }
+  return out;
+}

@@ -1,0 +1,180 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { StoredEvent } from '@amlsim/core';
+import { SecretRegistry } from '@amlsim/platform';
+import { checkInvariants } from '@amlsim/scenario';
+import { openEventStore } from '@amlsim/store';
+import { REPO, tempDir } from './helpers';
+
+/**
+ * A run survives its simulator (docs/control-plane.md "When the platform restarts"): the CLI is
+ * SIGKILLed while a run's container runs its script; `amlsim resume` goes on with the dead
+ * session, re-attaches the container (same channel, same token), and the run ends as it would
+ * have — Completed with its metrics written back — or, when its token fell due while nothing
+ * ran, with the expiry fired first. A container that is gone ends the run PlatformRestarted.
+ */
+
+const BIN = join(REPO, 'packages', 'cli', 'bin', 'amlsim.js');
+/**
+ * The simulators of one test keep their leases in a temp dir of their own: a lease is judged
+ * only by sweepers of the same lease home (packages/docker/src/sweep.ts), so another test's
+ * simulator starting meanwhile cannot sweep the killed session's container before its resume.
+ */
+const homeOf = (dir: string) => {
+  const home = join(dir, 't');
+  mkdirSync(home, { recursive: true });
+  return home;
+};
+const cli = (home: string, ...args: string[]) =>
+  spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', TMPDIR: home } });
+
+/** A scenario in `dir` training `sleepy` (sleeps `ms`, then logs slept_ms) on a one-node cluster. */
+const writeScenario = (dir: string, ms: number, options = '{}'): string => {
+  cpSync(join(REPO, 'scenarios', 'code', 'sleepy'), join(dir, 'code', 'sleepy'), { recursive: true });
+  const file = join(dir, 'long-run.yaml');
+  writeFileSync(
+    file,
+    [
+      'name: A long run',
+      `options: ${options}`,
+      'tenant:',
+      '  principals:',
+      '    alice: { kind: user }',
+      'steps:',
+      '  - signIn: alice',
+      '  - createWorkspace: { name: ws1, resourceGroup: rg1, region: eastus }',
+      '  - createCompute: { workspace: ws1, name: cpu, type: AmlCompute, vmSize: STANDARD_DS2_V2, maxNodes: 1 }',
+      '  - id: r1',
+      `    submitRun: { workspace: ws1, experiment: exp1, compute: cpu, source: code/sleepy, script: train.js, args: [${ms}] }`,
+      '  - waitForRun: { run: r1, timeout: 2m }',
+      '    expect: { status: Completed }',
+      '',
+    ].join('\n'),
+  );
+  return file;
+};
+
+/** Run `scenario`, SIGKILL the CLI once the run's script is running; resolves with the session and run. */
+const runAndKillWhileRunning = (home: string, scenario: string, dataDir: string): Promise<{ session: string; runId: string }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'run', scenario, '--data-dir', dataDir, '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: home } });
+    let buffer = '';
+    let found: { session: string; runId: string } | undefined;
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (!line.startsWith('{"kind":"event"')) continue;
+        const e = JSON.parse(line) as StoredEvent;
+        if (!found && e.type === 'RunStatusReported' && e.data.status === 'Running') {
+          found = { session: e.meta.session, runId: String(e.data.runId) };
+          child.kill('SIGKILL');
+        }
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', () => (found ? resolve(found) : reject(new Error('the run never reached Running'))));
+  });
+
+const eventsOf = (dataDir: string): StoredEvent[] => {
+  const store = openEventStore('sqlite', dataDir);
+  try {
+    return [...store.readAll()];
+  } finally {
+    store.close();
+  }
+};
+
+const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+const leftoversOf = (home: string, session: string): string[] => [
+  ...docker('ps', '-aq', '--filter', `label=dev.amlsim.session=${session}`).map((c) => `container ${c}`),
+  ...docker('volume', 'ls', '-q', '--filter', `label=dev.amlsim.session=${session}`).map((v) => `volume ${v}`),
+  ...readdirSync(home).filter((f) => f.startsWith(`amlsim-${session}`)).map((f) => `temp ${f}`),
+];
+
+const checkLog = (events: StoredEvent[]) => {
+  expect(events.every((e, i) => e.position === i + 1)).toBe(true);
+  expect(checkInvariants(events, { secrets: new SecretRegistry() }).filter((v) => v.invariant !== 'no-leftovers')).toEqual([]);
+};
+
+describe('a run whose container outlived its simulator is re-attached by resume', () => {
+  it('goes on with the run: same channel and token, metrics written back, Completed, nothing left', async () => {
+    using tmp = tempDir();
+    const dataDir = join(tmp.dir, 'data');
+    const home = homeOf(tmp.dir);
+    const { session, runId } = await runAndKillWhileRunning(home, writeScenario(tmp.dir, 4_000), dataDir);
+    // The container runs on without its simulator.
+    expect(docker('ps', '-q', '--filter', `label=dev.amlsim.run=${runId}`)).toHaveLength(1);
+
+    const resume = cli(home, 'resume', '--data-dir', dataDir, '--json');
+    expect(resume.status, resume.stderr).toBe(0);
+    expect(resume.stdout).toContain(`"kind":"reattached","session":"${session}","runs":["${runId}"]`);
+    expect(resume.stdout).toContain(`"kind":"resumedRun","session":"${session}","runId":"${runId}","status":"Completed"`);
+
+    const events = eventsOf(dataDir);
+    const run = events.filter((e) => e.data.runId === runId);
+    const types = run.map((e) => e.type);
+    const reattached = run.find((e) => e.type === 'RunReattached')!;
+    expect(reattached.meta.session).toBe(session); // the same session goes on, not a new one
+    const opened = run.find((e) => e.type === 'RunChannelOpened')!;
+    expect(reattached.data.channel).toBe(opened.data.channel);
+    expect(reattached.data.socket).toBe(opened.data.socket);
+    // After it: the script's write-back, on the run's own channel with its own token, then its end.
+    const after = run.slice(run.indexOf(reattached) + 1);
+    const written = after.find((e) => e.type === 'MetricsWrittenBack')!;
+    expect(written).toBeDefined();
+    const issued = run.find((e) => e.type === 'RunTokenIssued')!;
+    expect(written.meta.channel).toBe(opened.data.channel);
+    expect(written.meta.tokenId).toBe(issued.data.tokenId);
+    expect(types.indexOf('RunCompleted')).toBeGreaterThan(types.indexOf('RunReattached'));
+    expect(types).toContain('RunTokenRevoked');
+    expect(types).not.toContain('RunFailed');
+    const metrics = events.filter((e) => e.type === 'MetricsWrittenBack' && e.data.runId === runId);
+    expect(JSON.stringify(metrics.map((m) => m.data))).toContain('slept_ms');
+    checkLog(events);
+    expect(cli(home, 'replay', '--data-dir', dataDir).status).toBe(0);
+    // The session closed once its run ended: nothing of it is left, nor its saved key.
+    expect(leftoversOf(home, session)).toEqual([]);
+    expect(existsSync(join(dataDir, 'platform', 'sessions', `${session}.sealed`))).toBe(false);
+  }, 180_000);
+
+  it('a token that fell due while no simulator ran expires first; the run then fails on its refused calls', async () => {
+    using tmp = tempDir();
+    const dataDir = join(tmp.dir, 'data');
+    const home = homeOf(tmp.dir);
+    const { session, runId } = await runAndKillWhileRunning(home, writeScenario(tmp.dir, 12_000, '{ runTokenTtl: 6s }'), dataDir);
+    await new Promise((r) => setTimeout(r, 7_000)); // past the token's expiry
+    const resume = cli(home, 'resume', '--data-dir', dataDir, '--json');
+    expect(resume.status, resume.stderr).toBe(0);
+    const run = eventsOf(dataDir).filter((e) => e.data.runId === runId);
+    const types = run.map((e) => e.type);
+    // In order: taken back, then the timer that fell due, then the refusals and the end.
+    expect(types.indexOf('RunTokenExpired')).toBe(types.indexOf('RunReattached') + 1);
+    expect(types).not.toContain('RunTokenRevoked');
+    expect(run.some((e) => e.type === 'RunCallRefused' && String(e.data.code) === 'ExpiredAuthenticationToken')).toBe(true);
+    expect(types).toContain('RunFailed');
+    checkLog(eventsOf(dataDir));
+    expect(leftoversOf(home, session)).toEqual([]);
+  }, 180_000);
+
+  it('a run whose container is gone ends Failed PlatformRestarted', async () => {
+    using tmp = tempDir();
+    const dataDir = join(tmp.dir, 'data');
+    const home = homeOf(tmp.dir);
+    const { session, runId } = await runAndKillWhileRunning(home, writeScenario(tmp.dir, 4_000), dataDir);
+    for (const id of docker('ps', '-aq', '--filter', `label=dev.amlsim.run=${runId}`)) spawnSync('docker', ['rm', '-f', id]);
+    const resume = cli(home, 'resume', '--data-dir', dataDir, '--json');
+    expect(resume.status, resume.stderr).toBe(0);
+    expect(resume.stdout).not.toContain('"kind":"reattached"');
+    const run = eventsOf(dataDir).filter((e) => e.data.runId === runId);
+    expect(run.map((e) => e.type)).not.toContain('RunReattached');
+    const failed = run.find((e) => e.type === 'RunFailed')!;
+    expect(String(failed.data.reason)).toMatch(/^PlatformRestarted/);
+    checkLog(eventsOf(dataDir));
+    expect(leftoversOf(home, session)).toEqual([]);
+  }, 180_000);
+});
