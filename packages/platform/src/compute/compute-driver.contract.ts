@@ -107,6 +107,25 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
       }
     });
 
+    it('a target that outlives its simulator is found again by run and id, only while it is there (none on a driver whose targets die with it)', async () => {
+      const { running } = await launch('run-outlives', { SLEEP_MS: '60000' });
+      const found = await driver.attachRun({ session, runId: 'run-outlives', container: running.id });
+      if (driver.kind === 'process') {
+        expect(found).toBeUndefined();
+      } else {
+        expect(found?.id).toBe(running.id);
+        expect(await driver.attachRun({ session, runId: 'run-outlives', container: 'not-this-one' })).toBeUndefined();
+        expect(await driver.attachRun({ session: 'another-session', runId: 'run-outlives', container: running.id })).toBeUndefined();
+        // What the found handle does acts on the same target.
+        await found!.kill();
+        expect((await found!.wait()).exitCode).not.toBe(0);
+      }
+      await running.kill();
+      await running.wait();
+      await running.remove();
+      expect(await driver.attachRun({ session, runId: 'run-outlives', container: running.id })).toBeUndefined();
+    });
+
     it('kill stops a running target', async () => {
       const { running } = await launch('run-killed', { SLEEP_MS: '60000' });
       await running.kill();
