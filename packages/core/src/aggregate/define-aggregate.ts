@@ -23,9 +23,13 @@ export type EffectOf<M, K extends string> = Extract<MachineActions<M>, { type: K
     : never
   : never;
 
-/** A handler for every effect of an aggregate: the compiler checks that none is missing and each takes its own params. */
-export type EffectHandlers<TEffect extends { type: string }, TContext = void> = {
-  [K in TEffect['type']]: (effect: Extract<TEffect, { type: K }>, context: TContext) => Promise<void> | void;
+/**
+ * A handler for every effect of an aggregate: the compiler checks that none is missing and each
+ * takes its own params. `TResult` is what a handler gives back (the platform's effect runner,
+ * packages/platform/src/runtime/effect-runner.ts, takes the outcome facts to append).
+ */
+export type EffectHandlers<TEffect extends { type: string }, TContext = void, TResult = void> = {
+  [K in TEffect['type']]: (effect: Extract<TEffect, { type: K }>, context: TContext) => Promise<TResult> | TResult;
 };
 
 export type Aggregate<M extends AnyStateMachine, K extends string> = {

@@ -10,19 +10,20 @@ import {
   requiredIdentityGrants,
   resourceGroupScope,
   scopeKind,
-  startWorkspace,
   subscriptionScope,
   validateCustomRole,
   workspaceAccepts,
   workspaceScope,
   type ActivityLogEntry,
+  type ExpectedVersion,
   type PrincipalRecord,
   type RoleDefinition,
   type WorkspaceRecord,
+  type WorkspaceSnapshot,
   STREAMS,
 } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
-import { declareCommand, type CommandGate, type EventToAppend } from '../runtime/command-bus';
+import { declareCommand, type CommandContext, type CommandGate, type EventToAppend } from '../runtime/command-bus';
 import { streams, type PlatformContext } from '../platform-context';
 import type { DirectoryService } from '../identity/directory';
 import { ResourceProvider, STORAGE_CONNECTION_SECRET, storageScopeOf } from '../workspace/resource-provider';
@@ -246,22 +247,25 @@ export class ArmService {
         customerManagedKey: args.customerManagedKey ?? false,
         scope,
       } as const;
-      ctx.emitMany([
-        ...(missingGroups.length
-          ? [
-              {
-                stream: streams.subscription(this.p.session, subscription),
-                expectedVersion: 'any' as const,
-                events: missingGroups.map((resourceGroup) => ({
-                  type: 'ResourceGroupCreated' as const,
-                  data: { subscription, resourceGroup, scope: resourceGroupScope(subscription, resourceGroup) },
-                })),
-              },
-            ]
-          : []),
-        { stream: streams.workspace(workspaceId), expectedVersion: 'no-stream', events: [{ type: 'WorkspaceCreationRequested', data: requested }] },
-      ]);
-      const final = await this.rp.drive(ctx, workspaceId, startWorkspace(requested));
+      const stream = streams.workspace(workspaceId);
+      // The first fact goes in one transaction with the resource groups it needs; the runner then carries out what it names.
+      const append = (facts: EventToAppend[], expectedVersion: ExpectedVersion) =>
+        ctx.emitMany([
+          ...(missingGroups.length
+            ? [
+                {
+                  stream: streams.subscription(this.p.session, subscription),
+                  expectedVersion: 'any' as const,
+                  events: missingGroups.map((resourceGroup) => ({
+                    type: 'ResourceGroupCreated' as const,
+                    data: { subscription, resourceGroup, scope: resourceGroupScope(subscription, resourceGroup) },
+                  })),
+                },
+              ]
+            : []),
+          { stream, expectedVersion, events: facts },
+        ]).filter((e) => e.stream === stream);
+      const final = await this.rp.create(ctx, workspaceId, { type: 'WorkspaceCreationRequested', data: requested }, append);
       if (final.matches('failed')) {
         const failure = final.context.failure ?? { resource: 'keyVault', reason: 'unknown' };
         throw errors.deploymentFailed(failure.resource, failure.reason);
@@ -308,37 +312,38 @@ export class ArmService {
 
   /** S2.2: upgrade to Enterprise, Owner only; the statechart refuses a second upgrade. */
   async upgradeWorkspace(token: string | undefined, args: { workspace: string; edition: 'enterprise' }): Promise<void> {
-    await this.p.bus.execute(this.commands.upgradeWorkspace, token, args, (ctx, { ws }) => {
-      const { snapshot, version } = this.rp.load(ws.workspaceId);
-      const event: EventToAppend = { type: 'WorkspaceUpgraded', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, from: 'basic', to: 'enterprise' } };
-      if (!workspaceAccepts(snapshot, { type: event.type, ...event.data })) {
-        throw errors.conflict(`Workspace '${ws.workspace}' is already on the ${snapshot.context.edition} edition.`, { workspace: ws.workspace });
-      }
-      ctx.emit(streams.workspace(ws.workspaceId), version, [event]);
-    });
+    await this.p.bus.execute(this.commands.upgradeWorkspace, token, args, (ctx, { ws }) =>
+      this.onWorkspace(ctx, ws, (snapshot) => {
+        const event = { type: 'WorkspaceUpgraded' as const, data: { workspaceId: ws.workspaceId, workspace: ws.workspace, from: 'basic' as const, to: 'enterprise' as const } };
+        if (!workspaceAccepts(snapshot, { type: event.type, ...event.data })) {
+          throw errors.conflict(`Workspace '${ws.workspace}' is already on the ${snapshot.context.edition} edition.`, { workspace: ws.workspace });
+        }
+        return [event];
+      }),
+    );
   }
 
   /** S2.5: an administrator removes one of the workspace identity's grants (what needs it then fails). */
   async revokeIdentityAccess(token: string | undefined, args: { workspace: string; resource: string }): Promise<void> {
-    await this.p.bus.execute(this.commands.revokeIdentityAccess, token, args, (ctx, { ws, target, scope }) => {
-      const { snapshot, version } = this.rp.load(ws.workspaceId);
-      const event = {
-        type: 'IdentityAccessRevoked' as const,
-        data: { workspaceId: ws.workspaceId, workspace: ws.workspace, target, scope, principalId: ws.identity!.principalId },
-      };
-      if (!workspaceAccepts(snapshot, { type: event.type, ...event.data })) {
-        throw errors.conflict(`The identity of '${ws.workspace}' holds no ${args.resource} grant to revoke (already revoked).`, { workspace: ws.workspace });
-      }
-      ctx.emit(streams.workspace(ws.workspaceId), version, [event]);
-    });
+    await this.p.bus.execute(this.commands.revokeIdentityAccess, token, args, (ctx, { ws, target, scope }) =>
+      this.onWorkspace(ctx, ws, (snapshot) => {
+        const event = {
+          type: 'IdentityAccessRevoked' as const,
+          data: { workspaceId: ws.workspaceId, workspace: ws.workspace, target, scope, principalId: ws.identity!.principalId },
+        };
+        if (!workspaceAccepts(snapshot, { type: event.type, ...event.data })) {
+          throw errors.conflict(`The identity of '${ws.workspace}' holds no ${args.resource} grant to revoke (already revoked).`, { workspace: ws.workspace });
+        }
+        return [event];
+      }),
+    );
   }
 
   /** S2.5: resync keys restores every grant the workspace identity lost. */
   async resyncKeys(token: string | undefined, args: { workspace: string }): Promise<{ restored: string[] }> {
-    return this.p.bus.execute(this.commands.resyncKeys, token, args, (ctx, { ws }) => {
-      const { version } = this.rp.load(ws.workspaceId);
+    return this.p.bus.execute(this.commands.resyncKeys, token, args, async (ctx, { ws }) => {
       const regrants = this.grantsOf(ws).filter((g) => ws.revoked.includes(g.target));
-      ctx.emit(streams.workspace(ws.workspaceId), version, [
+      await this.onWorkspace(ctx, ws, () => [
         ...regrants.map((g) => ({
           type: 'IdentityAccessGranted' as const,
           data: { workspaceId: ws.workspaceId, workspace: ws.workspace, principalId: ws.identity!.principalId, ...g },
@@ -406,6 +411,22 @@ export class ArmService {
     return this.p.bus.execute(this.commands.queryWorkspaceMetrics, token, args, (_ctx, { ws }) => {
       return { ...(this.p.world.workspaceMetrics[ws.workspaceId] ?? { runs: 0, deployments: 0, registrations: 0 }) };
     });
+  }
+
+  /**
+   * A decision on a workspace, on its stream's chain (runtime/effect-runner.ts): `decide` sees
+   * the workspace's state; its facts are appended with the version that state is at.
+   */
+  private async onWorkspace(ctx: CommandContext, ws: WorkspaceRecord, decide: (snapshot: WorkspaceSnapshot) => EventToAppend[]): Promise<void> {
+    await this.rp.runner.execute(
+      ctx,
+      streams.workspace(ws.workspaceId),
+      (current) => {
+        if (!current) throw errors.notFound('workspace', ws.workspaceId);
+        return decide(current.snapshot);
+      },
+      {},
+    );
   }
 
   /** Run a data-plane call as the workspace identity; a refusal becomes the S2.5 error that says to resync keys. */

@@ -2,16 +2,12 @@ import { basename } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   actions,
-  advanceImage,
   errors,
-  foldImage,
   isSimError,
+  imageAggregate,
   imageStatusOf,
-  startImage,
-  type ImageEffect,
   type EventDataMap,
   type ImageContext,
-  type ImageMachineEvent,
   type ImageSnapshot,
   type ImageStatus,
   type WorkspaceRecord,
@@ -19,13 +15,16 @@ import {
 } from '@amlsim/core';
 import { AGENT_IMAGE_SCORING_CHECK_SCRIPT, AGENT_IMAGE_SCORING_SERVER, scoringFiles } from '@amlsim/agent';
 import type { ComputeDriver, InferenceRuntime } from '../compute/compute-driver';
-import { declareCommand, type CommandContext, type EventToAppend } from '../runtime/command-bus';
+import { declareCommand, type CommandContext } from '../runtime/command-bus';
+import { EffectRunner, type FactOf } from '../runtime/effect-runner';
 import { streams, type PlatformContext } from '../platform-context';
 import type { ArmService } from '../arm/arm';
 import { RegistryProcess } from '../workspace/container-registry';
 import type { ModelRegistry } from './model-registry';
 
-type ImageOutcome = Extract<EventToAppend, { type: ImageMachineEvent['type'] }>;
+type ImageOutcome = FactOf<typeof imageAggregate>;
+/** What each image step is carried out with: the container runtime and the workspace of the command. */
+type ImageCommand = { runtime: InferenceRuntime; ws: WorkspaceRecord };
 
 export const REGISTRY_PASSWORD_SECRET = 'container-registry-admin-password';
 const APP_DIR = '/azureml-app';
@@ -50,12 +49,32 @@ export class ImageService {
   /** A build, check or push step that takes longer than this ends the image TimedOut. */
   stepTimeoutMs = 10 * 60_000;
 
+  /** The image statechart's effects, carried out one image command at a time per image (runtime/effect-runner.ts). */
+  private readonly runner: EffectRunner<typeof imageAggregate, ImageCommand>;
+
   constructor(
     private readonly p: PlatformContext,
     private readonly arm: ArmService,
     private readonly models: ModelRegistry,
     private readonly driver: () => Promise<ComputeDriver>,
-  ) {}
+  ) {
+    this.runner = new EffectRunner<typeof imageAggregate, ImageCommand>({
+      store: p.store,
+      aggregate: imageAggregate,
+      handlers: {
+        buildImage: (_effect, { runtime, ws, snapshot: { context: image } }) => this.build(runtime, ws, image),
+        checkScoringScript: ({ params: { tag } }, { runtime, ws, snapshot: { context: image } }) => this.check(runtime, ws, image, tag),
+        pushImage: ({ params: { tag } }, { ctx, runtime, ws, snapshot: { context: image } }) => this.push(ctx, runtime, ws, image, tag),
+        completeImage: (_effect, { snapshot: { context: image } }) => [{ type: 'ImageCreated', data: { ...ref(image), location: `${image.location ?? ''}` } }],
+      },
+      // A step that throws fails the image with its error; one that takes too long times it out.
+      failed: (_effect, error, { context }) => [{ type: 'ImageCreationFailed', data: { ...ref(context), reason: error instanceof Error ? error.message : String(error) } }],
+      timeout: {
+        ms: () => this.stepTimeoutMs,
+        outcome: (_effect, { context }, afterMs) => [{ type: 'ImageCreationTimedOut', data: { ...ref(context), afterMs } }],
+      },
+    });
+  }
 
   /** Declared once (runtime/command-bus.ts): the image is built, checked and pushed as the workspace identity (S2.5, S6.1). */
   private readonly commands = {
@@ -90,8 +109,7 @@ export class ImageService {
         dependencies: args.dependencies ?? [],
       };
       this.sources.set(imageId, { scoringScript: args.scoringScript, models: modelIds });
-      ctx.emit(imageStream(imageId), 'no-stream', [{ type: 'ImageCreationRequested', data: requested }]);
-      const final = await this.drive(ctx, runtime, ws, imageId, startImage(requested));
+      const final = await this.runner.execute(ctx, imageStream(imageId), () => [{ type: 'ImageCreationRequested', data: requested }], { runtime, ws });
       const status = imageStatusOf(final);
       if (status === 'Failed' || status === 'TimedOut') throw errors.imageCreationFailed(args.name, final.context.reason ?? 'unknown');
       return { imageId, image: args.name, version, status, ...(final.context.location ? { location: final.context.location } : {}) };
@@ -133,10 +151,11 @@ export class ImageService {
     this.registries.clear();
   }
 
+  /** An image's state, held by the runner and advanced by the facts appended since. */
   load(imageId: string): ImageSnapshot {
-    const s = foldImage(this.p.store.readStream(imageStream(imageId)));
-    if (!s) throw errors.notFound('image', imageId);
-    return s;
+    const held = this.runner.load(imageStream(imageId));
+    if (!held) throw errors.notFound('image', imageId);
+    return held.snapshot;
   }
 
   private versionsOf(ws: WorkspaceRecord, name: string): number {
@@ -153,101 +172,71 @@ export class ImageService {
     return found.modelId;
   }
 
-  private async drive(ctx: CommandContext, runtime: InferenceRuntime, ws: WorkspaceRecord, imageId: string, start: [ImageSnapshot, ImageEffect[]]): Promise<ImageSnapshot> {
-    let [snapshot] = start;
-    const queue = [...start[1]];
-    while (queue.length > 0) {
-      const effect = queue.shift()!;
-      let outcomes: ImageOutcome[];
-      try {
-        outcomes = await withTimeout(this.perform(ctx, runtime, ws, effect, snapshot.context), this.stepTimeoutMs, () => [
-          { type: 'ImageCreationTimedOut' as const, data: { ...ref(snapshot.context), afterMs: this.stepTimeoutMs } },
-        ]);
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        outcomes = [{ type: 'ImageCreationFailed', data: { ...ref(snapshot.context), reason } }];
-      }
-      for (const o of outcomes) {
-        ctx.emit(imageStream(imageId), this.p.store.streamVersion(imageStream(imageId)), [o]);
-        const [next, effects] = advanceImage(snapshot, { type: o.type, ...o.data } as ImageMachineEvent);
-        snapshot = next;
-        queue.push(...effects);
-      }
-    }
-    return snapshot;
+  /** buildImage: the Docker image on the Node base, with the models, the scoring script and its dependencies. */
+  private async build(runtime: InferenceRuntime, ws: WorkspaceRecord, image: ImageContext): Promise<ImageOutcome[]> {
+    const source = this.sources.get(image.imageId)!;
+    const modelFiles = source.models.flatMap((id) => {
+      const [name, v] = id.split(':') as [string, string];
+      const version = this.p.world.models[ws.workspaceId]![name]!.find((m) => m.version === Number(v))!;
+      return this.models.files(ws, version).map((f) => ({ path: `${MODELS_DIR}/${name}/${f.path}`, content: f.content }));
+    });
+    // One model: AZUREML_MODEL_DIR is the directory holding its files; several: the parent, one sub-directory per model name.
+    const modelDir = source.models.length === 1 ? `${MODELS_DIR}/${source.models[0]!.split(':')[0]}` : MODELS_DIR;
+    const scriptPath = `${APP_DIR}/${image.scoringScript}`;
+    const built = await runtime.buildServiceImage({
+      session: this.p.session,
+      workspace: ws.workspace,
+      files: [
+        ...modelFiles,
+        { path: scriptPath, content: readFileSync(source.scoringScript) },
+        { path: `${APP_DIR}/dependencies.json`, content: JSON.stringify(image.dependencies) },
+        ...scoringFiles().map((f) => ({ path: f.path, hostPath: f.hostPath, mode: 0o644 })),
+      ],
+      env: { AZUREML_MODEL_DIR: modelDir, AMLSIM_SCORING_SCRIPT: scriptPath },
+      workdir: APP_DIR,
+      cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_SERVER],
+    });
+    return [{ type: 'ImageBuilt', data: { ...ref(image), tag: built.tag, reused: built.reused } }];
   }
 
-  private async perform(ctx: CommandContext, runtime: InferenceRuntime, ws: WorkspaceRecord, effect: ImageEffect, image: ImageContext): Promise<ImageOutcome[]> {
-    switch (effect.type) {
-      case 'buildImage': {
-        const source = this.sources.get(image.imageId)!;
-        const modelFiles = source.models.flatMap((id) => {
-          const [name, v] = id.split(':') as [string, string];
-          const version = this.p.world.models[ws.workspaceId]![name]!.find((m) => m.version === Number(v))!;
-          return this.models.files(ws, version).map((f) => ({ path: `${MODELS_DIR}/${name}/${f.path}`, content: f.content }));
-        });
-        // One model: AZUREML_MODEL_DIR is the directory holding its files; several: the parent, one sub-directory per model name.
-        const modelDir = source.models.length === 1 ? `${MODELS_DIR}/${source.models[0]!.split(':')[0]}` : MODELS_DIR;
-        const scriptPath = `${APP_DIR}/${image.scoringScript}`;
-        const built = await runtime.buildServiceImage({
-          session: this.p.session,
-          workspace: ws.workspace,
-          files: [
-            ...modelFiles,
-            { path: scriptPath, content: readFileSync(source.scoringScript) },
-            { path: `${APP_DIR}/dependencies.json`, content: JSON.stringify(image.dependencies) },
-            ...scoringFiles().map((f) => ({ path: f.path, hostPath: f.hostPath, mode: 0o644 })),
-          ],
-          env: { AZUREML_MODEL_DIR: modelDir, AMLSIM_SCORING_SCRIPT: scriptPath },
-          workdir: APP_DIR,
-          cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_SERVER],
-        });
-        return [{ type: 'ImageBuilt', data: { ...ref(image), tag: built.tag, reused: built.reused } }];
-      }
-      case 'checkScoringScript': {
-        const { tag } = effect.params;
-        const check = await runtime.startContainer({
-          session: this.p.session,
-          workspace: ws.workspace,
-          role: 'image-check',
-          image: tag,
-          cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_CHECK_SCRIPT, `${APP_DIR}/${image.scoringScript}`],
-          memoryBytes: 256 * 2 ** 20,
-          nanoCpus: 1_000_000_000,
-        });
-        try {
-          const { exitCode } = await check.wait();
-          const logs = await check.logs();
-          const lines = `${logs.stdout}\n${logs.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
-          // The build log is kept with the image, encrypted in the workspace storage (S4.1).
-          const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
-          this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `images/${image.image}/${image.version}/build.log`, Buffer.from(lines.join('\n')));
-          const detail = (lines.at(-1) ?? '').replace(/^amlsim scoring: /, '');
-          if (exitCode === 0) return [{ type: 'ImageScoringScriptChecked', data: { ...ref(image), ok: true, detail } }];
-          return [
-            { type: 'ImageScoringScriptChecked', data: { ...ref(image), ok: false, detail } },
-            { type: 'ImageCreationFailed', data: { ...ref(image), reason: `the scoring script is broken: ${detail}` } },
-          ];
-        } finally {
-          await check.remove();
-        }
-      }
-      case 'pushImage': {
-        const { tag } = effect.params;
-        const registry = await this.registryOf(ctx, ws);
-        const identity = { principalId: ws.identity!.principalId, name: ws.workspace };
-        // S6.1: the registry password is read from the workspace key vault, as the workspace identity.
-        const password = this.p.vaults.getSecret(identity, ws.keyVault!, REGISTRY_PASSWORD_SECRET);
-        const repository = `azureml/${image.image.toLowerCase()}`;
-        const pushed = await runtime.pushImage({ image: tag, registry: registry.address, repository, tag: String(image.version), username: registry.username, password });
-        return [{ type: 'ImagePushed', data: { ...ref(image), registry: registry.address, repository, digest: pushed.digest } }];
-      }
-      case 'completeImage':
-        return [{ type: 'ImageCreated', data: { ...ref(image), location: `${image.location ?? ''}` } }];
+  /** checkScoringScript: the script is loaded inside the image; a broken one fails the image with its error. */
+  private async check(runtime: InferenceRuntime, ws: WorkspaceRecord, image: ImageContext, tag: string): Promise<ImageOutcome[]> {
+    const check = await runtime.startContainer({
+      session: this.p.session,
+      workspace: ws.workspace,
+      role: 'image-check',
+      image: tag,
+      cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_CHECK_SCRIPT, `${APP_DIR}/${image.scoringScript}`],
+      memoryBytes: 256 * 2 ** 20,
+      nanoCpus: 1_000_000_000,
+    });
+    try {
+      const { exitCode } = await check.wait();
+      const logs = await check.logs();
+      const lines = `${logs.stdout}\n${logs.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
+      // The build log is kept with the image, encrypted in the workspace storage (S4.1).
+      const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+      this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `images/${image.image}/${image.version}/build.log`, Buffer.from(lines.join('\n')));
+      const detail = (lines.at(-1) ?? '').replace(/^amlsim scoring: /, '');
+      if (exitCode === 0) return [{ type: 'ImageScoringScriptChecked', data: { ...ref(image), ok: true, detail } }];
+      return [
+        { type: 'ImageScoringScriptChecked', data: { ...ref(image), ok: false, detail } },
+        { type: 'ImageCreationFailed', data: { ...ref(image), reason: `the scoring script is broken: ${detail}` } },
+      ];
+    } finally {
+      await check.remove();
     }
-    // Every effect of the image statechart has its case: the compiler says so (effect is never here).
-    const unhandled: never = effect;
-    throw new Error(`no handler for image effect ${JSON.stringify(unhandled)}`);
+  }
+
+  /** pushImage: to the workspace's registry, with the password the workspace identity reads from the key vault (S6.1). */
+  private async push(ctx: CommandContext, runtime: InferenceRuntime, ws: WorkspaceRecord, image: ImageContext, tag: string): Promise<ImageOutcome[]> {
+    const registry = await this.registryOf(ctx, ws);
+    const identity = { principalId: ws.identity!.principalId, name: ws.workspace };
+    // S6.1: the registry password is read from the workspace key vault, as the workspace identity.
+    const password = this.p.vaults.getSecret(identity, ws.keyVault!, REGISTRY_PASSWORD_SECRET);
+    const repository = `azureml/${image.image.toLowerCase()}`;
+    const pushed = await runtime.pushImage({ image: tag, registry: registry.address, repository, tag: String(image.version), username: registry.username, password });
+    return [{ type: 'ImagePushed', data: { ...ref(image), registry: registry.address, repository, digest: pushed.digest } }];
   }
 
   /** The workspace's registry process, started on first use; its password goes to the key vault. */
@@ -279,16 +268,5 @@ export class ImageService {
     return r;
   }
 }
-
-/** The step's outcome, or the timeout's when the step takes longer than `ms`. */
-const withTimeout = async <T>(work: Promise<T>, ms: number, onTimeout: () => T): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(onTimeout()), ms)));
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-};
 
 const ref = (image: ImageContext) => ({ workspaceId: image.workspaceId, workspace: image.workspace, imageId: image.imageId, image: image.image });

@@ -1,23 +1,23 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  advanceWorkspace,
   errors,
-  foldWorkspace,
   isSimError,
   requiredIdentityGrants,
   resourceGroupScope,
-  type WorkspaceEffect,
+  workspaceAggregate,
+  type ExpectedVersion,
   type ProvisionedResource,
+  type StoredEvent,
   type WorkspaceContext,
-  type WorkspaceMachineEvent,
   type WorkspaceSnapshot,
 } from '@amlsim/core';
 import type { CommandContext, EventToAppend } from '../runtime/command-bus';
+import { EffectRunner, type FactOf, type Held } from '../runtime/effect-runner';
 import { PLATFORM_PRINCIPAL, streams, type PlatformContext } from '../platform-context';
 import type { DirectoryService } from '../identity/directory';
 
-type WorkspaceOutcome = Extract<EventToAppend, { type: WorkspaceMachineEvent['type'] }>;
+type WorkspaceOutcome = FactOf<typeof workspaceAggregate>;
 
 /** Azure-style resource names: lower-case alphanumerics from the workspace name plus a stable suffix. */
 const resourceName = (ws: WorkspaceContext, kind: string, max: number): string => {
@@ -36,94 +36,85 @@ export const STORAGE_CONNECTION_SECRET = 'workspace-storage-connection-string';
 export const CUSTOMER_KEY_NAME = 'workspace-cmk';
 
 /**
- * The AML resource provider (S8.1): carries out the effects the workspace statechart names,
- * each outcome appended as the next fact of the workspace stream and fed back to the machine.
+ * The AML resource provider (S8.1): the handlers of the effects the workspace statechart names.
+ * The platform's effect runner (runtime/effect-runner.ts) appends each outcome as the next fact
+ * of the workspace stream and feeds it back to the machine.
  */
 export class ResourceProvider {
+  /** Every command on a workspace stream that carries out effects goes through it, one at a time per workspace. */
+  readonly runner: EffectRunner<typeof workspaceAggregate>;
+
   constructor(
     private readonly p: PlatformContext,
     private readonly directory: DirectoryService,
-  ) {}
-
-  /** Current state of a workspace, folded from its stream (the log is the truth). */
-  load(workspaceId: string): { snapshot: WorkspaceSnapshot; version: number } {
-    const events = this.p.store.readStream(streams.workspace(workspaceId));
-    const snapshot = foldWorkspace(events);
-    if (!snapshot) throw errors.notFound('workspace', workspaceId);
-    return { snapshot, version: events.at(-1)?.version ?? 0 };
-  }
-
-  /** Run effects until the machine names no more; returns the final state. */
-  async drive(ctx: CommandContext, workspaceId: string, start: [WorkspaceSnapshot, WorkspaceEffect[]]): Promise<WorkspaceSnapshot> {
-    const stream = streams.workspace(workspaceId);
-    let [snapshot] = start;
-    const queue = [...start[1]];
-    let version = this.p.store.streamVersion(stream);
-    while (queue.length > 0) {
-      const effect = queue.shift()!;
-      const outcomes = await this.perform(ctx, effect, snapshot.context);
-      for (const outcome of outcomes) {
-        const [stored] = ctx.emit(stream, version, [outcome]);
-        version = stored!.version;
-        const [next, effects] = advanceWorkspace(snapshot, { type: outcome.type, ...outcome.data } as WorkspaceMachineEvent);
-        snapshot = next;
-        queue.push(...effects);
-      }
-    }
-    return snapshot;
-  }
-
-  private async perform(ctx: CommandContext, effect: WorkspaceEffect, ws: WorkspaceContext): Promise<WorkspaceOutcome[]> {
-    switch (effect.type) {
-      case 'provisionResource': {
-        const { resource } = effect.params;
-        // An injected fault or a real failure of the step both end in ProvisioningFailed: the machine rolls back.
-        if (this.p.faults.take('failProvisioning', resource)) {
-          return [this.failed(ws, resource, 'injected fault (fault: failProvisioning)')];
-        }
-        try {
-          return this.provision(ctx, resource, ws);
-        } catch (error) {
-          return [this.failed(ws, resource, error instanceof Error ? error.message : String(error))];
-        }
-      }
-      case 'grantIdentityAccess':
-        return requiredIdentityGrants(ws).map((g) => ({
-          type: 'IdentityAccessGranted' as const,
-          data: { workspaceId: ws.workspaceId, workspace: ws.workspace, principalId: ws.identityPrincipalId!, ...g },
-        }));
-      case 'completeCreation':
-        this.ensureSupportApplication(ctx, ws.subscription, ws.region);
-        return [
-          {
-            type: 'WorkspaceCreated',
-            data: {
-              workspaceId: ws.workspaceId,
-              workspace: ws.workspace,
-              subscription: ws.subscription,
-              resourceGroup: ws.resourceGroup,
-              region: ws.region,
-              edition: ws.edition,
-              scope: ws.scope,
+  ) {
+    this.runner = new EffectRunner<typeof workspaceAggregate>({
+      store: p.store,
+      aggregate: workspaceAggregate,
+      handlers: {
+        provisionResource: ({ params: { resource } }, { ctx, snapshot: { context: ws } }) => {
+          // An injected fault or a real failure of the step both end in ProvisioningFailed: the machine rolls back.
+          if (this.p.faults.take('failProvisioning', resource)) {
+            return [this.failed(ws, resource, 'injected fault (fault: failProvisioning)')];
+          }
+          try {
+            return this.provision(ctx, resource, ws);
+          } catch (error) {
+            return [this.failed(ws, resource, error instanceof Error ? error.message : String(error))];
+          }
+        },
+        grantIdentityAccess: (_effect, { snapshot: { context: ws } }) =>
+          requiredIdentityGrants(ws).map((g) => ({
+            type: 'IdentityAccessGranted' as const,
+            data: { workspaceId: ws.workspaceId, workspace: ws.workspace, principalId: ws.identityPrincipalId!, ...g },
+          })),
+        completeCreation: (_effect, { ctx, snapshot: { context: ws } }) => {
+          this.ensureSupportApplication(ctx, ws.subscription, ws.region);
+          return [
+            {
+              type: 'WorkspaceCreated',
+              data: {
+                workspaceId: ws.workspaceId,
+                workspace: ws.workspace,
+                subscription: ws.subscription,
+                resourceGroup: ws.resourceGroup,
+                region: ws.region,
+                edition: ws.edition,
+                scope: ws.scope,
+              },
             },
-          },
-        ];
-      case 'rollBack': {
-        const { resources } = effect.params;
-        const removed: WorkspaceOutcome[] = resources.map(({ resource, name }) => {
-          this.remove(resource, name);
-          return { type: 'ResourceDeprovisioned' as const, data: { workspaceId: ws.workspaceId, workspace: ws.workspace, resource, name } };
-        });
-        const failure = ws.failure ?? { resource: 'keyVault' as const, reason: 'unknown' };
-        return [
-          ...removed,
-          { type: 'WorkspaceCreationFailed', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, ...failure } },
-        ];
-      }
-    }
-    // Every effect of the workspace statechart has its case: the compiler says so (effect is never here).
-    const unhandled: never = effect;
-    throw new Error(`no handler for workspace effect ${JSON.stringify(unhandled)}`);
+          ];
+        },
+        rollBack: ({ params: { resources } }, { snapshot: { context: ws } }) => {
+          const removed: WorkspaceOutcome[] = resources.map(({ resource, name }) => {
+            this.remove(resource, name);
+            return { type: 'ResourceDeprovisioned' as const, data: { workspaceId: ws.workspaceId, workspace: ws.workspace, resource, name } };
+          });
+          const failure = ws.failure ?? { resource: 'keyVault' as const, reason: 'unknown' };
+          return [...removed, { type: 'WorkspaceCreationFailed', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, ...failure } }];
+        },
+      },
+    });
+  }
+
+  /** Current state of a workspace: held by the runner, advanced by the facts appended since (the log is the truth). */
+  load(workspaceId: string): Held<typeof workspaceAggregate> {
+    const held = this.runner.load(streams.workspace(workspaceId));
+    if (!held) throw errors.notFound('workspace', workspaceId);
+    return held;
+  }
+
+  /**
+   * Create a workspace: `append` writes its first fact (with what must be written in the same
+   * transaction); the effects it names are carried out until the machine names no more.
+   */
+  create(
+    ctx: CommandContext,
+    workspaceId: string,
+    requested: Extract<EventToAppend, { type: 'WorkspaceCreationRequested' }>,
+    append: (facts: EventToAppend[], expectedVersion: ExpectedVersion) => StoredEvent[],
+  ): Promise<WorkspaceSnapshot> {
+    return this.runner.execute(ctx, streams.workspace(workspaceId), () => [requested], {}, { append });
   }
 
   private provision(ctx: CommandContext, resource: ProvisionedResource, ws: WorkspaceContext): WorkspaceOutcome[] {

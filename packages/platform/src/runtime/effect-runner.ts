@@ -1,0 +1,200 @@
+import { asMachineEvent, errors, type Aggregate, type EffectHandlers, type EventStore, type ExpectedVersion, type StoredEvent } from '@amlsim/core';
+import type { CommandContext, EventToAppend } from './command-bus';
+
+type NamedEffect = { type: string; params?: unknown; id?: string };
+/** What the runner uses of an aggregate made by `defineAggregate` (packages/core/src/aggregate/define-aggregate.ts). */
+export type AnyAggregate = Pick<Aggregate<any, string>, 'startsWith'> & {
+  start(input: any, position?: number): [unknown, NamedEffect[]];
+  advance(snapshot: any, event: any, position?: number): [unknown, NamedEffect[]];
+};
+
+export type SnapshotOf<A extends AnyAggregate> = ReturnType<A['start']>[0];
+/** An effect the aggregate's machine names, typed by its declaration and stamped with its id. */
+export type EffectOfAggregate<A extends AnyAggregate> = ReturnType<A['start']>[1][number];
+/** A fact of the aggregate's machine, as it is appended (`{ type, data }`). */
+export type FactOf<A extends AnyAggregate> = Extract<EventToAppend, { type: Parameters<A['advance']>[1]['type'] }>;
+
+/** A stream as the runner holds it: its state, the version that state is at. */
+export type Held<A extends AnyAggregate> = { snapshot: SnapshotOf<A>; version: number };
+
+/** What a handler is given besides its effect: the command, the stream, the state that named the effect, its id, and the caller's `extra`. */
+export type HandlerContext<A extends AnyAggregate, C> = {
+  readonly ctx: CommandContext;
+  readonly stream: string;
+  readonly snapshot: SnapshotOf<A>;
+  /** `<position>:<index>` of the effect (define-aggregate.ts): what a handler keys what it makes by. */
+  readonly effectId: string;
+} & C;
+
+/** One handler per effect of the aggregate, each returning the outcome facts to append (the compiler checks none is missing). */
+export type OutcomeHandlers<A extends AnyAggregate, C = object, F extends EventToAppend = FactOf<A>> = EffectHandlers<EffectOfAggregate<A>, HandlerContext<A, C>, F[]>;
+
+export type EffectRunnerOptions<A extends AnyAggregate, C, F extends EventToAppend> = {
+  readonly store: EventStore;
+  readonly aggregate: A;
+  readonly handlers: OutcomeHandlers<A, C, F>;
+  /** The outcome of an effect whose handler threw; without it, the error ends the command (and the stream stays where it is). */
+  readonly failed?: (effect: EffectOfAggregate<A>, error: unknown, snapshot: SnapshotOf<A>) => F[];
+  /** A handler that takes longer than `ms()` ends with `outcome` instead (its work is not waited for). */
+  readonly timeout?: { readonly ms: () => number; readonly outcome: (effect: EffectOfAggregate<A>, snapshot: SnapshotOf<A>, ms: number) => F[] };
+};
+
+/**
+ * The one effect runner of the platform (docs/architecture.md "Aggregates"), for one aggregate:
+ * every command on a stream goes through one serial chain per stream, so two never interleave;
+ * the stream's state is held and advanced by what is appended (the tail others appended is read
+ * and folded in, never the whole stream again); facts are appended with the version the state
+ * is at (a conflict is the store's `WrongExpectedVersion`, and nothing of the append is written);
+ * each stored fact advances the machine with its position, so each effect it names has its id
+ * `<position>:<index>`; each effect goes to its handler, whose outcome facts are appended and fed
+ * back, until the machine names no more effects.
+ */
+export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToAppend = FactOf<A>> {
+  private readonly held = new Map<string, Held<A>>();
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: EffectRunnerOptions<A, C, F>) {}
+
+  /**
+   * The stream's state and version, or undefined for a stream that does not start with the
+   * aggregate's first fact. Facts appended since it was last held are folded in (their effects
+   * are not carried out: whoever appended them outside the runner did not ask for that).
+   */
+  load(stream: string): Held<A> | undefined {
+    const cached = this.held.get(stream);
+    const newer = this.options.store.readStream(stream, cached?.version ?? 0);
+    if (newer.length === 0) return cached;
+    let held = cached;
+    for (const e of newer) {
+      const next = this.step(held, e);
+      if (!next) return undefined;
+      held = next[0];
+    }
+    this.held.set(stream, held!);
+    return held;
+  }
+
+  /**
+   * One command on a stream, on its chain: `decide` sees the state (undefined before the first
+   * fact) and returns the facts to append; they are appended with the state's version and
+   * their effects carried out to the end. `append` replaces the plain append (facts of other
+   * streams in the same transaction); it returns the stored facts of this stream.
+   */
+  execute(
+    ctx: CommandContext,
+    stream: string,
+    decide: (current: Held<A> | undefined) => EventToAppend[],
+    extra: C,
+    options?: { append?: (facts: EventToAppend[], expectedVersion: ExpectedVersion) => StoredEvent[] },
+  ): Promise<SnapshotOf<A>> {
+    return this.serially(stream, async () => {
+      const current = this.load(stream);
+      const facts = decide(current);
+      if (facts.length === 0) {
+        if (!current) throw errors.notFound('stream', stream);
+        return current.snapshot;
+      }
+      const expected: ExpectedVersion = current ? current.version : 'no-stream';
+      const stored = options?.append ? options.append(facts, expected) : ctx.emit(stream, expected, facts);
+      const [held, effects] = this.record(stream, current, stored);
+      return (await this.drain(ctx, stream, held, effects, extra)).snapshot;
+    });
+  }
+
+  /**
+   * Carry out effects the stream's facts named (as `aggregate.history` gives them, with their
+   * ids), on the stream's chain, and what their outcomes name in turn.
+   */
+  carryOut(ctx: CommandContext, stream: string, effects: Array<EffectOfAggregate<A>>, extra: C): Promise<SnapshotOf<A>> {
+    return this.serially(stream, async () => {
+      const current = this.load(stream);
+      if (!current) throw errors.notFound('stream', stream);
+      return (await this.drain(ctx, stream, current, effects, extra)).snapshot;
+    });
+  }
+
+  /** Run `work` after everything queued on the stream; a failure of one command does not stop the next. */
+  private serially<T>(stream: string, work: () => Promise<T>): Promise<T> {
+    const next = (this.chains.get(stream) ?? Promise.resolve()).then(work);
+    const settled = next.then(
+      () => {},
+      () => {},
+    );
+    this.chains.set(stream, settled);
+    // An idle stream keeps no chain.
+    void settled.then(() => {
+      if (this.chains.get(stream) === settled) this.chains.delete(stream);
+    });
+    return next;
+  }
+
+  /** The state after one stored fact and the effects it names (ids from its position); undefined for a stream that does not start right. */
+  private step(held: Held<A> | undefined, e: StoredEvent): [Held<A>, Array<EffectOfAggregate<A>>] | undefined {
+    const { aggregate } = this.options;
+    if (!held) {
+      if (e.type !== aggregate.startsWith) return undefined;
+      const [snapshot, effects] = aggregate.start(e.data, e.position);
+      return [{ snapshot, version: e.version }, effects];
+    }
+    const [snapshot, effects] = aggregate.advance(held.snapshot, asMachineEvent(e), e.position);
+    return [{ snapshot, version: e.version }, effects];
+  }
+
+  /** Advance the held state by facts just appended; the effects they name, in order. */
+  private record(stream: string, from: Held<A> | undefined, stored: readonly StoredEvent[]): [Held<A>, Array<EffectOfAggregate<A>>] {
+    let held = from;
+    const named: Array<EffectOfAggregate<A>> = [];
+    for (const e of stored) {
+      const next = this.step(held, e);
+      if (!next) throw new Error(`stream ${stream} does not start with ${this.options.aggregate.startsWith} (it starts with ${e.type})`);
+      held = next[0];
+      named.push(...next[1]);
+    }
+    this.held.set(stream, held!);
+    return [held!, named];
+  }
+
+  private async drain(ctx: CommandContext, stream: string, from: Held<A>, effects: Array<EffectOfAggregate<A>>, extra: C): Promise<Held<A>> {
+    let held = from;
+    const queue = [...effects];
+    while (queue.length > 0) {
+      const effect = queue.shift()!;
+      const outcomes = await this.dispatch(ctx, stream, held, effect, extra);
+      if (outcomes.length === 0) continue;
+      const stored = ctx.emit(stream, held.version, outcomes);
+      const [next, named] = this.record(stream, held, stored);
+      held = next;
+      queue.push(...named);
+    }
+    return held;
+  }
+
+  private async dispatch(ctx: CommandContext, stream: string, held: Held<A>, effect: EffectOfAggregate<A>, extra: C): Promise<F[]> {
+    const { handlers, failed, timeout } = this.options;
+    const effectId = (effect as { id?: string }).id;
+    if (!effectId) throw new Error(`effect ${effect.type} of ${stream} has no id: the fact that named it was not stored`);
+    // The map is checked per effect type by the compiler (OutcomeHandlers); here one effect meets its own handler.
+    const handler = (handlers as unknown as Record<string, (e: EffectOfAggregate<A>, c: HandlerContext<A, C>) => Promise<F[]> | F[]>)[effect.type]!;
+    const context = { ...extra, ctx, stream, snapshot: held.snapshot, effectId } as HandlerContext<A, C>;
+    try {
+      const work = Promise.resolve().then(() => handler(effect, context));
+      if (!timeout) return await work;
+      const ms = timeout.ms();
+      return await withTimeout(work, ms, () => timeout.outcome(effect, held.snapshot, ms));
+    } catch (error) {
+      if (failed) return failed(effect, error, held.snapshot);
+      throw error;
+    }
+  }
+}
+
+/** The work's result, or the timeout's when the work takes longer than `ms`. */
+const withTimeout = async <T>(work: Promise<T>, ms: number, onTimeout: () => T): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(onTimeout()), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
