@@ -128,6 +128,24 @@ export async function runContainerOn(docker: Docker, options: RunContainerOption
   return new RunningContainer(container);
 }
 
+/**
+ * Creates and starts a container named `options.name` at most once: Docker refuses a second
+ * container of one name (409), so an earlier attempt's container — running, exited or never
+ * started — is found by that refusal and returned as it is, never started again. The common
+ * case, a first attempt, costs no lookup before the create.
+ */
+export async function runContainerOnceOn(docker: Docker, options: RunContainerOptions & { name: string }): Promise<ContainerHandle> {
+  try {
+    return await runContainerOn(docker, options);
+  } catch (err) {
+    if (!hasStatus((err as { cause?: unknown }).cause, 409) || !/already in use/i.test(dockerMessage((err as { cause?: unknown }).cause))) throw err;
+    const made = docker.getContainer(options.name);
+    // The handle is named by the container's id, not by the name it was asked for.
+    const { Id } = await made.inspect();
+    return new RunningContainer(docker.getContainer(Id));
+  }
+}
+
 class RunningContainer implements ContainerHandle {
   readonly id: string;
   #exit?: Promise<ContainerExit>;

@@ -1,7 +1,7 @@
 import { Agent } from 'node:http';
 import { inspect } from 'node:util';
 import Docker from 'dockerode';
-import { findContainerOn, runContainerOn, type ContainerHandle, type RunContainerOptions } from './containers';
+import { findContainerOn, runContainerOn, runContainerOnceOn, type ContainerHandle, type RunContainerOptions } from './containers';
 import { dockerUnavailable } from './errors';
 import type { ImageFile } from './image-files';
 import {
@@ -140,6 +140,11 @@ export class DockerEngine implements AsyncDisposable {
 
   runContainer(options: RunContainerOptions): Promise<ContainerHandle> {
     return runContainerOn(this.docker, options);
+  }
+
+  /** {@link runContainer} at most once per name: a second call returns the container the first made. */
+  runContainerOnce(options: RunContainerOptions & { name: string }): Promise<ContainerHandle> {
+    return runContainerOnceOn(this.docker, options);
   }
 
   /** Creates a labelled volume. */

@@ -112,9 +112,11 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
     diskExists: (disk) => engine.volumeExists(disk),
     startRun: async (launch: RunLaunch): Promise<RunningCompute> => {
       const effect: Record<string, string> = launch.effectId ? { [LABEL_EFFECT]: launch.effectId } : {};
-      // Carried out at most once per effect id: a retried start finds the container it made.
-      const made = launch.effectId ? await engine.findContainer({ [LABEL_SESSION]: launch.session, ...effect }) : undefined;
-      const handle = made ?? await engine.runContainer({
+      // Carried out at most once per effect id: the container is named after the session and the
+      // effect, so a retried start is refused the name and gets the container the first made
+      // (packages/docker/src/containers.ts runContainerOnceOn), with no container listing before
+      // every first start.
+      const spec = {
         image: launch.image,
         cmd: ['/usr/bin/node', `${AGENT_MOUNT}/management/management.mjs`],
         env: {
@@ -134,7 +136,8 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         labels: { ...containerLabels(launch.session, { workspace: launch.workspace, run: launch.runId, role: 'node' }), ...effect },
         memoryBytes: launch.memoryBytes,
         nanoCpus: launch.nanoCpus,
-      });
+      };
+      const handle = launch.effectId ? await engine.runContainerOnce({ ...spec, name: effectContainerName(launch.session, launch.effectId) }) : await engine.runContainer(spec);
       return {
         id: handle.id.slice(0, 12),
         wait: () => handle.wait(),
@@ -208,3 +211,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
     close: () => engine.close(),
   };
 };
+
+/** The one container an effect may make: Docker names allow [a-zA-Z0-9][a-zA-Z0-9_.-]*, so an effect id's ':' becomes '.'. */
+export const effectContainerName = (session: string, effectId: string): string =>
+  `amlsim-${session}-effect-${effectId}`.replace(/[^a-zA-Z0-9_.-]/g, '.');
