@@ -57,7 +57,9 @@ const writeScenario = (dir: string, ms: number, options = '{}'): string => {
 };
 
 /** Run `scenario`, SIGKILL the CLI once the run's script is running; resolves with the session and run. */
-const runAndKillWhileRunning = (home: string, scenario: string, dataDir: string): Promise<{ session: string; runId: string }> =>
+const RUNNING = (e: StoredEvent) => e.type === 'RunStatusReported' && e.data.status === 'Running';
+
+const runAndKillWhileRunning = (home: string, scenario: string, dataDir: string, killAt = RUNNING): Promise<{ session: string; runId: string }> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'run', scenario, '--data-dir', dataDir, '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: home } });
     let buffer = '';
@@ -70,7 +72,7 @@ const runAndKillWhileRunning = (home: string, scenario: string, dataDir: string)
         buffer = buffer.slice(nl + 1);
         if (!line.startsWith('{"kind":"event"')) continue;
         const e = JSON.parse(line) as StoredEvent;
-        if (!found && e.type === 'RunStatusReported' && e.data.status === 'Running') {
+        if (!found && killAt(e)) {
           found = { session: e.meta.session, runId: String(e.data.runId) };
           child.kill('SIGKILL');
         }
@@ -140,6 +142,23 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     // The session closed once its run ended: nothing of it is left, nor its saved key.
     expect(leftoversOf(home, session)).toEqual([]);
     expect(existsSync(join(dataDir, 'platform', 'sessions', `${session}.sealed`))).toBe(false);
+  }, 180_000);
+
+  it("killed between the script's end and the run's: the end it named is carried out on resume, and the end reported again is taken once", async () => {
+    using tmp = tempDir();
+    const dataDir = join(tmp.dir, 'data');
+    const home = homeOf(tmp.dir);
+    const { session, runId } = await runAndKillWhileRunning(home, writeScenario(tmp.dir, 200), dataDir, (e) => e.type === 'RunScriptEnded');
+    const resume = cli(home, 'resume', '--data-dir', dataDir, '--json');
+    expect(resume.status, resume.stderr).toBe(0);
+    const run = eventsOf(dataDir).filter((e) => e.data.runId === runId);
+    const types = run.map((e) => e.type);
+    expect(types.filter((t) => t === 'RunScriptEnded')).toHaveLength(1);
+    expect(types).toContain('RunCompleted');
+    expect(types).not.toContain('RunFailed');
+    expect(types.filter((t) => t === 'NodeReleased')).toHaveLength(1);
+    checkLog(eventsOf(dataDir));
+    expect(leftoversOf(home, session)).toEqual([]);
   }, 180_000);
 
   it('a token that fell due while no simulator ran expires first; the run then fails on its refused calls', async () => {

@@ -1,7 +1,7 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { errors, isSimError, STREAMS, type ChannelKind, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
+import { errors, isSimError, STREAMS, type ChannelKind, type EventDataMap, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
 import type { PlatformContext } from '../platform-context';
 import { closeSocketDoor, openSocketDoor, type SocketDoor } from '../runtime/socket-doors';
 import type { RunManager } from './run-manager';
@@ -56,6 +56,19 @@ export class ControlPlane {
     private readonly tokens: RunTokenService,
     private readonly snapshots: SnapshotStore,
   ) {}
+
+  /**
+   * Has the run a fact of this call already? Then the call is one sent again because its answer
+   * was lost (the platform restarted mid-call; docs/control-plane.md "When the platform
+   * restarts"): it is answered as before and records nothing, so each call's fact is taken once.
+   */
+  private taken<K extends 'MetricsWrittenBack' | 'RunStatusReported' | 'OutputUploaded' | 'RunLogsUploaded' | 'RunScriptEnded'>(
+    runId: string,
+    type: K,
+    same: (data: EventDataMap[K]) => boolean,
+  ): boolean {
+    return this.p.store.readStream(STREAMS.run(runId)).some((e) => e.type === type && same(e.data as EventDataMap[K]));
+  }
 
   /** Open a channel: a fresh door and a server listening in it. */
   open(kind: ChannelKind): Promise<ChannelInfo> {
@@ -229,6 +242,7 @@ export class ControlPlane {
         const status = body.status;
         if (status !== 'Preparing' && status !== 'Running' && status !== 'Finalizing') throw errors.badRequest(`status must be Preparing, Running or Finalizing, not ${JSON.stringify(status)}`);
         const step = typeof body.detail === 'string' ? body.detail : status;
+        if (this.taken(runId, 'RunStatusReported', (d) => d.status === status && d.step === step)) return { ok: true };
         await this.runs.record(runId, [...steps, { type: 'RunStatusReported', data: { ...ref, status, step } }], caller);
         return { ok: true };
       }
@@ -241,8 +255,7 @@ export class ControlPlane {
         // Rows come from inside the container (a script can write the metrics file itself): check them.
         rows.forEach((row, i) => checkMetricRow(row, i));
         const batch = typeof body.batch === 'number' ? body.batch : 0;
-        // A batch sent again (its answer was lost to a platform restart) is taken once.
-        if (this.p.store.readStream(STREAMS.run(runId)).some((e) => e.type === 'MetricsWrittenBack' && e.data.batch === batch)) return { ok: true, accepted: rows.length };
+        if (this.taken(runId, 'MetricsWrittenBack', (d) => d.batch === batch)) return { ok: true, accepted: rows.length };
         await this.runs.record(runId, [{ type: 'MetricsWrittenBack', data: { ...ref, batch, count: rows.length, rows: rows as MetricRow[] } }], caller);
         return { ok: true, accepted: rows.length };
       }
@@ -251,6 +264,8 @@ export class ControlPlane {
         const ws = this.p.world.workspaces.byId[run.workspaceId]!;
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
         const bytes = Buffer.from(body.content, 'base64');
+        const path = body.path;
+        if (this.taken(runId, 'OutputUploaded', (d) => d.path === path && d.bytes === bytes.length)) return { ok: true };
         // S4.1: outputs live in the workspace's blob storage, encrypted at rest.
         this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `ExperimentRun/dcid.${runId}/outputs/${body.path}`, bytes);
         await this.runs.record(runId, [{ type: 'OutputUploaded', data: { ...ref, path: body.path, bytes: bytes.length } }], caller);
@@ -259,6 +274,7 @@ export class ControlPlane {
       case 'logs': {
         const stdout = typeof body.stdout === 'string' ? body.stdout : '';
         const stderr = typeof body.stderr === 'string' ? body.stderr : '';
+        if (this.taken(runId, 'RunLogsUploaded', () => true)) return { ok: true };
         const ws = this.p.world.workspaces.byId[run.workspaceId]!;
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
         this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `ExperimentRun/dcid.${runId}/logs/user_logs.txt`, Buffer.from(`${stdout}${stderr}`));
@@ -268,6 +284,7 @@ export class ControlPlane {
       }
       case 'complete': {
         const exitCode = typeof body.exitCode === 'number' ? body.exitCode : 1;
+        if (this.taken(runId, 'RunScriptEnded', () => true)) return { ok: true };
         await this.runs.record(
           runId,
           [{ type: 'RunScriptEnded', data: { ...ref, exitCode, ...(typeof body.error === 'string' ? { error: body.error } : {}) } }],

@@ -8,6 +8,7 @@ import {
   errors,
   foldRun,
   isTerminalStatus,
+  runAggregate,
   runStatusOf,
   STREAMS,
   startRun,
@@ -286,6 +287,8 @@ export class RunManager {
     const downForMs = Math.max(0, this.p.clock.now() - Date.parse(events.at(-1)!.meta.at));
     await this.enqueue(runId, async () => {
       live.ctx.emitAsPlatform(runStream(runId), 'any', [{ type: 'RunReattached', data: { ...ref, container: started.container, channel: channel.id, socket: channel.socketPath, downForMs } }]);
+      // What the dead simulator's last facts named and it never carried out (it died first).
+      await this.perform(runId, this.unfinishedEffects(events));
     });
     // A token that fell due while no simulator was there expires now, before anything else it could do.
     live.cancelExpiry = this.deps.scheduler.at(expiresAtMs, () => this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]));
@@ -293,6 +296,23 @@ export class RunManager {
     this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
     this.watchContainer(runId, started.node, compute);
     return true;
+  }
+
+  /**
+   * The effects a run's facts since its container started named that have no outcome in the
+   * log: its simulator died between the fact and the effect. Each is told done by its outcome
+   * fact, so carrying them out again does each at most once.
+   */
+  private unfinishedEffects(events: readonly StoredEvent[]): RunEffect[] {
+    const since = events.findLast((e) => e.type === 'ContainerStarted')!.position;
+    const has = (...types: string[]) => events.some((e) => types.includes(e.type));
+    const done: Partial<Record<RunEffect['type'], boolean>> = {
+      finishRun: has('RunCompleted', 'RunFailed', 'RunCanceled'),
+      revokeRunToken: has('RunTokenRevoked', 'RunTokenExpired'),
+      releaseNode: has('NodeReleased'),
+    };
+    const named = runAggregate.history(events)?.effects ?? [];
+    return named.filter((e) => Number(e.id?.split(':')[0]) > since && e.type in done && !done[e.type]);
   }
 
   /** Stop everything still running (session end). */
