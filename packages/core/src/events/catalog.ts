@@ -243,6 +243,13 @@ export type EventDataMap = {
     DurationMs: number;
   };
   PlatformTelemetryPushed: WorkspaceRef & { serviceId: string; service: string; RequestId: string; StatusCode: number };
+  // ---- The effect runner (packages/platform/src/runtime/effect-runner.ts) -----------------------
+  /**
+   * An effect a statechart named, whose work outside the log a crash could leave half-done, is
+   * about to be carried out; its outcome follows on the same stream. `effectId` is
+   * `<position>:<index>` of the fact that named it: no effect id is carried out twice.
+   */
+  EffectStarted: { effect: string; effectId: string; params?: Record<string, unknown> };
   // ---- Scenario bookkeeping ---------------------------------------------------------------------
   ClockAdvanced: { byMs: number; to: string };
   FaultInjected: { fault: string; target: string };
@@ -387,6 +394,11 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   WebserviceDeleted: { lane: 'RP', cites: ['S8.5'], doc: 'The web service and its replicas are gone.' },
   ScoringRequestRecorded: { lane: 'AppInsights', cites: ['S7.3'], doc: 'App Insights recorded a scoring request, accepted or refused.' },
   PlatformTelemetryPushed: { lane: 'Monitor', cites: ['S8.5'], doc: "Scoring telemetry also went to the platform's own subscription." },
+  EffectStarted: {
+    lane: 'Platform',
+    cites: [],
+    doc: "The platform began an effect the stream's statechart named (provisioning or rolling back a workspace resource; building, checking or pushing an image); its outcome is the next fact. An effect whose start is recorded is never carried out again.",
+  },
   ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
   FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
   OrphansSwept: {

@@ -61,6 +61,8 @@ export class ImageService {
     this.runner = new EffectRunner<typeof imageAggregate, ImageCommand>({
       store: p.store,
       aggregate: imageAggregate,
+      // Docker builds, check containers and pushes: a crash can leave any of them half-done.
+      recordsStart: ['buildImage', 'checkScoringScript', 'pushImage'],
       handlers: {
         buildImage: (_effect, { runtime, ws, snapshot: { context: image } }) => this.build(runtime, ws, image),
         checkScoringScript: ({ params: { tag } }, { runtime, ws, snapshot: { context: image } }) => this.check(runtime, ws, image, tag),

@@ -26,16 +26,17 @@ const deferred = (): Deferred => {
   return { promise, resolve };
 };
 
-const setUp = (options: { gate?: (imageId: string) => Promise<void>; store?: EventStore } = {}) => {
+const setUp = (options: { gate?: (imageId: string) => Promise<void>; store?: EventStore; recordsStart?: Array<'buildImage' | 'pushImage'> } = {}) => {
   const store = options.store ?? createMemoryEventStore();
   const bus = new CommandBus(store, virtualClock(), 's_test', nanoIds());
   const trace: string[] = [];
   const ids: Array<{ type: string; effectId: string; id: string | undefined }> = [];
   const handlers: OutcomeHandlers<typeof imageAggregate> = {
-    buildImage: async (effect, { snapshot, effectId }) => {
+    buildImage: async (effect, { snapshot, effectId, stream }) => {
       const { imageId } = snapshot.context;
       ids.push({ type: effect.type, effectId, id: effect.id });
-      trace.push(`build ${imageId} start`);
+      const last = store.readStream(stream).at(-1)!;
+      trace.push(`build ${imageId} start${last.type === 'EffectStarted' ? ` (recorded ${String(last.data.effectId)})` : ''}`);
       await options.gate?.(imageId);
       trace.push(`build ${imageId} end`);
       return [{ type: 'ImageBuilt', data: { ...ref(imageId), tag: `t-${imageId}`, reused: false } }];
@@ -53,7 +54,7 @@ const setUp = (options: { gate?: (imageId: string) => Promise<void>; store?: Eve
       return [{ type: 'ImageCreated', data: { ...ref(snapshot.context.imageId), location: snapshot.context.location ?? '' } }];
     },
   };
-  const runner = new EffectRunner<typeof imageAggregate>({ store, aggregate: imageAggregate, handlers });
+  const runner = new EffectRunner<typeof imageAggregate>({ store, aggregate: imageAggregate, handlers, ...(options.recordsStart ? { recordsStart: options.recordsStart } : {}) });
   const create = (imageId: string) =>
     runner.execute(bus.context('CreateImage'), `image-${imageId}`, (current) => (current ? [] : [{ type: 'ImageCreationRequested', data: requested(imageId) }]), {});
   const events = (stream?: string): StoredEvent[] => [...store.readAll()].filter((e) => !stream || e.stream === stream);
@@ -154,7 +155,7 @@ describe('the effect runner (runtime/effect-runner.ts)', () => {
   it('maps a handler that throws, or one that takes too long, to the outcome the aggregate gives it', async () => {
     const store = createMemoryEventStore();
     const bus = new CommandBus(store, virtualClock(), 's_test', nanoIds());
-    const { handlers } = setUp();
+    const { handlers } = setUp({ store });
     const runner = new EffectRunner<typeof imageAggregate>({
       store,
       aggregate: imageAggregate,
@@ -178,6 +179,55 @@ describe('the effect runner (runtime/effect-runner.ts)', () => {
     });
     const timedOut = await late.execute(bus.context('C'), 'image-img_2', () => [{ type: 'ImageCreationRequested', data: requested('img_2') }], {});
     expect(imageStatusOf(timedOut)).toBe('TimedOut');
+  });
+
+  it('records the start of an effect that acts outside the log before its handler acts, and its outcome after', async () => {
+    const { create, events, trace } = setUp({ recordsStart: ['buildImage', 'pushImage'] });
+    await create('img_1');
+    const log = events('image-img_1');
+    expect(log.map((e) => e.type)).toEqual([
+      'ImageCreationRequested',
+      'EffectStarted',
+      'ImageBuilt',
+      'ImageScoringScriptChecked',
+      'EffectStarted',
+      'ImagePushed',
+      'ImageCreated',
+    ]);
+    expect(log[1]!.data).toEqual({ effect: 'buildImage', effectId: `${log[0]!.position}:0` });
+    expect(log[4]!.data).toEqual({ effect: 'pushImage', effectId: `${log[3]!.position}:0`, params: { tag: 't-img_1' } });
+    expect(trace[0]).toBe(`build img_1 start (recorded ${log[0]!.position}:0)`);
+  });
+
+  it('does not carry out again an effect whose start the stream records (a crash between start and outcome)', async () => {
+    const store = createMemoryEventStore();
+    // The first simulator records the build's start and dies before its outcome.
+    const crashed = setUp({ store, recordsStart: ['buildImage'], gate: () => new Promise(() => {}) });
+    void crashed.create('img_1');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(crashed.events('image-img_1').map((e) => e.type)).toEqual(['ImageCreationRequested', 'EffectStarted']);
+    // The next one carries out what the stream's facts named, by their ids: the build is not started twice.
+    const next = setUp({ store, recordsStart: ['buildImage'] });
+    const { effects } = imageAggregate.history(store.readStream('image-img_1'))!;
+    const buildId = `${crashed.events('image-img_1')[0]!.position}:0`;
+    expect(effects.map((e) => e.id)).toEqual([buildId]);
+    const { snapshot, skipped } = await next.runner.carryOut(next.bus.context('Resume'), 'image-img_1', effects, {});
+    expect(skipped).toEqual([buildId]);
+    expect(next.trace).toEqual([]);
+    expect(imageStatusOf(snapshot)).toBe('Running');
+    expect(next.events('image-img_1').map((e) => e.type)).toEqual(['ImageCreationRequested', 'EffectStarted']);
+  });
+
+  it('carries out effects named earlier whose start was never recorded, by their own ids', async () => {
+    const store = createMemoryEventStore();
+    const bus = new CommandBus(store, virtualClock(), 's_test', nanoIds());
+    bus.context('Requested').emit('image-img_1', 'no-stream', [{ type: 'ImageCreationRequested', data: requested('img_1') }]);
+    const { runner, ids, events } = setUp({ store, recordsStart: ['buildImage'] });
+    const { effects } = imageAggregate.history(store.readStream('image-img_1'))!;
+    const { snapshot, skipped } = await runner.carryOut(bus.context('Resume'), 'image-img_1', effects, {});
+    expect(skipped).toEqual([]);
+    expect(imageStatusOf(snapshot)).toBe('Succeeded');
+    expect(ids[0]).toMatchObject({ type: 'buildImage', effectId: `${events('image-img_1')[0]!.position}:0` });
   });
 
   it('takes a handler for every effect, each with its own params (the compiler checks)', () => {

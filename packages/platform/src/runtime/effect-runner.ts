@@ -14,8 +14,8 @@ export type EffectOfAggregate<A extends AnyAggregate> = ReturnType<A['start']>[1
 /** A fact of the aggregate's machine, as it is appended (`{ type, data }`). */
 export type FactOf<A extends AnyAggregate> = Extract<EventToAppend, { type: Parameters<A['advance']>[1]['type'] }>;
 
-/** A stream as the runner holds it: its state, the version that state is at. */
-export type Held<A extends AnyAggregate> = { snapshot: SnapshotOf<A>; version: number };
+/** A stream as the runner holds it: its state, the version that state is at, the effect ids whose start it records. */
+export type Held<A extends AnyAggregate> = { snapshot: SnapshotOf<A>; version: number; started: ReadonlySet<string> };
 
 /** What a handler is given besides its effect: the command, the stream, the state that named the effect, its id, and the caller's `extra`. */
 export type HandlerContext<A extends AnyAggregate, C> = {
@@ -35,6 +35,12 @@ export type EffectRunnerOptions<A extends AnyAggregate, C, F extends EventToAppe
   readonly handlers: OutcomeHandlers<A, C, F>;
   /** The outcome of an effect whose handler threw; without it, the error ends the command (and the stream stays where it is). */
   readonly failed?: (effect: EffectOfAggregate<A>, error: unknown, snapshot: SnapshotOf<A>) => F[];
+  /**
+   * Effects whose handler acts outside the log, where a crash could leave its work half-done:
+   * an `EffectStarted` is appended before the handler acts, and an effect whose start the
+   * stream records is not carried out again (its id is reported as skipped).
+   */
+  readonly recordsStart?: ReadonlyArray<EffectOfAggregate<A>['type']>;
   /** A handler that takes longer than `ms()` ends with `outcome` instead (its work is not waited for). */
   readonly timeout?: { readonly ms: () => number; readonly outcome: (effect: EffectOfAggregate<A>, snapshot: SnapshotOf<A>, ms: number) => F[] };
 };
@@ -52,8 +58,11 @@ export type EffectRunnerOptions<A extends AnyAggregate, C, F extends EventToAppe
 export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToAppend = FactOf<A>> {
   private readonly held = new Map<string, Held<A>>();
   private readonly chains = new Map<string, Promise<void>>();
+  private readonly recordsStart: ReadonlySet<string>;
 
-  constructor(private readonly options: EffectRunnerOptions<A, C, F>) {}
+  constructor(private readonly options: EffectRunnerOptions<A, C, F>) {
+    this.recordsStart = new Set(options.recordsStart ?? []);
+  }
 
   /**
    * The stream's state and version, or undefined for a stream that does not start with the
@@ -97,19 +106,21 @@ export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToA
       const expected: ExpectedVersion = current ? current.version : 'no-stream';
       const stored = options?.append ? options.append(facts, expected) : ctx.emit(stream, expected, facts);
       const [held, effects] = this.record(stream, current, stored);
-      return (await this.drain(ctx, stream, held, effects, extra)).snapshot;
+      return (await this.drain(ctx, stream, held, effects, extra)).held.snapshot;
     });
   }
 
   /**
    * Carry out effects the stream's facts named (as `aggregate.history` gives them, with their
-   * ids), on the stream's chain, and what their outcomes name in turn.
+   * ids), on the stream's chain, and what their outcomes name in turn. `skipped`: the ids of
+   * those whose start the stream already records, which are not carried out again.
    */
-  carryOut(ctx: CommandContext, stream: string, effects: Array<EffectOfAggregate<A>>, extra: C): Promise<SnapshotOf<A>> {
+  async carryOut(ctx: CommandContext, stream: string, effects: Array<EffectOfAggregate<A>>, extra: C): Promise<{ snapshot: SnapshotOf<A>; skipped: string[] }> {
     return this.serially(stream, async () => {
       const current = this.load(stream);
       if (!current) throw errors.notFound('stream', stream);
-      return (await this.drain(ctx, stream, current, effects, extra)).snapshot;
+      const { held, skipped } = await this.drain(ctx, stream, current, effects, extra);
+      return { snapshot: held.snapshot, skipped };
     });
   }
 
@@ -134,10 +145,12 @@ export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToA
     if (!held) {
       if (e.type !== aggregate.startsWith) return undefined;
       const [snapshot, effects] = aggregate.start(e.data, e.position);
-      return [{ snapshot, version: e.version }, effects];
+      return [{ snapshot, version: e.version, started: new Set() }, effects];
     }
+    // The runner's own note: no machine takes it, the runner keeps its id.
+    if (e.type === 'EffectStarted') return [{ ...held, version: e.version, started: new Set([...held.started, (e.data as { effectId: string }).effectId]) }, []];
     const [snapshot, effects] = aggregate.advance(held.snapshot, asMachineEvent(e), e.position);
-    return [{ snapshot, version: e.version }, effects];
+    return [{ snapshot, version: e.version, started: held.started }, effects];
   }
 
   /** Advance the held state by facts just appended; the effects they name, in order. */
@@ -154,25 +167,35 @@ export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToA
     return [held!, named];
   }
 
-  private async drain(ctx: CommandContext, stream: string, from: Held<A>, effects: Array<EffectOfAggregate<A>>, extra: C): Promise<Held<A>> {
+  private async drain(ctx: CommandContext, stream: string, from: Held<A>, effects: Array<EffectOfAggregate<A>>, extra: C): Promise<{ held: Held<A>; skipped: string[] }> {
     let held = from;
+    const skipped: string[] = [];
     const queue = [...effects];
     while (queue.length > 0) {
       const effect = queue.shift()!;
-      const outcomes = await this.dispatch(ctx, stream, held, effect, extra);
+      const effectId = effect.id;
+      if (!effectId) throw new Error(`effect ${effect.type} of ${stream} has no id: the fact that named it was not stored`);
+      if (this.recordsStart.has(effect.type)) {
+        // Recorded before it acts: a crash in between leaves a start with no outcome, never an act with no record.
+        if (held.started.has(effectId)) {
+          skipped.push(effectId);
+          continue;
+        }
+        const params = typeof effect.params === 'object' && effect.params !== null ? { params: { ...effect.params } } : {};
+        [held] = this.record(stream, held, ctx.emit(stream, held.version, [{ type: 'EffectStarted', data: { effect: effect.type, effectId, ...params } }]));
+      }
+      const outcomes = await this.dispatch(ctx, stream, held, effect, effectId, extra);
       if (outcomes.length === 0) continue;
       const stored = ctx.emit(stream, held.version, outcomes);
       const [next, named] = this.record(stream, held, stored);
       held = next;
       queue.push(...named);
     }
-    return held;
+    return { held, skipped };
   }
 
-  private async dispatch(ctx: CommandContext, stream: string, held: Held<A>, effect: EffectOfAggregate<A>, extra: C): Promise<F[]> {
+  private async dispatch(ctx: CommandContext, stream: string, held: Held<A>, effect: EffectOfAggregate<A>, effectId: string, extra: C): Promise<F[]> {
     const { handlers, failed, timeout } = this.options;
-    const effectId = (effect as { id?: string }).id;
-    if (!effectId) throw new Error(`effect ${effect.type} of ${stream} has no id: the fact that named it was not stored`);
     // The map is checked per effect type by the compiler (OutcomeHandlers); here one effect meets its own handler.
     const handler = (handlers as unknown as Record<string, (e: EffectOfAggregate<A>, c: HandlerContext<A, C>) => Promise<F[]> | F[]>)[effect.type]!;
     const context = { ...extra, ctx, stream, snapshot: held.snapshot, effectId } as HandlerContext<A, C>;

@@ -72,3 +72,16 @@ describe('BlobStorageService: chunked writes', () => {
     expect(statSync(root).mode & 0o777).toBe(0o700);
   });
 });
+
+describe('BlobStorageService: accounts made by an effect', () => {
+  it('the same effect id carried out again finds the account it made, with its keys and blobs; any other create of its name is a Conflict', () => {
+    const scope = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/made';
+    const keys = storage.createAccount('made', scope, undefined, '12:0');
+    storage.createContainer(identity, 'made', 'kept');
+    storage.putBlob(identity, 'made', 'kept', 'b', Buffer.from('kept'));
+    expect(storage.createAccount('made', scope, undefined, '12:0')).toEqual(keys);
+    expect(storage.getBlob(identity, 'made', 'kept', 'b').toString()).toBe('kept');
+    expect(() => storage.createAccount('made', scope, undefined, '13:0')).toThrow(/already exists/);
+    expect(() => storage.createAccount(account, scope, undefined, '12:0')).toThrow(/already exists/);
+  });
+});

@@ -28,6 +28,8 @@ type AccountFile = {
   wrappedDataKey: string;
   /** key1/key2 sealed with the platform root key: the account must be able to check them. */
   sealedKeys: { key1: string; key2: string };
+  /** The id of the effect that created the account (packages/platform/src/runtime/effect-runner.ts), when one did. */
+  madeBy?: string;
 };
 
 export type StorageKeyName = 'key1' | 'key2';
@@ -56,9 +58,20 @@ export class BlobStorageService {
     mkdirSync(root, { recursive: true, mode: DIR_MODE });
   }
 
-  createAccount(account: string, scope: string, customerKey?: CustomerKeyResolver): { key1: string; key2: string } {
+  /**
+   * Create an account; returns its keys. `madeBy` names the effect that creates it: the same
+   * effect carried out again finds the account it made and gets its keys; any other account of
+   * that name is a Conflict.
+   */
+  createAccount(account: string, scope: string, customerKey?: CustomerKeyResolver, madeBy?: string): { key1: string; key2: string } {
     const dir = this.dir(account);
-    if (existsSync(dir)) throw errors.conflict(`A storage account named '${account}' already exists.`, { account });
+    if (existsSync(dir)) {
+      if (madeBy !== undefined && this.exists(account) && this.meta(account).madeBy === madeBy) {
+        if (customerKey) this.resolvers.set(account, customerKey);
+        return this.listKeys(account);
+      }
+      throw errors.conflict(`A storage account named '${account}' already exists.`, { account });
+    }
     const dataKey = newDataKey();
     const key1 = randomBytes(64).toString('base64');
     const key2 = randomBytes(64).toString('base64');
@@ -69,6 +82,7 @@ export class BlobStorageService {
       ...(customerKey ? { keyRef: customerKey.keyRef } : {}),
       wrappedDataKey: wrapped.toString('base64'),
       sealedKeys: { key1: this.sealKey(account, 'key1', key1), key2: this.sealKey(account, 'key2', key2) },
+      ...(madeBy !== undefined ? { madeBy } : {}),
     };
     mkdirSync(join(dir, 'blobs'), { recursive: true, mode: DIR_MODE });
     mkdirSync(join(dir, 'shares'), { recursive: true, mode: DIR_MODE });

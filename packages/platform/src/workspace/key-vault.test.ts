@@ -145,4 +145,18 @@ describe('key vaults', () => {
     ]);
     expect(vaults.listAllLatestSecrets(mallory)).toEqual([]);
   });
+
+  it('a vault made by an effect is reused by the same effect id carried out again; any other create of its name is a Conflict', () => {
+    const { vaults } = setup();
+    expect(vaults.create('madekv', '/ws1/kv', '7:0')).toBe('created');
+    vaults.setSecret(alice, 'madekv', 'kept', 'v1');
+    expect(vaults.create('madekv', '/ws1/kv', '7:0')).toBe('reused');
+    expect(vaults.getSecret(alice, 'madekv', 'kept')).toBe('v1');
+    expect(refusal(() => vaults.create('madekv', '/ws1/kv', '9:0')).code).toBe('Conflict');
+    expect(refusal(() => vaults.create('madekv', '/ws1/kv')).code).toBe('Conflict');
+    expect(refusal(() => vaults.create('ws1kv', '/ws1', '7:0')).code).toBe('Conflict');
+    expect(vaults.hasKey('madekv', 'cmk')).toBe(false);
+    vaults.createKey(alice, 'madekv', 'cmk');
+    expect(vaults.hasKey('madekv', 'cmk')).toBe(true);
+  });
 });

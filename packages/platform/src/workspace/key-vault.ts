@@ -9,7 +9,8 @@ export type VaultCaller = { principalId: string; name: string };
 /** Decides whether a principal may use a vault (S6.3); backed by the log's role assignments. */
 export type VaultAccessCheck = (principalId: string, vaultScope: string) => boolean;
 
-type VaultFile = { scope: string; wrappedKey: string };
+/** `madeBy`: the id of the effect that created the vault (packages/platform/src/runtime/effect-runner.ts), when one did. */
+type VaultFile = { scope: string; wrappedKey: string; madeBy?: string };
 
 /**
  * Key vaults on disk (S6.1–S6.3). Every secret and key is sealed with the vault's own data
@@ -29,14 +30,22 @@ export class KeyVaultService {
     mkdirSync(root, { recursive: true, mode: 0o700 });
   }
 
-  create(vault: string, scope: string): void {
+  /**
+   * Create a vault. `madeBy` names the effect that creates it: the same effect carried out
+   * again finds the vault it made and reuses it ('reused'); any other vault of that name is a Conflict.
+   */
+  create(vault: string, scope: string, madeBy?: string): 'created' | 'reused' {
     const dir = this.dir(vault);
-    if (existsSync(dir)) throw errors.conflict(`A key vault named '${vault}' already exists.`, { vault });
+    if (existsSync(dir)) {
+      if (madeBy !== undefined && this.exists(vault) && this.meta(vault).madeBy === madeBy) return 'reused';
+      throw errors.conflict(`A key vault named '${vault}' already exists.`, { vault });
+    }
     mkdirSync(join(dir, 'secrets'), { recursive: true, mode: 0o700 });
     const dataKey = newDataKey();
-    const file: VaultFile = { scope, wrappedKey: seal(this.rootKey, dataKey, `vault:${vault}`).toString('base64') };
+    const file: VaultFile = { scope, wrappedKey: seal(this.rootKey, dataKey, `vault:${vault}`).toString('base64'), ...(madeBy !== undefined ? { madeBy } : {}) };
     writeFileSync(join(dir, 'vault.json'), JSON.stringify(file), { mode: 0o600 });
     this.dataKeys.set(vault, dataKey);
+    return 'created';
   }
 
   delete(vault: string): void {
@@ -94,6 +103,11 @@ export class KeyVaultService {
   createKey(caller: VaultCaller, vault: string, name: string): { version: number; fingerprint: string } {
     const material = randomBytes(32).toString('base64');
     return this.setSecret(caller, vault, `key:${name}`, material);
+  }
+
+  /** Does the vault hold a key of this name? */
+  hasKey(vault: string, name: string): boolean {
+    return this.versions(vault, `key:${name}`).length > 0;
   }
 
   /** Wrap a data key with a vault key: the key material never leaves the vault. */

@@ -51,14 +51,16 @@ export class ResourceProvider {
     this.runner = new EffectRunner<typeof workspaceAggregate>({
       store: p.store,
       aggregate: workspaceAggregate,
+      // What makes or removes vaults, accounts, directories and principals: a crash can leave it half-done.
+      recordsStart: ['provisionResource', 'rollBack'],
       handlers: {
-        provisionResource: ({ params: { resource } }, { ctx, snapshot: { context: ws } }) => {
+        provisionResource: ({ params: { resource } }, { ctx, effectId, snapshot: { context: ws } }) => {
           // An injected fault or a real failure of the step both end in ProvisioningFailed: the machine rolls back.
           if (this.p.faults.take('failProvisioning', resource)) {
             return [this.failed(ws, resource, 'injected fault (fault: failProvisioning)')];
           }
           try {
-            return this.provision(ctx, resource, ws);
+            return this.provision(ctx, resource, ws, effectId);
           } catch (error) {
             return [this.failed(ws, resource, error instanceof Error ? error.message : String(error))];
           }
@@ -117,13 +119,18 @@ export class ResourceProvider {
     return this.runner.execute(ctx, streams.workspace(workspaceId), () => [requested], {}, { append });
   }
 
-  private provision(ctx: CommandContext, resource: ProvisionedResource, ws: WorkspaceContext): WorkspaceOutcome[] {
+  /**
+   * Make one resource. Idempotent by effect id: the vault and the account carry the id of the
+   * effect that made them, and the same effect carried out again reuses them; the registry's and
+   * App Insights' directories are made only if missing.
+   */
+  private provision(ctx: CommandContext, resource: ProvisionedResource, ws: WorkspaceContext, effectId: string): WorkspaceOutcome[] {
     const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace };
     switch (resource) {
       case 'keyVault': {
         const keyVault = resourceName(ws, 'kv', 24);
-        this.p.vaults.create(keyVault, vaultScopeOf({ ...ws, keyVault }));
-        if (ws.customerManagedKey) this.p.vaults.createKey(PLATFORM_PRINCIPAL, keyVault, CUSTOMER_KEY_NAME);
+        this.p.vaults.create(keyVault, vaultScopeOf({ ...ws, keyVault }), effectId);
+        if (ws.customerManagedKey && !this.p.vaults.hasKey(keyVault, CUSTOMER_KEY_NAME)) this.p.vaults.createKey(PLATFORM_PRINCIPAL, keyVault, CUSTOMER_KEY_NAME);
         return [{ type: 'KeyVaultProvisioned', data: { ...ref, keyVault } }];
       }
       case 'storage': {
@@ -132,6 +139,7 @@ export class ResourceProvider {
           storageAccount,
           storageScopeOf({ ...ws, storageAccount }),
           ws.customerManagedKey ? this.customerKey(ws.keyVault!) : undefined,
+          effectId,
         );
         this.p.secrets.add(keys.key1, 'storage account key');
         this.p.secrets.add(keys.key2, 'storage account key');
