@@ -73,7 +73,7 @@ describe('workspace statechart (derived paths)', () => {
       seen.push(...effects);
     }
     expect(snap.value).toBe('active');
-    expect(seen.map((e) => (e.type === 'provisionResource' ? `provision:${(e.params as { resource: string }).resource}` : e.type))).toEqual([
+    expect(seen.map((e) => (e.type === 'provisionResource' ? `provision:${e.params.resource}` : e.type))).toEqual([
       'provision:keyVault',
       'provision:storage',
       'provision:registry',
