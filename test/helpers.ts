@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMemoryEventStore, openEventStore } from '@amlsim/store';
 import { createPlatform, virtualClock, type Platform, type RbacMode } from '@amlsim/platform';
-import type { EventStore } from '@amlsim/core';
+import type { EventStore, StoredEvent } from '@amlsim/core';
 import { onTestFinished } from 'vitest';
 
 export const REPO = join(import.meta.dirname, '..');
@@ -75,11 +75,63 @@ export const alicePlatform = async (dir: string, driver: 'docker' | 'process' = 
 };
 
 /** The amlsim CLI, run to its end (tsx, as `pnpm amlsim` would): status, stdout, stderr. */
-export const amlsim = (...args: string[]) =>
+export const amlsim = (...args: string[]) => amlsimWith({}, ...args);
+
+/** The same, with `env` added to the environment (e.g. a TMPDIR of its own: see `privateLeaseHome`). */
+export const amlsimWith = (env: NodeJS.ProcessEnv, ...args: string[]) =>
   spawnSync(process.execPath, [join(REPO, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(REPO, 'packages', 'cli', 'src', 'main.ts'), ...args], {
     cwd: REPO,
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
+
+/**
+ * A temp dir (TMPDIR) of its own for a test's simulators: a lease is judged only by sweepers of
+ * the same lease home (packages/docker/src/sweep.ts), so what a test kills is swept by that
+ * test's own next simulator, never first by another test's starting meanwhile.
+ */
+export const privateLeaseHome = (dir: string): string => {
+  const home = join(dir, 't');
+  mkdirSync(home, { recursive: true });
+  return home;
+};
+
+/**
+ * `amlsim run <scenario> --data-dir <dataDir> --json` (the built CLI, one process), SIGKILLed
+ * at the first event `killAt` says (`n`: how many events came so far). Resolves once it
+ * exited, with the sessions of the events it printed, how many, and the event it was killed at.
+ */
+export const runCliAndKill = (
+  scenario: string,
+  dataDir: string,
+  killAt: ((e: StoredEvent, n: number) => boolean) | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ sessions: Set<string>; events: number; killedAt?: StoredEvent }> =>
+  new Promise((resolve, reject) => {
+    const bin = join(REPO, 'packages', 'cli', 'bin', 'amlsim.js');
+    const child = spawn(process.execPath, [bin, 'run', scenario, '--data-dir', dataDir, '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const sessions = new Set<string>();
+    let n = 0;
+    let killedAt: StoredEvent | undefined;
+    let buffer = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (!line.startsWith('{"kind":"event"')) continue;
+        const e = JSON.parse(line) as StoredEvent;
+        sessions.add(e.meta.session);
+        n++;
+        if (!killedAt && killAt?.(e, n)) {
+          killedAt = e;
+          child.kill('SIGKILL');
+        }
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', () => resolve({ sessions, events: n, ...(killedAt ? { killedAt } : {}) }));
   });
 
 /** Call a control-plane socket as a compute target would (POST, a metrics body), with any token. */

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import type { StoredEvent } from '@amlsim/core';
 import { SecretRegistry } from '@amlsim/platform';
 import { checkInvariants } from '@amlsim/scenario';
 import { openEventStore } from '@amlsim/store';
-import { REPO, tempDir } from './helpers';
+import { privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
 
 /**
  * A run survives its simulator (docs/control-plane.md "When the platform restarts"): the CLI is
@@ -17,16 +17,7 @@ import { REPO, tempDir } from './helpers';
  */
 
 const BIN = join(REPO, 'packages', 'cli', 'bin', 'amlsim.js');
-/**
- * The simulators of one test keep their leases in a temp dir of their own: a lease is judged
- * only by sweepers of the same lease home (packages/docker/src/sweep.ts), so another test's
- * simulator starting meanwhile cannot sweep the killed session's container before its resume.
- */
-const homeOf = (dir: string) => {
-  const home = join(dir, 't');
-  mkdirSync(home, { recursive: true });
-  return home;
-};
+const homeOf = privateLeaseHome;
 const cli = (home: string, ...args: string[]) =>
   spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', TMPDIR: home } });
 
@@ -59,28 +50,11 @@ const writeScenario = (dir: string, ms: number, options = '{}'): string => {
 /** Run `scenario`, SIGKILL the CLI once the run's script is running; resolves with the session and run. */
 const RUNNING = (e: StoredEvent) => e.type === 'RunStatusReported' && e.data.status === 'Running';
 
-const runAndKillWhileRunning = (home: string, scenario: string, dataDir: string, killAt = RUNNING): Promise<{ session: string; runId: string }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'run', scenario, '--data-dir', dataDir, '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: home } });
-    let buffer = '';
-    let found: { session: string; runId: string } | undefined;
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (!line.startsWith('{"kind":"event"')) continue;
-        const e = JSON.parse(line) as StoredEvent;
-        if (!found && killAt(e)) {
-          found = { session: e.meta.session, runId: String(e.data.runId) };
-          child.kill('SIGKILL');
-        }
-      }
-    });
-    child.on('error', reject);
-    child.on('exit', () => (found ? resolve(found) : reject(new Error('the run never reached Running'))));
-  });
+const runAndKillWhileRunning = async (home: string, scenario: string, dataDir: string, killAt = RUNNING): Promise<{ session: string; runId: string }> => {
+  const { killedAt } = await runCliAndKill(scenario, dataDir, killAt, { ...process.env, TMPDIR: home });
+  if (!killedAt) throw new Error('the run never reached the kill point');
+  return { session: killedAt.meta.session, runId: String(killedAt.data.runId) };
+};
 
 const eventsOf = (dataDir: string): StoredEvent[] => {
   const store = openEventStore('sqlite', dataDir);

@@ -7,7 +7,7 @@ import { foldRun, runStatusOf, STREAMS, type StoredEvent } from '@amlsim/core';
 import { nanoIds, recoverAbandonedSessions } from '@amlsim/platform';
 import { checkInvariants } from '@amlsim/scenario';
 import { openEventStore } from '@amlsim/store';
-import { REPO, SCENARIO_DIR, tempDir, isRunning, amlsim } from './helpers';
+import { REPO, SCENARIO_DIR, tempDir, isRunning, amlsim, amlsimWith, privateLeaseHome } from './helpers';
 
 /**
  * A simulator killed with SIGKILL mid-run leaves a log whose run, node and channel say they
@@ -38,7 +38,9 @@ describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driv
     const dataDir = join(tmp.dir, 'data');
     const script = join(REPO, 'test', `.recovery-child-${process.pid}-${driver}.mts`);
     writeFileSync(script, SIMULATOR(dataDir, driver));
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own lease home: the killed session is swept by this test's resume, not first by another test's simulator.
+    const home = privateLeaseHome(tmp.dir);
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: home } });
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -64,7 +66,7 @@ describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driv
           // The management process died with its simulator: it was started to.
           const container = String(before.find((e) => e.type === 'ContainerStarted')!.data.container);
           const pid = Number(container.replace('pid-', ''));
-          for (let i = 0; i < 50 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 20));
+          for (let i = 0; i < 250 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 20));
           expect(isRunning(pid)).toBe(false);
         }
         const recovered = recoverAbandonedSessions(store, { by: 'test', ids: nanoIds(), now: Date.now });
@@ -85,7 +87,7 @@ describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driv
         store.close();
       }
       // The CLI agrees: nothing left to recover, and replay finds the recovered session as it was saved.
-      const resume = amlsim('resume', '--data-dir', dataDir);
+      const resume = amlsimWith({ TMPDIR: home }, 'resume', '--data-dir', dataDir);
       expect(resume.status).toBe(0);
       // Nothing left to recover in the log (what the killed simulator left running is swept).
       expect(resume.stderr).not.toContain('recovered session');
