@@ -284,11 +284,10 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
  * ends what is left.
  */
 const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean }): Promise<void> => {
-  const resumedSessions = new Set<string>();
   let start = 0;
   const unsubscribe = store.subscribe((events: StoredEvent[]) => {
     for (const e of events) {
-      if (!resumedSessions.has(e.meta.session)) continue;
+      // Only resumed sessions append here: what they do is shown as it happens.
       if (!start) start = Date.parse(e.meta.at);
       out(o.json ? JSON.stringify({ kind: 'event', ...e }) : formatEvent(e, start, o.colour ?? false));
     }
@@ -299,12 +298,15 @@ const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { 
       dataDir,
       ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
       onReattached: (session, runs) => {
-        resumedSessions.add(session);
         if (o.json) out(JSON.stringify({ kind: 'reattached', session, runs }));
         else err(pc.yellow(`session ${session} stopped while ${runs.length} run(s) ran on: re-attached ${runs.join(', ')}; waiting for them to end`));
       },
     });
     for (const r of resumed) {
+      for (const w of r.workspaces) {
+        if (o.json) out(JSON.stringify({ kind: 'resumedWorkspace', session: r.session, ...w }));
+        else err(pc.yellow(`workspace ${w.workspaceId} of session ${r.session}, left mid-creation, was ${w.outcome === 'completed' ? 'created' : 'rolled back'}`));
+      }
       for (const run of r.reattached) {
         if (o.json) out(JSON.stringify({ kind: 'resumedRun', session: r.session, ...run }));
         else err(pc.yellow(`re-attached run ${run.runId} of session ${r.session} ended ${run.status}`));

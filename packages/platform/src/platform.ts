@@ -9,7 +9,7 @@ import { KeyVaultService } from './workspace/key-vault';
 import { realClock, virtualClock, type SimClock } from './runtime/clock';
 import { forgetResumableSession, loadResumableSession, saveResumableSession } from './identity/resumable-session';
 import type { SigningKey } from './identity/jwt';
-import { CommandBus, type RbacMode } from './runtime/command-bus';
+import { CommandBus, CommandContext, type RbacMode } from './runtime/command-bus';
 import { Faults } from './runtime/faults';
 import { nanoIds } from './runtime/ids';
 import { PLATFORM_PRINCIPAL, type PlatformContext } from './platform-context';
@@ -90,6 +90,11 @@ export type Platform = {
    * (RunManager.reattach); those without a container are left for recovery to end.
    */
   reattachRuns(): Promise<string[]>;
+  /**
+   * A resumed session's workspaces its dead simulator left mid-creation, reconciled
+   * (ResourceProvider.recoverCreation): rolled back from the resource under way, or completed.
+   */
+  reconcileWorkspaces(): Promise<Array<{ workspaceId: string; outcome: 'rolledBack' | 'completed' }>>;
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
   advanceClock(ms: number): Promise<void>;
   /**
@@ -360,6 +365,18 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     runs,
     vms,
     world,
+    reconcileWorkspaces: async () => {
+      const done: Array<{ workspaceId: string; outcome: 'rolledBack' | 'completed' }> = [];
+      const reason = `PlatformRestarted: the simulator of session ${session} stopped while this was being provisioned`;
+      for (const e of options.store.readAll()) {
+        if (e.meta.session !== session || e.type !== 'WorkspaceCreationRequested') continue;
+        const workspaceId = String(e.data.workspaceId);
+        const ctx = new CommandContext('Recover', ids.next('cmd'), options.store, clock, session);
+        const outcome = await arm.rp.recoverCreation(ctx, workspaceId, reason);
+        if (outcome) done.push({ workspaceId, outcome });
+      }
+      return done;
+    },
     reattachRuns: async () => {
       const taken: string[] = [];
       for (const runId of submittedRuns) if (await runs.reattach(runId)) taken.push(runId);

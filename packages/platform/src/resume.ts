@@ -5,6 +5,8 @@ import { isResumable } from './identity/resumable-session';
 
 export type ResumedSession = {
   session: string;
+  /** Its workspaces left mid-creation: rolled back from the resource under way, or completed. */
+  workspaces: Array<{ workspaceId: string; outcome: 'rolledBack' | 'completed' }>;
   /** Its runs whose containers ran on, taken back, and how each then ended. */
   reattached: Array<{ runId: string; status: RunStatus | 'timedOut' }>;
 };
@@ -25,7 +27,8 @@ export type ResumeOptions = {
  * recovered, it saved what a resume needs, and its lease has lapsed) is gone on with by this
  * process — its read models folded from its facts, its lease taken over before any sweep can
  * take its containers — and every run whose container ran on is re-attached and waited for
- * until it ends, as if the simulator had never gone. Then the session closes as a session does
+ * until it ends, as if the simulator had never gone; every workspace it left mid-creation is
+ * rolled back from the resource under way (or completed, past its last resource). Then the session closes as a session does
  * (its containers, volumes and channels go). What is left unfinished of it (runs with no
  * container left, nodes, images, services) is ended by `recoverAbandonedSessions`
  * (runtime/recovery.ts), called after this.
@@ -52,6 +55,7 @@ export async function resumeAbandonedSessions(options: ResumeOptions): Promise<R
       ...(options.dockerSocket ? { dockerSocket: options.dockerSocket } : {}),
     });
     try {
+      const workspaces = await platform.reconcileWorkspaces();
       const runs = await platform.reattachRuns();
       if (runs.length > 0) options.onReattached?.(session, runs);
       const reattached = await Promise.all(
@@ -60,7 +64,7 @@ export async function resumeAbandonedSessions(options: ResumeOptions): Promise<R
           status: await platform.runs.waitFor(runId, options.runTimeoutMs ?? 30 * 60_000).catch(() => 'timedOut' as const),
         })),
       );
-      out.push({ session, reattached });
+      out.push({ session, workspaces, reattached });
     } finally {
       await platform.close();
     }

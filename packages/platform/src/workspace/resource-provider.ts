@@ -32,6 +32,14 @@ export const storageScopeOf = (ws: { subscription: string; resourceGroup: string
 export const vaultScopeOf = (ws: { subscription: string; keyVaultResourceGroup: string; keyVault?: string }) =>
   `${resourceGroupScope(ws.subscription, ws.keyVaultResourceGroup)}/providers/Microsoft.KeyVault/vaults/${ws.keyVault}`;
 
+/** The names a resource under way gets (`resourceName`): what to remove of one a crash left half-made. */
+const HALF_MADE: Partial<Record<ProvisionedResource, { kind: string; max: number }>> = {
+  keyVault: { kind: 'kv', max: 24 },
+  storage: { kind: 'st', max: 24 },
+  registry: { kind: 'acr', max: 50 },
+  appInsights: { kind: 'ai', max: 50 },
+};
+
 export const STORAGE_CONNECTION_SECRET = 'workspace-storage-connection-string';
 export const CUSTOMER_KEY_NAME = 'workspace-cmk';
 
@@ -65,8 +73,9 @@ export class ResourceProvider {
             return [this.failed(ws, resource, error instanceof Error ? error.message : String(error))];
           }
         },
+        // Only the grants not given yet: carried out again (a resumed session), it gives the rest.
         grantIdentityAccess: (_effect, { snapshot: { context: ws } }) =>
-          requiredIdentityGrants(ws).map((g) => ({
+          requiredIdentityGrants(ws).filter((g) => !ws.grants.includes(g.target)).map((g) => ({
             type: 'IdentityAccessGranted' as const,
             data: { workspaceId: ws.workspaceId, workspace: ws.workspace, principalId: ws.identityPrincipalId!, ...g },
           })),
@@ -97,6 +106,35 @@ export class ResourceProvider {
         },
       },
     });
+  }
+
+  /**
+   * A workspace whose simulator died while it was being created (a resumed session,
+   * packages/platform/src/resume.ts), reconciled the way its statechart allows (S8.1): a
+   * resource whose provisioning was under way fails with `reason` — what was made of it goes
+   * first, by its name — and the machine rolls back what had been made; identity grants and
+   * the last step, which are idempotent, are carried out again, so the workspace is created.
+   * Returns what was done, or undefined when it had nothing left unfinished (or was rolling back:
+   * a rollback's start is recorded, and it is never carried out twice).
+   */
+  async recoverCreation(ctx: CommandContext, workspaceId: string, reason: string): Promise<'rolledBack' | 'completed' | undefined> {
+    const stream = streams.workspace(workspaceId);
+    const held = this.runner.load(stream);
+    const value = held?.snapshot.value as unknown;
+    if (!held || typeof value !== 'object' || value === null || !('provisioning' in value)) return undefined;
+    const ws = held.snapshot.context;
+    const step = String((value as { provisioning: string }).provisioning);
+    if (step === 'grants' || step === 'finishing') {
+      const type = step === 'grants' ? 'grantIdentityAccess' : 'completeCreation';
+      const pending = workspaceAggregate.history(this.p.store.readStream(stream))!.effects.filter((e) => e.type === type).at(-1)!;
+      await this.runner.carryOut(ctx, stream, [pending], {});
+      return 'completed';
+    }
+    const resource = step as ProvisionedResource;
+    const half = HALF_MADE[resource];
+    if (half) this.remove(resource, resourceName(ws, half.kind, half.max));
+    await this.runner.execute(ctx, stream, () => [this.failed(ws, resource, reason)], {});
+    return 'rolledBack';
   }
 
   /** Current state of a workspace: held by the runner, advanced by the facts appended since (the log is the truth). */
