@@ -4,6 +4,7 @@ import {
   clusterFactOf,
   clusterOfFact,
   evolveCluster,
+  foldCluster,
   initialClusterState,
   stepCluster,
   waitsOn,
@@ -213,6 +214,41 @@ describe('cluster workflow: release and scale-down (S4.6)', () => {
       .then([]);
     given(idleBoth, { minNodes: 2 }).when(due('node-1', 500)).then([]);
     given(idleBoth).when(due('node-1', 130)).then([scaleDown('node-1', 10), scaleDown('node-2', 10)]);
+  });
+});
+
+describe('cluster workflow: a resumed session (its timers died with its simulator)', () => {
+  const idle = [...busy, fact.released('node-2', 'r2', 10), timer('node-2', 10), fact.released('node-1', 'r1', 40), timer('node-1', 40)];
+  const resumed = (s: number): ClusterInput => ({ type: 'Resumed', atMs: at(s) });
+
+  it('scale-downs that fell due while it was down are carried out, earliest due first', () => {
+    given(idle).when(resumed(1000)).then([scaleDown('node-2', 10), scaleDown('node-1', 40)]);
+  });
+
+  it('one that fell due is carried out; one not yet due is asked for again', () => {
+    given(idle).when(resumed(140)).then([scaleDown('node-2', 10), timer('node-1', 40)]);
+  });
+
+  it('before any fell due, both timers are asked for again (the old ones are gone)', () => {
+    given(idle).when(resumed(50)).then([timer('node-2', 10), timer('node-1', 40)]);
+  });
+
+  it('folded from the log, the state is the one the facts made; facts of other clusters and runs change nothing', () => {
+    const stored = (f: ClusterFact, position: number): StoredEvent =>
+      ({ position, stream: 'x', version: position, type: f.type, data: f.data, meta: { at: new Date(f.atMs).toISOString(), correlationId: 'c', causationId: 'c', session: 's' } }) as StoredEvent;
+    const other = { ...cluster, compute: 'gpu' };
+    const log = [
+      fact.provisioning('node-1', 'r1'),
+      fact.provisioned('node-1', 1),
+      fact.assigned('node-1', 'r1', 1),
+      { type: 'NodeProvisioningStarted', data: { ...other, node: 'node-1', forRun: 'rx' }, atMs: at(1) } as ClusterFact,
+      fact.released('node-1', 'r1', 10),
+      fact.failed('elsewhere', 11),
+    ].map(stored);
+    const state = foldCluster(spec, log);
+    expect(Object.keys(state.nodes)).toEqual(['node-1']);
+    expect(state.nodes['node-1']).toMatchObject({ state: 'idle', idleSinceMs: at(10) });
+    expect(stepCluster(state, { type: 'Resumed', atMs: at(500) }).decisions).toEqual([scaleDown('node-1', 10)]);
   });
 });
 

@@ -58,7 +58,13 @@ export type ClusterCommand =
    * had ended and refused it), the promise lapses, the node is free again and the run no
    * longer waits (it is not offered a node again and again).
    */
-  | { type: 'AssignmentSettled'; node: string; runId: string; atMs: number };
+  | { type: 'AssignmentSettled'; node: string; runId: string; atMs: number }
+  /**
+   * A session whose simulator died goes on (packages/platform/src/resume.ts): the cluster, folded
+   * from the log, decides again at `atMs`. Its timers died with the simulator; a scale-down that
+   * fell due meanwhile is carried out now, earliest due first, the others are asked for again.
+   */
+  | { type: 'Resumed'; atMs: number };
 
 export type ClusterInput = ClusterFact | ClusterCommand;
 
@@ -222,6 +228,9 @@ export const evolveCluster = (s: ClusterState, m: ClusterInput | ClusterDecision
       return { ...s, asking: [...s.asking, m.runId] };
     case 'ScaleDownDue':
       return s;
+    case 'Resumed':
+      // The timers it had asked for are gone with the simulator that held them.
+      return { ...s, scaleDownAt: {} };
     case 'AssignmentSettled':
       // NodeAssigned did not come: the run refused the node (it had ended) and waits no more.
       return s.promised[m.node] === m.runId ? { ...runEnded(s, m.runId), promised: omit(s.promised, m.node) } : s;
@@ -302,7 +311,9 @@ export const decideCluster = (state: ClusterState, input: ClusterInput): Cluster
   }
 
   if (waitingRuns(s).length === 0) {
-    for (const n of freeNodes(s)) {
+    // Earliest due first: timers that fell due together (a resumed session) fire in their order.
+    const byDue = freeNodes(s).sort((a, b) => (a.idleSinceMs ?? Infinity) - (b.idleSinceMs ?? Infinity));
+    for (const n of byDue) {
       if (n.idleSinceMs === undefined) continue;
       const dueAtMs = n.idleSinceMs + s.spec.idleSecondsBeforeScaledown * 1000;
       if (dueAtMs <= now) {
@@ -322,6 +333,19 @@ export const decideCluster = (state: ClusterState, input: ClusterInput): Cluster
     }
   }
   return decisions;
+};
+
+/** A cluster's workflow state from its spec and the log's facts about it (what a resumed session starts from). */
+export const foldCluster = (spec: ClusterSpec, events: Iterable<StoredEvent>): ClusterState => {
+  let state = initialClusterState(spec);
+  for (const e of events) {
+    const fact = clusterFactOf(e);
+    if (!fact) continue;
+    const about = clusterOfFact(fact);
+    // A run's end names no compute: every cluster hears it, and one it does not concern ignores it.
+    if (!about || (about.workspaceId === spec.workspaceId && about.compute === spec.compute)) state = evolveCluster(state, fact);
+  }
+  return state;
 };
 
 /** One step of the workflow: fold the input, decide, fold the decisions. */
