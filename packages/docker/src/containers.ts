@@ -72,6 +72,12 @@ export async function findContainerOn(docker: Docker, labels: Record<string, str
   return newest ? new RunningContainer(docker.getContainer(newest.Id)) : undefined;
 }
 
+/** Every container with these labels (running or not), oldest first. */
+export async function findContainersOn(docker: Docker, labels: Record<string, string>): Promise<ContainerHandle[]> {
+  const found = await docker.listContainers({ all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
+  return found.sort((a, b) => a.Created - b.Created).map((c) => new RunningContainer(docker.getContainer(c.Id)));
+}
+
 /** Creates and starts a container under the fixed isolation rules (docs/architecture.md "Docker conventions"). */
 export async function runContainerOn(docker: Docker, options: RunContainerOptions): Promise<ContainerHandle> {
   const mounts: Docker.MountSettings[] = [

@@ -1,7 +1,7 @@
 import { Agent } from 'node:http';
 import { inspect } from 'node:util';
 import Docker from 'dockerode';
-import { findContainerOn, runContainerOn, runContainerOnceOn, type ContainerHandle, type RunContainerOptions } from './containers';
+import { findContainerOn, findContainersOn, runContainerOn, runContainerOnceOn, type ContainerHandle, type RunContainerOptions } from './containers';
 import { dockerUnavailable } from './errors';
 import type { ImageFile } from './image-files';
 import {
@@ -134,6 +134,11 @@ export class DockerEngine implements AsyncDisposable {
    * @throws SimError `ContainerStartFailed` (nothing is left behind).
    */
   /** The container carrying all of `labels`, if one exists (running or not). */
+  /** Every container with these labels (running or not), oldest first. */
+  findContainers(labels: Record<string, string>): Promise<ContainerHandle[]> {
+    return findContainersOn(this.docker, labels);
+  }
+
   findContainer(labels: Record<string, string>): Promise<ContainerHandle | undefined> {
     return findContainerOn(this.docker, labels);
   }

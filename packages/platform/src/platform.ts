@@ -7,8 +7,8 @@ import { BlobStorageService } from './workspace/blob-storage';
 import { DirectoryService, type TenantConfig } from './identity/directory';
 import { KeyVaultService } from './workspace/key-vault';
 import { realClock, virtualClock, type SimClock } from './runtime/clock';
-import { forgetResumableSession, loadResumableSession, saveResumableSession } from './identity/resumable-session';
-import type { SigningKey } from './identity/jwt';
+import { forgetResumableSession, loadResumableSession, saveResumableSession, updateResumableSession } from './identity/resumable-session';
+import { generateSigningKey, signingKeyFromPem, type SigningKey } from './identity/jwt';
 import { CommandBus, CommandContext, type RbacMode } from './runtime/command-bus';
 import { Faults } from './runtime/faults';
 import { nanoIds } from './runtime/ids';
@@ -95,6 +95,8 @@ export type Platform = {
    * (ResourceProvider.recoverCreation): rolled back from the resource under way, or completed.
    */
   reconcileWorkspaces(): Promise<Array<{ workspaceId: string; outcome: 'rolledBack' | 'completed' }>>;
+  /** A resumed session's web services whose replicas all ran on, served again (WebserviceService.restore). */
+  restoreWebservices(): Promise<string[]>;
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
   advanceClock(ms: number): Promise<void>;
   /**
@@ -162,6 +164,10 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   const rootKey = loadRootKey(options.dataDir);
   let clock: SimClock;
   let runTokenKey: SigningKey;
+  let serviceTokenKey: SigningKey;
+  const serviceKid = `aml-webservice-${session}`;
+  const pemOf = (key: SigningKey) => key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  let savedServiceKeys: Record<string, { Primary: string; Secondary: string }> = {};
   if (resumed) {
     const saved = loadResumableSession(options.dataDir, rootKey, resumed);
     if (!saved) {
@@ -179,13 +185,13 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     // Virtual time stood still while no simulator was there; real time did not.
     clock = saved.clock === 'virtual' ? virtualClock(lastAtMs) : realClock();
     runTokenKey = runTokenSigningKeyFromPem(session, saved.runTokenKeyPem);
+    serviceTokenKey = saved.serviceTokenKeyPem ? signingKeyFromPem(serviceKid, saved.serviceTokenKeyPem) : generateSigningKey(serviceKid);
+    savedServiceKeys = saved.serviceKeys ?? {};
   } else {
     clock = options.clock ?? realClock();
     runTokenKey = runTokenSigningKey(session);
-    saveResumableSession(options.dataDir, rootKey, session, {
-      clock: clock.kind,
-      runTokenKeyPem: runTokenKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    });
+    serviceTokenKey = generateSigningKey(serviceKid);
+    saveResumableSession(options.dataDir, rootKey, session, { clock: clock.kind, runTokenKeyPem: pemOf(runTokenKey), serviceTokenKeyPem: pemOf(serviceTokenKey) });
   }
   // The data plane asks the log (via the read model) who holds a grant: revocations act at once.
   const holdsGrant = (principalId: string, scope: string) =>
@@ -267,7 +273,16 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       return g;
     })());
   };
-  const webservices = new WebserviceService(context, arm, images, getGateway, () => ca().caCertPath);
+  const webservices = new WebserviceService(context, arm, images, getGateway, () => ca().caCertPath, {
+    tokenKey: serviceTokenKey,
+    keys: (service) => savedServiceKeys[service],
+    keepKeys: (service, keys) =>
+      updateResumableSession(options.dataDir, rootKey, session, (state) => {
+        state.serviceKeys ??= {};
+        if (keys) state.serviceKeys[service] = { ...keys };
+        else delete state.serviceKeys[service];
+      }),
+  });
   if (swept.length > 0) {
     await context.bus.run('SweepOrphans', (ctx) =>
       ctx.emitAsPlatform(STREAMS.session(session), 'any', swept.map((data) => ({ type: 'OrphansSwept' as const, data }))),
@@ -377,6 +392,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       }
       return done;
     },
+    restoreWebservices: () => webservices.restore(),
     reattachRuns: async () => {
       const taken: string[] = [];
       for (const runId of submittedRuns) if (await runs.reattach(runId)) taken.push(runId);

@@ -213,6 +213,12 @@ export type EventDataMap = {
   ReplicaStarted: WorkspaceRef & { serviceId: string; service: string; replica: string; container: string };
   /** `caCert`: the path of the simulator's CA certificate, which clients trust to call the HTTPS endpoint (S5.1). */
   WebserviceHealthy: WorkspaceRef & { serviceId: string; service: string; scoringUri: string; caCert?: string };
+  /**
+   * A resumed session took back a service whose replicas ran on while no simulator was there
+   * (packages/platform/src/inference/webservices.ts `restore`): a new gateway routes to them at
+   * `scoringUri`, with the same keys and the same CA.
+   */
+  WebserviceRestored: WorkspaceRef & { serviceId: string; service: string; scoringUri: string; replicas: number; caCert?: string };
   /** A replica of a running service went down (`replica`: which one); the others, if any, still serve. */
   WebserviceUnhealthy: WorkspaceRef & { serviceId: string; service: string; replica: string; reason: string };
   /** The deployment did not bring the service up (a replica exited or never answered); its replicas were removed. */
@@ -382,6 +388,11 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   ServiceKeysGenerated: { lane: 'RP', cites: ['S1.5'], doc: 'Key auth is on: a primary and a secondary key were made (fingerprints only).' },
   ReplicaStarted: { lane: 'Compute', cites: ['S8.5'], doc: 'A scoring replica container started from the image pulled from the registry.' },
   WebserviceHealthy: { lane: 'RP', cites: ['S8.5'], doc: 'Every replica answered its liveness check: the service scores.' },
+  WebserviceRestored: {
+    lane: 'RP',
+    cites: ['S8.5', 'S5.1'],
+    doc: 'The simulator was restarted while the replicas ran on: the resumed session serves them again behind a new gateway, with the same keys and CA.',
+  },
   WebserviceUnhealthy: { lane: 'RP', cites: ['S8.5'], doc: 'A replica of a running service went down (its container exited); the service answers from the replicas left, or 503 when none is.' },
   WebserviceFailed: { lane: 'RP', cites: ['S8.5'], doc: "The deployment failed: a replica did not come up; the reason is its scoring server's error. The replicas were removed." },
   WebserviceUnschedulable: { lane: 'Compute', cites: ['S8.5'], doc: 'The AKS cluster has too few agents for the replicas asked for.' },

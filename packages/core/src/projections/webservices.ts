@@ -66,6 +66,10 @@ export const webservicesProjection = defineProjection<WebservicesState>({
       const w = s[e.data.service];
       if (w && move(w, e)) w.scoringUri = e.data.scoringUri;
     },
+    WebserviceRestored: (s, e) => {
+      const w = s[e.data.service];
+      if (w && move(w, e)) w.scoringUri = e.data.scoringUri;
+    },
     WebserviceUnhealthy: (s, e) => {
       const w = s[e.data.service];
       if (w && move(w, e)) w.reason = `${e.data.replica}: ${e.data.reason}`;

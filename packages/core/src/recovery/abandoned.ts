@@ -18,7 +18,7 @@ export type SessionRecovery = {
   services: string[];
 };
 
-const WEBSERVICE_FACTS = new Set(['ServiceKeysGenerated', 'WebserviceHealthy', 'WebserviceFailed', 'WebserviceUnschedulable', 'WebserviceUnhealthy', 'ServiceKeyRegenerated', 'WebserviceDeleted']);
+const WEBSERVICE_FACTS = new Set(['ServiceKeysGenerated', 'WebserviceHealthy', 'WebserviceRestored', 'WebserviceFailed', 'WebserviceUnschedulable', 'WebserviceUnhealthy', 'ServiceKeyRegenerated', 'WebserviceDeleted']);
 
 const RUN_ENDS = new Set(['RunCompleted', 'RunFailed', 'RunCanceled']);
 /** The kinds of stream whose aggregates recovery may have to end: all it reads of a session. */

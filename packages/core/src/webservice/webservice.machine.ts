@@ -14,6 +14,7 @@ import { statusTransitions } from '../aggregate/status-machine';
 export type WebserviceEvent =
   | { type: 'ServiceKeysGenerated' }
   | { type: 'WebserviceHealthy' }
+  | { type: 'WebserviceRestored' }
   | { type: 'WebserviceFailed' }
   | { type: 'WebserviceUnschedulable' }
   | { type: 'WebserviceUnhealthy' }
@@ -37,7 +38,8 @@ export const webserviceMachine = setup({ types: { events: {} as WebserviceEvent 
         WebserviceDeleted: 'Deleted',
       },
     },
-    Healthy: { on: { WebserviceUnhealthy: 'Unhealthy', ServiceKeyRegenerated: 'Healthy', WebserviceDeleted: 'Deleted' } },
+    // Restored: its replicas outlived the simulator and a resumed session serves them again.
+    Healthy: { on: { WebserviceUnhealthy: 'Unhealthy', ServiceKeyRegenerated: 'Healthy', WebserviceRestored: 'Healthy', WebserviceDeleted: 'Deleted' } },
     // Another replica may go down too; the replicas left still serve, so keys still change.
     Unhealthy: { on: { WebserviceUnhealthy: 'Unhealthy', ServiceKeyRegenerated: 'Unhealthy', WebserviceDeleted: 'Deleted' } },
     Failed: { on: { WebserviceDeleted: 'Deleted' } },

@@ -151,6 +151,8 @@ export type RunningContainer = {
 export type InferenceRuntime = {
   buildServiceImage(build: ServiceImageBuild): Promise<{ tag: string; reused: boolean }>;
   startContainer(launch: ServiceContainerLaunch): Promise<RunningContainer>;
+  /** The replica containers of a session's service as a dead simulator left them (a resumed session), oldest first. */
+  findReplicas(options: { session: string; service: string }): Promise<RunningContainer[]>;
   pushImage(options: { image: string; registry: string; repository: string; tag: string; username: string; password: string }): Promise<{ digest: string }>;
   pullImage(options: { reference: string; username: string; password: string }): Promise<{ reference: string }>;
 };

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { AGENT_IMAGE_VM_LOGIN_AGENT } from '@amlsim/agent';
-import { amlsimLabels, connectDocker, containerLabels, LABEL_EFFECT, LABEL_RUN, LABEL_SESSION, type ContainerHandle, type DockerEngine } from '@amlsim/docker';
+import { amlsimLabels, connectDocker, containerLabels, LABEL_EFFECT, LABEL_ROLE, LABEL_RUN, LABEL_SERVICE, LABEL_SESSION, type ContainerHandle, type DockerEngine } from '@amlsim/docker';
 import { closeSocketDoor } from '../runtime/socket-doors';
 import {
   openVmDoor,
@@ -74,6 +74,8 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
           nanoCpus: launch.nanoCpus,
         }),
       ),
+    findReplicas: async ({ session, service }) =>
+      (await engine.findContainers({ [LABEL_SESSION]: session, [LABEL_SERVICE]: service, [LABEL_ROLE]: 'scoring' })).map(container),
     pushImage: async (options) => ({ digest: (await engine.pushImage(options)).digest }),
     pullImage: async (options) => ({ reference: (await engine.pullImage(options)).reference }),
   };

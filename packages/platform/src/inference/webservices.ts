@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { actions, errors, nextWebserviceStatus, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord, STREAMS } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
-import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from '../identity/jwt';
+import { signJwt, verifyJwt, type SigningKey } from '../identity/jwt';
 import { crossRegionLatencyMs } from '../arm/regions';
 import type { RunningContainer } from '../compute/compute-driver';
 import { declareCommand } from '../runtime/command-bus';
@@ -69,8 +69,14 @@ export class WebserviceService {
     private readonly images: ImageService,
     private readonly gateway: (tls?: boolean) => Promise<ScoringGateway>,
     private readonly caCertPath: () => string,
+    /**
+     * What outlives this simulator of the session's services (identity/resumable-session.ts): the
+     * token signing key it was given, and where each service's current keys are kept (undefined:
+     * the service is gone), so that a resumed session serves them with the same ones.
+     */
+    private readonly kept: { tokenKey: SigningKey; keepKeys: (service: string, keys: { Primary: string; Secondary: string } | undefined) => void; keys: (service: string) => { Primary: string; Secondary: string } | undefined },
   ) {
-    this.tokenKey = generateSigningKey(`aml-webservice-${p.session}`);
+    this.tokenKey = kept.tokenKey;
   }
 
   /** A command on an existing service acts in the service's workspace. */
@@ -168,6 +174,7 @@ export class WebserviceService {
       this.live.set(args.name, live);
       if (authEnabled) {
         live.keys = { Primary: this.newKey(), Secondary: this.newKey() };
+        this.kept.keepKeys(args.name, live.keys);
         ctx.emit(stream, 'any', [{ type: 'ServiceKeysGenerated', data: { ...ref, primary: fingerprint(live.keys.Primary), secondary: fingerprint(live.keys.Secondary) } }]);
       }
       const sockets: string[] = [];
@@ -207,29 +214,81 @@ export class WebserviceService {
         throw errors.webserviceFailed(args.name, reason);
       }
       // S5.1: TLS by default; plain HTTP only when the deployment asks for it (tls: false).
-      const gateway = await this.gateway(args.tls !== false);
-      live.tls = args.tls !== false;
-      const service: ScoringService = {
-        replicas: sockets,
-        computeType: args.target,
-        authorize: (header) => this.authorize(args.name, header),
-        onRequest: (r) => this.record(ws, ref, r),
-      };
-      gateway.register(args.name, service);
-      live.route = { gateway, service };
-      live.serving = new Map(sockets.map((socket, i) => [i, { replica: replicaNames[i]!, socket }]));
-      // A replica that goes down later makes the service Unhealthy (S8.5); its wait fails once
-      // it is removed (delete, session end), which is no news.
-      live.containers.forEach((container, i) => {
-        void container.wait().then(
-          (exit) => this.replicaDown(args.name, live, i, exit.oomKilled ? 'its container was killed for exceeding its memory limit (OOMKilled)' : `its container exited with code ${exit.exitCode}`),
-          () => {},
-        );
-      });
-      const scoringUri = `${gateway.url}/api/v1/service/${args.name}/score`;
+      const scoringUri = await this.serve(args.name, live, ws, ref, args.target, sockets, replicaNames, args.tls !== false);
       ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, ...(args.tls !== false ? { caCert: this.caCertPath() } : {}) } }]);
       return { service: args.name, status: 'Healthy', scoringUri };
     });
+  }
+
+  /** Route the gateway to the service's replicas and watch them; returns its scoring URI. */
+  private async serve(
+    name: string,
+    live: Live,
+    ws: WorkspaceRecord,
+    ref: { workspaceId: string; workspace: string; serviceId: string; service: string },
+    computeType: 'ACI' | 'AKS',
+    sockets: string[],
+    replicaNames: string[],
+    tls: boolean,
+  ): Promise<string> {
+    const gateway = await this.gateway(tls);
+    live.tls = tls;
+    const service: ScoringService = {
+      replicas: sockets,
+      computeType,
+      authorize: (header) => this.authorize(name, header),
+      onRequest: (r) => this.record(ws, ref, r),
+    };
+    gateway.register(name, service);
+    live.route = { gateway, service };
+    live.serving = new Map(sockets.map((socket, i) => [i, { replica: replicaNames[i]!, socket }]));
+    // A replica that goes down later makes the service Unhealthy (S8.5); its wait fails once
+    // it is removed (delete, session end), which is no news.
+    live.containers.forEach((container, i) => {
+      void container.wait().then(
+        (exit) => this.replicaDown(name, live, i, exit.oomKilled ? 'its container was killed for exceeding its memory limit (OOMKilled)' : `its container exited with code ${exit.exitCode}`),
+        () => {},
+      );
+    });
+    return `${gateway.url}/api/v1/service/${name}/score`;
+  }
+
+  /**
+   * A resumed session's services whose replicas all ran on while no simulator was there
+   * (packages/platform/src/resume.ts): served again behind a new gateway — a new scoring URI —
+   * with the same keys, token key and CA, and `WebserviceRestored` recorded. A service with a
+   * replica gone is left for recovery to mark down. Returns the names restored.
+   */
+  async restore(): Promise<string[]> {
+    const restored: string[] = [];
+    const healthy = Object.values(this.p.world.webservices).filter((s) => s.status === 'Healthy' && !this.live.has(s.service));
+    if (healthy.length === 0) return restored;
+    const runtime = await this.images.runtime('restoreWebservice').catch(() => undefined);
+    if (!runtime) return restored;
+    for (const s of healthy) {
+      const facts = this.p.store.readStream(serviceStream(s.serviceId));
+      const started = facts.filter((e) => e.type === 'ReplicaStarted').map((e) => ({ replica: String(e.data.replica), container: String(e.data.container) }));
+      const healthyAt = facts.findLast((e) => e.type === 'WebserviceHealthy' || e.type === 'WebserviceRestored');
+      const found = await runtime.findReplicas({ session: this.p.session, service: s.service });
+      const containers = started.map((r) => found.find((c) => c.id.startsWith(r.container)));
+      const sockets = started.map((_, i) => join(replicaDir(this.p.session, s.serviceId, i), 'replica.sock'));
+      const keys = this.kept.keys(s.service);
+      if (!healthyAt || started.length === 0 || containers.some((c) => !c) || (s.authEnabled && !keys)) continue;
+      // Every replica answers its liveness check, as at its deployment.
+      const alive = await Promise.all(sockets.map((socket, i) => waitHealthy(socket, containers[i]!, 2_000).then(() => true, () => false)));
+      if (alive.includes(false)) continue;
+      const live: Live = { containers: containers as RunningContainer[], dirs: started.map((_, i) => sessionTempPath(this.p.session, s.serviceId, String(i))), ...(keys ? { keys } : {}) };
+      this.live.set(s.service, live);
+      const ws = this.p.world.workspaces.byId[s.workspaceId]!;
+      const ref = { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service };
+      const tls = String(healthyAt.data.scoringUri).startsWith('https:');
+      const scoringUri = await this.serve(s.service, live, ws, ref, s.target, sockets, started.map((r) => r.replica), tls);
+      this.p.bus.context('Restore').emitAsPlatform(serviceStream(s.serviceId), 'any', [
+        { type: 'WebserviceRestored', data: { ...ref, scoringUri, replicas: started.length, ...(tls ? { caCert: this.caCertPath() } : {}) } },
+      ]);
+      restored.push(s.service);
+    }
+    return restored;
   }
 
   /**
@@ -301,6 +360,7 @@ export class WebserviceService {
       const live = this.live.get(s.service);
       if (!live?.keys) throw errors.badRequest(`Web service '${s.service}' does not use key auth; it has no keys.`);
       live.keys[args.key] = this.newKey();
+      this.kept.keepKeys(s.service, live.keys);
       ctx.emit(serviceStream(s.serviceId), 'any', [
         { type: 'ServiceKeyRegenerated', data: { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service, key: args.key, fingerprint: fingerprint(live.keys[args.key]) } },
       ]);
@@ -310,6 +370,7 @@ export class WebserviceService {
   async delete(token: string | undefined, args: { service: string }): Promise<void> {
     await this.p.bus.execute(this.commands.delete, token, args, async (ctx, { service: s }) => {
       await this.teardown(s.service);
+      this.kept.keepKeys(s.service, undefined);
       ctx.emit(serviceStream(s.serviceId), 'any', [{ type: 'WebserviceDeleted', data: { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service } }]);
     });
   }
@@ -427,14 +488,14 @@ export class WebserviceService {
 type AppInsightsLike = { HTTPMethod: string; UserAgent: string; ComputeType: string; RequestUrl: string; StatusCode: number; RequestId: string; DurationMs: number };
 
 /** A replica is up when its scoring server answers its liveness check; a container that exits first is not. */
-const waitHealthy = async (socketPath: string, container: RunningContainer): Promise<void> => {
+const waitHealthy = async (socketPath: string, container: RunningContainer, timeoutMs = HEALTH_TIMEOUT_MS): Promise<void> => {
   let exited: { exitCode: number } | undefined;
   // The replica may be removed later (delete, session end): its wait then fails, which is no error here.
   void container.wait().then(
     (e) => (exited = e),
     () => {},
   );
-  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exited) {
       const logs = await container.logs().catch(() => ({ stdout: '', stderr: '' }));
@@ -444,7 +505,7 @@ const waitHealthy = async (socketPath: string, container: RunningContainer): Pro
     if (existsSync(socketPath) && (await liveness(socketPath)) === 200) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`the replica did not answer its liveness check within ${HEALTH_TIMEOUT_MS} ms`);
+  throw new Error(`the replica did not answer its liveness check within ${timeoutMs} ms`);
 };
 
 const liveness = (socketPath: string): Promise<number> =>

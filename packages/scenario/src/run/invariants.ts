@@ -4,7 +4,7 @@ import type { SecretRegistry } from '@amlsim/platform';
 export type InvariantViolation = { invariant: string; message: string; events: StoredEvent[] };
 
 /** The facts that move a web service through its statechart (after WebserviceDeploymentRequested). */
-const WEBSERVICE_FACTS = new Set<string>(['ServiceKeysGenerated', 'WebserviceHealthy', 'WebserviceFailed', 'WebserviceUnschedulable', 'WebserviceUnhealthy', 'ServiceKeyRegenerated', 'WebserviceDeleted']);
+const WEBSERVICE_FACTS = new Set<string>(['ServiceKeysGenerated', 'WebserviceHealthy', 'WebserviceRestored', 'WebserviceFailed', 'WebserviceUnschedulable', 'WebserviceUnhealthy', 'ServiceKeyRegenerated', 'WebserviceDeleted']);
 
 /**
  * Global invariants, checked after every scenario (docs/architecture.md "Tests"). Each returns
