@@ -3,7 +3,7 @@ import { createMemoryEventStore } from '@amlsim/store';
 import { describe, expect, it } from 'vitest';
 import { virtualClock } from './clock';
 import { CommandBus } from './command-bus';
-import { EffectRunner, type OutcomeHandlers } from './effect-runner';
+import { EffectRunner, type FactOf, type OutcomeHandlers } from './effect-runner';
 import { nanoIds } from './ids';
 
 /** The runner over the image aggregate (packages/core/src/image/image.machine.ts), with handlers that do nothing outside. */
@@ -228,6 +228,67 @@ describe('the effect runner (runtime/effect-runner.ts)', () => {
     expect(skipped).toEqual([]);
     expect(imageStatusOf(snapshot)).toBe('Succeeded');
     expect(ids[0]).toMatchObject({ type: 'buildImage', effectId: `${events('image-img_1')[0]!.position}:0` });
+  });
+
+  it('with `takes`, drops the facts the machine would not take now, each checked against the state those before it lead to', async () => {
+    const store = createMemoryEventStore();
+    const bus = new CommandBus(store, virtualClock(), 's_test', nanoIds());
+    const { handlers } = setUp({ store });
+    const checked: string[] = [];
+    const runner = new EffectRunner<typeof imageAggregate>({
+      store,
+      aggregate: imageAggregate,
+      handlers: {
+        ...handlers,
+        // A second report of the same build: taken after the first, the machine no longer takes it.
+        buildImage: () => [
+          { type: 'ImageBuilt', data: { ...ref('img_1'), tag: 't-1', reused: false } },
+          { type: 'ImageBuilt', data: { ...ref('img_1'), tag: 't-again', reused: false } },
+        ],
+      },
+      takes: (snapshot, fact) => {
+        checked.push(`${fact.type} in ${imageStatusOf(snapshot)}:${JSON.stringify(snapshot.value)}`);
+        return imageAggregate.accepts(snapshot, { type: fact.type, ...fact.data } as Parameters<typeof imageAggregate.accepts>[1]);
+      },
+    });
+    const final = await runner.execute(bus.context('C'), 'image-img_1', () => [{ type: 'ImageCreationRequested', data: requested('img_1') }], {});
+    expect(imageStatusOf(final)).toBe('Succeeded');
+    expect(final.context.tag).toBe('t-1');
+    const log = () => store.readStream('image-img_1').map((e) => e.type);
+    expect(log()).toEqual(['ImageCreationRequested', 'ImageBuilt', 'ImageScoringScriptChecked', 'ImagePushed', 'ImageCreated']);
+    expect(checked.slice(0, 2)).toEqual(['ImageBuilt in Running:{"making":"building"}', 'ImageBuilt in Running:{"making":"checking"}']);
+    // A command's late report is dropped too: nothing is appended, the state is returned as it is.
+    const late = await runner.execute(bus.context('Late'), 'image-img_1', () => [{ type: 'ImageCreationTimedOut', data: { ...ref('img_1'), afterMs: 1 } }], {});
+    expect(imageStatusOf(late)).toBe('Succeeded');
+    expect(log()).toHaveLength(5);
+  });
+
+  it('with `derive`, holds a value made from each fact alongside the state, the same whether advanced by its appends or folded from the log', async () => {
+    const store = createMemoryEventStore();
+    const bus = new CommandBus(store, virtualClock(), 's_test', nanoIds());
+    const { handlers } = setUp({ store });
+    const seen: string[] = [];
+    const make = () =>
+      new EffectRunner<typeof imageAggregate, object, FactOf<typeof imageAggregate>, string[]>({
+        store,
+        aggregate: imageAggregate,
+        handlers,
+        derive: (statuses, snapshot, fact) => {
+          seen.push(fact.type);
+          const status = imageStatusOf(snapshot);
+          return statuses?.at(-1) === status ? statuses : [...(statuses ?? []), status];
+        },
+      });
+    const runner = make();
+    await runner.execute(bus.context('C'), 'image-img_1', () => [{ type: 'ImageCreationRequested', data: requested('img_1') }], {});
+    expect(runner.load('image-img_1')!.derived).toEqual(['Running', 'Succeeded']);
+    expect(seen).toEqual(['ImageCreationRequested', 'ImageBuilt', 'ImageScoringScriptChecked', 'ImagePushed', 'ImageCreated']);
+    // Another runner folds it from the log to the same value; a fact another writer appended is folded in.
+    expect(make().load('image-img_1')!.derived).toEqual(['Running', 'Succeeded']);
+    bus.context('Other').emit('image-img_2', 'no-stream', [{ type: 'ImageCreationRequested', data: requested('img_2') }]);
+    expect(runner.load('image-img_2')!.derived).toEqual(['Running']);
+    bus.context('Other').emit('image-img_2', 1, [{ type: 'ImageCreationFailed', data: { ...ref('img_2'), reason: 'no' } }]);
+    expect(runner.load('image-img_2')!.derived).toEqual(['Running', 'Failed']);
   });
 
   it('takes a handler for every effect, each with its own params (the compiler checks)', () => {

@@ -14,8 +14,11 @@ export type EffectOfAggregate<A extends AnyAggregate> = ReturnType<A['start']>[1
 /** A fact of the aggregate's machine, as it is appended (`{ type, data }`). */
 export type FactOf<A extends AnyAggregate> = Extract<EventToAppend, { type: Parameters<A['advance']>[1]['type'] }>;
 
-/** A stream as the runner holds it: its state, the version that state is at, the effect ids whose start it records. */
-export type Held<A extends AnyAggregate> = { snapshot: SnapshotOf<A>; version: number; started: ReadonlySet<string> };
+/**
+ * A stream as the runner holds it: its state, the version that state is at, the effect ids whose
+ * start it records, and what `derive` makes of its facts (undefined without it).
+ */
+export type Held<A extends AnyAggregate, D = undefined> = { snapshot: SnapshotOf<A>; version: number; started: ReadonlySet<string>; derived: D };
 
 /** What a handler is given besides its effect: the command, the stream, the state that named the effect, its id, and the caller's `extra`. */
 export type HandlerContext<A extends AnyAggregate, C> = {
@@ -29,7 +32,7 @@ export type HandlerContext<A extends AnyAggregate, C> = {
 /** One handler per effect of the aggregate, each returning the outcome facts to append (the compiler checks none is missing). */
 export type OutcomeHandlers<A extends AnyAggregate, C = object, F extends EventToAppend = FactOf<A>> = EffectHandlers<EffectOfAggregate<A>, HandlerContext<A, C>, F[]>;
 
-export type EffectRunnerOptions<A extends AnyAggregate, C, F extends EventToAppend> = {
+export type EffectRunnerOptions<A extends AnyAggregate, C, F extends EventToAppend, D = undefined> = {
   readonly store: EventStore;
   readonly aggregate: A;
   readonly handlers: OutcomeHandlers<A, C, F>;
@@ -43,6 +46,17 @@ export type EffectRunnerOptions<A extends AnyAggregate, C, F extends EventToAppe
   readonly recordsStart?: ReadonlyArray<EffectOfAggregate<A>['type']>;
   /** A handler that takes longer than `ms()` ends with `outcome` instead (its work is not waited for). */
   readonly timeout?: { readonly ms: () => number; readonly outcome: (effect: EffectOfAggregate<A>, snapshot: SnapshotOf<A>, ms: number) => F[] };
+  /**
+   * Would the machine take this fact now? Checked one by one, each against the state the facts
+   * before it lead to: a fact it says no to (a late report after the run ended) is dropped, not
+   * appended — from a command's facts and from an effect's outcome alike. Without it, all are appended.
+   */
+  readonly takes?: (snapshot: SnapshotOf<A>, fact: EventToAppend) => boolean;
+  /**
+   * A value kept per stream alongside its state (a run's status history): made from each stored
+   * fact and the state after it, `previous` undefined for the first; held as `derived`.
+   */
+  readonly derive?: (previous: D | undefined, snapshot: SnapshotOf<A>, fact: StoredEvent) => D;
 };
 
 /**
@@ -55,12 +69,12 @@ export type EffectRunnerOptions<A extends AnyAggregate, C, F extends EventToAppe
  * `<position>:<index>`; each effect goes to its handler, whose outcome facts are appended and fed
  * back, until the machine names no more effects.
  */
-export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToAppend = FactOf<A>> {
-  private readonly held = new Map<string, Held<A>>();
+export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToAppend = FactOf<A>, D = undefined> {
+  private readonly held = new Map<string, Held<A, D>>();
   private readonly chains = new Map<string, Promise<void>>();
   private readonly recordsStart: ReadonlySet<string>;
 
-  constructor(private readonly options: EffectRunnerOptions<A, C, F>) {
+  constructor(private readonly options: EffectRunnerOptions<A, C, F, D>) {
     this.recordsStart = new Set(options.recordsStart ?? []);
   }
 
@@ -69,7 +83,7 @@ export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToA
    * aggregate's first fact. Facts appended since it was last held are folded in (their effects
    * are not carried out: whoever appended them outside the runner did not ask for that).
    */
-  load(stream: string): Held<A> | undefined {
+  load(stream: string): Held<A, D> | undefined {
     const cached = this.held.get(stream);
     const newer = this.options.store.readStream(stream, cached?.version ?? 0);
     if (newer.length === 0) return cached;
@@ -92,13 +106,14 @@ export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToA
   execute(
     ctx: CommandContext,
     stream: string,
-    decide: (current: Held<A> | undefined) => EventToAppend[],
+    decide: (current: Held<A, D> | undefined) => EventToAppend[],
     extra: C,
     options?: { append?: (facts: EventToAppend[], expectedVersion: ExpectedVersion) => StoredEvent[] },
   ): Promise<SnapshotOf<A>> {
     return this.serially(stream, async () => {
       const current = this.load(stream);
-      const facts = decide(current);
+      const decided = decide(current);
+      const facts = current ? this.taken(current.snapshot, decided) : decided;
       if (facts.length === 0) {
         if (!current) throw errors.notFound('stream', stream);
         return current.snapshot;
@@ -139,22 +154,36 @@ export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToA
     return next;
   }
 
+  /** The facts `takes` lets through, each checked against the state those before it lead to (all of them without it). */
+  private taken<T extends EventToAppend>(from: SnapshotOf<A>, facts: T[]): T[] {
+    const { takes, aggregate } = this.options;
+    if (!takes) return facts;
+    let snapshot = from;
+    const kept: T[] = [];
+    for (const fact of facts) {
+      if (!takes(snapshot, fact)) continue;
+      [snapshot] = aggregate.advance(snapshot, { type: fact.type, ...fact.data });
+      kept.push(fact);
+    }
+    return kept;
+  }
+
   /** The state after one stored fact and the effects it names (ids from its position); undefined for a stream that does not start right. */
-  private step(held: Held<A> | undefined, e: StoredEvent): [Held<A>, Array<EffectOfAggregate<A>>] | undefined {
-    const { aggregate } = this.options;
+  private step(held: Held<A, D> | undefined, e: StoredEvent): [Held<A, D>, Array<EffectOfAggregate<A>>] | undefined {
+    const { aggregate, derive } = this.options;
     if (!held) {
       if (e.type !== aggregate.startsWith) return undefined;
       const [snapshot, effects] = aggregate.start(e.data, e.position);
-      return [{ snapshot, version: e.version, started: new Set() }, effects];
+      return [{ snapshot, version: e.version, started: new Set(), derived: derive?.(undefined, snapshot, e) as D }, effects];
     }
     // The runner's own note: no machine takes it, the runner keeps its id.
     if (e.type === 'EffectStarted') return [{ ...held, version: e.version, started: new Set([...held.started, (e.data as { effectId: string }).effectId]) }, []];
     const [snapshot, effects] = aggregate.advance(held.snapshot, asMachineEvent(e), e.position);
-    return [{ snapshot, version: e.version, started: held.started }, effects];
+    return [{ snapshot, version: e.version, started: held.started, derived: derive ? derive(held.derived, snapshot, e) : held.derived }, effects];
   }
 
   /** Advance the held state by facts just appended; the effects they name, in order. */
-  private record(stream: string, from: Held<A> | undefined, stored: readonly StoredEvent[]): [Held<A>, Array<EffectOfAggregate<A>>] {
+  private record(stream: string, from: Held<A, D> | undefined, stored: readonly StoredEvent[]): [Held<A, D>, Array<EffectOfAggregate<A>>] {
     let held = from;
     const named: Array<EffectOfAggregate<A>> = [];
     for (const e of stored) {
@@ -167,7 +196,7 @@ export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToA
     return [held!, named];
   }
 
-  private async drain(ctx: CommandContext, stream: string, from: Held<A>, effects: Array<EffectOfAggregate<A>>, extra: C): Promise<{ held: Held<A>; skipped: string[] }> {
+  private async drain(ctx: CommandContext, stream: string, from: Held<A, D>, effects: Array<EffectOfAggregate<A>>, extra: C): Promise<{ held: Held<A, D>; skipped: string[] }> {
     let held = from;
     const skipped: string[] = [];
     const queue = [...effects];
@@ -184,7 +213,7 @@ export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToA
         const params = typeof effect.params === 'object' && effect.params !== null ? { params: { ...effect.params } } : {};
         [held] = this.record(stream, held, ctx.emit(stream, held.version, [{ type: 'EffectStarted', data: { effect: effect.type, effectId, ...params } }]));
       }
-      const outcomes = await this.dispatch(ctx, stream, held, effect, effectId, extra);
+      const outcomes = this.taken(held.snapshot, await this.dispatch(ctx, stream, held, effect, effectId, extra));
       if (outcomes.length === 0) continue;
       const stored = ctx.emit(stream, held.version, outcomes);
       const [next, named] = this.record(stream, held, stored);
@@ -194,7 +223,7 @@ export class EffectRunner<A extends AnyAggregate, C = object, F extends EventToA
     return { held, skipped };
   }
 
-  private async dispatch(ctx: CommandContext, stream: string, held: Held<A>, effect: EffectOfAggregate<A>, effectId: string, extra: C): Promise<F[]> {
+  private async dispatch(ctx: CommandContext, stream: string, held: Held<A, D>, effect: EffectOfAggregate<A>, effectId: string, extra: C): Promise<F[]> {
     const { handlers, failed, timeout } = this.options;
     // The map is checked per effect type by the compiler (OutcomeHandlers); here one effect meets its own handler.
     const handler = (handlers as unknown as Record<string, (e: EffectOfAggregate<A>, c: HandlerContext<A, C>) => Promise<F[]> | F[]>)[effect.type]!;

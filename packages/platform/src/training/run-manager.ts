@@ -1,12 +1,10 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
-  advanceRun,
   clusterFactOf,
   clusterOfFact,
   computeKey,
   errors,
-  foldRun,
   isTerminalStatus,
   runAggregate,
   runStatusOf,
@@ -14,6 +12,7 @@ import {
   startRun,
   stepCluster,
   initialClusterState,
+  runAccepts,
   type ClusterDecision,
   type ClusterInput,
   type ClusterSpec,
@@ -31,6 +30,7 @@ import type { ComputeDriver, RunningCompute } from '../compute/compute-driver';
 import type { ChannelInfo, ControlPlane, ControlPlaneCaller } from './control-plane';
 import { grantTargetRead } from '../runtime/socket-doors';
 import { CommandContext, type EventToAppend } from '../runtime/command-bus';
+import { EffectRunner, type OutcomeHandlers } from '../runtime/effect-runner';
 import type { Scheduler } from '../runtime/scheduler';
 import type { PlatformContext } from '../platform-context';
 import { setLongTimeout, type LongTimeout } from '../runtime/long-timeout';
@@ -39,6 +39,9 @@ import type { SnapshotStore } from './snapshots';
 import type { VirtualMachineService } from './virtual-machines';
 
 type RunEvent = Extract<EventToAppend, { type: RunMachineEvent['type'] }>;
+/** The run stream's notes: facts no run machine takes (packages/core/src/run/run.machine.ts), appended on the run's chain all the same. */
+type RunNote = Extract<EventToAppend, { type: 'RunChannelOpened' | 'RunChannelClosed' | 'RunReattached' }>;
+const RUN_NOTES: ReadonlySet<string> = new Set<RunNote['type']>(['RunChannelOpened', 'RunChannelClosed', 'RunReattached']);
 
 export const runStream = STREAMS.run;
 export const computeStream = STREAMS.compute;
@@ -50,8 +53,6 @@ type LiveRun = {
   tokenExpiresAtMs?: number;
   cancelExpiry?: () => void;
   compute?: RunningCompute;
-  /** Serializes the run's appends and effects: one fact at a time per run. */
-  chain: Promise<void>;
   done: Promise<void>;
   resolveDone: () => void;
   userEnv: Record<string, string>;
@@ -63,8 +64,12 @@ type LiveRun = {
   cancelWatchdog?: () => void;
   /** The run's control-plane channel (its own, or its VM's), from token issue to the run's end. */
   channel?: ChannelInfo;
-  channelClosed?: boolean;
+  /** Its closing (unbound, then RunChannelClosed appended), once begun. */
+  closing?: Promise<void>;
 };
+
+/** What the run's effect handlers are given besides the effect (runtime/effect-runner.ts). */
+type RunExtra = { runId: string; live: LiveRun };
 
 /** Heartbeats come every 500 ms (AMLSIM_HEARTBEAT_MS); five missed in a row is NotResponding. */
 export const HEARTBEAT_INTERVAL_MS = 500;
@@ -86,18 +91,16 @@ export type RunManagerDeps = {
 
 /**
  * The run process manager (S1.3, S8.3, S8.4, S4.6): feeds each run's facts to the run
- * statechart and carries out the effects it names, and carries out what each AmlCompute
- * cluster's workflow decides — queueing, node assignment, provisioning and scale-down
- * (packages/core/src/compute/cluster.workflow.ts). All of a run's facts go through one chain,
- * so facts from effects and from the control plane never interleave; all of a cluster's steps
- * go through one chain of its own.
+ * statechart and carries out the effects it names, through the platform's effect runner
+ * (runtime/effect-runner.ts), and carries out what each AmlCompute cluster's workflow decides —
+ * queueing, node assignment, provisioning and scale-down (packages/core/src/compute/cluster.workflow.ts).
+ * All of a run's facts go through the runner's one chain per run, so facts from effects and
+ * from the control plane never interleave; all of a cluster's steps go through one chain of its own.
  */
-/** A run folded up to `version` of its stream. */
-type FoldedRun = { snapshot: RunSnapshot; history: RunStatus[]; version: number };
-
 export class RunManager {
-  private readonly folded = new Map<string, FoldedRun>();
   private readonly live = new Map<string, LiveRun>();
+  /** Each run's state and status history, held and advanced by the runner; a fact the run would not take now (a late report) is dropped. */
+  private readonly runner: EffectRunner<typeof runAggregate, RunExtra, RunEvent | RunNote, RunStatus[]>;
   /** Each AmlCompute cluster's workflow state, and the one chain its steps go through. */
   private readonly clusters = new Map<string, { state: ClusterState; chain: Promise<void> }>();
   private readonly unwatchClusters: () => void;
@@ -107,38 +110,32 @@ export class RunManager {
     private readonly deps: RunManagerDeps,
   ) {
     this.unwatchClusters = p.store.subscribe((events) => this.clusterFacts(events));
+    this.runner = new EffectRunner<typeof runAggregate, RunExtra, RunEvent | RunNote, RunStatus[]>({
+      store: p.store,
+      aggregate: runAggregate,
+      handlers: this.handlers(),
+      // An effect failing unexpectedly fails the run rather than leaving it hanging.
+      failed: (_effect, error, snapshot) => [this.platformError(snapshot, error)],
+      takes: (snapshot, fact) => RUN_NOTES.has(fact.type) || runAccepts(snapshot, { type: fact.type, ...fact.data } as RunMachineEvent),
+      // The status history (getRunStatusHistory): each status the stream's prefixes fold to, in order.
+      derive: (history, snapshot) => {
+        const status = runStatusOf(snapshot);
+        const before = history ?? [];
+        return status && before.at(-1) !== status ? [...before, status] : before;
+      },
+    });
   }
 
   // ---- the run aggregate -------------------------------------------------------------------
 
   /**
-   * A run's state and status history. Kept folded per run and advanced by the facts appended
-   * since (whoever appended them): a call reads the stream's tail, never re-folds its whole history.
+   * A run's state and status history. Held per run by the runner and advanced by the facts
+   * appended since (whoever appended them): a call reads the stream's tail, never re-folds its whole history.
    */
   load(runId: string): { snapshot: RunSnapshot; history: RunStatus[] } {
-    const cached = this.folded.get(runId);
-    const newer = this.p.store.readStream(runStream(runId), cached?.version ?? 0);
-    if (newer.length === 0) {
-      if (cached) return cached;
-      throw errors.notFound('run', runId);
-    }
-    let entry: FoldedRun;
-    if (!cached) {
-      const folded = foldRun(newer);
-      if (!folded) throw errors.notFound('run', runId);
-      entry = { ...folded, version: newer.at(-1)!.version };
-    } else {
-      let snapshot = cached.snapshot;
-      const history = [...cached.history];
-      for (const e of newer) {
-        [snapshot] = advanceRun(snapshot, { type: e.type, ...e.data } as RunMachineEvent);
-        const status = runStatusOf(snapshot);
-        if (status && history.at(-1) !== status) history.push(status);
-      }
-      entry = { snapshot, history, version: newer.at(-1)!.version };
-    }
-    this.folded.set(runId, entry);
-    return entry;
+    const held = this.runner.load(runStream(runId));
+    if (!held) throw errors.notFound('run', runId);
+    return { snapshot: held.snapshot, history: held.derived };
   }
 
   /** Start a run: RunSubmitted, then the machine takes over (S8.3). */
@@ -147,11 +144,12 @@ export class RunManager {
     const done = new Promise<void>((r) => (resolveDone = r));
     const liveCtx = new CommandContext(ctx.command, ctx.correlationId, this.p.store, this.p.clock, this.p.session);
     liveCtx.principal = ctx.principal;
-    const live: LiveRun = { ctx: liveCtx, chain: Promise.resolve(), done, resolveDone, userEnv, region, pendingRemovals: [] };
+    const live: LiveRun = { ctx: liveCtx, done, resolveDone, userEnv, region, pendingRemovals: [] };
     this.live.set(submitted.runId, live);
+    // Appended at once (the stream is new: nothing is on its chain); the runner carries out what it names.
     const [first] = ctx.emit(runStream(submitted.runId), 'no-stream', [{ type: 'RunSubmitted', data: submitted }]);
     const [, effects] = startRun(submitted, first!.position);
-    this.enqueue(submitted.runId, () => this.perform(submitted.runId, effects));
+    void this.enqueue(submitted.runId, (extra) => this.runner.carryOut(liveCtx, runStream(submitted.runId), effects, extra));
   }
 
   /**
@@ -159,7 +157,10 @@ export class RunManager {
    * cause. `caller`: the channel and token of the control-plane call that reported them.
    */
   record(runId: string, facts: RunEvent[], caller?: ControlPlaneCaller): Promise<void> {
-    return this.enqueue(runId, () => this.applyNow(runId, facts, caller));
+    const stream = runStream(runId);
+    return this.enqueue(runId, (extra) =>
+      this.runner.execute(extra.live.ctx, stream, () => facts, extra, { append: (taken, v) => extra.live.ctx.emit(stream, v, taken, caller) }),
+    );
   }
 
   /** Resolves when the run reaches Completed, Failed or Canceled. */
@@ -280,15 +281,23 @@ export class RunManager {
     const done = new Promise<void>((r) => (resolveDone = r));
     const ctx = new CommandContext('Reattach', this.p.ids.next('cmd'), this.p.store, this.p.clock, this.p.session);
     const expiresAtMs = Date.parse(issued.expiresAt);
-    const live: LiveRun = { ctx, chain: Promise.resolve(), done, resolveDone, userEnv: {}, region: '', pendingRemovals: [], channel, compute, tokenExpiresAtMs: expiresAtMs };
+    const live: LiveRun = { ctx, done, resolveDone, userEnv: {}, region: '', pendingRemovals: [], channel, compute, tokenExpiresAtMs: expiresAtMs };
     this.live.set(runId, live);
     this.deps.channels.bind(channel.id, runId);
     const ref = this.ref(runId);
     const downForMs = Math.max(0, this.p.clock.now() - Date.parse(events.at(-1)!.meta.at));
-    await this.enqueue(runId, async () => {
-      live.ctx.emitAsPlatform(runStream(runId), 'any', [{ type: 'RunReattached', data: { ...ref, container: started.container, channel: channel.id, socket: channel.socketPath, downForMs } }]);
-      // What the dead simulator's last facts named and it never carried out (it died first).
-      await this.perform(runId, this.unfinishedEffects(events));
+    const stream = runStream(runId);
+    await this.enqueue(runId, async (extra) => {
+      const reattached = this.runner.execute(
+        live.ctx,
+        stream,
+        () => [{ type: 'RunReattached', data: { ...ref, container: started.container, channel: channel.id, socket: channel.socketPath, downForMs } }],
+        extra,
+        { append: (facts, v) => live.ctx.emitAsPlatform(stream, v, facts) },
+      );
+      // What the dead simulator's last facts named and it never carried out (it died first): next on the run's chain.
+      const unfinished = this.runner.carryOut(live.ctx, stream, this.unfinishedEffects(events), extra);
+      await Promise.all([reattached, unfinished]);
     });
     // A token that fell due while no simulator was there expires now, before anything else it could do.
     live.cancelExpiry = this.deps.scheduler.at(expiresAtMs, () => this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]));
@@ -329,28 +338,43 @@ export class RunManager {
 
   // ---- internals -----------------------------------------------------------------------------
 
-  private enqueue(runId: string, work: () => Promise<void>): Promise<void> {
+  /**
+   * Put work on the run's chain (the runner's, runtime/effect-runner.ts). An error the handlers'
+   * `failed` did not take (an append that failed) fails the run too. The promise resolves once
+   * the run's end has been carried out when the work ended it.
+   */
+  private enqueue(runId: string, work: (extra: RunExtra) => Promise<unknown>): Promise<void> {
     const live = this.live.get(runId);
     if (!live) return Promise.reject(errors.notFound('run', runId));
-    const next = live.chain
-      .then(work)
-      .catch((error: unknown) => {
-        // An effect failing unexpectedly fails the run rather than leaving it hanging.
-        const reason = error instanceof Error ? error.message : String(error);
-        return this.applyNow(runId, [{ type: 'RunFailed', data: { ...this.ref(runId), reason: `platform error: ${reason}` } }]).catch(() => {});
-      })
-      .then(async () => {
-        // Waiters resume only once the end of the run has been carried out in full (token
-        // revoked, node released, channel closed): what they do next (advance the clock, scale
-        // down) must see it.
-        const { snapshot } = this.load(runId);
-        if (!isTerminalStatus(runStatusOf(snapshot)) || (snapshot.context.node && !snapshot.context.nodeReleased)) return;
-        // The channel closes once its target has gone too: its last calls are still carried.
-        if (!live.compute) await this.closeChannel(runId).catch(() => {});
-        live.resolveDone();
-      });
-    live.chain = next;
-    return next;
+    const extra: RunExtra = { runId, live };
+    return work(extra)
+      .then(
+        () => {},
+        (error: unknown) =>
+          this.runner.execute(live.ctx, runStream(runId), (current) => (current ? [this.platformError(current.snapshot, error)] : []), extra).then(
+            () => {},
+            () => {},
+          ),
+      )
+      .then(() => this.settle(runId, live));
+  }
+
+  /**
+   * Waiters resume only once the end of the run has been carried out in full (token revoked,
+   * node released, channel closed): what they do next (advance the clock, scale down) must see it.
+   */
+  private async settle(runId: string, live: LiveRun): Promise<void> {
+    const { snapshot } = this.load(runId);
+    if (!isTerminalStatus(runStatusOf(snapshot)) || (snapshot.context.node && !snapshot.context.nodeReleased)) return;
+    // The channel closes once its target has gone too: its last calls are still carried.
+    if (!live.compute) await this.closeChannel(runId, live).catch(() => {});
+    live.resolveDone();
+  }
+
+  private platformError(snapshot: RunSnapshot, error: unknown): RunEvent {
+    const { runId, workspaceId, workspace } = snapshot.context;
+    const reason = error instanceof Error ? error.message : String(error);
+    return { type: 'RunFailed', data: { runId, workspaceId, workspace, reason: `platform error: ${reason}` } };
   }
 
   private ref(runId: string) {
@@ -358,69 +382,48 @@ export class RunManager {
     return { runId, workspaceId: submitted.workspaceId, workspace: submitted.workspace };
   }
 
-  /** The run ended: its channel stops carrying its calls (a container's socket goes). */
-  private async closeChannel(runId: string): Promise<void> {
-    const live = this.live.get(runId)!;
+  /** The run ended: its channel stops carrying its calls (a container's socket goes). Once; a second caller waits for the first. */
+  private closeChannel(runId: string, live: LiveRun): Promise<void> {
     const channel = live.channel;
-    if (!channel || live.channelClosed) return;
-    live.channelClosed = true;
-    await this.deps.channels.unbind(channel.id, runId);
-    live.ctx.emit(runStream(runId), 'any', [{ type: 'RunChannelClosed', data: { ...this.ref(runId), channel: channel.id, kind: channel.kind } }]);
+    if (!channel) return Promise.resolve();
+    live.closing ??= (async () => {
+      await this.deps.channels.unbind(channel.id, runId);
+      await this.runner.execute(live.ctx, runStream(runId), () => [{ type: 'RunChannelClosed', data: { ...this.ref(runId), channel: channel.id, kind: channel.kind } }], { runId, live });
+    })();
+    return live.closing;
   }
 
-  /** Append facts the machine accepts now, and run the effects they name. */
-  private async applyNow(runId: string, facts: RunEvent[], caller?: ControlPlaneCaller): Promise<void> {
-    const live = this.live.get(runId)!;
-    const { snapshot } = this.load(runId);
-    let current = snapshot;
-    const named: RunEffect[][] = [];
-    const accepted: RunEvent[] = [];
-    for (const fact of facts) {
-      const machineEvent = { type: fact.type, ...fact.data } as RunMachineEvent;
-      if (!current.can(machineEvent)) continue; // e.g. a late report after the run ended
-      const [next, effects] = advanceRun(current, machineEvent);
-      current = next;
-      accepted.push(fact);
-      named.push(effects);
-    }
-    if (accepted.length === 0) return;
-    const stored = live.ctx.emit(runStream(runId), this.p.store.streamVersion(runStream(runId)), accepted, caller);
-    // Each effect's id is where the fact that named it stands in the log (`<position>:<index>`).
-    await this.perform(runId, named.flatMap((effects, i) => effects.map((e, j) => ({ ...e, id: `${stored[i]!.position}:${j}` }))));
-  }
-
-  private async perform(runId: string, effects: RunEffect[]): Promise<void> {
-    for (const effect of effects) await this.effect(runId, effect);
-  }
-
-  private async effect(runId: string, effect: RunEffect): Promise<void> {
-    const live = this.live.get(runId)!;
-    const run = this.load(runId).snapshot.context;
-    const ref = { runId, workspaceId: run.workspaceId, workspace: run.workspace };
-    switch (effect.type) {
-      case 'issueRunToken': {
+  /** One handler per effect of the run statechart, each returning the facts it came to (runtime/effect-runner.ts appends them). */
+  private handlers(): OutcomeHandlers<typeof runAggregate, RunExtra, RunEvent | RunNote> {
+    const refOf = (run: RunSnapshot['context']) => ({ runId: run.runId, workspaceId: run.workspaceId, workspace: run.workspace });
+    return {
+      issueRunToken: async (_effect, { snapshot, runId, live }) => {
+        const run = snapshot.context;
+        const ref = refOf(run);
         // S1.3: a short-lived token scoped to the workspace, for the compute target only, and
         // bound to the run's own control-plane channel (on a VM: the VM's), opened first.
         const channel = run.computeType === 'VirtualMachine' ? this.deps.vms.channelOf(this.cluster(run.workspaceId, run.compute)) : await this.deps.channels.open('container');
         live.channel = channel;
         this.deps.channels.bind(channel.id, runId);
-        live.ctx.emit(runStream(runId), 'any', [{ type: 'RunChannelOpened', data: { ...ref, channel: channel.id, kind: channel.kind, socket: channel.socketPath } }]);
         const issued = this.deps.tokens.issue({ ...ref, region: live.region }, this.deps.runTokenTtlMs, channel.id);
         live.token = issued.token;
         live.tokenExpiresAtMs = issued.expiresAtMs;
         live.cancelExpiry = this.deps.scheduler.at(issued.expiresAtMs, () =>
           this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]),
         );
-        return this.applyNow(runId, [
+        return [
+          { type: 'RunChannelOpened', data: { ...ref, channel: channel.id, kind: channel.kind, socket: channel.socketPath } },
           { type: 'RunTokenIssued', data: { ...ref, tokenId: issued.tokenId, fingerprint: issued.fingerprint, expiresAt: new Date(issued.expiresAtMs).toISOString(), channel: channel.id } },
-        ]);
-      }
-      case 'prepareImage': {
+        ];
+      },
+      prepareImage: async (_effect, { snapshot }) => {
+        const run = snapshot.context;
         const driver = await this.deps.driver();
         const image = await driver.prepareImage({ session: this.p.session, dependencies: run.dependencies });
-        return this.applyNow(runId, [{ type: 'RunImagePrepared', data: { ...ref, image: image.image, reused: image.reused, dependencies: run.dependencies } }]);
-      }
-      case 'writeManagementCode': {
+        return [{ type: 'RunImagePrepared', data: { ...refOf(run), image: image.image, reused: image.reused, dependencies: run.dependencies } }];
+      },
+      writeManagementCode: (_effect, { snapshot, runId }) => {
+        const run = snapshot.context;
         // S8.3 managed step 2: the management code goes to the user's Azure Files share.
         const ws = this.p.world.workspaces.byId[run.workspaceId]!;
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
@@ -433,43 +436,43 @@ export class RunManager {
         }
         // The run's user reads it (it is mounted read-only); nobody else on the host reaches the share.
         grantTargetRead(join(share, relative));
-        return this.applyNow(runId, [{ type: 'ManagementCodeWritten', data: { ...ref, fileShare: ws.fileShare!, path: relative } }]);
-      }
-      case 'requestNode':
-        return this.requestNode(runId);
-      case 'startContainer': {
-        const { node } = effect.params;
-        return this.startContainer(runId, node, effect.id);
-      }
-      case 'startOnVm':
-        return this.startOnVm(runId);
-      case 'stopRun': {
-        const { hasContainer } = effect.params;
-        if (!hasContainer) return this.applyNow(runId, [{ type: 'RunCanceled', data: { ...ref, ...(run.reason ? { reason: run.reason } : {}) } }]);
+        return [{ type: 'ManagementCodeWritten', data: { ...refOf(run), fileShare: ws.fileShare!, path: relative } }];
+      },
+      requestNode: (_effect, { runId }) => {
+        this.requestNode(runId);
+        return [];
+      },
+      startContainer: (effect, { runId, live, effectId }) => this.startContainer(runId, live, effect.params.node, effectId),
+      startOnVm: (_effect, { runId, live }) => this.startOnVm(runId, live),
+      stopRun: (effect, { snapshot, live }) => {
+        const run = snapshot.context;
+        if (!effect.params.hasContainer) return [{ type: 'RunCanceled', data: { ...refOf(run), ...(run.reason ? { reason: run.reason } : {}) } }];
         // The heartbeat now answers cancelRequested; a container that does not stop in time is killed.
         const compute = live.compute;
         if (compute) setTimeout(() => void compute.kill().catch(() => {}), 5_000).unref();
-        return;
-      }
-      case 'finishRun': {
+        return [];
+      },
+      finishRun: (effect, { snapshot }) => {
+        const ref = refOf(snapshot.context);
         const { outcome, reason } = effect.params;
-        if (outcome === 'Completed') return this.applyNow(runId, [{ type: 'RunCompleted', data: ref }]);
-        if (outcome === 'Canceled') return this.applyNow(runId, [{ type: 'RunCanceled', data: { ...ref, ...(reason ? { reason } : {}) } }]);
-        return this.applyNow(runId, [{ type: 'RunFailed', data: { ...ref, reason: reason ?? 'unknown' } }]);
-      }
-      case 'revokeRunToken': {
+        if (outcome === 'Completed') return [{ type: 'RunCompleted', data: ref }];
+        if (outcome === 'Canceled') return [{ type: 'RunCanceled', data: { ...ref, ...(reason ? { reason } : {}) } }];
+        return [{ type: 'RunFailed', data: { ...ref, reason: reason ?? 'unknown' } }];
+      },
+      revokeRunToken: (effect, { snapshot, live }) => {
         const { tokenId } = effect.params;
         live.cancelExpiry?.();
-        if (!tokenId || this.load(runId).snapshot.context.tokenExpired) return;
-        return this.applyNow(runId, [{ type: 'RunTokenRevoked', data: { ...ref, tokenId } }]);
-      }
-      case 'releaseNode': {
+        if (!tokenId || snapshot.context.tokenExpired) return [];
+        return [{ type: 'RunTokenRevoked', data: { ...refOf(snapshot.context), tokenId } }];
+      },
+      releaseNode: (effect, { snapshot, runId }) => {
+        const run = snapshot.context;
         const { node } = effect.params;
-        if (!node) return;
+        if (!node) return [];
         // The cluster hears of it from the log and decides where the node goes next.
-        return this.applyNow(runId, [{ type: 'NodeReleased', data: { ...ref, computeId: run.computeId, compute: run.compute, node, runId } }]);
-      }
-    }
+        return [{ type: 'NodeReleased', data: { ...refOf(run), computeId: run.computeId, compute: run.compute, node, runId } }];
+      },
+    };
   }
 
   // ---- the cluster side (AmlCompute, S8.3 managed, S4.6) ---------------------------------------
@@ -632,8 +635,7 @@ export class RunManager {
     };
   }
 
-  private async startContainer(runId: string, node: string, effectId: string | undefined): Promise<void> {
-    const live = this.live.get(runId)!;
+  private async startContainer(runId: string, live: LiveRun, node: string, effectId: string): Promise<RunEvent[]> {
     const run = this.load(runId).snapshot.context;
     const c = this.cluster(run.workspaceId, run.compute);
     const n = c.nodes[node]!;
@@ -645,7 +647,7 @@ export class RunManager {
     const compute = await driver.startRun({
       session: this.p.session,
       runId,
-      ...(effectId ? { effectId } : {}),
+      effectId,
       workspace: ws.workspace,
       image: this.load(runId).snapshot.context.image ?? '',
       node: { name: node, disks: { osDisk: n.osDisk!, tempDisk: n.tempDisk! } },
@@ -657,11 +659,14 @@ export class RunManager {
       nanoCpus: 1_000_000_000,
     });
     live.compute = compute;
-    await this.applyNow(runId, [{ type: 'ContainerStarted', data: { ...this.ref(runId), node, container: compute.id, image: run.image ?? '', driver: driver.kind } }]);
+    // The runner appends ContainerStarted as this returns, before anything of the container (its
+    // exit, a heartbeat missed, a fault's effect) can be recorded: those go through the run's
+    // chain, behind this effect.
     this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
     if (this.p.faults.take('killContainer', runId)) void compute.kill().catch(() => {});
     if (this.p.faults.take('freezeContainer', runId)) void compute.freeze().catch(() => {});
     this.watchContainer(runId, node, compute);
+    return [{ type: 'ContainerStarted', data: { ...this.ref(runId), node, container: compute.id, image: run.image ?? '', driver: driver.kind } }];
   }
 
   /** The container's exit is the run's next fact (however long it runs, and whichever session started it). */
@@ -687,19 +692,15 @@ export class RunManager {
    * token. No image build, file share or node queue: the VM is the user's and always there.
    * The four steps the management code then takes are recorded from its control-plane calls.
    */
-  private async startOnVm(runId: string): Promise<void> {
-    const live = this.live.get(runId)!;
+  private async startOnVm(runId: string, live: LiveRun): Promise<RunEvent[]> {
     const run = this.load(runId).snapshot.context;
     const started = await this.deps.vms.startManagement(this.cluster(run.workspaceId, run.compute), runId, this.managementEnv(runId));
     const ref = this.ref(runId);
     const who = { vmId: started.vmId, vm: started.vm, username: started.username, fingerprint: started.fingerprint };
-    if (!started.ok) return this.applyNow(runId, [{ type: 'VmLoginRefused', data: { ...ref, ...who, reason: started.reason } }]);
+    if (!started.ok) return [{ type: 'VmLoginRefused', data: { ...ref, ...who, reason: started.reason } }];
     const { pid, process: management } = started;
     live.compute = management;
-    await this.applyNow(runId, [
-      { type: 'VmLoginSucceeded', data: { ...ref, ...who } },
-      { type: 'ManagementCodeStarted', data: { ...ref, vm: started.vm, pid, workDir: started.workDir } },
-    ]);
+    // As for a container: the runner appends these as this returns, before the code's exit can be recorded.
     if (this.p.faults.take('killContainer', runId)) void management.kill().catch(() => {});
     void management.wait().then(async ({ exitCode }) => {
       live.compute = undefined;
@@ -707,5 +708,9 @@ export class RunManager {
     }, () => {
       // The VM went away before the code ended (session shutdown): nothing left to record.
     });
+    return [
+      { type: 'VmLoginSucceeded', data: { ...ref, ...who } },
+      { type: 'ManagementCodeStarted', data: { ...ref, vm: started.vm, pid, workDir: started.workDir } },
+    ];
   }
 }
