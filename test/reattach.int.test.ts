@@ -90,6 +90,8 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     expect(resume.status, resume.stderr).toBe(0);
     expect(resume.stdout).toContain(`"kind":"reattached","session":"${session}","runs":["${runId}"]`);
     expect(resume.stdout).toContain(`"kind":"resumedRun","session":"${session}","runId":"${runId}","status":"Completed"`);
+    // The scenario's remaining step (waitForRun, expect Completed) was played in the same session, and passed.
+    expect(resume.stdout).toContain(`"kind":"continued","session":"${session}","file":"${join(tmp.dir, 'long-run.yaml')}","passed":true`);
 
     const events = eventsOf(dataDir);
     const run = events.filter((e) => e.data.runId === runId);
@@ -125,6 +127,8 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     const { session, runId } = await runAndKillWhileRunning(home, writeScenario(tmp.dir, 200), dataDir, (e) => e.type === 'RunScriptEnded');
     const resume = cli(home, 'resume', '--data-dir', dataDir, '--json');
     expect(resume.status, resume.stderr).toBe(0);
+    expect(resume.stdout).toContain('"kind":"continued"');
+    expect(resume.stdout).toContain('"passed":true');
     const run = eventsOf(dataDir).filter((e) => e.data.runId === runId);
     const types = run.map((e) => e.type);
     expect(types.filter((t) => t === 'RunScriptEnded')).toHaveLength(1);
@@ -142,7 +146,10 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     const { session, runId } = await runAndKillWhileRunning(home, writeScenario(tmp.dir, 12_000, '{ runTokenTtl: 6s }'), dataDir);
     await new Promise((r) => setTimeout(r, 7_000)); // past the token's expiry
     const resume = cli(home, 'resume', '--data-dir', dataDir, '--json');
-    expect(resume.status, resume.stderr).toBe(0);
+    // The continued scenario expected Completed: it fails, and so does the resume (exit 1).
+    expect(resume.status, resume.stderr).toBe(1);
+    expect(resume.stdout).toContain(`"kind":"continued","session":"${session}"`);
+    expect(resume.stdout).toContain('"passed":false');
     const run = eventsOf(dataDir).filter((e) => e.data.runId === runId);
     const types = run.map((e) => e.type);
     // In order: taken back, then the timer that fell due, then the refusals and the end.
@@ -161,7 +168,9 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     const { session, runId } = await runAndKillWhileRunning(home, writeScenario(tmp.dir, 4_000), dataDir);
     for (const id of docker('ps', '-aq', '--filter', `label=dev.amlsim.run=${runId}`)) spawnSync('docker', ['rm', '-f', id]);
     const resume = cli(home, 'resume', '--data-dir', dataDir, '--json');
-    expect(resume.status, resume.stderr).toBe(0);
+    // Ended before the scenario goes on: its waitForRun sees it Failed, not Running, and the scenario fails.
+    expect(resume.status, resume.stderr).toBe(1);
+    expect(resume.stdout).toMatch(/"kind":"step","index":4,"verb":"waitForRun","line":\d+,"ok":false,"mismatch":"[^"]*Failed/);
     expect(resume.stdout).not.toContain('"kind":"reattached"');
     const run = eventsOf(dataDir).filter((e) => e.data.runId === runId);
     expect(run.map((e) => e.type)).not.toContain('RunReattached');

@@ -5,9 +5,9 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import pc from 'picocolors';
 import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { openEventStore } from '@amlsim/store';
-import { createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, sweepOrphans, type DataDirLock } from '@amlsim/platform';
+import { type Platform, createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, sweepOrphans, type DataDirLock } from '@amlsim/platform';
 import { STREAMS } from '@amlsim/core';
-import { ScenarioInvalidError, parseScenario, runScenario, type Scenario, type ScenarioResult } from '@amlsim/scenario';
+import { ScenarioInvalidError, continueScenario, parseScenario, runScenario, scenarioOfSession, type Scenario, type ScenarioResult } from '@amlsim/scenario';
 import { formatEvent } from './timeline';
 import { replay } from './replay';
 
@@ -239,6 +239,8 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
       const unsubscribe = store.subscribe((events: StoredEvent[]) => {
         for (const e of events) {
           if (!start) start = Date.parse(e.meta.at);
+          // The step lines below say what these bookkeeping facts say; JSON output carries them.
+          if (!o.json && (e.type === 'ScenarioStarted' || e.type === 'ScenarioStepEnded')) continue;
           out(redact(o.json ? JSON.stringify({ kind: 'event', ...e }) : formatEvent(e, start, o.colour)));
         }
       });
@@ -251,15 +253,7 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
           ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
           ...(o.allowPath?.length ? { allowPaths: o.allowPath } : {}),
           signal: signals.signal,
-          onStep: (step, outcome) => {
-            if (o.json) {
-              if (outcome) out(JSON.stringify({ kind: 'step', index: step.index, verb: step.verb, line: step.line, ok: outcome.ok, error: outcome.error?.code, mismatch: outcome.mismatch }));
-              return;
-            }
-            if (!outcome) out(pc.dim(`── step ${step.index + 1} · line ${step.line} · ${step.as ? `as ${step.as} · ` : ''}${step.verb}${step.expect.kind === 'error' ? ` (expect ${step.expect.code})` : ''}`));
-            else if (!outcome.ok) out(pc.red(`   ✗ ${outcome.mismatch}`));
-            else if (outcome.error) out(pc.yellow(`   ✓ refused as expected: ${outcome.error.code}`));
-          },
+          onStep: printStep(o),
         });
         redact = (s) => result.platform.context.secrets.redact(s);
         printResult(result, o, redact);
@@ -283,7 +277,8 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
  * each such run is re-attached and waited for, its facts printed as they come, then recovery
  * ends what is left.
  */
-const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean }): Promise<void> => {
+const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean; allowPath?: string[] }): Promise<{ passed: boolean }> => {
+  let passed = true;
   let start = 0;
   const unsubscribe = store.subscribe((events: StoredEvent[]) => {
     for (const e of events) {
@@ -301,11 +296,18 @@ const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { 
         if (o.json) out(JSON.stringify({ kind: 'reattached', session, runs }));
         else err(pc.yellow(`session ${session} stopped while ${runs.length} run(s) ran on: re-attached ${runs.join(', ')}; waiting for them to end`));
       },
+      goOn: async (platform) => {
+        if (!(await continueStoppedScenario(platform, store, dataDir, o))) passed = false;
+      },
     });
     for (const r of resumed) {
       for (const w of r.workspaces) {
         if (o.json) out(JSON.stringify({ kind: 'resumedWorkspace', session: r.session, ...w }));
         else err(pc.yellow(`workspace ${w.workspaceId} of session ${r.session}, left mid-creation, was ${w.outcome === 'completed' ? 'created' : 'rolled back'}`));
+      }
+      for (const runId of r.lost) {
+        if (o.json) out(JSON.stringify({ kind: 'lostRun', session: r.session, runId }));
+        else err(pc.yellow(`run ${runId} of session ${r.session} failed PlatformRestarted: its target did not outlive the simulator`));
       }
       for (const run of r.reattached) {
         if (o.json) out(JSON.stringify({ kind: 'resumedRun', session: r.session, ...run }));
@@ -315,6 +317,58 @@ const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { 
   } finally {
     unsubscribe();
   }
+  return { passed };
+};
+
+/** What a step is and how it ended, as `amlsim run` shows it (a JSON line per step with --json). */
+const printStep =
+  (o: { json?: boolean }): NonNullable<Parameters<typeof runScenario>[1]['onStep']> =>
+  (step, outcome) => {
+    if (o.json) {
+      if (outcome) out(JSON.stringify({ kind: 'step', index: step.index, verb: step.verb, line: step.line, ok: outcome.ok, error: outcome.error?.code, mismatch: outcome.mismatch }));
+      return;
+    }
+    if (!outcome) out(pc.dim(`── step ${step.index + 1} · line ${step.line} · ${step.as ? `as ${step.as} · ` : ''}${step.verb}${step.expect.kind === 'error' ? ` (expect ${step.expect.code})` : ''}`));
+    else if (!outcome.ok) out(pc.red(`   ✗ ${outcome.mismatch}`));
+    else if (outcome.error) out(pc.yellow(`   ✓ refused as expected: ${outcome.error.code}`));
+  };
+
+/**
+ * The rest of the scenario a stopped session was playing, played in that session once its runs
+ * are re-attached and its services restored (packages/scenario `continueScenario`). False when
+ * one was continued and did not pass.
+ */
+const continueStoppedScenario = async (platform: Platform, store: EventStore, dataDir: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean; allowPath?: string[] }): Promise<boolean> => {
+  const session = platform.session;
+  const began = scenarioOfSession(store, session);
+  if (!began) return true;
+  const notContinued = (why: string) => {
+    if (o.json) out(JSON.stringify({ kind: 'notContinued', session, file: began.file, why }));
+    else err(pc.yellow(`the rest of ${began.file} (session ${session}) is not played: ${why}`));
+    return true;
+  };
+  if (!existsSync(began.file)) return notContinued('the file is gone');
+  const { scenarios, invalid } = loadScenarios([began.file], o.allowPath ?? []);
+  if (invalid || !scenarios[0]) return notContinued('the file no longer parses');
+  if (!o.json) out(pc.bold(`▶ ${scenarios[0].name}, continued  (${began.file}; session ${session})`));
+  await platform.restoreWebservices();
+  let result: ScenarioResult | undefined;
+  try {
+    result = await continueScenario(platform, scenarios[0], {
+      store,
+      dataDir,
+      ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
+      ...(o.allowPath?.length ? { allowPaths: o.allowPath } : {}),
+      onStep: printStep(o),
+    });
+  } catch (e) {
+    if (isSimError(e) && e.code === 'Conflict') return notContinued(e.message);
+    throw e;
+  }
+  if (!result) return notContinued('one of its steps had already failed');
+  if (o.json) out(JSON.stringify({ kind: 'continued', session, file: began.file, passed: result.passed }));
+  printResult(result, { json: o.json, dataDir, store: 'sqlite', colour: o.colour ?? false }, (s) => platform.context.secrets.redact(s));
+  return result.passed;
 };
 
 /** One line per session recovery ended (stderr, or a JSON line). */
@@ -342,7 +396,7 @@ const reportRecovered = (recovered: ReturnType<typeof recoverAbandonedSessions>,
  * sweep: containers, volumes, images, registries, temp dirs of lapsed leases), and end what
  * their sessions left unfinished in the log.
  */
-const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?: string }): Promise<number> => {
+const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?: string; allowPath?: string[] }): Promise<number> => {
   const dataDir = resolve(o.dataDir);
   // Nothing to resume without a log: say so before taking (and so making) anything.
   openExisting(dataDir).close();
@@ -352,7 +406,7 @@ const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?
     const store = openExisting(dataDir);
     try {
       // First what ran on: its sessions' leases are taken over before the sweep could take them.
-      await goOnWithStoppedSessions(store, dataDir, o);
+      const { passed } = await goOnWithStoppedSessions(store, dataDir, o);
       const swept = await sweepOrphans(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {});
       // What was swept of a session of this log is a fact of that session.
       const known = new Set([...store.readAll()].map((e) => e.meta.session));
@@ -367,7 +421,8 @@ const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?
       const recovered = recoverAbandonedSessions(store, { by: 'amlsim resume', ids, now: Date.now });
       reportRecovered(recovered, o.json);
       if (!o.json && recovered.length === 0 && swept.length === 0) out('nothing to recover: every session of this data dir ended its work');
-      return EXIT.ok;
+      // A stopped scenario played to its end that did not pass fails the resume, as it would have failed the run.
+      return passed ? EXIT.ok : EXIT.expectationFailed;
     } finally {
       store.close();
     }
@@ -500,11 +555,14 @@ export const buildProgram = (): Command => {
     });
   program
     .command('resume')
-    .description("end what the data dir's stopped sessions left unfinished (runs fail PlatformRestarted, nodes deprovisioned, builds failed, services marked down); `run` does this too when it starts")
+    .description(
+      "go on with the data dir's stopped sessions — re-attach runs whose containers ran on, play the rest of the scenario each was playing — then end what is left unfinished (runs fail PlatformRestarted, nodes deprovisioned, builds failed, services marked down); `run` does this too when it starts",
+    )
     .addOption(dataDir)
     .option('--json', 'print JSON lines')
     .option('--docker-socket <path>', "the Docker engine's socket, when it is not the standard one")
-    .action(async (opts: { dataDir: string; json?: boolean; dockerSocket?: string }) => {
+    .option('--allow-path <dir>', "as for run: a directory besides the scenario file's own that the continued scenario's paths may lead into (repeatable)", allowPath)
+    .action(async (opts: { dataDir: string; json?: boolean; dockerSocket?: string; allowPath?: string[] }) => {
       process.exitCode = await resumeCommand(opts);
     });
   return program;

@@ -26,6 +26,7 @@ import { ImageService } from './inference/images';
 import { WebserviceService } from './inference/webservices';
 import { ScoringGateway } from './inference/scoring-gateway';
 import { holdSession, removeSessionEntries } from './runtime/session-temp';
+import { endLostRuns } from './runtime/recovery';
 import { sweepOrphans } from './runtime/startup-sweep';
 import { ensureLocalCa } from './inference/local-ca';
 import { request as httpsRequest } from 'node:https';
@@ -87,9 +88,10 @@ export type Platform = {
   readonly world: WorldState;
   /**
    * A resumed session's runs whose containers ran on while no simulator was there, taken back
-   * (RunManager.reattach); those without a container are left for recovery to end.
+   * (RunManager.reattach); those without a container left are ended at once, as recovery ends
+   * them (runtime/recovery.ts `endLostRuns`).
    */
-  reattachRuns(): Promise<string[]>;
+  reattachRuns(): Promise<{ reattached: string[]; lost: string[] }>;
   /**
    * A resumed session's workspaces its dead simulator left mid-creation, reconciled
    * (ResourceProvider.recoverCreation): rolled back from the resource under way, or completed.
@@ -395,8 +397,14 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     restoreWebservices: () => webservices.restore(),
     reattachRuns: async () => {
       const taken: string[] = [];
-      for (const runId of submittedRuns) if (await runs.reattach(runId)) taken.push(runId);
-      return taken;
+      const lost: string[] = [];
+      for (const runId of submittedRuns) {
+        if (await runs.reattach(runId)) taken.push(runId);
+        else if (!isTerminalStatus(runStatusOf(runs.load(runId).snapshot))) lost.push(runId);
+      }
+      // The rest of its live runs have no target left: they end now, before the session goes on.
+      const ended = endLostRuns(options.store, session, lost, { ids, now: () => clock.now(), reason: `PlatformRestarted: the simulator of session ${session} stopped, and the run's target is gone` });
+      return { reattached: taken, lost: ended };
     },
     advanceClock: async (ms) => {
       clock.advance(ms);

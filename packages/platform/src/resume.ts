@@ -7,6 +7,8 @@ export type ResumedSession = {
   session: string;
   /** Its workspaces left mid-creation: rolled back from the resource under way, or completed. */
   workspaces: Array<{ workspaceId: string; outcome: 'rolledBack' | 'completed' }>;
+  /** Its live runs whose targets were gone: ended Failed PlatformRestarted before it went on. */
+  lost: string[];
   /** Its runs whose containers ran on, taken back, and how each then ended. */
   reattached: Array<{ runId: string; status: RunStatus | 'timedOut' }>;
 };
@@ -19,6 +21,11 @@ export type ResumeOptions = {
   runTimeoutMs?: number;
   /** Told as each session's runs are taken back, before they are waited for. */
   onReattached?: (session: string, runs: string[]) => void;
+  /**
+   * What else goes on in the session once its runs are taken back, before it closes: the CLI
+   * plays the rest of the scenario it was playing (packages/scenario `continueScenario`).
+   */
+  goOn?: (platform: Platform) => Promise<void>;
 };
 
 /**
@@ -56,15 +63,16 @@ export async function resumeAbandonedSessions(options: ResumeOptions): Promise<R
     });
     try {
       const workspaces = await platform.reconcileWorkspaces();
-      const runs = await platform.reattachRuns();
+      const { reattached: runs, lost } = await platform.reattachRuns();
       if (runs.length > 0) options.onReattached?.(session, runs);
+      await options.goOn?.(platform);
       const reattached = await Promise.all(
         runs.map(async (runId) => ({
           runId,
           status: await platform.runs.waitFor(runId, options.runTimeoutMs ?? 30 * 60_000).catch(() => 'timedOut' as const),
         })),
       );
-      out.push({ session, workspaces, reattached });
+      out.push({ session, workspaces, lost, reattached });
     } finally {
       await platform.close();
     }

@@ -258,6 +258,18 @@ export type EventDataMap = {
   EffectStarted: { effect: string; effectId: string; params?: Record<string, unknown> };
   // ---- Scenario bookkeeping ---------------------------------------------------------------------
   ClockAdvanced: { byMs: number; to: string };
+  /**
+   * A scenario began in this session: its file and a digest of its steps, so that a resumed
+   * session (packages/scenario/src/run/run-scenario.ts `continueScenario`) plays the rest of
+   * the same scenario only.
+   */
+  ScenarioStarted: { scenario: string; file: string; digest: string; steps: number };
+  /**
+   * A scenario step ended (`ok`: its expectation held; `made`: what it made, for later steps
+   * naming it by its `id`). `interrupted`: the simulator died in it after it had acted; the
+   * resumed session took what it made from its facts and did not play it again.
+   */
+  ScenarioStepEnded: { index: number; line: number; verb: string; ok: boolean; made?: string; interrupted?: boolean };
   FaultInjected: { fault: string; target: string };
   /**
    * What a start-up sweep removed of one session that had gone (`session`: a session id, or
@@ -411,6 +423,8 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
     doc: "The platform began an effect the stream's statechart named (provisioning or rolling back a workspace resource; building, checking or pushing an image); its outcome is the next fact. An effect whose start is recorded is never carried out again.",
   },
   ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
+  ScenarioStarted: { lane: 'Client', cites: [], doc: 'A scenario began playing in this session (its file and digest: a resumed session plays the rest of the same one).' },
+  ScenarioStepEnded: { lane: 'Client', cites: [], doc: "A scenario step ended, and whether its expectation held: where a resumed session's scenario goes on from." },
   FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
   OrphansSwept: {
     lane: 'Platform',

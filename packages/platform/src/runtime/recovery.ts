@@ -1,6 +1,37 @@
-import { decideSessionRecovery, RECOVERED_KINDS, sessionRecoveredFact, STREAMS, streamKindOf, type EventStore, type IdGenerator, type NewEvent, type SessionRecovery, type StoredEvent, type StreamAppend } from '@amlsim/core';
+import { decideSessionRecovery, RECOVERED_KINDS, sessionRecoveredFact, STREAMS, streamKindOf, type EventStore, type IdGenerator, type NewEvent, type RecoveryFact, type SessionRecovery, type StoredEvent, type StreamAppend } from '@amlsim/core';
 
 export type RecoveredSession = Omit<SessionRecovery, 'facts'> & { facts: number };
+
+/** Append what recovery decided, in one transaction, under the session's name. */
+function appendRecoveryFacts(store: EventStore, facts: readonly RecoveryFact[], session: string, options: { ids: IdGenerator; now: () => number }): void {
+  if (facts.length === 0) return;
+  const correlationId = options.ids.next('cmd');
+  const meta = { at: new Date(options.now()).toISOString(), correlationId, causationId: correlationId, session };
+  const byStream = new Map<string, StreamAppend>();
+  for (const f of facts) {
+    const append = byStream.get(f.stream) ?? { stream: f.stream, expectedVersion: f.expectedVersion, events: [] as NewEvent[] };
+    append.events.push({ type: f.type, data: f.data as unknown as Record<string, unknown>, meta });
+    byStream.set(f.stream, append);
+  }
+  store.appendMany([...byStream.values()]);
+}
+
+/**
+ * Runs of a resumed session that could not be re-attached (their containers are gone), ended
+ * now as recovery ends them — `RunFailed` `reason`, token revoked, node released, channel
+ * closed — before the session goes on (a continued scenario waiting for one sees it ended).
+ * Returns those ended.
+ */
+export function endLostRuns(store: EventStore, session: string, runIds: readonly string[], options: { ids: IdGenerator; now: () => number; reason: string }): string[] {
+  const ended: string[] = [];
+  for (const runId of runIds) {
+    const decided = decideSessionRecovery(store.readStream(STREAMS.run(runId)), session, options.reason);
+    if (decided.facts.length === 0) continue;
+    appendRecoveryFacts(store, decided.facts, session, options);
+    ended.push(runId);
+  }
+  return ended;
+}
 
 /**
  * Ends what sessions of a data dir left unfinished when their simulator stopped (killed, crashed
@@ -40,15 +71,8 @@ export function recoverAbandonedSessions(store: EventStore, options: { by: strin
     const unsaved = !saved.has(session) && !seen.recovered;
     if (decided.facts.length === 0 && !unsaved) continue;
     const facts = [...decided.facts, sessionRecoveredFact(decided, options.by, reason, seen.sessionVersion)];
-    const meta = { at: new Date(options.now()).toISOString(), correlationId: options.ids.next('cmd'), causationId: 'Recover', session };
-    const byStream = new Map<string, StreamAppend>();
-    for (const f of facts) {
-      const append = byStream.get(f.stream) ?? { stream: f.stream, expectedVersion: f.expectedVersion, events: [] as NewEvent[] };
-      append.events.push({ type: f.type, data: f.data as unknown as Record<string, unknown>, meta: { ...meta, causationId: meta.correlationId } });
-      byStream.set(f.stream, append);
-    }
     // One transaction a session. `amlsim replay` knows a recovered session by its SessionRecovered.
-    store.appendMany([...byStream.values()]);
+    appendRecoveryFacts(store, facts, session, options);
     const { facts: _facts, ...what } = decided;
     out.push({ ...what, facts: facts.length });
   }

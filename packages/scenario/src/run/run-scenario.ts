@@ -1,4 +1,6 @@
-import { errors, isSimError, SimError, type EventStore, type StoredEvent } from '@amlsim/core';
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import { errors, isSimError, SimError, STREAMS, type EventStore, type StoredEvent } from '@amlsim/core';
 import { createPlatform, PLATFORM_PRINCIPAL, realClock, virtualClock, type Platform } from '@amlsim/platform';
 import { confinePath, widenRoots, type Scenario, type Step } from '../parse';
 import { checkInvariants, type InvariantViolation } from './invariants';
@@ -78,6 +80,99 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
     ...(options.dockerSocket ? { dockerSocket: options.dockerSocket } : {}),
     tenant: { mfa: scenario.tenant.mfa, principals: scenario.tenant.principals, subscriptions: scenario.subscriptions },
   });
+  return play(platform, scenario, options, { logHead, from: 0, aliases: {}, signIns: [] });
+};
+
+/**
+ * A step the simulator died in, told done or not from the log. A making verb acted once the
+ * fact that begins what it makes is there (and what it made is that fact's id: the step has no
+ * result); a verb that only reads or waits is played again; any other did or did not act, the
+ * log cannot always tell, so the scenario is not continued past it.
+ */
+const MADE_BY_VERB: Record<string, { fact: string; key: string }> = {
+  createWorkspace: { fact: 'WorkspaceCreationRequested', key: 'workspaceId' },
+  createCompute: { fact: 'ComputeCreated', key: 'computeId' },
+  submitRun: { fact: 'RunSubmitted', key: 'runId' },
+  snapshot: { fact: 'SnapshotCreated', key: 'snapshotId' },
+  registerModel: { fact: 'ModelRegistered', key: 'modelId' },
+  createImage: { fact: 'ImageCreationRequested', key: 'imageId' },
+  deployWebservice: { fact: 'WebserviceDeploymentRequested', key: 'service' },
+  createVm: { fact: 'VmCreated', key: 'vmId' },
+};
+const PLAYED_AGAIN = new Set(['signIn', 'sleep', 'waitForRun', 'getMetrics', 'getRunStatusHistory', 'getKeys', 'queryActivityLog', 'queryWorkspaceMetrics', 'queryAppInsights']);
+
+/** What a scenario's steps are, for telling whether a resumed session plays the same file (its text may move, not change). */
+export const scenarioDigest = (scenario: Scenario): string =>
+  `sha256:${createHash('sha256').update(JSON.stringify({ name: scenario.name, tenant: scenario.tenant, subscriptions: scenario.subscriptions, options: scenario.options, steps: scenario.steps, expect: scenario.expect })).digest('hex')}`;
+
+/** The scenario a session began playing, if it did (its `ScenarioStarted`). */
+export const scenarioOfSession = (store: EventStore, session: string): { file: string; digest: string; scenario: string } | undefined => {
+  for (const e of store.readStream(STREAMS.session(session))) if (e.type === 'ScenarioStarted') return { file: String(e.data.file), digest: String(e.data.digest), scenario: String(e.data.scenario) };
+  return undefined;
+};
+
+/**
+ * Play the rest of a scenario in a session whose simulator died mid-scenario, on the platform
+ * that goes on with it (packages/platform/src/resume.ts, after its runs were re-attached and its
+ * services restored): from the step after the last one whose end the log records. The step the
+ * simulator died in is not played again when it had already acted (its facts are in the log,
+ * and what it made is taken from them): a second submitRun would be a second run. Those who had
+ * signed in sign in again (tokens die with the simulator that held them). Then the scenario's
+ * expectations and the invariants are checked over the whole session.
+ *
+ * Undefined when the session began no scenario, or one of its steps had already failed.
+ * @throws SimError Conflict when `scenario` is not the one the session began (its digest differs).
+ */
+export const continueScenario = async (platform: Platform, scenario: Scenario, options: RunScenarioOptions): Promise<ScenarioResult | undefined> => {
+  const session = platform.session;
+  const own = options.store.readStream(STREAMS.session(session));
+  const started = own.find((e) => e.type === 'ScenarioStarted');
+  if (!started) return undefined;
+  if (started.data.digest !== scenarioDigest(scenario)) {
+    throw errors.conflict(`scenario ${scenario.file} is not the one session ${session} began (${String(started.data.file)}, ${String(started.data.digest)}): it changed, so its remaining steps are not played`);
+  }
+  const ended = own.filter((e) => e.type === 'ScenarioStepEnded');
+  if (ended.some((e) => e.data.ok !== true)) return undefined;
+  const aliases: Record<string, string> = {};
+  for (const e of ended) {
+    const step = scenario.steps[Number(e.data.index)];
+    if (step?.id && typeof e.data.made === 'string') aliases[step.id] = e.data.made;
+  }
+  let from = ended.length ? Number(ended.at(-1)!.data.index) + 1 : 0;
+  const signIns = scenario.steps.slice(0, from).filter((step) => step.verb === 'signIn' && step.expect.kind !== 'error');
+  // The step in flight when the simulator died: did it act?
+  const inFlight = scenario.steps[from];
+  if (inFlight && !PLAYED_AGAIN.has(inFlight.verb)) {
+    const since = (ended.at(-1) ?? started).position;
+    const making = MADE_BY_VERB[inFlight.verb];
+    if (!making) {
+      throw errors.conflict(`the simulator of session ${session} stopped in step ${inFlight.index + 1} (${inFlight.verb}, line ${inFlight.line}), which the log cannot tell done or not done; the scenario's remaining steps are not played`);
+    }
+    const began = [...options.store.readAll(since)].find((e) => e.meta.session === session && e.type === making.fact);
+    if (began) {
+      const made = String(began.data[making.key]);
+      if (inFlight.id) aliases[inFlight.id] = made;
+      await recordStepEnded(platform, { index: inFlight.index, line: inFlight.line, verb: inFlight.verb, ok: true, made, interrupted: true });
+      from++;
+    }
+  }
+  return play(platform, scenario, options, { logHead: 0, from, aliases, signIns, continued: true });
+};
+
+const recordScenarioFact = (platform: Platform, fact: { type: 'ScenarioStarted' | 'ScenarioStepEnded'; data: Record<string, unknown> }) =>
+  platform.context.bus.run('Scenario', (ctx) => ctx.emitAsPlatform(STREAMS.session(platform.session), 'any', [fact as never]));
+
+const recordStepEnded = (platform: Platform, data: { index: number; line: number; verb: string; ok: boolean; made?: string; interrupted?: boolean }) =>
+  recordScenarioFact(platform, { type: 'ScenarioStepEnded', data });
+
+/** Play `scenario` from step `from` on `platform`; the session's events since `logHead` are what its expectations and invariants see. */
+const play = async (
+  platform: Platform,
+  scenario: Scenario,
+  options: RunScenarioOptions,
+  start: { logHead: number; from: number; aliases: Record<string, string>; signIns: Step[]; continued?: boolean },
+): Promise<ScenarioResult> => {
+  const logHead = start.logHead;
   const sessionEvents: StoredEvent[] = [];
   const unsubscribe = options.store.subscribe((events) => {
     for (const e of events) if (e.meta.session === platform.session) sessionEvents.push(e);
@@ -105,53 +200,53 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
   const serviceTokens = new Map<string, string>();
   let lastSignedIn: string | undefined;
   /** Step id -> the identifier of what it made, so `run: r1` matches the run's real id. */
-  const aliases: Record<string, string> = {};
+  const aliases: Record<string, string> = { ...start.aliases };
   const outcomes: StepOutcome[] = [];
   let closed = false;
   const failures: ScenarioFailure[] = [];
+  const verbContext = (step: Step, actor: string | undefined) => ({
+    platform,
+    step,
+    token: actor ? tokens.get(actor) : undefined,
+    rememberToken: (principal: string, token: string) => {
+      tokens.set(principal, token);
+      lastSignedIn = principal;
+    },
+    resolve: (id: string) => {
+      const made = aliases[id];
+      if (made === undefined) throw errors.notFound('step result', id, 'the earlier steps (did that step fail?)');
+      return made;
+    },
+    // Confined again where the file is used: a symlink may have changed since parsing.
+    path: (p: string) => {
+      const confined = confinePath(p, widenRoots(scenario.paths, options.allowPaths));
+      if (!confined.ok) throw errors.badRequest(`The path '${p}' ${confined.reason}.`);
+      return confined.path;
+    },
+    rememberServiceToken: (service: string, value: string) => serviceTokens.set(service, value),
+    serviceToken: (service: string) => serviceTokens.get(service),
+  });
+  const handlerOf = (step: Step) =>
+    VERB_HANDLERS[step.verb as keyof typeof VERB_HANDLERS] as ((ctx: Parameters<NonNullable<(typeof VERB_HANDLERS)['signIn']>>[0], args: unknown) => Promise<unknown>) | undefined;
 
   try {
-    for (const step of scenario.steps) {
+    // A resumed session's principals sign in again: their tokens died with the simulator.
+    for (const step of start.signIns) await handlerOf(step)?.(verbContext(step, step.as ?? lastSignedIn), step.args).catch(() => {});
+    if (start.from === 0) {
+      await recordScenarioFact(platform, { type: 'ScenarioStarted', data: { scenario: scenario.name, file: resolve(scenario.file), digest: scenarioDigest(scenario), steps: scenario.steps.length } });
+    }
+    for (const step of scenario.steps.slice(start.from)) {
       if (options.signal?.aborted) break;
       options.onStep?.(step);
       const before = sessionEvents.length;
       const started = Date.now();
-      const handler = VERB_HANDLERS[step.verb as keyof typeof VERB_HANDLERS] as
-        | ((ctx: Parameters<NonNullable<(typeof VERB_HANDLERS)['signIn']>>[0], args: unknown) => Promise<unknown>)
-        | undefined;
+      const handler = handlerOf(step);
       const actor = step.as ?? lastSignedIn;
       let result: unknown;
       let error: { code: string; message: string } | undefined;
       try {
         if (!handler) throw new Error(`verb '${step.verb}' has no handler`);
-        result = await Promise.race([
-          interruption,
-          handler(
-            {
-              platform,
-              step,
-              token: actor ? tokens.get(actor) : undefined,
-              rememberToken: (principal, token) => {
-                tokens.set(principal, token);
-                lastSignedIn = principal;
-              },
-              resolve: (id) => {
-                const made = aliases[id];
-                if (made === undefined) throw errors.notFound('step result', id, 'the earlier steps (did that step fail?)');
-                return made;
-              },
-              // Confined again where the file is used: a symlink may have changed since parsing.
-              path: (p) => {
-                const confined = confinePath(p, widenRoots(scenario.paths, options.allowPaths));
-                if (!confined.ok) throw errors.badRequest(`The path '${p}' ${confined.reason}.`);
-                return confined.path;
-              },
-              rememberServiceToken: (service, value) => serviceTokens.set(service, value),
-              serviceToken: (service) => serviceTokens.get(service),
-            },
-            step.args,
-          ),
-        ]);
+        result = await Promise.race([interruption, handler(verbContext(step, actor), step.args)]);
       } catch (e) {
         if (!isSimError(e)) throw e;
         error = { code: e.code, message: e.message };
@@ -165,10 +260,10 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
         ...(mismatch ? { mismatch } : {}),
         durationMs: Date.now() - started,
       };
-      if (step.id && result && typeof result === 'object') {
-        const made = aliasOf(result as Record<string, unknown>);
-        if (made) aliases[step.id] = made;
-      }
+      const made = result && typeof result === 'object' ? aliasOf(result as Record<string, unknown>) : undefined;
+      if (step.id && made) aliases[step.id] = made;
+      // Where a resumed session's scenario goes on from (continueScenario); not once interrupted, the session is closing.
+      if (!options.signal?.aborted) await recordStepEnded(platform, { index: step.index, line: step.line, verb: step.verb, ok: outcome.ok, ...(made ? { made } : {}) });
       outcomes.push(outcome);
       options.onStep?.(step, outcome);
       if (mismatch) {
@@ -182,7 +277,6 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
         break;
       }
     }
-
     if (failures.length === 0) failures.push(...checkScenarioExpect(scenario, sessionEvents, aliases));
     const scoringRequests = await platform.scoringRequests();
     const { leftovers } = await (interrupted ?? platform.close());
@@ -195,7 +289,9 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
       ...(scoringRequests !== undefined ? { scoringRequests } : {}),
       nodeAnomalies: Object.values(platform.world.computes.byKey).flatMap((c) => c.anomalies.map((a) => `${c.compute}: ${a}`)),
     });
-    platform.checkpoint();
+    // A continued scenario's session is not saved as one that closed cleanly: recovery ends what
+    // it left and marks it recovered, which is how replay knows it (packages/cli/src/replay.ts).
+    if (start.from === 0 && !start.continued) platform.checkpoint();
     return {
       scenario,
       session: platform.session,
