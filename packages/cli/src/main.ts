@@ -616,9 +616,11 @@ export const runAsMain = (argv: readonly string[]): void => {
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
   void main(argv).then((code) => {
-    process.exitCode = code;
-    // Interrupted: a step that was in flight may still hold a timer; the session is gone, so go too.
-    if (code === EXIT.interrupted || code === EXIT.terminated) process.exit(code);
+    // The command is done and its sessions are closed (their containers, sockets and leases
+    // gone): nothing left running may keep the CLI alive — a step interrupted in flight may
+    // still hold a timer, and a resumed session was seen to leave a socket open. (stdout and
+    // stderr are pipes or files here, written synchronously, so nothing printed is lost.)
+    process.exit(code);
   });
 };
 

@@ -99,6 +99,8 @@ export type RunManagerDeps = {
  */
 export class RunManager {
   private readonly live = new Map<string, LiveRun>();
+  /** Shut down: work a run's chain still had when the session closed (a killed container's exit) may find the log closed. */
+  private stopped = false;
   /** Each run's state and status history, held and advanced by the runner; a fact the run would not take now (a late report) is dropped. */
   private readonly runner: EffectRunner<typeof runAggregate, RunExtra, RunEvent | RunNote, RunStatus[]>;
   /** Each AmlCompute cluster's workflow state, and the one chain its steps go through. */
@@ -326,6 +328,7 @@ export class RunManager {
 
   /** Stop everything still running (session end). */
   async shutdown(): Promise<void> {
+    this.stopped = true;
     this.unwatchClusters();
     for (const l of this.live.values()) {
       l.cancelExpiry?.();
@@ -356,7 +359,11 @@ export class RunManager {
             () => {},
           ),
       )
-      .then(() => this.settle(runId, live));
+      .then(() => this.settle(runId, live))
+      .catch((error: unknown) => {
+        // After the session closed there is no log to write to: what was still in flight is no news.
+        if (!this.stopped) throw error;
+      });
   }
 
   /**
