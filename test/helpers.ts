@@ -134,6 +134,24 @@ export const runCliAndKill = (
     child.on('exit', () => resolve({ sessions, events: n, ...(killedAt ? { killedAt } : {}) }));
   });
 
+/**
+ * The text of a scenario with one user, alice, signed in and owning ws1 (created in eastus):
+ * `steps` are the YAML lines that follow (each starting `  - `).
+ */
+export const aliceScenarioYaml = (name: string, options: string, steps: string[]): string =>
+  [
+    `name: ${name}`,
+    `options: ${options}`,
+    'tenant:',
+    '  principals:',
+    '    alice: { kind: user }',
+    'steps:',
+    '  - signIn: alice',
+    '  - createWorkspace: { name: ws1, resourceGroup: rg1, region: eastus }',
+    ...steps,
+    '',
+  ].join('\n');
+
 /** Call a control-plane socket as a compute target would (POST, a metrics body), with any token. */
 export const callControlPlane = (socketPath: string, path: string, token: string): Promise<{ status: number; body: { error?: { code: string; message: string } } }> =>
   new Promise((resolve, reject) => {

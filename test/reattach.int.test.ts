@@ -6,7 +6,7 @@ import type { StoredEvent } from '@amlsim/core';
 import { SecretRegistry } from '@amlsim/platform';
 import { checkInvariants } from '@amlsim/scenario';
 import { openEventStore } from '@amlsim/store';
-import { privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
+import { aliceScenarioYaml, privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
 
 /**
  * A run survives its simulator (docs/control-plane.md "When the platform restarts"): the CLI is
@@ -27,22 +27,13 @@ const writeScenario = (dir: string, ms: number, options = '{}'): string => {
   const file = join(dir, 'long-run.yaml');
   writeFileSync(
     file,
-    [
-      'name: A long run',
-      `options: ${options}`,
-      'tenant:',
-      '  principals:',
-      '    alice: { kind: user }',
-      'steps:',
-      '  - signIn: alice',
-      '  - createWorkspace: { name: ws1, resourceGroup: rg1, region: eastus }',
+    aliceScenarioYaml('A long run', options, [
       '  - createCompute: { workspace: ws1, name: cpu, type: AmlCompute, vmSize: STANDARD_DS2_V2, maxNodes: 1 }',
       '  - id: r1',
       `    submitRun: { workspace: ws1, experiment: exp1, compute: cpu, source: code/sleepy, script: train.js, args: [${ms}] }`,
       '  - waitForRun: { run: r1, timeout: 2m }',
       '    expect: { status: Completed }',
-      '',
-    ].join('\n'),
+    ]),
   );
   return file;
 };

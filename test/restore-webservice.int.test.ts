@@ -5,7 +5,7 @@ import { STREAMS, type StoredEvent } from '@amlsim/core';
 import { connectDocker } from '@amlsim/docker';
 import { createPlatform, fingerprint } from '@amlsim/platform';
 import { openEventStore } from '@amlsim/store';
-import { privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
+import { aliceScenarioYaml, privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
 
 /**
  * A web service whose replicas outlived their simulator (SIGKILL after it became Healthy) comes
@@ -20,23 +20,14 @@ const scenarioIn = (dir: string): string => {
   const file = join(dir, 'keyed-service.yaml');
   writeFileSync(
     file,
-    [
-      'name: A keyed service',
-      'options: { driver: docker }',
-      'tenant:',
-      '  principals:',
-      '    alice: { kind: user }',
-      'steps:',
-      '  - signIn: alice',
-      '  - createWorkspace: { name: ws1, resourceGroup: rg1, region: eastus }',
+    aliceScenarioYaml('A keyed service', '{ driver: docker }', [
       '  - id: m1',
       '    registerModel: { workspace: ws1, name: sentiment, path: models/sentiment.json }',
       '  - id: img',
       '    createImage: { workspace: ws1, name: sentiment-img, models: [m1], scoringScript: scoring/score.js }',
       '  - deployWebservice: { workspace: ws1, name: keyed-svc, image: img, target: ACI, authEnabled: true }',
       '  - sleep: 60s',
-      '',
-    ].join('\n'),
+    ]),
   );
   return file;
 };
