@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { connect, createServer, type Server } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSimError } from '@amlsim/core';
+import { readPidNamespace } from '@amlsim/docker';
 import { ensureLocalCa } from './local-ca';
 
 // Real openssl (Debian's), real TLS handshakes.
@@ -72,6 +73,17 @@ describe('ensureLocalCa', () => {
     const caKey = readFileSync(join(dir, 'ca.key'), 'utf8');
     expect(caKey).toContain('PRIVATE KEY');
     expect(JSON.stringify(ca)).not.toContain(caKey.split('\n')[1]);
+  });
+
+  it('takes over at once a lock whose holder died while issuing (a simulator killed mid-issue), not waiting out its age', () => {
+    const dir = freshDir();
+    ensureLocalCa(dir);
+    // A holder that has exited: its pid is gone.
+    const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }));
+    writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: dead, pidNamespace: readPidNamespace() }), { mode: 0o600 });
+    const started = Date.now();
+    expect(ensureLocalCa(dir).caCertPath).toBe(join(dir, 'ca.crt'));
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('reuses the files on the next call', () => {

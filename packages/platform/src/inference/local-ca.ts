@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SimError } from '@amlsim/core';
+import { holderCertainlyDead, readPidNamespace, readProcessStart } from '@amlsim/docker';
 
 /**
  * The simulator's own certificate authority, for the scoring gateway's HTTPS (S5.1): a CA kept
@@ -294,19 +295,39 @@ const lock = (root: string): (() => void) => {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
-      closeSync(openSync(file, 'wx', 0o600));
+      const fd = openSync(file, 'wx', 0o600);
+      // Who holds it, so that one who finds it held can tell a dead holder (packages/docker/src/lease.ts).
+      writeSync(fd, JSON.stringify({ pid: process.pid, ...optionalHolder() }));
+      closeSync(fd);
       return () => rmSync(file, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     try {
-      // A process that died while issuing left its lock: older than any issuing takes.
-      if (Date.now() - statSync(file).mtimeMs > LOCK_STALE_MS) rmSync(file, { force: true });
+      // A process that died while issuing left its lock: taken over at once when its holder is
+      // certainly dead (a simulator killed mid-issue), else once older than any issuing takes.
+      if (holderDead(file) || Date.now() - statSync(file).mtimeMs > LOCK_STALE_MS) rmSync(file, { force: true });
     } catch {
       // gone meanwhile: try again
     }
     if (Date.now() > deadline) throw localCaFailed(`${file} has been held by another process for over ${LOCK_WAIT_MS / 1000} s`);
     sleepSync(50);
+  }
+};
+
+const optionalHolder = (): { pidNamespace?: string; processStart?: string } => {
+  const pidNamespace = readPidNamespace();
+  const processStart = readProcessStart();
+  return { ...(pidNamespace ? { pidNamespace } : {}), ...(processStart ? { processStart } : {}) };
+};
+
+/** The lock's holder is certainly gone (a lock of an older version, with no holder, is judged by age alone). */
+const holderDead = (file: string): boolean => {
+  try {
+    const holder = JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown; pidNamespace?: string; processStart?: string };
+    return typeof holder.pid === 'number' && holderCertainlyDead({ pid: holder.pid, ...(holder.pidNamespace ? { pidNamespace: holder.pidNamespace } : {}), ...(holder.processStart ? { processStart: holder.processStart } : {}) });
+  } catch {
+    return false; // being written, or no holder in it
   }
 };
 
