@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type Server } from 'node:tls';
@@ -81,6 +81,17 @@ describe('ensureLocalCa', () => {
     // A holder that has exited: its pid is gone.
     const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }));
     writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: dead, pidNamespace: readPidNamespace() }), { mode: 0o600 });
+    const started = Date.now();
+    expect(ensureLocalCa(dir).caCertPath).toBe(join(dir, 'ca.crt'));
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('takes over an empty lock a process was killed in before it could write its name', () => {
+    const dir = freshDir();
+    ensureLocalCa(dir);
+    writeFileSync(join(dir, '.lock'), '', { mode: 0o600 });
+    const past = new Date(Date.now() - 5_000);
+    utimesSync(join(dir, '.lock'), past, past);
     const started = Date.now();
     expect(ensureLocalCa(dir).caCertPath).toBe(join(dir, 'ca.crt'));
     expect(Date.now() - started).toBeLessThan(10_000);

@@ -53,6 +53,7 @@ const SERVER_DAYS = 365;
 const RENEW_WITHIN_MS = 30 * 24 * 3600 * 1000;
 const LOCK_WAIT_MS = 30_000;
 const LOCK_STALE_MS = 60_000;
+const EMPTY_LOCK_MS = 2_000;
 const OPENSSL_TIMEOUT_MS = 30_000;
 
 const FILES = { caKey: 'ca.key', caCert: 'ca.crt', serverKey: 'server.key', serverCert: 'server.crt' } as const;
@@ -293,11 +294,12 @@ const sleepSync = (ms: number): void => {
 const lock = (root: string): (() => void) => {
   const file = join(root, '.lock');
   const deadline = Date.now() + LOCK_WAIT_MS;
+  // Who holds it, so that one who finds it held can tell a dead holder (packages/docker/src/lease.ts).
+  const holder = JSON.stringify({ pid: process.pid, ...optionalHolder() });
   for (;;) {
     try {
       const fd = openSync(file, 'wx', 0o600);
-      // Who holds it, so that one who finds it held can tell a dead holder (packages/docker/src/lease.ts).
-      writeSync(fd, JSON.stringify({ pid: process.pid, ...optionalHolder() }));
+      writeSync(fd, holder);
       closeSync(fd);
       return () => rmSync(file, { force: true });
     } catch (error) {
@@ -324,7 +326,11 @@ const optionalHolder = (): { pidNamespace?: string; processStart?: string } => {
 /** The lock's holder is certainly gone (a lock of an older version, with no holder, is judged by age alone). */
 const holderDead = (file: string): boolean => {
   try {
-    const holder = JSON.parse(readFileSync(file, 'utf8')) as { pid?: unknown; pidNamespace?: string; processStart?: string };
+    const text = readFileSync(file, 'utf8');
+    // A holder writes its record as it takes the lock: an empty lock older than that is one a
+    // process was killed in before it could (seen when a simulator is SIGKILLed mid-issue).
+    if (text === '') return Date.now() - statSync(file).mtimeMs > EMPTY_LOCK_MS;
+    const holder = JSON.parse(text) as { pid?: unknown; pidNamespace?: string; processStart?: string };
     return typeof holder.pid === 'number' && holderCertainlyDead({ pid: holder.pid, ...(holder.pidNamespace ? { pidNamespace: holder.pidNamespace } : {}), ...(holder.processStart ? { processStart: holder.processStart } : {}) });
   } catch {
     return false; // being written, or no holder in it
