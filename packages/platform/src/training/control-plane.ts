@@ -1,7 +1,7 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { errors, isSimError, STREAMS, type ChannelKind, type EventDataMap, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
+import { errors, isSimError, STREAMS, type ChannelKind, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
 import type { PlatformContext } from '../platform-context';
 import { closeSocketDoor, openSocketDoor, type SocketDoor } from '../runtime/socket-doors';
 import type { RunManager } from './run-manager';
@@ -49,6 +49,8 @@ export type ControlPlaneCaller = { channel: string; tokenId: string };
  */
 export class ControlPlane {
   private readonly channels = new Map<string, Channel>();
+  /** Per run, the calls whose facts it has (see `taken`); dropped when its channel lets it go. */
+  private readonly ledgers = new Map<string, Set<CallKey>>();
 
   constructor(
     private readonly p: PlatformContext,
@@ -61,13 +63,31 @@ export class ControlPlane {
    * Has the run a fact of this call already? Then the call is one sent again because its answer
    * was lost (the platform restarted mid-call; docs/control-plane.md "When the platform
    * restarts"): it is answered as before and records nothing, so each call's fact is taken once.
+   * Looked up in the run's ledger of taken calls, folded from its stream once and kept up with
+   * each fact this control plane records, so a run that sends many calls pays O(1) for each,
+   * not a scan of its stream.
    */
-  private taken<K extends 'MetricsWrittenBack' | 'RunStatusReported' | 'OutputUploaded' | 'RunLogsUploaded' | 'RunScriptEnded'>(
-    runId: string,
-    type: K,
-    same: (data: EventDataMap[K]) => boolean,
-  ): boolean {
-    return this.p.store.readStream(STREAMS.run(runId)).some((e) => e.type === type && same(e.data as EventDataMap[K]));
+  private taken(runId: string, key: CallKey): boolean {
+    return this.ledger(runId).has(key);
+  }
+
+  private ledger(runId: string): Set<CallKey> {
+    let ledger = this.ledgers.get(runId);
+    if (!ledger) {
+      ledger = new Set();
+      for (const e of this.p.store.readStream(STREAMS.run(runId))) {
+        const key = callKeyOf(e.type, e.data);
+        if (key) ledger.add(key);
+      }
+      this.ledgers.set(runId, ledger);
+    }
+    return ledger;
+  }
+
+  /** Record a control-plane call's facts on its run, and note the call as taken. */
+  private async take(runId: string, key: CallKey, facts: Parameters<RunManager['record']>[1], caller: ControlPlaneCaller): Promise<void> {
+    await this.runs.record(runId, facts, caller);
+    this.ledger(runId).add(key);
   }
 
   /** Open a channel: a fresh door and a server listening in it. */
@@ -120,6 +140,7 @@ export class ControlPlane {
     const channel = this.channels.get(channelId);
     if (!channel) return;
     channel.runs.delete(runId);
+    this.ledgers.delete(runId);
     if (channel.kind === 'container') await this.close(channelId);
   }
 
@@ -242,8 +263,9 @@ export class ControlPlane {
         const status = body.status;
         if (status !== 'Preparing' && status !== 'Running' && status !== 'Finalizing') throw errors.badRequest(`status must be Preparing, Running or Finalizing, not ${JSON.stringify(status)}`);
         const step = typeof body.detail === 'string' ? body.detail : status;
-        if (this.taken(runId, 'RunStatusReported', (d) => d.status === status && d.step === step)) return { ok: true };
-        await this.runs.record(runId, [...steps, { type: 'RunStatusReported', data: { ...ref, status, step } }], caller);
+        const key = callKey.status(status, step);
+        if (this.taken(runId, key)) return { ok: true };
+        await this.take(runId, key, [...steps, { type: 'RunStatusReported', data: { ...ref, status, step } }], caller);
         return { ok: true };
       }
       case 'heartbeat':
@@ -255,8 +277,9 @@ export class ControlPlane {
         // Rows come from inside the container (a script can write the metrics file itself): check them.
         rows.forEach((row, i) => checkMetricRow(row, i));
         const batch = typeof body.batch === 'number' ? body.batch : 0;
-        if (this.taken(runId, 'MetricsWrittenBack', (d) => d.batch === batch)) return { ok: true, accepted: rows.length };
-        await this.runs.record(runId, [{ type: 'MetricsWrittenBack', data: { ...ref, batch, count: rows.length, rows: rows as MetricRow[] } }], caller);
+        const key = callKey.metrics(batch);
+        if (this.taken(runId, key)) return { ok: true, accepted: rows.length };
+        await this.take(runId, key, [{ type: 'MetricsWrittenBack', data: { ...ref, batch, count: rows.length, rows: rows as MetricRow[] } }], caller);
         return { ok: true, accepted: rows.length };
       }
       case 'outputs': {
@@ -265,28 +288,30 @@ export class ControlPlane {
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
         const bytes = Buffer.from(body.content, 'base64');
         const path = body.path;
-        if (this.taken(runId, 'OutputUploaded', (d) => d.path === path && d.bytes === bytes.length)) return { ok: true };
+        const key = callKey.output(path, bytes.length);
+        if (this.taken(runId, key)) return { ok: true };
         // S4.1: outputs live in the workspace's blob storage, encrypted at rest.
         this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `ExperimentRun/dcid.${runId}/outputs/${body.path}`, bytes);
-        await this.runs.record(runId, [{ type: 'OutputUploaded', data: { ...ref, path: body.path, bytes: bytes.length } }], caller);
+        await this.take(runId, key, [{ type: 'OutputUploaded', data: { ...ref, path: body.path, bytes: bytes.length } }], caller);
         return { ok: true };
       }
       case 'logs': {
         const stdout = typeof body.stdout === 'string' ? body.stdout : '';
         const stderr = typeof body.stderr === 'string' ? body.stderr : '';
-        if (this.taken(runId, 'RunLogsUploaded', () => true)) return { ok: true };
+        if (this.taken(runId, callKey.logs)) return { ok: true };
         const ws = this.p.world.workspaces.byId[run.workspaceId]!;
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
         this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `ExperimentRun/dcid.${runId}/logs/user_logs.txt`, Buffer.from(`${stdout}${stderr}`));
         const tail = this.p.secrets.redact(`${stdout}${stderr}`.split('\n').filter(Boolean).slice(-10).join('\n')).slice(-2000);
-        await this.runs.record(runId, [...steps, { type: 'RunLogsUploaded', data: { ...ref, stdoutBytes: stdout.length, stderrBytes: stderr.length, tail } }], caller);
+        await this.take(runId, callKey.logs, [...steps, { type: 'RunLogsUploaded', data: { ...ref, stdoutBytes: stdout.length, stderrBytes: stderr.length, tail } }], caller);
         return { ok: true };
       }
       case 'complete': {
         const exitCode = typeof body.exitCode === 'number' ? body.exitCode : 1;
-        if (this.taken(runId, 'RunScriptEnded', () => true)) return { ok: true };
-        await this.runs.record(
+        if (this.taken(runId, callKey.complete)) return { ok: true };
+        await this.take(
           runId,
+          callKey.complete,
           [{ type: 'RunScriptEnded', data: { ...ref, exitCode, ...(typeof body.error === 'string' ? { error: body.error } : {}) } }],
           caller,
         );
@@ -296,6 +321,34 @@ export class ControlPlane {
     throw errors.notFound('control-plane call', call);
   }
 }
+
+/** A control-plane call that records a fact, by what makes a repeat of it the same call. */
+type CallKey = string & { readonly __call: unique symbol };
+const callKey = {
+  status: (status: string, step: string) => `status ${status} ${step}` as CallKey,
+  metrics: (batch: number) => `metrics ${batch}` as CallKey,
+  output: (path: string, bytes: number) => `output ${bytes} ${path}` as CallKey,
+  logs: 'logs' as CallKey,
+  complete: 'complete' as CallKey,
+};
+
+/** The call a run's fact was recorded by, if it is one a repeat of which must not record again. */
+const callKeyOf = (type: string, data: Record<string, unknown>): CallKey | undefined => {
+  switch (type) {
+    case 'RunStatusReported':
+      return callKey.status(String(data.status), String(data.step));
+    case 'MetricsWrittenBack':
+      return callKey.metrics(Number(data.batch));
+    case 'OutputUploaded':
+      return callKey.output(String(data.path), Number(data.bytes));
+    case 'RunLogsUploaded':
+      return callKey.logs;
+    case 'RunScriptEnded':
+      return callKey.complete;
+    default:
+      return undefined;
+  }
+};
 
 const SCALAR = new Set(['number', 'string', 'boolean']);
 
