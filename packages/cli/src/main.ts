@@ -351,6 +351,8 @@ const continueStoppedScenario = async (platform: Platform, store: EventStore, da
   const { scenarios, invalid } = loadScenarios([began.file], o.allowPath ?? []);
   if (invalid || !scenarios[0]) return notContinued('the file no longer parses');
   if (!o.json) out(pc.bold(`▶ ${scenarios[0].name}, continued  (${began.file}; session ${session})`));
+  await platform.resumeImages();
+  await platform.resumeDeployments();
   await platform.restoreWebservices();
   let result: ScenarioResult | undefined;
   try {

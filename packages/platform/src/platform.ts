@@ -99,6 +99,17 @@ export type Platform = {
   reconcileWorkspaces(): Promise<Array<{ workspaceId: string; outcome: 'rolledBack' | 'completed' }>>;
   /** A resumed session's web services whose replicas all ran on, served again (WebserviceService.restore). */
   restoreWebservices(): Promise<string[]>;
+  /**
+   * A resumed session's images its dead simulator left being made, carried on from the step
+   * under way (ImageService.resume): built, checked, pushed and created, or failed PlatformRestarted.
+   */
+  resumeImages(): Promise<Array<{ imageId: string; image: string; status: string }>>;
+  /**
+   * A resumed session's deployments its dead simulator left starting replicas, carried on
+   * (WebserviceService.resumeDeployments): Healthy with the replicas that ran on and the rest
+   * started again, or Failed PlatformRestarted with none left.
+   */
+  resumeDeployments(): Promise<Array<{ service: string; status: 'Healthy' | 'Failed'; reason?: string }>>;
   /** Move the virtual clock (a fact in the log, so a replay shows why tokens expired). */
   advanceClock(ms: number): Promise<void>;
   /**
@@ -284,7 +295,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
         if (keys) state.serviceKeys[service] = { ...keys };
         else delete state.serviceKeys[service];
       }),
-  });
+  }, scheduler);
   if (swept.length > 0) {
     await context.bus.run('SweepOrphans', (ctx) =>
       ctx.emitAsPlatform(STREAMS.session(session), 'any', swept.map((data) => ({ type: 'OrphansSwept' as const, data }))),
@@ -395,6 +406,8 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       return done;
     },
     restoreWebservices: () => webservices.restore(),
+    resumeImages: () => images.resume(),
+    resumeDeployments: () => webservices.resumeDeployments(),
     reattachRuns: async () => {
       const taken: string[] = [];
       const lost: string[] = [];

@@ -194,6 +194,12 @@ export type EventDataMap = {
   ImageCreated: WorkspaceRef & { imageId: string; image: string; location: string };
   ImageCreationFailed: WorkspaceRef & { imageId: string; image: string; reason: string };
   ImageCreationTimedOut: WorkspaceRef & { imageId: string; image: string; afterMs: number };
+  /**
+   * A resumed session goes on with an image its dead simulator left being made
+   * (packages/platform/src/inference/images.ts `resume`): `effect`, the step under way, is
+   * carried out again (the build is content-addressed, the push idempotent).
+   */
+  ImageCreationResumed: WorkspaceRef & { imageId: string; image: string; effect: 'buildImage' | 'checkScoringScript' | 'pushImage' | 'completeImage' };
   // ---- Web services (S1.4, S1.5, S7.3, S8.5) ------------------------------------------------------
   WebserviceDeploymentRequested: WorkspaceRef & {
     serviceId: string;
@@ -224,6 +230,12 @@ export type EventDataMap = {
   /** The deployment did not bring the service up (a replica exited or never answered); its replicas were removed. */
   WebserviceFailed: WorkspaceRef & { serviceId: string; service: string; reason: string };
   WebserviceUnschedulable: WorkspaceRef & { serviceId: string; service: string; compute: string; replicas: number; capacity: number };
+  /**
+   * A resumed session goes on with a deployment its dead simulator left starting its replicas
+   * (packages/platform/src/inference/webservices.ts `resumeDeployments`): `kept` replicas ran on
+   * and answer, `restarting` are started (again), with the keys kept from before.
+   */
+  WebserviceDeploymentResumed: WorkspaceRef & { serviceId: string; service: string; kept: string[]; restarting: string[] };
   ServiceTokenIssued: WorkspaceRef & {
     serviceId: string;
     service: string;
@@ -235,6 +247,8 @@ export type EventDataMap = {
     clusterRegion: string;
     durationMs: number;
   };
+  /** A web-service token reached its refreshBy (S1.6): its holder should get a new one before `expiresAt`. */
+  ServiceTokenRefreshDue: WorkspaceRef & { serviceId: string; service: string; tokenId: string; refreshBy: string; expiresAt: string };
   ServiceKeyRegenerated: WorkspaceRef & { serviceId: string; service: string; key: 'Primary' | 'Secondary'; fingerprint: string };
   WebserviceDeleted: WorkspaceRef & { serviceId: string; service: string };
   ScoringRequestRecorded: WorkspaceRef & {
@@ -396,6 +410,11 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   ImageCreated: { lane: 'RP', cites: ['S8.5'], doc: 'The image is ready in the registry (status Succeeded).' },
   ImageCreationTimedOut: { lane: 'RP', cites: ['S8.5'], doc: 'The image took longer than the build timeout (status TimedOut).' },
   ImageCreationFailed: { lane: 'RP', cites: ['S8.5'], doc: 'The image failed (status Failed); the reason is the build or scoring-script error.' },
+  ImageCreationResumed: {
+    lane: 'RP',
+    cites: ['S8.5'],
+    doc: 'The simulator was restarted while the image was being made: the resumed session carries out the step under way again (the build is reused, the push idempotent).',
+  },
   WebserviceDeploymentRequested: { lane: 'RP', cites: ['S8.5', 'S1.4'], doc: 'A web service is being deployed from an image (status Transitioning).' },
   ServiceKeysGenerated: { lane: 'RP', cites: ['S1.5'], doc: 'Key auth is on: a primary and a secondary key were made (fingerprints only).' },
   ReplicaStarted: { lane: 'Compute', cites: ['S8.5'], doc: 'A scoring replica container started from the image pulled from the registry.' },
@@ -408,11 +427,17 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   WebserviceUnhealthy: { lane: 'RP', cites: ['S8.5'], doc: 'A replica of a running service went down (its container exited); the service answers from the replicas left, or 503 when none is.' },
   WebserviceFailed: { lane: 'RP', cites: ['S8.5'], doc: "The deployment failed: a replica did not come up; the reason is its scoring server's error. The replicas were removed." },
   WebserviceUnschedulable: { lane: 'Compute', cites: ['S8.5'], doc: 'The AKS cluster has too few agents for the replicas asked for.' },
+  WebserviceDeploymentResumed: {
+    lane: 'RP',
+    cites: ['S8.5'],
+    doc: 'The simulator was restarted while the replicas were being started: the resumed session keeps those that ran on and starts the rest, with the same keys.',
+  },
   ServiceTokenIssued: {
     lane: 'AAD',
     cites: ['S1.6'],
     doc: "A web-service token was issued by the workspace's region (fingerprint only); durationMs grows with the distance to the cluster's region.",
   },
+  ServiceTokenRefreshDue: { lane: 'AAD', cites: ['S1.6'], doc: 'A web-service token reached its refreshBy (half its lifetime): its holder should get a new one before it expires.' },
   ServiceKeyRegenerated: { lane: 'RP', cites: ['S1.5'], doc: 'One key was regenerated: its old value is refused from the next request on.' },
   WebserviceDeleted: { lane: 'RP', cites: ['S8.5'], doc: 'The web service and its replicas are gone.' },
   ScoringRequestRecorded: { lane: 'AppInsights', cites: ['S7.3'], doc: 'App Insights recorded a scoring request, accepted or refused.' },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../events/envelope';
-import { advanceImage, foldImage, imageStatusOf, startImage, type ImageMachineEvent, type ImageSnapshot } from './image.machine';
+import { advanceImage, foldImage, imageStatusOf, imageStepEffect, startImage, type ImageMachineEvent, type ImageSnapshot } from './image.machine';
 
 /** An image's lifecycle (S8.5): built, its scoring script checked, pushed, created; or failed saying why. */
 const requested = { imageId: 'img_1', image: 'sentiment-img', workspaceId: 'w1', workspace: 'ws1', version: 1, models: ['m1'], scoringScript: 'score.js' } as never;
@@ -12,6 +12,7 @@ const e = {
   created: { type: 'ImageCreated' },
   failed: { type: 'ImageCreationFailed', reason: 'SyntaxError: Unexpected token' },
   timedOut: { type: 'ImageCreationTimedOut', afterMs: 600000 },
+  resumed: { type: 'ImageCreationResumed' },
 } as unknown as Record<string, ImageMachineEvent>;
 
 const play = (names: string[]) => {
@@ -73,6 +74,33 @@ describe('image machine', () => {
     expect(imageStatusOf(foldImage(stored)!)).toBe('Succeeded');
     expect(foldImage([])).toBeUndefined();
     expect(foldImage(stored.slice(1))).toBeUndefined();
+  });
+});
+
+describe('image machine: resumed after a restart', () => {
+  it('ImageCreationResumed names the effect of the step under way again, with a new id, and the image goes on from there', () => {
+    for (const [upTo, effect, params] of [
+      [[], 'buildImage', undefined],
+      [['built'], 'checkScoringScript', { tag: 'amlsim/img:1' }],
+      [['built', 'scriptOk'], 'pushImage', { tag: 'amlsim/img:1' }],
+      [['built', 'scriptOk', 'pushed'], 'completeImage', undefined],
+    ] as const) {
+      let [s] = startImage(requested, 1);
+      upTo.forEach((name, i) => ([s] = advanceImage(s, e[name]!, i + 2)));
+      expect(imageStepEffect(s)).toBe(effect);
+      const [again, named] = advanceImage(s, e.resumed!, 10);
+      expect(named).toEqual([{ type: effect, params, id: '10:0' }]);
+      expect(imageStatusOf(again)).toBe('Running');
+      expect(again.context.tag).toBe(s.context.tag);
+    }
+    const done = play(['built', 'resumed', 'scriptOk', 'resumed', 'pushed', 'created']);
+    expect(imageStatusOf(done.s)).toBe('Succeeded');
+  });
+
+  it('an image that ended is not resumed: it has no step under way', () => {
+    expect(play(['built', 'scriptOk', 'pushed', 'created']).s.can(e.resumed!)).toBe(false);
+    expect(play(['failed']).s.can(e.resumed!)).toBe(false);
+    expect(imageStepEffect(play(['timedOut']).s)).toBeUndefined();
   });
 });
 

@@ -7,6 +7,10 @@ import { defineAggregate, type EffectOf } from '../aggregate/define-aggregate';
  * An image's lifecycle (S8.5), with the platform's image statuses as tags: Running while it is
  * built, checked and pushed; then Succeeded or Failed. Entry actions name the effects
  * (`buildImage`, `checkScoringScript`, `pushImage`, `completeImage`) the platform carries out.
+ * `ImageCreationResumed` (a resumed session going on with an image its dead simulator left
+ * being made) re-enters the step under way, so its effect is named again with a new id and
+ * carried out again: the effect runner never carries out a started effect id twice
+ * (packages/platform/src/runtime/effect-runner.ts), and each step is safe to repeat.
  */
 type Ev<K extends keyof EventDataMap> = MachineEvent<K>;
 export type ImageMachineEvent =
@@ -15,7 +19,8 @@ export type ImageMachineEvent =
   | Ev<'ImagePushed'>
   | Ev<'ImageCreated'>
   | Ev<'ImageCreationFailed'>
-  | Ev<'ImageCreationTimedOut'>;
+  | Ev<'ImageCreationTimedOut'>
+  | Ev<'ImageCreationResumed'>;
 
 export type ImageStatus = 'Running' | 'Succeeded' | 'Failed' | 'TimedOut';
 
@@ -46,7 +51,7 @@ export const imageMachine = setup({
         building: {
           tags: ['Running'],
           entry: 'buildImage',
-          on: { ImageBuilt: { target: 'checking', actions: assign({ tag: ({ event }) => event.tag }) } },
+          on: { ImageBuilt: { target: 'checking', actions: assign({ tag: ({ event }) => event.tag }) }, ImageCreationResumed: { target: 'building', reenter: true } },
         },
         checking: {
           tags: ['Running'],
@@ -58,14 +63,18 @@ export const imageMachine = setup({
               // The failure itself follows as ImageCreationFailed, with the script's error.
               { actions: assign({ reason: ({ event }) => (event.type === 'ImageScoringScriptChecked' ? event.detail : undefined) }) },
             ],
+            ImageCreationResumed: { target: 'checking', reenter: true },
           },
         },
         pushing: {
           tags: ['Running'],
           entry: { type: 'pushImage', params: ({ context }) => ({ tag: context.tag! }) },
-          on: { ImagePushed: { target: 'completing', actions: assign({ location: ({ event }) => `${event.registry}/${event.repository}@${event.digest}` }) } },
+          on: {
+            ImagePushed: { target: 'completing', actions: assign({ location: ({ event }) => `${event.registry}/${event.repository}@${event.digest}` }) },
+            ImageCreationResumed: { target: 'pushing', reenter: true },
+          },
         },
-        completing: { tags: ['Running'], entry: 'completeImage', on: { ImageCreated: '#image.succeeded' } },
+        completing: { tags: ['Running'], entry: 'completeImage', on: { ImageCreated: '#image.succeeded', ImageCreationResumed: { target: 'completing', reenter: true } } },
       },
     },
     succeeded: { tags: ['Succeeded'], type: 'final' },
@@ -86,4 +95,11 @@ export const startImage = (requested: EventDataMap['ImageCreationRequested'], po
 export const advanceImage = (snapshot: ImageSnapshot, event: ImageMachineEvent, position?: number): [ImageSnapshot, ImageEffect[]] =>
   imageAggregate.advance(snapshot, event, position);
 export const imageStatusOf = (snapshot: ImageSnapshot): ImageStatus => [...snapshot.tags][0] as ImageStatus;
+
+/** The effect of the step an image being made is at (what `ImageCreationResumed` carries out again); undefined once it ended. */
+export const imageStepEffect = (snapshot: ImageSnapshot): (typeof IMAGE_EFFECTS)[number] | undefined => {
+  if (imageStatusOf(snapshot) !== 'Running') return undefined;
+  const step = (snapshot.value as { making?: string }).making;
+  return ({ building: 'buildImage', checking: 'checkScoringScript', pushing: 'pushImage', completing: 'completeImage' } as const)[step as 'building'];
+};
 export const foldImage = (events: readonly StoredEvent[]): ImageSnapshot | undefined => imageAggregate.fold(events);

@@ -6,6 +6,7 @@ import {
   isSimError,
   imageAggregate,
   imageStatusOf,
+  imageStepEffect,
   type EventDataMap,
   type ImageContext,
   type ImageSnapshot,
@@ -44,8 +45,6 @@ export const imageStream = STREAMS.image;
  */
 export class ImageService {
   private readonly registries = new Map<string, Promise<RegistryProcess>>();
-  /** Scoring scripts by image id (host paths stay out of events). */
-  private readonly sources = new Map<string, { scoringScript: string; models: string[] }>();
   /** A build, check or push step that takes longer than this ends the image TimedOut. */
   stepTimeoutMs = 10 * 60_000;
 
@@ -100,6 +99,10 @@ export class ImageService {
       const modelIds = args.models.map((id) => this.resolveModel(ws, id));
       const imageId = this.p.ids.next('img');
       const version = this.versionsOf(ws, args.name) + 1;
+      // The scoring script is uploaded to the workspace storage, as AML uploads an image's assets
+      // (S8.5): the build reads it from there, also when a resumed session builds it again
+      // (`resume`), and its host path stays out of the log.
+      this.p.storage.putBlob(this.storageIdentity(ws), ws.storageAccount!, ws.blobContainer!, scriptBlob(args.name, version, basename(args.scoringScript)), readFileSync(args.scoringScript));
       const requested: EventDataMap['ImageCreationRequested'] = {
         workspaceId: ws.workspaceId,
         workspace: ws.workspace,
@@ -110,7 +113,6 @@ export class ImageService {
         scoringScript: basename(args.scoringScript),
         dependencies: args.dependencies ?? [],
       };
-      this.sources.set(imageId, { scoringScript: args.scoringScript, models: modelIds });
       const final = await this.runner.execute(ctx, imageStream(imageId), () => [{ type: 'ImageCreationRequested', data: requested }], { runtime, ws });
       const status = imageStatusOf(final);
       if (status === 'Failed' || status === 'TimedOut') throw errors.imageCreationFailed(args.name, final.context.reason ?? 'unknown');
@@ -135,8 +137,58 @@ export class ImageService {
     } catch (error) {
       throw isSimError(error) && error.code === 'Forbidden' ? errors.managedIdentityAccessDenied(ws.workspace, 'key vault', 'deployWebservice') : error;
     }
-    const pulled = await runtime.pullImage({ reference: image.context.location, username: registry.username, password });
+    // The registry keeps its storage across simulators, not its port: an image pushed before a
+    // restart is pulled by its repository and digest from where the registry listens now.
+    const repositoryAndDigest = image.context.location.slice(image.context.location.indexOf('/') + 1);
+    const pulled = await runtime.pullImage({ reference: `${registry.address}/${repositoryAndDigest}`, username: registry.username, password });
     return { reference: pulled.reference };
+  }
+
+  /**
+   * A resumed session's images its dead simulator left being made (packages/platform/src/resume.ts),
+   * level-triggered: each image still Running gets `ImageCreationResumed`, which re-enters the
+   * step under way so that its effect is carried out again through the runner — a build is
+   * content-addressed (the image made before is reused), a check runs again, a push to the
+   * workspace's registry is idempotent — and the image ends in the facts a build without a
+   * restart ends in. One whose model files or scoring script are gone from the workspace
+   * storage, or with no container runtime left, fails PlatformRestarted saying so. Returns each
+   * image gone on with and how it ended.
+   */
+  async resume(): Promise<Array<{ imageId: string; image: string; status: ImageStatus }>> {
+    const out: Array<{ imageId: string; image: string; status: ImageStatus }> = [];
+    const mine = [...this.p.store.readAll()].filter((e) => e.type === 'ImageCreationRequested' && e.meta.session === this.p.session);
+    for (const requested of mine) {
+      const imageId = String(requested.data.imageId);
+      const stream = imageStream(imageId);
+      if (!imageStepEffect(this.load(imageId))) continue;
+      const image = this.load(imageId).context;
+      const ws = this.p.world.workspaces.byId[image.workspaceId];
+      const restarted = `PlatformRestarted: the simulator of session ${this.p.session} stopped while image '${image.image}' was being made`;
+      let gone: string | undefined;
+      let runtime: InferenceRuntime | undefined;
+      try {
+        if (!ws) throw new Error(`its workspace '${image.workspace}' is gone`);
+        runtime = await this.runtime('resumeImage');
+        if (imageStepEffect(this.load(imageId)) === 'buildImage') this.sourcesOf(ws, image);
+      } catch (error) {
+        gone = error instanceof Error ? error.message : String(error);
+      }
+      const ctx = this.p.bus.context('ResumeImage');
+      const final = await this.runner.execute(
+        ctx,
+        stream,
+        // Decided on the image's chain, from its state then: one that ended meanwhile is left as it is.
+        (current) => {
+          const effect = current && imageStepEffect(current.snapshot);
+          if (!effect) return [];
+          if (gone !== undefined) return [{ type: 'ImageCreationFailed', data: { ...ref(image), reason: `${restarted}, and it cannot go on: ${gone}` } }];
+          return [{ type: 'ImageCreationResumed', data: { ...ref(image), effect } }];
+        },
+        { runtime: runtime!, ws: ws! },
+      );
+      out.push({ imageId, image: image.image, status: imageStatusOf(final) });
+    }
+    return out;
   }
 
   /**
@@ -174,23 +226,47 @@ export class ImageService {
     return found.modelId;
   }
 
+  /**
+   * What an image is built from, read from the workspace storage as the workspace identity: its
+   * models' files and its scoring script.
+   * @throws Error naming what is gone (a model version, a model file, the scoring script).
+   */
+  private sourcesOf(ws: WorkspaceRecord, image: ImageContext): { modelFiles: Array<{ path: string; content: Buffer }>; script: Buffer } {
+    const modelFiles = image.models.flatMap((id) => {
+      const [name, v] = id.split(':') as [string, string];
+      const version = this.p.world.models[ws.workspaceId]?.[name]?.find((m) => m.version === Number(v));
+      if (!version) throw new Error(`model ${id} is not registered in workspace '${ws.workspace}'`);
+      try {
+        return this.models.files(ws, version).map((f) => ({ path: `${MODELS_DIR}/${name}/${f.path}`, content: f.content }));
+      } catch (error) {
+        throw new Error(`the files of model ${id} cannot be read from the workspace storage (${error instanceof Error ? error.message : String(error)})`);
+      }
+    });
+    let script: Buffer;
+    try {
+      script = this.p.storage.getBlob(this.storageIdentity(ws), ws.storageAccount!, ws.blobContainer!, scriptBlob(image.image, image.version, image.scoringScript));
+    } catch (error) {
+      throw new Error(`the scoring script ${image.scoringScript} cannot be read from the workspace storage (${error instanceof Error ? error.message : String(error)})`);
+    }
+    return { modelFiles, script };
+  }
+
+  private storageIdentity(ws: WorkspaceRecord) {
+    return { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+  }
+
   /** buildImage: the Docker image on the Node base, with the models, the scoring script and its dependencies. */
   private async build(runtime: InferenceRuntime, ws: WorkspaceRecord, image: ImageContext): Promise<ImageOutcome[]> {
-    const source = this.sources.get(image.imageId)!;
-    const modelFiles = source.models.flatMap((id) => {
-      const [name, v] = id.split(':') as [string, string];
-      const version = this.p.world.models[ws.workspaceId]![name]!.find((m) => m.version === Number(v))!;
-      return this.models.files(ws, version).map((f) => ({ path: `${MODELS_DIR}/${name}/${f.path}`, content: f.content }));
-    });
+    const { modelFiles, script } = this.sourcesOf(ws, image);
     // One model: AZUREML_MODEL_DIR is the directory holding its files; several: the parent, one sub-directory per model name.
-    const modelDir = source.models.length === 1 ? `${MODELS_DIR}/${source.models[0]!.split(':')[0]}` : MODELS_DIR;
+    const modelDir = image.models.length === 1 ? `${MODELS_DIR}/${image.models[0]!.split(':')[0]}` : MODELS_DIR;
     const scriptPath = `${APP_DIR}/${image.scoringScript}`;
     const built = await runtime.buildServiceImage({
       session: this.p.session,
       workspace: ws.workspace,
       files: [
         ...modelFiles,
-        { path: scriptPath, content: readFileSync(source.scoringScript) },
+        { path: scriptPath, content: script },
         { path: `${APP_DIR}/dependencies.json`, content: JSON.stringify(image.dependencies) },
         ...scoringFiles().map((f) => ({ path: f.path, hostPath: f.hostPath, mode: 0o644 })),
       ],
@@ -217,8 +293,7 @@ export class ImageService {
       const logs = await check.logs();
       const lines = `${logs.stdout}\n${logs.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
       // The build log is kept with the image, encrypted in the workspace storage (S4.1).
-      const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
-      this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `images/${image.image}/${image.version}/build.log`, Buffer.from(lines.join('\n')));
+      this.p.storage.putBlob(this.storageIdentity(ws), ws.storageAccount!, ws.blobContainer!, `images/${image.image}/${image.version}/build.log`, Buffer.from(lines.join('\n')));
       const detail = (lines.at(-1) ?? '').replace(/^amlsim scoring: /, '');
       if (exitCode === 0) return [{ type: 'ImageScoringScriptChecked', data: { ...ref(image), ok: true, detail } }];
       return [
@@ -270,5 +345,8 @@ export class ImageService {
     return r;
   }
 }
+
+/** Where an image's scoring script is kept in the workspace storage, beside its build log. */
+const scriptBlob = (image: string, version: number, scoringScript: string): string => `images/${image}/${version}/source/${scoringScript}`;
 
 const ref = (image: ImageContext) => ({ workspaceId: image.workspaceId, workspace: image.workspace, imageId: image.imageId, image: image.image });

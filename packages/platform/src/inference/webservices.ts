@@ -3,12 +3,13 @@ import { existsSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { actions, errors, nextWebserviceStatus, type AppInsightsRecord, type WebserviceRecord, type WorkspaceRecord, STREAMS } from '@amlsim/core';
+import { actions, errors, nextWebserviceStatus, type AppInsightsRecord, type EventDataMap, type StoredEvent, type WebserviceRecord, type WorkspaceRecord, STREAMS } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
 import { signJwt, verifyJwt, type SigningKey } from '../identity/jwt';
 import { crossRegionLatencyMs } from '../arm/regions';
-import type { RunningContainer } from '../compute/compute-driver';
-import { declareCommand } from '../runtime/command-bus';
+import type { InferenceRuntime, RunningContainer } from '../compute/compute-driver';
+import { declareCommand, type CommandContext } from '../runtime/command-bus';
+import type { Scheduler } from '../runtime/scheduler';
 import type { PlatformContext } from '../platform-context';
 import { sessionTempPath } from '../runtime/session-temp';
 import { openSocketDoor } from '../runtime/socket-doors';
@@ -42,7 +43,12 @@ type Live = {
   serving?: Map<number, { replica: string; socket: string }>;
   /** What the gateway routes to (re-registered with the replicas left when one goes down). */
   route?: { gateway: ScoringGateway; service: ScoringService };
+  /** Cancels of its tokens' refreshBy timers (the service going cancels them). */
+  refreshTimers?: Array<() => void>;
 };
+
+type DeploymentRequested = EventDataMap['WebserviceDeploymentRequested'];
+type ServiceRef = { workspaceId: string; workspace: string; serviceId: string; service: string };
 
 export const serviceStream = STREAMS.service;
 
@@ -75,6 +81,8 @@ export class WebserviceService {
      * the service is gone), so that a resumed session serves them with the same ones.
      */
     private readonly kept: { tokenKey: SigningKey; keepKeys: (service: string, keys: { Primary: string; Secondary: string } | undefined) => void; keys: (service: string) => { Primary: string; Secondary: string } | undefined },
+    /** The platform's timers (runtime/scheduler.ts): a token's refreshBy is one. */
+    private readonly scheduler: Scheduler,
   ) {
     this.tokenKey = kept.tokenKey;
   }
@@ -149,23 +157,19 @@ export class WebserviceService {
       const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace, serviceId, service: args.name };
       const stream = serviceStream(serviceId);
       const image = this.images.load(args.imageId).context;
-      ctx.emit(stream, 'no-stream', [
-        {
-          type: 'WebserviceDeploymentRequested',
-          data: {
-            ...ref,
-            imageId: args.imageId,
-            image: image.image,
-            target: args.target,
-            ...(cluster ? { compute: cluster.compute } : {}),
-            authEnabled,
-            tokenAuthEnabled: args.tokenAuthEnabled ?? false,
-            replicas,
-            cpu: cpuCores,
-            memoryGb,
-          },
-        },
-      ]);
+      const requested: DeploymentRequested = {
+        ...ref,
+        imageId: args.imageId,
+        image: image.image,
+        target: args.target,
+        ...(cluster ? { compute: cluster.compute } : {}),
+        authEnabled,
+        tokenAuthEnabled: args.tokenAuthEnabled ?? false,
+        replicas,
+        cpu: cpuCores,
+        memoryGb,
+      };
+      ctx.emit(stream, 'no-stream', [{ type: 'WebserviceDeploymentRequested', data: requested }]);
       if (cluster && replicas > capacity) {
         ctx.emit(stream, 'any', [{ type: 'WebserviceUnschedulable', data: { ...ref, compute: cluster.compute, replicas, capacity } }]);
         return { service: args.name, status: 'Unschedulable', reason: `${replicas} replicas do not fit on '${cluster.compute}' (room for ${capacity})` };
@@ -181,30 +185,8 @@ export class WebserviceService {
       const replicaNames: string[] = [];
       try {
         for (let i = 0; i < replicas; i++) {
-          const door = openSocketDoor(this.p.session, [serviceId, String(i)], 'target');
-          const dir = door.dir;
-          live.dirs.push(door.root);
-          const container = await runtime.startContainer({
-            session: this.p.session,
-            workspace: ws.workspace,
-            service: args.name,
-            role: 'scoring',
-            // AKS spreads replicas over its agents.
-            ...(cluster ? { agent: `${cluster.compute}-agent-${i % (cluster.agentCount ?? 1)}` } : {}),
-            image: reference,
-            env: { AMLSIM_SCORING_SOCKET: REPLICA_SOCKET },
-            binds: [{ hostPath: dir, containerPath: '/amlsim/scoring' }],
-            // The replica gets the CPU and memory the deployment records (defaults: 0.1 CPU, 0.5 GB),
-            // CPU capped at the host's cores: docker refuses more than the machine has.
-            memoryBytes: Math.round(memoryGb * 2 ** 30),
-            nanoCpus: Math.round(Math.min(cpuCores, availableParallelism()) * 1_000_000_000),
-          });
-          live.containers.push(container);
-          const replica = cluster ? `replica-${i}@agent-${i % (cluster.agentCount ?? 1)}` : `replica-${i}`;
-          replicaNames.push(replica);
-          ctx.emit(stream, 'any', [{ type: 'ReplicaStarted', data: { ...ref, replica, container: container.id.slice(0, 12) } }]);
-          await waitHealthy(join(dir, 'replica.sock'), container);
-          sockets.push(join(dir, 'replica.sock'));
+          sockets.push(await this.startReplica(ctx, runtime, ws, requested, reference, i, live));
+          replicaNames.push(this.replicaName(requested, i));
         }
       } catch (error) {
         // S8.5: the deployment ends Failed (as wait_for_deployment reports it); nothing of it keeps running.
@@ -218,6 +200,47 @@ export class WebserviceService {
       ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, ...(args.tls !== false ? { caCert: this.caCertPath() } : {}) } }]);
       return { service: args.name, status: 'Healthy', scoringUri };
     });
+  }
+
+  /** Replica `i` of a deployment: `replica-<i>`, on AKS with the agent it runs on (replicas are spread over the agents). */
+  private replicaName(d: DeploymentRequested, i: number): string {
+    return d.compute ? `replica-${i}@agent-${i % this.agentCountOf(d)}` : `replica-${i}`;
+  }
+
+  private agentCountOf(d: DeploymentRequested): number {
+    return (d.compute ? this.p.world.computes.byKey[`${d.workspaceId}/${d.compute}`]?.agentCount : undefined) ?? 1;
+  }
+
+  /**
+   * Start replica `i` of a deployment in the door of its own, record `ReplicaStarted`, and wait
+   * until it answers its liveness check; returns its socket. The container is `live.containers[i]`
+   * from its start on, so that a failure tears it down with the rest.
+   */
+  private async startReplica(ctx: CommandContext, runtime: InferenceRuntime, ws: WorkspaceRecord, d: DeploymentRequested, reference: string, i: number, live: Live): Promise<string> {
+    const door = openSocketDoor(this.p.session, [d.serviceId, String(i)], 'target');
+    live.dirs.push(door.root);
+    const container = await runtime.startContainer({
+      session: this.p.session,
+      workspace: ws.workspace,
+      service: d.service,
+      role: 'scoring',
+      // AKS spreads replicas over its agents.
+      ...(d.compute ? { agent: `${d.compute}-agent-${i % this.agentCountOf(d)}` } : {}),
+      image: reference,
+      env: { AMLSIM_SCORING_SOCKET: REPLICA_SOCKET },
+      binds: [{ hostPath: door.dir, containerPath: '/amlsim/scoring' }],
+      // The replica gets the CPU and memory the deployment records (defaults: 0.1 CPU, 0.5 GB),
+      // CPU capped at the host's cores: docker refuses more than the machine has.
+      memoryBytes: Math.round(d.memoryGb * 2 ** 30),
+      nanoCpus: Math.round(Math.min(d.cpu, availableParallelism()) * 1_000_000_000),
+    });
+    live.containers[i] = container;
+    ctx.emit(serviceStream(d.serviceId), 'any', [
+      { type: 'ReplicaStarted', data: { workspaceId: d.workspaceId, workspace: d.workspace, serviceId: d.serviceId, service: d.service, replica: this.replicaName(d, i), container: container.id.slice(0, 12) } },
+    ]);
+    const socket = join(door.dir, 'replica.sock');
+    await waitHealthy(socket, container);
+    return socket;
   }
 
   /** Route the gateway to the service's replicas and watch them; returns its scoring URI. */
@@ -256,8 +279,10 @@ export class WebserviceService {
   /**
    * A resumed session's services whose replicas all ran on while no simulator was there
    * (packages/platform/src/resume.ts): served again behind a new gateway — a new scoring URI —
-   * with the same keys, token key and CA, and `WebserviceRestored` recorded. A service with a
-   * replica gone is left for recovery to mark down. Returns the names restored.
+   * with the same keys, token key and CA, and `WebserviceRestored` recorded; its tokens'
+   * refreshBy timers are armed again at their due times, and those that fell due while no
+   * simulator was there fire once all are restored, in due order. A service with a replica gone
+   * is left for recovery to mark down. Returns the names restored.
    */
   async restore(): Promise<string[]> {
     const restored: string[] = [];
@@ -286,9 +311,136 @@ export class WebserviceService {
       this.p.bus.context('Restore').emitAsPlatform(serviceStream(s.serviceId), 'any', [
         { type: 'WebserviceRestored', data: { ...ref, scoringUri, replicas: started.length, ...(tls ? { caCert: this.caCertPath() } : {}) } },
       ]);
+      this.rearmRefreshes(live, ref, facts);
       restored.push(s.service);
     }
+    // Past due: fired now, in the order they fell due (runtime/scheduler.ts `runDue`).
+    await this.scheduler.runDue();
     return restored;
+  }
+
+  /**
+   * A resumed session's deployments its dead simulator left starting their replicas
+   * (packages/platform/src/resume.ts), level-triggered: the replicas the log records that still
+   * run and answer are kept; the others — never started, gone, or not answering — are started
+   * again from the image the registry holds, with the keys kept from before
+   * (identity/resumable-session.ts); a container the log never recorded (started just before
+   * the crash) is removed. `WebserviceDeploymentResumed` says which, and the service ends
+   * Healthy as a deployment does, behind the gateway over HTTPS (the default: whether the
+   * deployment asked for plain HTTP is not in its facts). When it cannot go on (no container
+   * runtime, its keys not kept, a replica that does not come up) it ends Failed
+   * PlatformRestarted saying why, and none of its replicas is left running.
+   */
+  async resumeDeployments(): Promise<Array<{ service: string; status: 'Healthy' | 'Failed'; reason?: string }>> {
+    const out: Array<{ service: string; status: 'Healthy' | 'Failed'; reason?: string }> = [];
+    const underWay = Object.values(this.p.world.webservices).filter((s) => s.status === 'Transitioning' && !this.live.has(s.service));
+    for (const s of underWay) {
+      const facts = this.p.store.readStream(serviceStream(s.serviceId));
+      const requested = facts.find((e) => e.type === 'WebserviceDeploymentRequested')?.data as DeploymentRequested | undefined;
+      if (!requested) continue;
+      const ref: ServiceRef = { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service };
+      const stream = serviceStream(s.serviceId);
+      const ctx = this.p.bus.context('ResumeDeployment');
+      const live: Live = { containers: [], dirs: [] };
+      this.live.set(s.service, live);
+      let found: RunningContainer[] = [];
+      const sockets: string[] = [];
+      const ws = this.p.world.workspaces.byId[s.workspaceId];
+      try {
+        const runtime = await this.images.runtime('resumeDeployment');
+        found = await runtime.findReplicas({ session: this.p.session, service: s.service });
+        if (!ws) throw new Error(`its workspace '${s.workspace}' is gone`);
+        if (requested.authEnabled) live.keys = this.resumedKeys(ctx, ref, facts);
+        // The last container the log records for each replica (one started again has a later fact).
+        const recorded = new Map<string, string>();
+        for (const e of facts) if (e.type === 'ReplicaStarted') recorded.set(String(e.data.replica), String(e.data.container));
+        const again: number[] = [];
+        for (let i = 0; i < requested.replicas; i++) {
+          const short = recorded.get(this.replicaName(requested, i));
+          const container = short ? found.find((c) => c.id.startsWith(short)) : undefined;
+          const socket = join(replicaDir(this.p.session, s.serviceId, i), 'replica.sock');
+          const answers = container ? await waitHealthy(socket, container, 2_000).then(() => true, () => false) : false;
+          if (container && answers) {
+            live.containers[i] = container;
+            live.dirs.push(sessionTempPath(this.p.session, s.serviceId, String(i)));
+            sockets[i] = socket;
+          } else again.push(i);
+        }
+        // What the log does not keep running goes: containers it never recorded, and those that do not answer.
+        for (const c of found) if (!live.containers.includes(c)) await c.remove().catch(() => {});
+        ctx.emitAsPlatform(stream, 'any', [
+          {
+            type: 'WebserviceDeploymentResumed',
+            data: { ...ref, kept: [...Array(requested.replicas).keys()].filter((i) => !again.includes(i)).map((i) => this.replicaName(requested, i)), restarting: again.map((i) => this.replicaName(requested, i)) },
+          },
+        ]);
+        if (again.length > 0) {
+          const { reference } = await this.images.pullForDeployment(ctx, runtime, ws, requested.imageId);
+          for (const i of again) {
+            // A dead replica's door may hold its stale socket: the new replica gets a fresh one.
+            rmSync(sessionTempPath(this.p.session, s.serviceId, String(i)), { recursive: true, force: true });
+            sockets[i] = await this.startReplica(ctx, runtime, ws, requested, reference, i, live);
+          }
+        }
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        const reason = `PlatformRestarted: the simulator of session ${this.p.session} stopped while web service '${s.service}' was being deployed, and the deployment cannot go on: ${why}`;
+        await this.teardown(s.service);
+        for (const c of found) await c.remove().catch(() => {});
+        ctx.emitAsPlatform(stream, 'any', [{ type: 'WebserviceFailed', data: { ...ref, reason } }]);
+        out.push({ service: s.service, status: 'Failed', reason });
+        continue;
+      }
+      const scoringUri = await this.serve(s.service, live, ws!, ref, requested.target, sockets, sockets.map((_, i) => this.replicaName(requested, i)), true);
+      ctx.emitAsPlatform(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, caCert: this.caCertPath() } }]);
+      this.rearmRefreshes(live, ref, facts);
+      out.push({ service: s.service, status: 'Healthy' });
+    }
+    await this.scheduler.runDue();
+    return out;
+  }
+
+  /**
+   * The keys of a key-auth deployment a resumed session goes on with: those kept from before
+   * when it recorded them; made now (and recorded) when the simulator died before it did.
+   * @throws Error when it recorded keys that were not kept.
+   */
+  private resumedKeys(ctx: CommandContext, ref: ServiceRef, facts: readonly StoredEvent[]): { Primary: string; Secondary: string } {
+    const kept = this.kept.keys(ref.service);
+    if (facts.some((e) => e.type === 'ServiceKeysGenerated')) {
+      if (!kept) throw new Error('the keys it generated were not kept');
+      this.p.secrets.add(kept.Primary, 'web service key');
+      this.p.secrets.add(kept.Secondary, 'web service key');
+      return kept;
+    }
+    const keys = { Primary: this.newKey(), Secondary: this.newKey() };
+    this.kept.keepKeys(ref.service, keys);
+    ctx.emitAsPlatform(serviceStream(ref.serviceId), 'any', [{ type: 'ServiceKeysGenerated', data: { ...ref, primary: fingerprint(keys.Primary), secondary: fingerprint(keys.Secondary) } }]);
+    return keys;
+  }
+
+  /**
+   * S1.6: at a token's refreshBy, `ServiceTokenRefreshDue` (its holder should get a new one
+   * before it expires), on the platform's scheduler so that a virtual clock moves it too; the
+   * service going (deleted, torn down) cancels it.
+   */
+  private armRefresh(live: Live, ref: ServiceRef, issued: { tokenId: string; refreshBy: string; expiresAt: string }): void {
+    const cancel = this.scheduler.at(Date.parse(issued.refreshBy), () => {
+      if (this.live.get(ref.service) !== live) return;
+      this.p.bus
+        .context('ServiceTokenTimer')
+        .emitAsPlatform(serviceStream(ref.serviceId), 'any', [{ type: 'ServiceTokenRefreshDue', data: { ...ref, tokenId: issued.tokenId, refreshBy: issued.refreshBy, expiresAt: issued.expiresAt } }]);
+    });
+    (live.refreshTimers ??= []).push(cancel);
+  }
+
+  /** The refreshBy timers of a service's tokens whose due fact its log does not hold yet, armed again at their due times. */
+  private rearmRefreshes(live: Live, ref: ServiceRef, facts: readonly StoredEvent[]): void {
+    const due = new Set(facts.filter((e) => e.type === 'ServiceTokenRefreshDue').map((e) => String(e.data.tokenId)));
+    for (const e of facts) {
+      if (e.type !== 'ServiceTokenIssued' || due.has(String(e.data.tokenId))) continue;
+      this.armRefresh(live, ref, { tokenId: String(e.data.tokenId), refreshBy: String(e.data.refreshBy), expiresAt: String(e.data.expiresAt) });
+    }
   }
 
   /**
@@ -309,6 +461,7 @@ export class WebserviceService {
       const value = signJwt(this.tokenKey, { aud: SERVICE_TOKEN_AUDIENCE, svc: s.serviceId, iat: Math.floor(now / 1000), exp, jti: tokenId });
       this.p.secrets.add(value, 'web service token');
       const refreshBy = new Date(now + SERVICE_TOKEN_REFRESH_MS).toISOString();
+      const expiresAt = new Date(exp * 1000).toISOString();
       ctx.emit(serviceStream(s.serviceId), 'any', [
         {
           type: 'ServiceTokenIssued',
@@ -319,7 +472,7 @@ export class WebserviceService {
             service: s.service,
             tokenId,
             fingerprint: fingerprint(value),
-            expiresAt: new Date(exp * 1000).toISOString(),
+            expiresAt,
             refreshBy,
             workspaceRegion: ws.region,
             clusterRegion,
@@ -327,6 +480,8 @@ export class WebserviceService {
           },
         },
       ]);
+      const live = this.live.get(s.service);
+      if (live) this.armRefresh(live, { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service }, { tokenId, refreshBy, expiresAt });
       return { token: value, refreshBy, durationMs };
     });
   }
@@ -414,6 +569,7 @@ export class WebserviceService {
   private async teardown(name: string): Promise<void> {
     const live = this.live.get(name);
     this.live.delete(name);
+    for (const cancel of live?.refreshTimers ?? []) cancel();
     live?.route?.gateway.unregister(name);
     for (const c of live?.containers ?? []) await c.remove().catch(() => {});
     for (const d of live?.dirs ?? []) rmSync(d, { recursive: true, force: true });

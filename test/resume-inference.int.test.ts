@@ -1,0 +1,194 @@
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { STREAMS, type StoredEvent } from '@amlsim/core';
+import { connectDocker } from '@amlsim/docker';
+import { createPlatform, fingerprint, SERVICE_TOKEN_REFRESH_MS } from '@amlsim/platform';
+import { openEventStore } from '@amlsim/store';
+import { aliceScenarioYaml, privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
+
+/**
+ * Inference work under way when the simulator was SIGKILLed goes on in the session that resumes
+ * it (docs/architecture.md "Crash recovery", "Inference after a restart"): an image whose push
+ * had started is pushed and created, and deployable; a deployment killed with one of its two
+ * replicas started keeps that one, starts the other with the same keys and ends Healthy; a
+ * restored service's token whose refreshBy fell due while no simulator ran has its refresh
+ * recorded on resume.
+ */
+
+/** A scenario in `dir` (its models and scoring scripts copied beside it) playing `steps` after alice's workspace. */
+const scenarioIn = (dir: string, name: string, steps: string[]): string => {
+  cpSync(join(REPO, 'scenarios', 'models'), join(dir, 'models'), { recursive: true });
+  cpSync(join(REPO, 'scenarios', 'scoring'), join(dir, 'scoring'), { recursive: true });
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, aliceScenarioYaml(name, '{ driver: docker }', steps));
+  return file;
+};
+
+const IMAGE_STEPS = [
+  '  - id: m1',
+  '    registerModel: { workspace: ws1, name: sentiment, path: models/sentiment.json }',
+  '  - id: img',
+  '    createImage: { workspace: ws1, name: sentiment-img, models: [m1], scoringScript: scoring/score.js }',
+];
+
+/** The events of the log, read apart from any platform (what the dead simulator left). */
+const logOf = (dataDir: string): StoredEvent[] => {
+  const store = openEventStore('sqlite', dataDir);
+  try {
+    return [...store.readAll()];
+  } finally {
+    store.close();
+  }
+};
+
+describe('inference under way when the simulator was killed goes on when it resumes', () => {
+  const tmp = tempDir();
+  const home = privateLeaseHome(tmp.dir);
+  const previousTmp = process.env.TMPDIR;
+  const sessions: string[] = [];
+
+  beforeAll(() => {
+    // The resumed sessions below run in this process: they find the killed ones' doors and leases where those kept them.
+    process.env.TMPDIR = home;
+  });
+  afterAll(async () => {
+    vi.useRealTimers();
+    if (previousTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previousTmp;
+    const engine = await connectDocker();
+    for (const session of sessions) await engine.sweep({ session });
+    await engine.close();
+    tmp[Symbol.dispose]();
+  });
+
+  /** Run `scenario` with the CLI and SIGKILL it at the first event `killAt` says; the dead session's id. */
+  const kill = async (scenario: string, dataDir: string, killAt: (e: StoredEvent) => boolean): Promise<StoredEvent> => {
+    const killed = await runCliAndKill(scenario, dataDir, killAt, { ...process.env, TMPDIR: home });
+    expect(killed.killedAt, 'the scenario never reached the kill point').toBeDefined();
+    sessions.push(killed.killedAt!.meta.session);
+    return killed.killedAt!;
+  };
+
+  it('an image whose push had started is pushed and created on resume, and can be deployed', async () => {
+    const dataDir = join(tmp.dir, 'image');
+    const scenario = scenarioIn(join(tmp.dir), 'image-push', [...IMAGE_STEPS, '  - sleep: 60s']);
+    const killedAt = await kill(scenario, dataDir, (e) => e.type === 'EffectStarted' && e.data.effect === 'pushImage');
+    const session = killedAt.meta.session;
+    const before = logOf(dataDir).filter((e) => e.stream === killedAt.stream);
+    // The push had started and had no outcome: recovery alone would fail this image.
+    expect(before.at(-1)!.type).toBe('EffectStarted');
+    expect(before.map((e) => e.type)).not.toContain('ImagePushed');
+
+    const store = openEventStore('sqlite', dataDir);
+    const platform = await createPlatform({ store, dataDir, resume: session });
+    try {
+      const imageId = String(before[0]!.data.imageId);
+      expect(await platform.resumeImages()).toEqual([{ imageId, image: 'sentiment-img', status: 'Succeeded' }]);
+      const stream = store.readStream(STREAMS.image(imageId));
+      const after = stream.slice(before.length).map((e) => e.type);
+      // The push carried out again under a new effect id, then the facts of a build without a crash.
+      expect(after).toEqual(['ImageCreationResumed', 'EffectStarted', 'ImagePushed', 'ImageCreated']);
+      expect(stream[before.length]!.data).toMatchObject({ effect: 'pushImage' });
+      expect(stream.every((e) => e.meta.session === session)).toBe(true);
+      // Resuming again finds nothing under way (level-triggered).
+      expect(await platform.resumeImages()).toEqual([]);
+
+      const token = await platform.directory.signIn('alice', { mfa: false });
+      const deployed = await platform.webservices.deploy(token, { workspace: 'ws1', name: 'after-push', imageId, target: 'ACI' });
+      expect(deployed.status).toBe('Healthy');
+      expect(await platform.callWebservice('after-push', { data: { features: [1, 0, 1] } })).toEqual({ httpStatus: 200, body: { score: 2.6, label: 'positive' } });
+    } finally {
+      await platform.close();
+      store.close();
+    }
+  }, 300_000);
+
+  it('a deployment killed with one of two replicas started keeps it, starts the other with the same keys, and scores', async () => {
+    const dataDir = join(tmp.dir, 'deploy');
+    const scenario = scenarioIn(join(tmp.dir), 'two-replicas', [
+      '  - createCompute: { workspace: ws1, name: aks1, type: AKS, agentCount: 1 }',
+      ...IMAGE_STEPS,
+      '  - deployWebservice: { workspace: ws1, name: two-svc, image: img, target: AKS, compute: aks1, replicas: 2 }',
+      '  - sleep: 60s',
+    ]);
+    const killedAt = await kill(scenario, dataDir, (e) => e.type === 'ReplicaStarted');
+    const session = killedAt.meta.session;
+    const before = logOf(dataDir).filter((e) => e.stream === killedAt.stream);
+    expect(before.filter((e) => e.type === 'ReplicaStarted')).toHaveLength(1);
+    expect(before.map((e) => e.type)).not.toContain('WebserviceHealthy');
+    const generated = before.find((e) => e.type === 'ServiceKeysGenerated')!;
+
+    const store = openEventStore('sqlite', dataDir);
+    const platform = await createPlatform({ store, dataDir, resume: session });
+    try {
+      expect(await platform.resumeDeployments()).toEqual([{ service: 'two-svc', status: 'Healthy' }]);
+      // restoreWebservices (called after it on resume) leaves the service it went on with alone.
+      expect(await platform.restoreWebservices()).toEqual([]);
+      const stream = store.readStream(killedAt.stream);
+      const after = stream.slice(before.length);
+      expect(after.map((e) => e.type)).toEqual(['WebserviceDeploymentResumed', 'ReplicaStarted', 'WebserviceHealthy']);
+      expect(after[0]!.data).toMatchObject({ kept: ['replica-0@agent-0'], restarting: ['replica-1@agent-0'] });
+      expect(after[1]!.data).toMatchObject({ replica: 'replica-1@agent-0' });
+      expect(platform.world.webservices['two-svc']!.status).toBe('Healthy');
+
+      // The kept replica is the one the dead simulator started: two replica containers, one of them that one.
+      const engine = await connectDocker();
+      const replicas = await engine.findContainers({ 'dev.amlsim.session': session, 'dev.amlsim.service': 'two-svc', 'dev.amlsim.role': 'scoring' });
+      await engine.close();
+      expect(replicas).toHaveLength(2);
+      expect(replicas.some((c) => c.id.startsWith(String(killedAt.data.container)))).toBe(true);
+
+      // The same keys as generated before the crash; both replicas answer through the gateway.
+      const token = await platform.directory.signIn('alice', { mfa: false });
+      const keys = await platform.webservices.getKeys(token, { service: 'two-svc' });
+      expect(fingerprint(keys.primaryKey)).toBe(generated.data.primary);
+      for (let i = 0; i < 4; i++) {
+        expect(await platform.callWebservice('two-svc', { data: { features: [1, 0, 1] }, authorization: `Bearer ${keys.primaryKey}` })).toEqual({ httpStatus: 200, body: { score: 2.6, label: 'positive' } });
+      }
+      expect((await platform.callWebservice('two-svc', { data: { features: [1, 0, 1] } })).httpStatus).toBe(401);
+    } finally {
+      await platform.close();
+      store.close();
+    }
+  }, 300_000);
+
+  it("a restored service's token whose refreshBy fell due while no simulator ran has its refresh recorded on resume", async () => {
+    const dataDir = join(tmp.dir, 'token');
+    const scenario = scenarioIn(join(tmp.dir), 'token-service', [
+      '  - createCompute: { workspace: ws1, name: aks1, type: AKS, agentCount: 1 }',
+      ...IMAGE_STEPS,
+      '  - id: tok',
+      '    deployWebservice: { workspace: ws1, name: tok-svc, image: img, target: AKS, compute: aks1, tokenAuthEnabled: true }',
+      '  - getToken: { service: tok }',
+      '  - sleep: 60s',
+    ]);
+    const killedAt = await kill(scenario, dataDir, (e) => e.type === 'ServiceTokenIssued');
+    const session = killedAt.meta.session;
+    const refreshBy = Date.parse(String(killedAt.data.refreshBy));
+
+    const store = openEventStore('sqlite', dataDir);
+    const platform = await createPlatform({ store, dataDir, resume: session });
+    // The simulator stayed down past the token's refreshBy: the wall clock of this process (the
+    // resumed session's real clock) is moved on by the refresh time and a minute — once the
+    // session holds its lease, which the start-up sweep judges by the file system's time; timers stay real.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + SERVICE_TOKEN_REFRESH_MS + 60_000, shouldAdvanceTime: true });
+    try {
+      expect(platform.context.clock.now()).toBeGreaterThan(refreshBy);
+      expect(await platform.restoreWebservices()).toEqual(['tok-svc']);
+      const stream = store.readStream(killedAt.stream);
+      const types = stream.map((e) => e.type);
+      // Fired as soon as the service is restored, before anything else happens to it.
+      expect(types.slice(-2)).toEqual(['WebserviceRestored', 'ServiceTokenRefreshDue']);
+      expect(stream.at(-1)!.data).toMatchObject({ service: 'tok-svc', tokenId: killedAt.data.tokenId, refreshBy: killedAt.data.refreshBy, expiresAt: killedAt.data.expiresAt });
+      expect(stream.at(-1)!.meta.session).toBe(session);
+      // Once: a second restore finds nothing to restore, and the timer is not armed again.
+      expect(await platform.restoreWebservices()).toEqual([]);
+      expect(store.readStream(killedAt.stream).filter((e) => e.type === 'ServiceTokenRefreshDue')).toHaveLength(1);
+    } finally {
+      await platform.close();
+      store.close();
+      vi.useRealTimers();
+    }
+  }, 300_000);
+});
