@@ -7,7 +7,7 @@ import { BlobStorageService } from './workspace/blob-storage';
 import { DirectoryService, type TenantConfig } from './identity/directory';
 import { KeyVaultService } from './workspace/key-vault';
 import { realClock, virtualClock, type SimClock } from './runtime/clock';
-import { forgetResumableSession, loadResumableSession, saveResumableSession, updateResumableSession } from './identity/resumable-session';
+import { forgetResumableSession, loadResumableSession, saveResumableSession, updateResumableSession, type ResumableSession } from './identity/resumable-session';
 import { generateSigningKey, signingKeyFromPem, type SigningKey } from './identity/jwt';
 import { CommandBus, CommandContext, type RbacMode } from './runtime/command-bus';
 import { Faults } from './runtime/faults';
@@ -26,7 +26,6 @@ import { ImageService } from './inference/images';
 import { WebserviceService } from './inference/webservices';
 import { ScoringGateway } from './inference/scoring-gateway';
 import { holdSession, removeSessionEntries } from './runtime/session-temp';
-import { endLostRuns } from './runtime/recovery';
 import { sweepOrphans } from './runtime/startup-sweep';
 import { ensureLocalCa } from './inference/local-ca';
 import { request as httpsRequest } from 'node:https';
@@ -87,11 +86,13 @@ export type Platform = {
   /** Read models of this session, current after every append. */
   readonly world: WorldState;
   /**
-   * A resumed session's runs whose containers ran on while no simulator was there, taken back
-   * (RunManager.reattach); those without a container left are ended at once, as recovery ends
-   * them (runtime/recovery.ts `endLostRuns`).
+   * A resumed session's runs, gone on with (RunManager.resume): those whose containers ran on
+   * while no simulator was there are taken back; those whose target had not started yet
+   * (queued, waiting for a node, a node provisioning) are driven on from their next step, with
+   * the clusters folded from the log; the rest are ended at once, as recovery ends them
+   * (runtime/recovery.ts `endLostRuns`).
    */
-  reattachRuns(): Promise<{ reattached: string[]; lost: string[] }>;
+  reattachRuns(): Promise<{ reattached: string[]; drivenOn: string[]; lost: string[] }>;
   /**
    * A resumed session's workspaces its dead simulator left mid-creation, reconciled
    * (ResourceProvider.recoverCreation): rolled back from the resource under way, or completed.
@@ -152,6 +153,13 @@ const loadRootKey = (dataDir: string): Buffer => {
   return key;
 };
 
+/**
+ * What a session saves to be resumed by (identity/resumable-session.ts), with the user
+ * environment of each run that was given one: it is not in the log (the values may be the
+ * user's secrets), and a resumed session starts a run's target with it (RunManagerDeps.userEnv).
+ */
+type SavedWithRunEnv = ResumableSession & { runEnv?: Record<string, Record<string, string>> };
+
 /** The runtime's composition root: wires the log, the read models and the simulated services. */
 export const createPlatform = async (options: PlatformOptions): Promise<Platform> => {
   const ids = options.ids ?? nanoIds();
@@ -181,6 +189,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   const serviceKid = `aml-webservice-${session}`;
   const pemOf = (key: SigningKey) => key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   let savedServiceKeys: Record<string, { Primary: string; Secondary: string }> = {};
+  let savedRunEnv: Record<string, Record<string, string>> = {};
   if (resumed) {
     const saved = loadResumableSession(options.dataDir, rootKey, resumed);
     if (!saved) {
@@ -200,6 +209,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     runTokenKey = runTokenSigningKeyFromPem(session, saved.runTokenKeyPem);
     serviceTokenKey = saved.serviceTokenKeyPem ? signingKeyFromPem(serviceKid, saved.serviceTokenKeyPem) : generateSigningKey(serviceKid);
     savedServiceKeys = saved.serviceKeys ?? {};
+    savedRunEnv = (saved as SavedWithRunEnv).runEnv ?? {};
   } else {
     clock = options.clock ?? realClock();
     runTokenKey = runTokenSigningKey(session);
@@ -262,6 +272,16 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     },
     runTokenTtlMs: options.runTokenTtlMs ?? 10 * 60_000,
     vms,
+    userEnv: {
+      keep: (runId, env) => {
+        savedRunEnv[runId] = { ...env };
+        updateResumableSession(options.dataDir, rootKey, session, (state) => {
+          const withEnv = state as SavedWithRunEnv;
+          (withEnv.runEnv ??= {})[runId] = { ...env };
+        });
+      },
+      of: (runId) => savedRunEnv[runId],
+    },
   });
   controlPlane = new ControlPlane(context, runs, tokens, snapshots);
   const ml = new MachineLearningService(context, arm, runs, snapshots, getDriver);
@@ -408,17 +428,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     restoreWebservices: () => webservices.restore(),
     resumeImages: () => images.resume(),
     resumeDeployments: () => webservices.resumeDeployments(),
-    reattachRuns: async () => {
-      const taken: string[] = [];
-      const lost: string[] = [];
-      for (const runId of submittedRuns) {
-        if (await runs.reattach(runId)) taken.push(runId);
-        else if (!isTerminalStatus(runStatusOf(runs.load(runId).snapshot))) lost.push(runId);
-      }
-      // The rest of its live runs have no target left: they end now, before the session goes on.
-      const ended = endLostRuns(options.store, session, lost, { ids, now: () => clock.now(), reason: `PlatformRestarted: the simulator of session ${session} stopped, and the run's target is gone` });
-      return { reattached: taken, lost: ended };
-    },
+    reattachRuns: () => runs.resume([...submittedRuns]),
     advanceClock: async (ms) => {
       clock.advance(ms);
       await context.bus.run('AdvanceClock', (ctx) =>

@@ -11,6 +11,8 @@ export type ResumedSession = {
   lost: string[];
   /** Its runs whose containers ran on, taken back, and how each then ended. */
   reattached: Array<{ runId: string; status: RunStatus | 'timedOut' }>;
+  /** Its runs whose targets had not started yet (queued, waiting for a node), driven on from their next step, and how each then ended. */
+  drivenOn: Array<{ runId: string; status: RunStatus | 'timedOut' }>;
 };
 
 export type ResumeOptions = {
@@ -34,7 +36,9 @@ export type ResumeOptions = {
  * recovered, it saved what a resume needs, and its lease has lapsed) is gone on with by this
  * process — its read models folded from its facts, its lease taken over before any sweep can
  * take its containers — and every run whose container ran on is re-attached and waited for
- * until it ends, as if the simulator had never gone; every workspace it left mid-creation is
+ * until it ends, as if the simulator had never gone; every run whose target had not started yet
+ * (queued on a cluster, a node provisioning for it) is driven on from its next step, its clusters
+ * folded from the log (RunManager.resume), and waited for too; every workspace it left mid-creation is
  * rolled back from the resource under way (or completed, past its last resource). Then the session closes as a session does
  * (its containers, volumes and channels go). What is left unfinished of it (runs with no
  * container left, nodes, images, services) is ended by `recoverAbandonedSessions`
@@ -63,16 +67,18 @@ export async function resumeAbandonedSessions(options: ResumeOptions): Promise<R
     });
     try {
       const workspaces = await platform.reconcileWorkspaces();
-      const { reattached: runs, lost } = await platform.reattachRuns();
+      const { reattached: runs, drivenOn: driven, lost } = await platform.reattachRuns();
       if (runs.length > 0) options.onReattached?.(session, runs);
       await options.goOn?.(platform);
-      const reattached = await Promise.all(
-        runs.map(async (runId) => ({
-          runId,
-          status: await platform.runs.waitFor(runId, options.runTimeoutMs ?? 30 * 60_000).catch(() => 'timedOut' as const),
-        })),
-      );
-      out.push({ session, workspaces, lost, reattached });
+      const ended = (ids: string[]) =>
+        Promise.all(
+          ids.map(async (runId) => ({
+            runId,
+            status: await platform.runs.waitFor(runId, options.runTimeoutMs ?? 30 * 60_000).catch(() => 'timedOut' as const),
+          })),
+        );
+      const [reattached, drivenOn] = await Promise.all([ended(runs), ended(driven)]);
+      out.push({ session, workspaces, lost, reattached, drivenOn });
     } finally {
       await platform.close();
     }

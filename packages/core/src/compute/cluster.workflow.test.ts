@@ -219,7 +219,7 @@ describe('cluster workflow: release and scale-down (S4.6)', () => {
 
 describe('cluster workflow: a resumed session (its timers died with its simulator)', () => {
   const idle = [...busy, fact.released('node-2', 'r2', 10), timer('node-2', 10), fact.released('node-1', 'r1', 40), timer('node-1', 40)];
-  const resumed = (s: number): ClusterInput => ({ type: 'Resumed', atMs: at(s) });
+  const resumed = (s: number, waiting: string[] = []): ClusterInput => ({ type: 'Resumed', atMs: at(s), waiting });
 
   it('scale-downs that fell due while it was down are carried out, earliest due first', () => {
     given(idle).when(resumed(1000)).then([scaleDown('node-2', 10), scaleDown('node-1', 40)]);
@@ -231,6 +231,41 @@ describe('cluster workflow: a resumed session (its timers died with its simulato
 
   it('before any fell due, both timers are asked for again (the old ones are gone)', () => {
     given(idle).when(resumed(50)).then([timer('node-2', 10), timer('node-1', 40)]);
+  });
+
+  it('a queued run is served first: the free node goes to it, not to a scale-down that fell due', () => {
+    const queuedBehind = [...busy, fact.queued('r3', 1, 5), fact.released('node-2', 'r2', 10), timer('node-2', 10)];
+    given(queuedBehind).when(resumed(1000, ['r3'])).then([assign('node-2', 'r3')]);
+  });
+
+  it('a run whose request the log never answered (no RunQueued, no NodeAssigned) asks again: it is queued and a node made for it', () => {
+    given([]).when(resumed(10, ['r1'])).then([queue('r1', 1), provision('node-1', 'r1')]);
+  });
+
+  it('a run the log has queued already is not queued twice; one already on a node is not given another', () => {
+    const queued = [ask('r1'), queue('r1', 1), provision('node-1', 'r1'), fact.queued('r1', 1), fact.provisioning('node-1', 'r1')];
+    given(queued).when(resumed(10, ['r1'])).then([{ type: 'ResumeProvisioning', node: 'node-1', forRun: 'r1' }]);
+    given(busy).when(resumed(10, ['r1', 'r2'])).then([]);
+  });
+
+  it("a node whose provisioning the dead simulator left under way is provisioned again (no second node for its run), once; up, it goes to the queue's head", () => {
+    const provisioning = [fact.queued('r1', 1), fact.provisioning('node-1', 'r1')];
+    const s = given(provisioning, { maxNodes: 1 });
+    s.when(resumed(10, ['r1']))
+      .then([{ type: 'ResumeProvisioning', node: 'node-1', forRun: 'r1' }])
+      .when(ask('r1', 11))
+      .then([])
+      .when(fact.provisioned('node-1', 12))
+      .then([assign('node-1', 'r1')]);
+  });
+
+  it('a node whose scale-down the dead simulator left under way is deprovisioned, not given to a run', () => {
+    const leaving = [...busy, fact.released('node-2', 'r2', 10), fact.idleElapsed('node-2', 130)];
+    given(leaving)
+      .when(resumed(200))
+      .then([{ type: 'ResumeDeprovisioning', node: 'node-2', osDisk: 'os-node-2', tempDisk: 'tmp-node-2', reason: 'idle for 120s with no run queued (S4.6)' }])
+      .when(fact.deprovisioned('node-2', 201))
+      .then([]);
   });
 
   it('folded from the log, the state is the one the facts made; facts of other clusters and runs change nothing', () => {
@@ -248,7 +283,7 @@ describe('cluster workflow: a resumed session (its timers died with its simulato
     const state = foldCluster(spec, log);
     expect(Object.keys(state.nodes)).toEqual(['node-1']);
     expect(state.nodes['node-1']).toMatchObject({ state: 'idle', idleSinceMs: at(10) });
-    expect(stepCluster(state, { type: 'Resumed', atMs: at(500) }).decisions).toEqual([scaleDown('node-1', 10)]);
+    expect(stepCluster(state, { type: 'Resumed', atMs: at(500), waiting: [] }).decisions).toEqual([scaleDown('node-1', 10)]);
   });
 });
 

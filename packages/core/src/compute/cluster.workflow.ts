@@ -63,8 +63,12 @@ export type ClusterCommand =
    * A session whose simulator died goes on (packages/platform/src/resume.ts): the cluster, folded
    * from the log, decides again at `atMs`. Its timers died with the simulator; a scale-down that
    * fell due meanwhile is carried out now, earliest due first, the others are asked for again.
+   * `waiting`: the runs whose own streams say they wait for a node of this cluster (Queued, no
+   * node); one whose request the log never answered (no RunQueued, no NodeAssigned) asks again.
+   * A node whose provisioning or scale-down the dead simulator had under way (its start is in
+   * the log, its end is not) has it carried out again.
    */
-  | { type: 'Resumed'; atMs: number };
+  | { type: 'Resumed'; atMs: number; waiting: readonly string[] };
 
 export type ClusterInput = ClusterFact | ClusterCommand;
 
@@ -80,6 +84,17 @@ export type ClusterDecision =
   | { type: 'ScheduleScaleDown'; node: string; idleSinceMs: number; dueAtMs: number }
   /** Scale down (S4.6): `ClusterIdleTimeoutElapsed`, delete the node's disks, `NodeDeprovisioned`. */
   | { type: 'DeprovisionNode'; node: string; idleSinceMs: number; osDisk: string; tempDisk: string; reason: string }
+  /**
+   * A resumed session: the node's provisioning, begun by the dead simulator (NodeProvisioningStarted
+   * is in the log, its outcome is not), is carried out again — the disks, named after the node,
+   * are made or found — and its outcome recorded (`NodeProvisioned` or `NodeProvisioningFailed`).
+   */
+  | { type: 'ResumeProvisioning'; node: string; forRun: string }
+  /**
+   * A resumed session: the node's scale-down, begun by the dead simulator (ClusterIdleTimeoutElapsed
+   * is in the log, NodeDeprovisioned is not), is finished: its disks deleted, `NodeDeprovisioned`.
+   */
+  | { type: 'ResumeDeprovisioning'; node: string; osDisk: string; tempDisk: string; reason: string }
   /** A node whose provisioning failed is unusable: it goes (`NodeDeprovisioned`). */
   | { type: 'RemoveUnusableNode'; node: string; reason: string }
   /** The run a failed node was provisioned for, still without a node, fails (`RunFailed`). */
@@ -117,6 +132,8 @@ export type ClusterState = {
   scaleDownAt: Record<string, number>;
   /** Runs the cluster decided to fail, until their end is recorded: a late RunQueued does not queue them again. */
   failing: string[];
+  /** Nodes whose provisioning or scale-down a dead simulator left under way, until carried out again (a resumed session). */
+  unfinished: string[];
 };
 
 export const initialClusterState = (spec: ClusterSpec): ClusterState => ({
@@ -136,6 +153,7 @@ export const initialClusterState = (spec: ClusterSpec): ClusterState => ({
   promised: {},
   scaleDownAt: {},
   failing: [],
+  unfinished: [],
 });
 
 const isClusterFact = (type: string): type is ClusterFactType => (CLUSTER_FACTS as readonly string[]).includes(type);
@@ -217,7 +235,13 @@ export const evolveCluster = (s: ClusterState, m: ClusterInput | ClusterDecision
       return moved(s, m.data.node, 'ClusterIdleTimeoutElapsed');
     case 'NodeDeprovisioned':
       if (!s.nodes[m.data.node]) return s;
-      return { ...s, nodes: omit(s.nodes, m.data.node), promised: omit(s.promised, m.data.node), scaleDownAt: omit(s.scaleDownAt, m.data.node) };
+      return {
+        ...s,
+        nodes: omit(s.nodes, m.data.node),
+        promised: omit(s.promised, m.data.node),
+        scaleDownAt: omit(s.scaleDownAt, m.data.node),
+        unfinished: without(s.unfinished, m.data.node),
+      };
     case 'RunCanceled':
     case 'RunFailed':
     case 'RunCompleted':
@@ -228,9 +252,15 @@ export const evolveCluster = (s: ClusterState, m: ClusterInput | ClusterDecision
       return { ...s, asking: [...s.asking, m.runId] };
     case 'ScaleDownDue':
       return s;
-    case 'Resumed':
-      // The timers it had asked for are gone with the simulator that held them.
-      return { ...s, scaleDownAt: {} };
+    case 'Resumed': {
+      // The timers it had asked for are gone with the simulator that held them, and so is the
+      // work it had under way on nodes; runs the log never answered ask again.
+      const asking = m.waiting.filter((r) => !waitsOn(s, r) && !onRunNode(s, r) && !s.failing.includes(r));
+      const unfinished = Object.values(s.nodes)
+        .filter((n) => n.state === 'preparing' || (n.state === 'leaving' && n.osDisk && n.tempDisk))
+        .map((n) => n.node);
+      return { ...s, scaleDownAt: {}, asking: [...s.asking, ...asking], unfinished };
+    }
     case 'AssignmentSettled':
       // NodeAssigned did not come: the run refused the node (it had ended) and waits no more.
       return s.promised[m.node] === m.runId ? { ...runEnded(s, m.runId), promised: omit(s.promised, m.node) } : s;
@@ -245,6 +275,9 @@ export const evolveCluster = (s: ClusterState, m: ClusterInput | ClusterDecision
       return { ...s, scaleDownAt: { ...s.scaleDownAt, [m.node]: m.dueAtMs } };
     case 'DeprovisionNode':
       return moved(s, m.node, 'ClusterIdleTimeoutElapsed');
+    case 'ResumeProvisioning':
+    case 'ResumeDeprovisioning':
+      return { ...s, unfinished: without(s.unfinished, m.node) };
     case 'RemoveUnusableNode':
       return onNode(s, m.node, (n) => ({ ...n, removing: true }));
     case 'FailRun':
@@ -268,12 +301,17 @@ export const waitingRuns = (s: ClusterState): string[] => {
   return [...s.queue, ...s.asking].filter((r) => !promisedTo.has(r));
 };
 
+/** Why an idle node is deprovisioned (S4.6), as NodeDeprovisioned says. */
+const scaleDownReason = (spec: ClusterSpec): string => `idle for ${spec.idleSecondsBeforeScaledown}s with no run queued (S4.6)`;
+
 /** Nodes that stay when the leaving and unusable ones are gone (minNodes counts these). */
 const staying = (s: ClusterState): number => Object.values(s.nodes).filter((n) => n.state !== 'leaving' && n.state !== 'unusable').length;
 
 /**
  * What to do next, given the state with the input already folded in (`stepCluster` does both).
  * The input's `atMs` is now. In order:
+ * 0. (a resumed session) the provisioning or scale-down a dead simulator left under way on a
+ *    node is carried out again;
  * 1. a node whose provisioning failed goes, and the run it was provisioned for fails if it
  *    still has no node;
  * 2. free nodes go to waiting runs, oldest first (one node per run);
@@ -291,6 +329,12 @@ export const decideCluster = (state: ClusterState, input: ClusterInput): Cluster
     decisions.push(d);
     s = evolveCluster(s, d);
   };
+
+  for (const node of s.unfinished) {
+    const n = s.nodes[node];
+    if (n?.state === 'preparing') take({ type: 'ResumeProvisioning', node, forRun: n.forRun ?? '' });
+    else if (n?.state === 'leaving' && n.osDisk && n.tempDisk) take({ type: 'ResumeDeprovisioning', node, osDisk: n.osDisk, tempDisk: n.tempDisk, reason: scaleDownReason(s.spec) });
+  }
 
   for (const n of Object.values(s.nodes)) {
     if (n.state !== 'unusable' || n.removing) continue;
@@ -324,7 +368,7 @@ export const decideCluster = (state: ClusterState, input: ClusterInput): Cluster
             idleSinceMs: n.idleSinceMs,
             osDisk: n.osDisk,
             tempDisk: n.tempDisk,
-            reason: `idle for ${s.spec.idleSecondsBeforeScaledown}s with no run queued (S4.6)`,
+            reason: scaleDownReason(s.spec),
           });
         }
       } else if (s.scaleDownAt[n.node] !== dueAtMs) {

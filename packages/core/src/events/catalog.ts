@@ -148,6 +148,14 @@ export type EventDataMap = {
    * the dead simulator recorded.
    */
   RunReattached: RunRef & { container: string; channel: string; socket: string; downForMs: number };
+  /**
+   * A resumed session went on with a run whose target had not started (packages/platform/src/training/run-manager.ts
+   * `driveOn`): `from` is the status it stood at, `next` the step of its statechart carried out
+   * again. `replacedToken`: the id of a token whose value died with the simulator (values are never
+   * logged); the RunTokenIssued that follows is the run's token from then on. `downForMs`: since
+   * the last fact the dead simulator recorded.
+   */
+  RunResumed: RunRef & { from: string; next: string; replacedToken?: string; downForMs: number };
   RunImagePrepared: RunRef & { image: string; reused: boolean; dependencies: string[] };
   ManagementCodeWritten: RunRef & { fileShare: string; path: string };
   RunQueued: RunRef & { compute: string; position: number };
@@ -372,6 +380,11 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
     lane: 'RP',
     cites: ['S1.3', 'S8.3'],
     doc: "The simulator was restarted while the run's container ran on: the resumed session opened the run's channel again at the same socket and goes on with its token, heartbeats and write-back.",
+  },
+  RunResumed: {
+    lane: 'RP',
+    cites: ['S1.3', 'S8.3'],
+    doc: "The simulator was restarted before the run's container started: the resumed session carries out its next step again (a node asked for, provisioned, its container started), with a new token if the old one's value died with the simulator.",
   },
   RunChannelClosed: { lane: 'RP', cites: ['S1.3'], doc: "The run ended: its control-plane channel no longer accepts its calls (a container's socket is removed)." },
   RunImagePrepared: { lane: 'Registry', cites: ['S8.3'], doc: 'Managed step 1: the run image was built, or an identical one reused.' },

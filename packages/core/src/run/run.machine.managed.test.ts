@@ -46,6 +46,7 @@ const ev = {
   cancel: { type: 'RunCancelRequested', ...ref, by: 'alice' },
   revoked: { type: 'RunTokenRevoked', ...ref, tokenId: 'rtok_1' },
   expired: { type: 'RunTokenExpired', ...ref, tokenId: 'rtok_1' },
+  tokenReissued: { type: 'RunTokenIssued', ...ref, tokenId: 'rtok_2', fingerprint: 'sha256:2', expiresAt: '2025-01-01T11:00:00Z', channel: 'ch_1' },
   released: { type: 'NodeReleased', ...ref, computeId: 'cmp_1', compute: 'cpu', node: 'node-1' },
   heartbeatLost: { type: 'RunHeartbeatLost', ...ref, lastHeartbeatAt: '2025-01-01T09:00:00Z', silentForMs: 30000 },
   heartbeatResumed: { type: 'RunHeartbeatResumed', ...ref },
@@ -287,5 +288,26 @@ describe('run machine on an attached VM: how a run ends (S8.3 unmanaged)', () =>
     const early = vmPlay([vmEv.tokenIssued, ev.cancel, vmEv.started]);
     expect(early.effects).toContainEqual({ type: 'stopRun', params: { hasContainer: false } });
     expect(early.snapshot.context).toMatchObject({ vm: 'dsvm', pid: 4242 });
+  });
+});
+
+describe('run machine on managed compute: a token issued again before the target starts (a resumed session)', () => {
+  it('given a run Starting, Preparing or Queued, when its token is issued again, then the new token is the run\'s and no step is named again', () => {
+    for (const before of [['tokenIssued'], ['tokenIssued', 'imagePrepared'], ['tokenIssued', 'imagePrepared', 'codeWritten', 'queued', 'nodeAssigned']] as Name[][]) {
+      const run = play([...before, 'expired', 'tokenReissued']);
+      expect(run.snapshot.context.tokenId).toBe('rtok_2');
+      expect(run.snapshot.context.tokenExpired).toBe(false);
+      expect(run.types).toEqual(play(before).types);
+    }
+  });
+
+  it('given the new token, when the run ends, then the token revoked is the new one', () => {
+    const run = play(['tokenIssued', 'imagePrepared', 'codeWritten', 'queued', 'tokenReissued', 'nodeAssigned', 'containerStarted', 'running', 'scriptOk', 'completed']);
+    expect(run.effects.find((e) => e.type === 'revokeRunToken')?.params).toEqual({ tokenId: 'rtok_2' });
+  });
+
+  it('given a run whose container started, when a token is issued again, then it is not taken (only a run without a target has its token replaced)', () => {
+    const { snapshot } = play(TO_RUNNING);
+    expect(runAccepts(snapshot, ev.tokenReissued as RunMachineEvent)).toBe(false);
   });
 });

@@ -127,6 +127,15 @@ const END_OF_RUN = [
 const scriptFailure = (context: RunContext): string =>
   `the script exited with code ${context.scriptExitCode}${context.logTail ? `; log tail:\n${context.logTail}` : ''}`;
 
+/**
+ * Before its target starts, a run's token may be issued again: a resumed session
+ * (packages/platform/src/training/run-manager.ts `driveOn`) replaces a token whose value died
+ * with its simulator (values are never logged). The new one is the run's token from then on.
+ */
+const TOKEN_REISSUED = {
+  RunTokenIssued: { actions: 'replaceToken' },
+} as const;
+
 const ACTIVE_COMMON = {
   ManagementStepCompleted: NOTE,
   RunLogsUploaded: { actions: 'rememberLogs' },
@@ -165,6 +174,7 @@ export const runMachine = setup({
       refusal: ({ context, event }) => (event.type === 'RunCallRefused' ? { call: event.call, code: event.code, reason: event.reason } : context.refusal),
     }),
     markTokenExpired: assign({ tokenExpired: () => true }),
+    replaceToken: assign(({ context, event }) => (event.type === 'RunTokenIssued' ? { tokenId: event.tokenId, tokenExpired: false } : context)),
     markTokenRevoked: assign({ tokenRevoked: () => true }),
     countBatch: assign({ metricBatches: ({ context }) => context.metricBatches + 1 }),
     failFromExit: assign(({ context, event }) =>
@@ -244,6 +254,7 @@ export const runMachine = setup({
       tags: ['Starting'],
       entry: 'prepareImage',
       on: {
+        ...TOKEN_REISSUED,
         RunImagePrepared: { target: 'preparing', actions: assign({ image: ({ event }) => event.image }) },
         RunCancelRequested: 'cancelRequested',
         RunTokenExpired: { actions: 'markTokenExpired' },
@@ -253,6 +264,7 @@ export const runMachine = setup({
       tags: ['Preparing'],
       entry: 'writeManagementCode',
       on: {
+        ...TOKEN_REISSUED,
         ManagementCodeWritten: 'queued',
         RunCancelRequested: 'cancelRequested',
         RunTokenExpired: { actions: 'markTokenExpired' },
@@ -262,6 +274,7 @@ export const runMachine = setup({
       tags: ['Queued'],
       entry: 'requestNode',
       on: {
+        ...TOKEN_REISSUED,
         RunQueued: NOTE,
         // One node per run: a second assignment is refused (the cluster then gives that node elsewhere).
         NodeAssigned: {

@@ -17,7 +17,8 @@ function appendRecoveryFacts(store: EventStore, facts: readonly RecoveryFact[], 
 }
 
 /**
- * Runs of a resumed session that could not be re-attached (their containers are gone), ended
+ * Runs of a resumed session that could neither be re-attached (their containers are gone) nor
+ * driven on from a step before their container's start (training/run-manager.ts `resume`), ended
  * now as recovery ends them — `RunFailed` `reason`, token revoked, node released, channel
  * closed — before the session goes on (a continued scenario waiting for one sees it ended).
  * Returns those ended.

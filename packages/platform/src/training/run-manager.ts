@@ -5,6 +5,7 @@ import {
   clusterOfFact,
   computeKey,
   errors,
+  foldCluster,
   isTerminalStatus,
   runAggregate,
   runStatusOf,
@@ -34,14 +35,15 @@ import { EffectRunner, type OutcomeHandlers } from '../runtime/effect-runner';
 import type { Scheduler } from '../runtime/scheduler';
 import type { PlatformContext } from '../platform-context';
 import { setLongTimeout, type LongTimeout } from '../runtime/long-timeout';
+import { endLostRuns } from '../runtime/recovery';
 import type { RunTokenService } from '../identity/run-tokens';
 import type { SnapshotStore } from './snapshots';
 import type { VirtualMachineService } from './virtual-machines';
 
 type RunEvent = Extract<EventToAppend, { type: RunMachineEvent['type'] }>;
 /** The run stream's notes: facts no run machine takes (packages/core/src/run/run.machine.ts), appended on the run's chain all the same. */
-type RunNote = Extract<EventToAppend, { type: 'RunChannelOpened' | 'RunChannelClosed' | 'RunReattached' }>;
-const RUN_NOTES: ReadonlySet<string> = new Set<RunNote['type']>(['RunChannelOpened', 'RunChannelClosed', 'RunReattached']);
+type RunNote = Extract<EventToAppend, { type: 'RunChannelOpened' | 'RunChannelClosed' | 'RunReattached' | 'RunResumed' }>;
+const RUN_NOTES: ReadonlySet<string> = new Set<RunNote['type']>(['RunChannelOpened', 'RunChannelClosed', 'RunReattached', 'RunResumed']);
 
 export const runStream = STREAMS.run;
 export const computeStream = STREAMS.compute;
@@ -66,7 +68,12 @@ type LiveRun = {
   channel?: ChannelInfo;
   /** Its closing (unbound, then RunChannelClosed appended), once begun. */
   closing?: Promise<void>;
+  /** Driven on by a resumed session from this status (`driveOn`): a step that then fails says PlatformRestarted. */
+  resumedFrom?: RunStatus;
 };
+
+/** A cluster's workflow state, and the one chain its steps go through. */
+type ClusterFlow = { state: ClusterState; chain: Promise<void> };
 
 /** What the run's effect handlers are given besides the effect (runtime/effect-runner.ts). */
 type RunExtra = { runId: string; live: LiveRun };
@@ -87,6 +94,20 @@ export type RunManagerDeps = {
   runTokenTtlMs: number;
   /** Attached VMs (S8.3 unmanaged): the login to them and the management code on them. */
   vms: VirtualMachineService;
+  /**
+   * Where a run's user environment is kept for a resumed session to start its target with (it
+   * is not in the log: the values may be the user's secrets). Sealed with the session's
+   * resumable state (identity/resumable-session.ts), which goes when the session closes.
+   */
+  userEnv: { keep(runId: string, env: Record<string, string>): void; of(runId: string): Record<string, string> | undefined };
+};
+
+/** The effect a run standing at a status before its target started carries out next (run.machine.ts entry actions). */
+const NEXT_STEP: Partial<Record<RunStatus, RunEffect['type']>> = {
+  NotStarted: 'issueRunToken',
+  Starting: 'prepareImage',
+  Preparing: 'writeManagementCode',
+  Queued: 'requestNode',
 };
 
 /**
@@ -104,7 +125,7 @@ export class RunManager {
   /** Each run's state and status history, held and advanced by the runner; a fact the run would not take now (a late report) is dropped. */
   private readonly runner: EffectRunner<typeof runAggregate, RunExtra, RunEvent | RunNote, RunStatus[]>;
   /** Each AmlCompute cluster's workflow state, and the one chain its steps go through. */
-  private readonly clusters = new Map<string, { state: ClusterState; chain: Promise<void> }>();
+  private readonly clusters = new Map<string, ClusterFlow>();
   private readonly unwatchClusters: () => void;
 
   constructor(
@@ -148,6 +169,7 @@ export class RunManager {
     liveCtx.principal = ctx.principal;
     const live: LiveRun = { ctx: liveCtx, done, resolveDone, userEnv, region, pendingRemovals: [] };
     this.live.set(submitted.runId, live);
+    if (Object.keys(userEnv).length > 0) this.deps.userEnv.keep(submitted.runId, userEnv);
     // Appended at once (the stream is new: nothing is on its chain); the runner carries out what it names.
     const [first] = ctx.emit(runStream(submitted.runId), 'no-stream', [{ type: 'RunSubmitted', data: submitted }]);
     const [, effects] = startRun(submitted, first!.position);
@@ -253,6 +275,163 @@ export class RunManager {
   tokenOf(runId: string): { token?: string; expiresAtMs?: number } {
     const l = this.live.get(runId);
     return { ...(l?.token ? { token: l.token } : {}), ...(l?.tokenExpiresAtMs ? { expiresAtMs: l.tokenExpiresAtMs } : {}) };
+  }
+
+  /**
+   * Go on with this session's runs after its simulator died (a resumed session, docs/architecture.md
+   * "Crash recovery"), level-triggered from the log, in this order:
+   * 1. each AmlCompute cluster's workflow is folded from the log (`foldCluster`); its first step,
+   *    `Resumed`, waits until the runs are live, so nothing it decides finds a run not yet there;
+   * 2. a run whose container ran on is taken back (`reattach`);
+   * 3. a run whose target had not started yet is made live again (`driveOn`);
+   * 4. the rest of its live runs have no target left: they end Failed PlatformRestarted
+   *    (runtime/recovery.ts `endLostRuns`);
+   * 5. each cluster takes `Resumed`: scale-downs that fell due meanwhile are carried out earliest
+   *    first, the others timed again; the queue and the nodes are as the log says; a node's
+   *    provisioning left under way is carried out again; the runs that wait for a node are served;
+   * 6. each driven-on run's next step is carried out by the runner, as for a fresh run.
+   */
+  async resume(runIds: Iterable<string>): Promise<{ reattached: string[]; drivenOn: string[]; lost: string[] }> {
+    const resumeClusters = this.foldClusters();
+    const reattached: string[] = [];
+    const drivenOn: Array<{ runId: string; next?: RunEffect }> = [];
+    const lost: string[] = [];
+    for (const runId of runIds) {
+      if (await this.reattach(runId)) {
+        reattached.push(runId);
+        continue;
+      }
+      const driven = await this.driveOn(runId);
+      if (driven) drivenOn.push({ runId, ...driven });
+      else if (!isTerminalStatus(runStatusOf(this.load(runId).snapshot))) lost.push(runId);
+    }
+    const ended = endLostRuns(this.p.store, this.p.session, lost, {
+      ids: this.p.ids,
+      now: () => this.p.clock.now(),
+      reason: `PlatformRestarted: the simulator of session ${this.p.session} stopped, and the run's target is gone`,
+    });
+    await resumeClusters();
+    for (const { runId, next } of drivenOn) {
+      if (next) void this.enqueue(runId, (extra) => this.carryOutAgain(runId, next, extra)).catch(() => {});
+    }
+    return { reattached, drivenOn: drivenOn.map((d) => d.runId), lost: ended };
+  }
+
+  /**
+   * The workflow of each AmlCompute cluster of the session, folded from the log, with a
+   * `Resumed` step first on its chain, held until the returned function is called (then
+   * awaited with what it decided carried out). Facts that come meanwhile queue behind it.
+   */
+  private foldClusters(): () => Promise<void> {
+    const events = [...this.p.store.readAll()].filter((e) => e.meta.session === this.p.session);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const steps: Promise<void>[] = [];
+    for (const c of Object.values(this.p.world.computes.byKey)) {
+      if (c.type !== 'AmlCompute') continue;
+      const flow: ClusterFlow = { state: foldCluster(c, events), chain: held };
+      this.clusters.set(computeKey(c.workspaceId, c.compute), flow);
+      steps.push(this.stepClusterFlow(flow, () => ({ type: 'Resumed', atMs: this.p.clock.now(), waiting: this.waitingFor(c.workspaceId, c.compute) })));
+    }
+    return async () => {
+      release();
+      await Promise.all(steps);
+    };
+  }
+
+  /** The live runs whose own streams say they wait for a node of this cluster (Queued, none assigned). */
+  private waitingFor(workspaceId: string, compute: string): string[] {
+    return [...this.live.keys()].filter((runId) => {
+      const { snapshot } = this.load(runId);
+      const run = snapshot.context;
+      return run.workspaceId === workspaceId && run.compute === compute && runStatusOf(snapshot) === 'Queued' && run.node === undefined;
+    });
+  }
+
+  /**
+   * Make live again a run of this session whose simulator died before its target started
+   * (Starting, Preparing or Queued on an AmlCompute cluster, or not started at all), and say what
+   * it does next: the effect its last fact named, which the dead simulator never finished —
+   * issue its token, prepare its image, write its management code, start its container on the
+   * node it was given (none: it waits for a node, which its cluster's `Resumed` serves). The
+   * effect keeps its id, so a start carried out again finds what the first made. A token it
+   * was issued is of no use any more — its value lived only in the dead simulator (values are
+   * never logged) — so its channel listens again in the same door and a new token bound to it
+   * replaces the old (RunResumed, then RunTokenIssued). Undefined — and nothing changed — for a
+   * run that cannot be driven on (ended, on a VM, past its container's start, or cancelled).
+   */
+  private async driveOn(runId: string): Promise<{ next?: RunEffect } | undefined> {
+    if (this.live.has(runId)) return undefined;
+    const { snapshot } = this.load(runId);
+    const run = snapshot.context;
+    const from = runStatusOf(snapshot);
+    const step = from && NEXT_STEP[from];
+    if (!step || run.computeType === 'VirtualMachine' || run.container !== undefined) return undefined;
+    const events = this.p.store.readStream(runStream(runId));
+    const effects = runAggregate.history(events)?.effects ?? [];
+    const pending = run.node !== undefined ? effects.findLast((e) => e.type === 'startContainer') : effects.findLast((e) => e.type === step);
+    if (!pending) return undefined;
+    const ws = this.p.world.workspaces.byId[run.workspaceId];
+    if (!ws) return undefined;
+    const opened = events.findLast((e) => e.type === 'RunChannelOpened')?.data as EventDataMap['RunChannelOpened'] | undefined;
+    const channel = run.tokenId && opened ? await this.deps.channels.reopen(opened.channel, opened.kind) : undefined;
+    if (run.tokenId && !channel) return undefined;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const ctx = new CommandContext('Resume', this.p.ids.next('cmd'), this.p.store, this.p.clock, this.p.session);
+    const userEnv = this.deps.userEnv.of(runId) ?? {};
+    const live: LiveRun = { ctx, done, resolveDone, userEnv, region: ws.region, pendingRemovals: [], resumedFrom: from, ...(channel ? { channel } : {}) };
+    this.live.set(runId, live);
+    if (channel) this.deps.channels.bind(channel.id, runId);
+    const ref = this.ref(runId);
+    const downForMs = Math.max(0, this.p.clock.now() - Date.parse(events.at(-1)!.meta.at));
+    const stream = runStream(runId);
+    await this.enqueue(runId, (extra) =>
+      this.runner.execute(
+        live.ctx,
+        stream,
+        () => [
+          { type: 'RunResumed', data: { ...ref, from, next: pending.type, ...(run.tokenId ? { replacedToken: run.tokenId } : {}), downForMs } },
+          ...(channel ? [this.issueToken(runId, live, channel)] : []),
+        ],
+        extra,
+        { append: (facts, v) => live.ctx.emitAsPlatform(stream, v, facts) },
+      ),
+    );
+    // A run that waits for a node asks its cluster in `Resumed`, not through its effect again.
+    return pending.type === 'requestNode' ? {} : { next: pending };
+  }
+
+  /**
+   * A driven-on run's next step, carried out by the runner with the id its fact gave it. A
+   * container the dead simulator made for this start and never reported carries the token
+   * that was replaced: it goes first, and the start made again holds the new one.
+   */
+  private async carryOutAgain(runId: string, effect: RunEffect, extra: RunExtra): Promise<unknown> {
+    if (effect.type === 'startContainer') {
+      const driver = await this.deps.driver();
+      // No ContainerStarted in the log: any container of the run is that unreported one (container '' names none in particular).
+      const unreported = await driver.attachRun({ session: this.p.session, runId, container: '' });
+      if (unreported) {
+        await unreported.kill().catch(() => {});
+        await unreported.remove();
+      }
+    }
+    return this.runner.carryOut(extra.live.ctx, runStream(runId), [effect], extra);
+  }
+
+  /**
+   * S1.3: a short-lived token for the run, scoped to its workspace and bound to `channel`; its
+   * value stays in memory (handed to the target only), its expiry is timed. Returns the fact.
+   */
+  private issueToken(runId: string, live: LiveRun, channel: ChannelInfo): RunEvent {
+    const ref = this.ref(runId);
+    const issued = this.deps.tokens.issue({ ...ref, region: live.region }, this.deps.runTokenTtlMs, channel.id);
+    live.token = issued.token;
+    live.tokenExpiresAtMs = issued.expiresAtMs;
+    live.cancelExpiry?.();
+    live.cancelExpiry = this.deps.scheduler.at(issued.expiresAtMs, () => this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]));
+    return { type: 'RunTokenIssued', data: { ...ref, tokenId: issued.tokenId, fingerprint: issued.fingerprint, expiresAt: new Date(issued.expiresAtMs).toISOString(), channel: channel.id } };
   }
 
   /**
@@ -379,8 +558,16 @@ export class RunManager {
   }
 
   private platformError(snapshot: RunSnapshot, error: unknown): RunEvent {
-    const { runId, workspaceId, workspace } = snapshot.context;
+    const { runId, workspaceId, workspace, container } = snapshot.context;
     const reason = error instanceof Error ? error.message : String(error);
+    // A run driven on after its simulator died that cannot start its target fails for the restart.
+    const resumedFrom = this.live.get(runId)?.resumedFrom;
+    if (resumedFrom && container === undefined) {
+      return {
+        type: 'RunFailed',
+        data: { runId, workspaceId, workspace, reason: `PlatformRestarted: the simulator of session ${this.p.session} stopped while the run was ${resumedFrom}, and its start could not be carried out again: ${reason}` },
+      };
+    }
     return { type: 'RunFailed', data: { runId, workspaceId, workspace, reason: `platform error: ${reason}` } };
   }
 
@@ -412,16 +599,7 @@ export class RunManager {
         const channel = run.computeType === 'VirtualMachine' ? this.deps.vms.channelOf(this.cluster(run.workspaceId, run.compute)) : await this.deps.channels.open('container');
         live.channel = channel;
         this.deps.channels.bind(channel.id, runId);
-        const issued = this.deps.tokens.issue({ ...ref, region: live.region }, this.deps.runTokenTtlMs, channel.id);
-        live.token = issued.token;
-        live.tokenExpiresAtMs = issued.expiresAtMs;
-        live.cancelExpiry = this.deps.scheduler.at(issued.expiresAtMs, () =>
-          this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]),
-        );
-        return [
-          { type: 'RunChannelOpened', data: { ...ref, channel: channel.id, kind: channel.kind, socket: channel.socketPath } },
-          { type: 'RunTokenIssued', data: { ...ref, tokenId: issued.tokenId, fingerprint: issued.fingerprint, expiresAt: new Date(issued.expiresAtMs).toISOString(), channel: channel.id } },
-        ];
+        return [{ type: 'RunChannelOpened', data: { ...ref, channel: channel.id, kind: channel.kind, socket: channel.socketPath } }, this.issueToken(runId, live, channel)];
       },
       prepareImage: async (_effect, { snapshot }) => {
         const run = snapshot.context;
@@ -495,7 +673,7 @@ export class RunManager {
   }
 
   /** The workflow of an AmlCompute cluster, from its spec in the computes read model on first use. */
-  private clusterFlow(workspaceId: string, compute: string): { state: ClusterState; chain: Promise<void> } {
+  private clusterFlow(workspaceId: string, compute: string): ClusterFlow {
     const key = computeKey(workspaceId, compute);
     let flow = this.clusters.get(key);
     if (!flow) {
@@ -529,12 +707,14 @@ export class RunManager {
    * (a promised node is state from here on), then carry them out in order. The chain waits
    * only for the step, never for a run's chain or a driver; the promise returned also waits
    * for the decisions to be carried out, as a timer that fires must. No run's chain ever
-   * waits for that promise (a run asking for a node does not), so it may wait on a run.
+   * waits for that promise (a run asking for a node does not), so it may wait on a run. An
+   * input given as a function is made when its turn comes (a resumed cluster's first step,
+   * foldClusters).
    */
-  private stepClusterFlow(flow: { state: ClusterState; chain: Promise<void> }, input: ClusterInput): Promise<void> {
+  private stepClusterFlow(flow: ClusterFlow, input: ClusterInput | (() => ClusterInput)): Promise<void> {
     let effects: Promise<void> = Promise.resolve();
     const step = flow.chain.then(() => {
-      const { state, decisions } = stepCluster(flow.state, input);
+      const { state, decisions } = stepCluster(flow.state, typeof input === 'function' ? input() : input);
       flow.state = state;
       effects = decisions.reduce((done, d) => done.then(() => this.carryOut(flow, d)), Promise.resolve());
     });
@@ -543,7 +723,7 @@ export class RunManager {
   }
 
   /** Carry out one decision of a cluster's workflow. Facts about a run go through its own chain. */
-  private carryOut(flow: { state: ClusterState; chain: Promise<void> }, d: ClusterDecision): Promise<void> {
+  private carryOut(flow: ClusterFlow, d: ClusterDecision): Promise<void> {
     const c = flow.state.spec;
     const ids = { computeId: c.computeId, compute: c.compute };
     switch (d.type) {
@@ -563,10 +743,14 @@ export class RunManager {
         return Promise.resolve();
       case 'ProvisionNode':
         return this.provisionNode(c, d.node, d.forRun);
+      case 'ResumeProvisioning':
+        return this.provisionNode(c, d.node, d.forRun, { again: true });
       case 'ScheduleScaleDown':
         this.deps.scheduler.at(d.dueAtMs, () => this.stepClusterFlow(flow, { type: 'ScaleDownDue', node: d.node, atMs: this.p.clock.now() }));
         return Promise.resolve();
       case 'DeprovisionNode':
+        return this.deprovisionNode(c, d);
+      case 'ResumeDeprovisioning':
         return this.deprovisionNode(c, d);
       case 'RemoveUnusableNode':
         this.computeCtx().emitAsPlatform(computeStream(c.computeId), 'any', [
@@ -593,11 +777,15 @@ export class RunManager {
     void this.stepClusterFlow(flow, { type: 'RequestNode', runId, atMs: this.p.clock.now() }).catch(() => {});
   }
 
-  /** S4.6 scale-up: the node's disks are made; its outcome is a fact the cluster decides on. */
-  private async provisionNode(c: ClusterSpec, node: string, forRun: string): Promise<void> {
+  /**
+   * S4.6 scale-up: the node's disks are made; its outcome is a fact the cluster decides on.
+   * `again`: its NodeProvisioningStarted is in the log already (a dead simulator's, carried on
+   * by a resumed session); the disks are named after the node, so what it made is taken as made.
+   */
+  private async provisionNode(c: ClusterSpec, node: string, forRun: string, { again = false } = {}): Promise<void> {
     const ref = { workspaceId: c.workspaceId, workspace: c.workspace, computeId: c.computeId, compute: c.compute, node };
     const ctx = this.computeCtx(forRun);
-    ctx.emit(computeStream(c.computeId), 'any', [{ type: 'NodeProvisioningStarted', data: { ...ref, forRun } }]);
+    if (!again) ctx.emit(computeStream(c.computeId), 'any', [{ type: 'NodeProvisioningStarted', data: { ...ref, forRun } }]);
     let disks;
     try {
       const driver = await this.deps.driver();
@@ -612,11 +800,17 @@ export class RunManager {
     ]);
   }
 
-  /** S4.6: after idleSecondsBeforeScaledown with nothing queued, the node goes and its OS disk is deleted. */
-  private async deprovisionNode(c: ClusterSpec, d: Extract<ClusterDecision, { type: 'DeprovisionNode' }>): Promise<void> {
+  /**
+   * S4.6: after idleSecondsBeforeScaledown with nothing queued, the node goes and its OS disk is
+   * deleted. A scale-down a dead simulator began (`ResumeDeprovisioning`: its
+   * ClusterIdleTimeoutElapsed is in the log already) is finished; a disk already gone is no error.
+   */
+  private async deprovisionNode(c: ClusterSpec, d: Extract<ClusterDecision, { type: 'DeprovisionNode' | 'ResumeDeprovisioning' }>): Promise<void> {
     const ref = { workspaceId: c.workspaceId, workspace: c.workspace, computeId: c.computeId, compute: c.compute, node: d.node };
     const ctx = this.computeCtx();
-    ctx.emitAsPlatform(computeStream(c.computeId), 'any', [{ type: 'ClusterIdleTimeoutElapsed', data: { ...ref, idleSince: new Date(d.idleSinceMs).toISOString() } }]);
+    if (d.type === 'DeprovisionNode') {
+      ctx.emitAsPlatform(computeStream(c.computeId), 'any', [{ type: 'ClusterIdleTimeoutElapsed', data: { ...ref, idleSince: new Date(d.idleSinceMs).toISOString() } }]);
+    }
     const driver = await this.deps.driver();
     await driver.deprovisionNode({ osDisk: d.osDisk, tempDisk: d.tempDisk });
     ctx.emitAsPlatform(computeStream(c.computeId), 'any', [{ type: 'NodeDeprovisioned', data: { ...ref, osDiskDeleted: true, reason: d.reason } }]);
