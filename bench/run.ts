@@ -61,7 +61,7 @@ console.log(`\nreplayed world: ${Object.keys(world.workspaces.byId).length.toLoc
 }
 
 if (!process.argv.includes('--no-docker')) {
-  const { benchTraining, CLUSTER_TARGET, SUBMIT_TARGET } = await import('./training-bench');
+  const { benchTraining, CLUSTER_TARGET, SUBMIT_TARGET, formatCpu } = await import('./training-bench');
   process.stderr.write('training benchmark (docker)...\n');
   const t = await benchTraining();
   const c = t.cluster;
@@ -69,6 +69,7 @@ if (!process.argv.includes('--no-docker')) {
   console.log('\ntraining (docker driver)                           amlsim   raw dockerode  ratio   target');
   console.log(`submit -> Completed, no-op script (median)      ${t.runMs.toFixed(0).padStart(6)} ms  ${t.rawMs.toFixed(0).padStart(10)} ms  ${verdict(t.ratio, SUBMIT_TARGET)}`);
   console.log(`${c.runs} runs on ${c.nodes} nodes vs concurrency ${c.nodes} (median of ${c.rounds})  ${c.seconds.toFixed(2).padStart(7)} s  ${c.rawSeconds.toFixed(2).padStart(11)} s  ${verdict(c.ratio, CLUSTER_TARGET)}`);
+  console.log(`CPU a run, in the cluster rounds: ${formatCpu(t.cpu.run)}; a raw container: ${formatCpu(t.cpu.raw)} (the bench's dockerode calls as "simulator")`);
   console.log(`${t.concurrent.runs} concurrent runs on ${t.concurrent.nodes} nodes, scaling up from none: ${t.concurrent.seconds.toFixed(1)} s, ${t.concurrent.runsPerSecond.toFixed(2)} runs/s`);
 }
 

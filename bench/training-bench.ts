@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { benchPlatform } from './bench-platform';
@@ -19,6 +20,50 @@ const CLUSTER_RUNS = 20;
 const CLUSTER_NODES = 4;
 const CLUSTER_ROUNDS = 3;
 
+/**
+ * CPU time (ms) used so far by every container of the engine, from its parent cgroup (v1
+ * cpuacct or v2 cpu.stat, cgroupfs or systemd layout): a container's CPU stays counted there
+ * after it is removed. Undefined where neither is readable. Counts any container, so the
+ * figure means something only while the bench is the engine's one user.
+ */
+const containersCpuMs = (): number | undefined => {
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  for (const dir of ['/sys/fs/cgroup/cpuacct/docker', '/sys/fs/cgroup/cpu,cpuacct/docker', '/sys/fs/cgroup/cpuacct/system.slice']) {
+    const ns = read(`${dir}/cpuacct.usage`);
+    if (ns) return Number(ns) / 1e6;
+  }
+  for (const dir of ['/sys/fs/cgroup/docker', '/sys/fs/cgroup/system.slice']) {
+    const usec = /usage_usec (\d+)/.exec(read(`${dir}/cpu.stat`) ?? '')?.[1];
+    if (usec) return Number(usec) / 1e3;
+  }
+  return undefined;
+};
+
+/** The CPU (ms) `work` costs, per unit: this process's own, and its containers'. */
+const cpuOf = async (units: number, work: () => Promise<unknown>): Promise<CpuPerRun> => {
+  const own = process.cpuUsage();
+  const containers = containersCpuMs();
+  await work();
+  const used = process.cpuUsage(own);
+  const after = containersCpuMs();
+  return {
+    platformMs: (used.user + used.system) / 1000 / units,
+    ...(containers !== undefined && after !== undefined ? { containersMs: (after - containers) / units } : {}),
+  };
+};
+
+/** Where a run's CPU goes: the simulator's process, and the run's containers (undefined where the cgroup is not readable). */
+export type CpuPerRun = { platformMs: number; containersMs?: number };
+
+/** One line for a CpuPerRun: `simulator N ms, containers M ms`. */
+export const formatCpu = (x: CpuPerRun): string => `simulator ${x.platformMs.toFixed(0)} ms, containers ${x.containersMs === undefined ? '?' : x.containersMs.toFixed(0)} ms`;
+
 export type TrainingBench = {
   runMs: number;
   rawMs: number;
@@ -27,6 +72,13 @@ export type TrainingBench = {
   concurrent: { runs: number; nodes: number; seconds: number; runsPerSecond: number };
   /** 20 runs on the (now scaled-up) cluster against 20 raw containers at concurrency 4: median of the rounds. */
   cluster: { runs: number; nodes: number; rounds: number; seconds: number; rawSeconds: number; ratio: number };
+  /** CPU a run costs in the cluster rounds, against a raw container's (its platformMs is the bench's own dockerode calls). */
+  cpu: { run: CpuPerRun; raw: CpuPerRun };
+};
+
+const medianCpu = (xs: CpuPerRun[]): CpuPerRun => {
+  const containers = xs.map((x) => x.containersMs).filter((x): x is number => x !== undefined);
+  return { platformMs: median(xs.map((x) => x.platformMs)), ...(containers.length === xs.length ? { containersMs: median(containers) } : {}) };
 };
 
 /** Runs `task` `count` times, at most `concurrency` at once. */
@@ -111,9 +163,11 @@ export async function benchTraining(samples = 10): Promise<TrainingBench> {
     // runs at once and waits for all of them in full; the raw side runs 20 containers, 4 at a time.
     const clusterTimes: number[] = [];
     const rawClusterTimes: number[] = [];
+    const cpuRuns: CpuPerRun[] = [];
+    const cpuRaw: CpuPerRun[] = [];
     for (let round = 1; round <= CLUSTER_ROUNDS; round++) {
-      rawClusterTimes.push(await timed(rawRuns));
-      clusterTimes.push(await timed(clusterRuns));
+      cpuRaw.push(await cpuOf(CLUSTER_RUNS, async () => rawClusterTimes.push(await timed(rawRuns))));
+      cpuRuns.push(await cpuOf(CLUSTER_RUNS, async () => clusterTimes.push(await timed(clusterRuns))));
       progress(`${CLUSTER_RUNS} runs on ${CLUSTER_NODES} nodes, round ${round}/${CLUSTER_ROUNDS}: platform ${clusterTimes.at(-1)!.toFixed(1)} s, raw (concurrency ${CLUSTER_NODES}) ${rawClusterTimes.at(-1)!.toFixed(1)} s`);
     }
 
@@ -127,6 +181,7 @@ export async function benchTraining(samples = 10): Promise<TrainingBench> {
       ratio: runMs / rawMs,
       concurrent: { runs: CLUSTER_RUNS, nodes: CLUSTER_NODES, seconds, runsPerSecond: CLUSTER_RUNS / seconds },
       cluster: { runs: CLUSTER_RUNS, nodes: CLUSTER_NODES, rounds: CLUSTER_ROUNDS, seconds: clusterSeconds, rawSeconds: rawClusterSeconds, ratio: clusterSeconds / rawClusterSeconds },
+      cpu: { run: medianCpu(cpuRuns), raw: medianCpu(cpuRaw) },
     };
   } finally {
     await dispose();

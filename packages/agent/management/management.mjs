@@ -270,9 +270,7 @@ function installRunModule(workDir) {
 function prepareMetricsFile(workDir) {
   const dir = path.join(workDir, '.amlsim');
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'metrics.jsonl');
-  fs.writeFileSync(file, '');
-  return file;
+  fs.writeFileSync(path.join(dir, 'metrics.jsonl'), '');
 }
 
 /**
@@ -433,30 +431,43 @@ function runScript({ client, workDir, scriptPath, args, env, heartbeatMs }) {
   });
 }
 
+/** The thread that will run the script (script-host.cjs), beside this file. */
+const SCRIPT_HOST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'script-host.cjs');
+
 /**
- * Runs the script in a worker thread of this process — the way SDK v1's control script runs
- * the user's script in its own interpreter (the context-manager injector) rather than as a
- * new process, and a node start cheaper. The script keeps its own module realm, argv, env and
- * event loop; `process.exit(n)` ends the worker with n; an uncaught error is printed to its
- * stderr and ends it with 1; a cancel terminates it and is reported as SIGTERM (143).
- * AMLSIM_SCRIPT_ISOLATION=process runs it as a child process instead.
+ * Starts the thread the script will run in — the way SDK v1's control script runs the user's
+ * script in its own interpreter (the context-manager injector) rather than as a new process,
+ * and a node start cheaper. It is started before the code is downloaded, so its start overlaps
+ * the calls to the platform; `run` then names the script to it. The script keeps its own
+ * module realm, argv, env and event loop; `process.exit(n)` ends the thread with n; an uncaught
+ * error is printed to its stderr and ends it with 1; a cancel terminates it and is reported as
+ * SIGTERM (143). AMLSIM_SCRIPT_ISOLATION=process runs it as a child process instead.
  */
-function runScriptInThread({ client, workDir, scriptPath, args, env, heartbeatMs }) {
-  return new Promise((resolve, reject) => {
-    // Workers share the process's working directory: the script runs in the work dir.
-    process.chdir(workDir);
-    let worker;
-    try {
-      worker = new Worker(scriptPath, { argv: args, env, stdout: true, stderr: true });
-    } catch (err) {
-      reject(new ManagementError('ScriptStartFailed', `could not start the script: ${err.message}`));
-      return;
-    }
-    const stdout = new Tail(LOG_TAIL_BYTES);
-    const stderr = new Tail(LOG_TAIL_BYTES);
+function startScriptHost({ args, env }) {
+  const stdout = new Tail(LOG_TAIL_BYTES);
+  const stderr = new Tail(LOG_TAIL_BYTES);
+  let worker;
+  let startError;
+  try {
+    worker = new Worker(SCRIPT_HOST, { argv: args, env, stdout: true, stderr: true });
     worker.stdout.on('data', (c) => { stdout.push(c); process.stdout.write(c); });
     worker.stderr.on('data', (c) => { stderr.push(c); process.stderr.write(c); });
+    // An uncaught error ends the worker; print it where a process would have (its stderr).
+    worker.on('error', (err) => {
+      const text = `${err && err.stack ? err.stack : String(err)}\n`;
+      stderr.push(Buffer.from(text));
+      process.stderr.write(text);
+    });
+  } catch (err) {
+    startError = new ManagementError('ScriptStartFailed', `could not start the script: ${err.message}`);
+  }
+  const exited = worker ? new Promise((resolve) => worker.once('exit', resolve)) : Promise.resolve(1);
 
+  /** Runs the script in the thread, in `workDir`, heartbeating; resolves with how it ended. */
+  function run({ client, workDir, scriptPath, heartbeatMs }) {
+    if (startError) return Promise.reject(startError);
+    // Workers share the process's working directory: the script runs in the work dir.
+    process.chdir(workDir);
     let canceled = false;
     let terminatedBy;
     const terminate = (why, signal) => {
@@ -472,24 +483,28 @@ function runScriptInThread({ client, workDir, scriptPath, args, env, heartbeatMs
     const onSignal = (signal) => terminate(`received ${signal}`, signal);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    // An uncaught error ends the worker; print it where a process would have (its stderr).
-    worker.on('error', (err) => {
-      const text = `${err && err.stack ? err.stack : String(err)}\n`;
-      stderr.push(Buffer.from(text));
-      process.stderr.write(text);
-    });
-    worker.once('exit', (code) => {
+    worker.postMessage({ script: scriptPath });
+    return exited.then((code) => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       const exitCode = terminatedBy ? exitCodeOf(null, terminatedBy) : code;
       // The worker's stdio streams end on their own; let their last chunks arrive.
-      setImmediate(() =>
-        stopHeartbeat().then(() =>
-          resolve({ exitCode, signal: terminatedBy ?? null, canceled, stdout: stdout.text(), stderr: stderr.text() }),
+      return new Promise((resolve) =>
+        setImmediate(() =>
+          stopHeartbeat().then(() =>
+            resolve({ exitCode, signal: terminatedBy ?? null, canceled, stdout: stdout.text(), stderr: stderr.text() }),
+          ),
         ),
       );
     });
-  });
+  }
+
+  /** The run ends without its script (the code could not be downloaded): the thread goes. */
+  function discard() {
+    if (worker) void worker.terminate();
+  }
+
+  return { run, discard };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,48 +579,57 @@ async function uploadOutputs(client, workDir) {
 
 async function manage(client, config) {
   const { workDir, script, args, userEnv, heartbeatMs } = config;
-
-  // S8.3 step 1: prepare the environment.
-  step('POST /status Preparing');
-  await client.status('Preparing');
-  fs.mkdirSync(workDir, { recursive: true });
-
-  // S8.3 step 2: download the code.
-  step('GET /snapshot');
-  const snapshot = await client.getSnapshot();
-  const count = writeSnapshot(workDir, snapshot);
-  step(`wrote snapshot ${snapshot.snapshotId ?? '?'} (${count} files) to ${workDir}`);
-
-  // S8.3 step 3: configuration and variables.
-  installRunModule(workDir);
-  step('installed @amlsim/run');
-  const scriptPath = insideDir(workDir, script, 'AMLSIM_SCRIPT');
-  const metricsFile = prepareMetricsFile(workDir);
+  // Where the run context writes metrics: fixed by the work dir, so the script's environment
+  // is known before the code is there, and its thread can start now.
+  const metricsFile = path.join(workDir, '.amlsim', 'metrics.jsonl');
   const env = scriptEnv(userEnv, metricsFile);
+  const host = process.env.AMLSIM_SCRIPT_ISOLATION === 'process' ? undefined : startScriptHost({ args, env });
+  try {
+    // S8.3 step 1: prepare the environment.
+    step('POST /status Preparing');
+    await client.status('Preparing');
+    fs.mkdirSync(workDir, { recursive: true });
 
-  // S8.3 step 4: run the user's script.
-  step('POST /status Running');
-  await client.status('Running');
-  step(`running node ${script}${args.length ? ` ${args.join(' ')}` : ''}`);
-  const isolation = process.env.AMLSIM_SCRIPT_ISOLATION === 'process' ? runScript : runScriptInThread;
-  const result = await isolation({ client, workDir, scriptPath, args, env, heartbeatMs });
-  step(`script exited with ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}${result.canceled ? ' after cancel' : ''}`);
+    // S8.3 step 2: download the code.
+    step('GET /snapshot');
+    const snapshot = await client.getSnapshot();
+    const count = writeSnapshot(workDir, snapshot);
+    step(`wrote snapshot ${snapshot.snapshotId ?? '?'} (${count} files) to ${workDir}`);
 
-  // S8.4: the compute target writes the run's results back.
-  step('POST /logs');
-  await client.logs(result.stdout, result.stderr);
-  if (result.exitCode === 0) {
-    step('POST /status Finalizing');
-    await client.status('Finalizing');
-    const metrics = await writeBackMetrics(client, metricsFile);
-    step(`wrote back ${metrics.rows} metric rows in ${metrics.batches} batches`);
-    const outputs = await uploadOutputs(client, workDir);
-    step(`uploaded ${outputs} output files`);
+    // S8.3 step 3: configuration and variables.
+    installRunModule(workDir);
+    step('installed @amlsim/run');
+    const scriptPath = insideDir(workDir, script, 'AMLSIM_SCRIPT');
+    prepareMetricsFile(workDir);
+
+    // S8.3 step 4: run the user's script.
+    step('POST /status Running');
+    await client.status('Running');
+    step(`running node ${script}${args.length ? ` ${args.join(' ')}` : ''}`);
+    const result = host
+      ? await host.run({ client, workDir, scriptPath, heartbeatMs })
+      : await runScript({ client, workDir, scriptPath, args, env, heartbeatMs });
+    step(`script exited with ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}${result.canceled ? ' after cancel' : ''}`);
+
+    // S8.4: the compute target writes the run's results back.
+    step('POST /logs');
+    await client.logs(result.stdout, result.stderr);
+    if (result.exitCode === 0) {
+      step('POST /status Finalizing');
+      await client.status('Finalizing');
+      const metrics = await writeBackMetrics(client, metricsFile);
+      step(`wrote back ${metrics.rows} metric rows in ${metrics.batches} batches`);
+      const outputs = await uploadOutputs(client, workDir);
+      step(`uploaded ${outputs} output files`);
+    }
+
+    step(`POST /complete exitCode=${result.exitCode}`);
+    await client.complete(result.exitCode);
+    return result.exitCode;
+  } catch (err) {
+    host?.discard();
+    throw err;
   }
-
-  step(`POST /complete exitCode=${result.exitCode}`);
-  await client.complete(result.exitCode);
-  return result.exitCode;
 }
 
 async function main() {

@@ -52,6 +52,7 @@ export const AGENT_IMAGE_SCORING_CHECK_SCRIPT = `${AGENT_IMAGE_DIR}/scoring/chec
 /** The files of the agent, relative to AGENT_DIR, that must travel with it (runtime only). */
 const FILES = [
   'management/management.mjs',
+  'management/script-host.cjs',
   'run/package.json',
   'run/index.cjs',
   'run/index.mjs',
