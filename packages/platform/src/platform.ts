@@ -7,7 +7,7 @@ import { BlobStorageService } from './workspace/blob-storage';
 import { DirectoryService, type TenantConfig } from './identity/directory';
 import { KeyVaultService } from './workspace/key-vault';
 import { realClock, virtualClock, type SimClock } from './runtime/clock';
-import { forgetResumableSession, loadResumableSession, saveResumableSession, updateResumableSession, type ResumableSession } from './identity/resumable-session';
+import { forgetResumableSession, loadResumableSession, saveResumableSession, updateResumableSession } from './identity/resumable-session';
 import { generateSigningKey, signingKeyFromPem, type SigningKey } from './identity/jwt';
 import { CommandBus, CommandContext, type RbacMode } from './runtime/command-bus';
 import { Faults } from './runtime/faults';
@@ -153,13 +153,6 @@ const loadRootKey = (dataDir: string): Buffer => {
   return key;
 };
 
-/**
- * What a session saves to be resumed by (identity/resumable-session.ts), with the user
- * environment of each run that was given one: it is not in the log (the values may be the
- * user's secrets), and a resumed session starts a run's target with it (RunManagerDeps.userEnv).
- */
-type SavedWithRunEnv = ResumableSession & { runEnv?: Record<string, Record<string, string>> };
-
 /** The runtime's composition root: wires the log, the read models and the simulated services. */
 export const createPlatform = async (options: PlatformOptions): Promise<Platform> => {
   const ids = options.ids ?? nanoIds();
@@ -209,7 +202,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     runTokenKey = runTokenSigningKeyFromPem(session, saved.runTokenKeyPem);
     serviceTokenKey = saved.serviceTokenKeyPem ? signingKeyFromPem(serviceKid, saved.serviceTokenKeyPem) : generateSigningKey(serviceKid);
     savedServiceKeys = saved.serviceKeys ?? {};
-    savedRunEnv = (saved as SavedWithRunEnv).runEnv ?? {};
+    savedRunEnv = saved.runEnv ?? {};
   } else {
     clock = options.clock ?? realClock();
     runTokenKey = runTokenSigningKey(session);
@@ -276,8 +269,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
       keep: (runId, env) => {
         savedRunEnv[runId] = { ...env };
         updateResumableSession(options.dataDir, rootKey, session, (state) => {
-          const withEnv = state as SavedWithRunEnv;
-          (withEnv.runEnv ??= {})[runId] = { ...env };
+          (state.runEnv ??= {})[runId] = { ...env };
         });
       },
       of: (runId) => savedRunEnv[runId],

@@ -7,7 +7,8 @@ import { open, seal } from '../crypto/sealed-box';
  * compute targets ran on (docs/architecture.md "Crash recovery"): the key that signed the
  * session's run tokens — the tokens inside those containers must still verify — the kind of
  * clock the session ran on, and each web service's keys and the key its tokens are signed with
- * (a restored service takes the same ones). Everything else is in the log.
+ * (a restored service takes the same ones), and the user environment of each run that was given
+ * one (a run driven on after the crash starts its target with it). Everything else is in the log.
  *
  * Sealed with the platform root key (like every vault's data key), mode 0600 in a 0700
  * directory; removed when the session closes, so only a session that died leaves one behind.
@@ -18,6 +19,11 @@ export type ResumableSession = {
   serviceTokenKeyPem?: string;
   /** Web service name -> its current keys. */
   serviceKeys?: Record<string, { Primary: string; Secondary: string }>;
+  /**
+   * Run id -> the user environment it was submitted with (RunManagerDeps.userEnv). Never in the
+   * log: the values may be the user's secrets; kept here only, sealed, until the session closes.
+   */
+  runEnv?: Record<string, Record<string, string>>;
 };
 
 const dirOf = (dataDir: string) => join(dataDir, 'platform', 'sessions');
