@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { benchPlatform } from './bench-platform';
@@ -45,24 +45,50 @@ const containersCpuMs = (): number | undefined => {
   return undefined;
 };
 
-/** The CPU (ms) `work` costs, per unit: this process's own, and its containers'. */
+/**
+ * CPU time (ms) the container engine's daemons (dockerd, containerd) have used: what making,
+ * starting and removing containers costs outside them. From /proc (utime + stime, 100 ticks a
+ * second); undefined where they are not visible. Per-container shims are not counted.
+ */
+const engineCpuMs = (): number | undefined => {
+  let total: number | undefined;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const name = /\((.*)\)/.exec(stat)?.[1];
+      if (name !== 'dockerd' && name !== 'containerd') continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total = (total ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    } catch {
+      // the process went while we looked
+    }
+  }
+  return total;
+};
+
+/** The CPU (ms) `work` costs, per unit: this process's own, its containers', and the engine's. */
 const cpuOf = async (units: number, work: () => Promise<unknown>): Promise<CpuPerRun> => {
   const own = process.cpuUsage();
   const containers = containersCpuMs();
+  const engine = engineCpuMs();
   await work();
   const used = process.cpuUsage(own);
-  const after = containersCpuMs();
+  const after = { containers: containersCpuMs(), engine: engineCpuMs() };
   return {
     platformMs: (used.user + used.system) / 1000 / units,
-    ...(containers !== undefined && after !== undefined ? { containersMs: (after - containers) / units } : {}),
+    ...(containers !== undefined && after.containers !== undefined ? { containersMs: (after.containers - containers) / units } : {}),
+    ...(engine !== undefined && after.engine !== undefined ? { engineMs: (after.engine - engine) / units } : {}),
   };
 };
 
-/** Where a run's CPU goes: the simulator's process, and the run's containers (undefined where the cgroup is not readable). */
-export type CpuPerRun = { platformMs: number; containersMs?: number };
+/** Where a run's CPU goes: the simulator's process, the run's containers and the engine's daemons (undefined where not readable). */
+export type CpuPerRun = { platformMs: number; containersMs?: number; engineMs?: number };
 
 /** One line for a CpuPerRun: `simulator N ms, containers M ms`. */
-export const formatCpu = (x: CpuPerRun): string => `simulator ${x.platformMs.toFixed(0)} ms, containers ${x.containersMs === undefined ? '?' : x.containersMs.toFixed(0)} ms`;
+export const formatCpu = (x: CpuPerRun): string => {
+  const ms = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(0));
+  return `simulator ${ms(x.platformMs)} ms, containers ${ms(x.containersMs)} ms, engine ${ms(x.engineMs)} ms`;
+};
 
 export type TrainingBench = {
   runMs: number;
@@ -77,8 +103,11 @@ export type TrainingBench = {
 };
 
 const medianCpu = (xs: CpuPerRun[]): CpuPerRun => {
-  const containers = xs.map((x) => x.containersMs).filter((x): x is number => x !== undefined);
-  return { platformMs: median(xs.map((x) => x.platformMs)), ...(containers.length === xs.length ? { containersMs: median(containers) } : {}) };
+  const of = (key: 'containersMs' | 'engineMs') => {
+    const values = xs.map((x) => x[key]).filter((x): x is number => x !== undefined);
+    return values.length === xs.length ? { [key]: median(values) } : {};
+  };
+  return { platformMs: median(xs.map((x) => x.platformMs)), ...of('containersMs'), ...of('engineMs') };
 };
 
 /** Runs `task` `count` times, at most `concurrency` at once. */
