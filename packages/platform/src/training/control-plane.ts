@@ -180,12 +180,18 @@ export class ControlPlane {
 
   /**
    * S1.3, deny by default: the token must verify, be alive, be scoped to this workspace and run,
-   * be bound to this channel, and not be revoked; and the channel must (still) carry the run.
+   * be bound to this channel, be the run's current token (not one a later RunTokenIssued
+   * replaced), and not be revoked; and the channel must (still) carry the run.
    */
   private authorize(channel: Channel, token: string | undefined, workspace: string, runId: string): ControlPlaneCaller {
     const claims = this.tokens.verify(token, { workspace, runId, channel: channel.id });
     const { snapshot } = this.runs.load(runId);
     if (snapshot.context.tokenRevoked) throw errors.invalidToken('the run token was revoked when the run ended');
+    // Only the run's current token acts: one a later RunTokenIssued replaced (a resumed session's
+    // RunResumed, whose new token supersedes the one the dead simulator issued) is refused.
+    if (snapshot.context.tokenId !== undefined && claims.jti !== snapshot.context.tokenId) {
+      throw errors.invalidToken(`the run token ${claims.jti} was replaced by the run's token ${snapshot.context.tokenId} and no longer acts`);
+    }
     if (snapshot.context.workspace !== workspace) throw errors.notFound('run', runId, `workspace '${workspace}'`);
     if (!channel.runs.has(runId)) {
       throw errors.authorizationFailed(
