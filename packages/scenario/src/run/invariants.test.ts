@@ -228,6 +228,37 @@ const TABLE: Record<string, Row[]> = {
       breaking: { events: inOrder([issued('r2'), run('MetricsWrittenBack')]), message: 'run r1: MetricsWrittenBack (#2) was accepted outside' },
       lawful: { events: inOrder([issued('r2'), issued('r1'), run('RunTokenRevoked', {}, { runId: 'r2' }), run('MetricsWrittenBack')]) },
     },
+    {
+      clause: 'a run issued a second token (driven on after a restart): a call is checked against the expiry of the token it was made with, not the first',
+      breaking: {
+        events: inOrder([
+          issued('r1', '2025-01-01T12:00:00.000Z'),
+          run('RunResumed', { replacedToken: 'rtok_1' }),
+          run('RunTokenIssued', { tokenId: 'rtok_2', fingerprint: 'sha256:0123456789abcdef', expiresAt: '2025-01-01T10:00:00.000Z' }),
+          via(run('MetricsWrittenBack', {}, { at: '2025-01-01T11:00:00.000Z' }), 'ch_r1', 'rtok_2'),
+        ]),
+        message: 'run r1: MetricsWrittenBack (#4) was accepted outside',
+      },
+      lawful: {
+        events: inOrder([
+          issued('r1', '2025-01-01T10:00:00.000Z'),
+          run('RunResumed', { replacedToken: 'rtok_1' }),
+          run('RunTokenIssued', { tokenId: 'rtok_2', fingerprint: 'sha256:0123456789abcdef', expiresAt: '2025-01-01T12:00:00.000Z' }),
+          via(run('MetricsWrittenBack', {}, { at: '2025-01-01T11:00:00.000Z' }), 'ch_r1', 'rtok_2'),
+          run('MetricsWrittenBack', { batch: 2 }, { at: '2025-01-01T11:30:00.000Z' }),
+        ]),
+      },
+    },
+    {
+      clause: 'a call made with a token a later RunTokenIssued replaced',
+      breaking: {
+        events: inOrder([issued(), run('RunTokenIssued', { tokenId: 'rtok_2', fingerprint: 'sha256:0123456789abcdef', expiresAt: '2025-01-01T10:00:00.000Z' }), via(run('MetricsWrittenBack'), 'ch_r1', 'rtok_1')]),
+        message: 'run r1: MetricsWrittenBack (#3) was accepted outside',
+      },
+      lawful: {
+        events: inOrder([issued(), via(run('MetricsWrittenBack'), 'ch_r1', 'rtok_1'), run('RunTokenIssued', { tokenId: 'rtok_2', fingerprint: 'sha256:0123456789abcdef', expiresAt: '2025-01-01T10:00:00.000Z' }), via(run('MetricsWrittenBack'), 'ch_r1', 'rtok_2')]),
+      },
+    },
   ],
   'node-lifecycle': [
     {

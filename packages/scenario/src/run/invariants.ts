@@ -106,17 +106,31 @@ export const INVARIANTS: ReadonlyArray<{
     },
   },
   {
-    // S1.3: no control-plane call was accepted with a token outside its lifetime.
+    // S1.3: no control-plane call was accepted with a token outside its lifetime. A run may be
+    // issued a second token (a resumed session replaces one whose value died with its simulator):
+    // each call is checked against the token it was made with (meta.tokenId), else the token
+    // current at its position; a token's lifetime ends at its expiry, its revocation or expiry
+    // fact, or the RunTokenIssued that replaced it.
     name: 'no-call-outside-token-lifetime',
     check: (events) => {
       const CALLS = new Set(['RunStatusReported', 'MetricsWrittenBack', 'OutputUploaded', 'RunLogsUploaded', 'RunScriptEnded', 'ManagementStepCompleted']);
       const out: InvariantViolation[] = [];
       for (const [runId, runEvents] of byRun(events)) {
-        const issued = runEvents.find((e) => e.type === 'RunTokenIssued');
-        const ended = runEvents.find((e) => e.type === 'RunTokenRevoked' || e.type === 'RunTokenExpired');
+        const tokens = runEvents.filter((e) => e.type === 'RunTokenIssued');
+        const currentAt = (position: number) => tokens.findLast((t) => t.position < position);
+        // A revocation or expiry ends the token it names; one that names none, the token current then.
+        const ends = runEvents
+          .filter((e) => e.type === 'RunTokenRevoked' || e.type === 'RunTokenExpired')
+          .map((e) => ({ at: e.position, token: typeof e.data.tokenId === 'string' ? tokens.find((t) => t.data.tokenId === e.data.tokenId) : currentAt(e.position) }));
         for (const call of runEvents.filter((e) => CALLS.has(e.type))) {
-          const tooEarly = !issued || call.position < issued.position;
-          const tooLate = (ended && call.position > ended.position) || (issued && Date.parse(call.meta.at) > Date.parse(String(issued.data.expiresAt)));
+          const current = currentAt(call.position);
+          const used = call.meta.tokenId !== undefined ? tokens.findLast((t) => t.data.tokenId === call.meta.tokenId && t.position < call.position) : current;
+          const tooEarly = !used;
+          const tooLate =
+            used !== undefined &&
+            (used !== current ||
+              ends.some((end) => end.token === used && end.at < call.position) ||
+              Date.parse(call.meta.at) > Date.parse(String(used.data.expiresAt)));
           if (tooEarly || tooLate) {
             out.push({ invariant: 'no-call-outside-token-lifetime', message: `run ${runId}: ${call.type} (#${call.position}) was accepted outside the run token's lifetime`, events: [call] });
           }
