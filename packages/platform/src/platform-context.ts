@@ -7,12 +7,13 @@ import type { Faults } from './runtime/faults';
 import type { SecretRegistry } from './runtime/secret-registry';
 
 /**
- * What the simulated services share: the log, the live read models folded from it, the
- * clock, and the data-plane stores. Built once by `createPlatform` (the composition root of
- * the runtime); services receive it rather than reaching for globals. It sits beside
- * `createPlatform`, not in runtime/, because it carries services (vaults, storage).
+ * The runtime every service may depend on: the log, the live read models folded from it, the
+ * clock, ids, the command bus, the secret registry and the fault switches. It holds no
+ * service. Each service names the parts it uses in its own deps type (a `Pick` of this and,
+ * where it reaches into blob storage or key vaults, of `DataPlane`), so its constructor says
+ * what it depends on; `createPlatform` (the composition root) wires them.
  */
-export type PlatformContext = {
+export type PlatformRuntime = {
   session: string;
   dataDir: string;
   store: EventStore;
@@ -23,10 +24,17 @@ export type PlatformContext = {
   bus: CommandBus;
   secrets: SecretRegistry;
   faults: Faults;
-  vaults: KeyVaultService;
-  storage: BlobStorageService;
   rbacMode: RbacMode;
 };
+
+/** The data-plane services (S4.1 blob storage, S6.2 key vaults), given only to the services that use them. */
+export type DataPlane = {
+  vaults: KeyVaultService;
+  storage: BlobStorageService;
+};
+
+/** What `createPlatform` builds once and hands out, each service taking its own part of it. */
+export type PlatformContext = PlatformRuntime & DataPlane;
 
 /**
  * The simulator's own infrastructure principal (the AML resource provider and the storage

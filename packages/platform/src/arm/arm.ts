@@ -24,14 +24,17 @@ import {
 } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
 import { declareCommand, type CommandContext, type CommandGate, type EventToAppend } from '../runtime/command-bus';
-import { streams, type PlatformContext } from '../platform-context';
+import { streams, type PlatformRuntime, type DataPlane } from '../platform-context';
 import type { DirectoryService } from '../identity/directory';
-import { ResourceProvider, STORAGE_CONNECTION_SECRET, storageScopeOf } from '../workspace/resource-provider';
+import { ResourceProvider, STORAGE_CONNECTION_SECRET, storageScopeOf, type ResourceProviderDeps } from '../workspace/resource-provider';
 
 export type ScopeRef = { workspace: string } | { resourceGroup: string; subscription?: string } | { subscription: string };
 
 const WORKSPACE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$/;
 const RESOURCE_GROUP_NAME = /^[-\w.()]{1,90}$/;
+
+/** What ARM uses of the platform (wired by createPlatform). */
+export type ArmDeps = Pick<PlatformRuntime, 'bus' | 'ids' | 'rbacMode' | 'secrets' | 'session' | 'world'> & Pick<DataPlane, 'storage' | 'vaults'> & ResourceProviderDeps;
 
 /**
  * Azure Resource Manager and the AML control plane as one client-facing API (S1.2, S2, S8.1).
@@ -44,7 +47,7 @@ export class ArmService {
   readonly rp: ResourceProvider;
 
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: ArmDeps,
     private readonly directory: DirectoryService,
   ) {
     this.rp = new ResourceProvider(p, directory);

@@ -9,13 +9,16 @@ import { fingerprint } from '../crypto/sealed-box';
 import { generateSigningKey, signJwt, verifyJwt, type SigningKey } from './jwt';
 import { guid } from '../runtime/ids';
 import type { CommandContext } from '../runtime/command-bus';
-import { streams, type PlatformContext } from '../platform-context';
+import { streams, type PlatformRuntime } from '../platform-context';
 
 export type TenantConfig = {
   mfa: 'required' | 'optional';
   principals: Record<string, { kind: 'user' | 'servicePrincipal' }>;
   subscriptions: Record<string, { owners: string[] }>;
 };
+
+/** What the AAD directory uses of the platform (wired by createPlatform). */
+export type DirectoryDeps = Pick<PlatformRuntime, 'bus' | 'clock' | 'ids' | 'secrets' | 'session' | 'world'>;
 
 /**
  * The simulated Azure AD directory (S1.1, S1.2): principals, sign-in with the MFA policy,
@@ -27,7 +30,7 @@ export class DirectoryService {
   readonly tenantId = guid();
   readonly issuer = `https://sts.windows.net/${this.tenantId}/`;
 
-  constructor(private readonly p: PlatformContext) {
+  constructor(private readonly p: DirectoryDeps) {
     this.signingKey = generateSigningKey(`kid-${this.tenantId.slice(0, 8)}`);
     this.keys.set(this.signingKey.kid, this.signingKey);
   }

@@ -1,7 +1,7 @@
 import { errors, type SimError } from '@amlsim/core';
 import { fingerprint } from '../crypto/sealed-box';
 import { generateSigningKey, signingKeyFromPem, signJwt, verifyJwt, type SigningKey } from './jwt';
-import type { PlatformContext } from '../platform-context';
+import type { PlatformRuntime } from '../platform-context';
 
 /** Audience of AML run tokens: the workspace's AML service, not ARM. */
 export const RUN_TOKEN_AUDIENCE = 'https://ml.azure.com/';
@@ -23,6 +23,9 @@ export const runTokenSigningKey = (session: string): SigningKey => generateSigni
 /** The session's key again, from its saved PEM (identity/resumable-session.ts). */
 export const runTokenSigningKeyFromPem = (session: string, pem: string): SigningKey => signingKeyFromPem(`aml-run-${session}`, pem);
 
+/** What the run-token service uses of the platform (wired by createPlatform). */
+export type RunTokenDeps = Pick<PlatformRuntime, 'clock' | 'ids' | 'secrets' | 'session'>;
+
 export class RunTokenService {
   private readonly key: SigningKey;
   private readonly keys: Map<string, SigningKey>;
@@ -32,7 +35,7 @@ export class RunTokenService {
    * simulator died (identity/resumable-session.ts) — the one its live runs' tokens were signed with.
    */
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: RunTokenDeps,
     key: SigningKey = runTokenSigningKey(p.session),
   ) {
     this.key = key;

@@ -11,7 +11,7 @@ import {
 } from '@amlsim/core';
 import type { ComputeDriver } from '../compute/compute-driver';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
-import type { PlatformContext } from '../platform-context';
+import type { PlatformRuntime } from '../platform-context';
 import type { ArmService } from '../arm/arm';
 import { computeStream, type RunManager } from './run-manager';
 import { packDirectory, type SnapshotStore } from './snapshots';
@@ -43,6 +43,9 @@ export type SubmitRunArgs = {
   dependencies?: string[];
 };
 
+/** What the machine-learning service uses of the platform (wired by createPlatform). */
+export type MachineLearningDeps = Pick<PlatformRuntime, 'bus' | 'clock' | 'ids' | 'store' | 'world'>;
+
 /**
  * The AML service's training API (S8.2–S8.4): compute targets, snapshots and runs, behind the
  * same authentication and RBAC as every ARM call (S2.2 rows: create compute, run experiment,
@@ -50,7 +53,7 @@ export type SubmitRunArgs = {
  */
 export class MachineLearningService {
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: MachineLearningDeps,
     private readonly arm: ArmService,
     private readonly runs: RunManager,
     private readonly snapshots: SnapshotStore,

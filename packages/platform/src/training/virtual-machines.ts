@@ -4,7 +4,7 @@ import { actions, computeKey, errors, isSimError, STREAMS, type ComputeRecord } 
 import type { ComputeDriver, RunningCompute, RunningVm } from '../compute/compute-driver';
 import { callLoginAgent, refusalOf } from '../compute/vm-login-client';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
-import { PLATFORM_PRINCIPAL, type PlatformContext } from '../platform-context';
+import { PLATFORM_PRINCIPAL, type PlatformRuntime, type DataPlane } from '../platform-context';
 import type { ArmService } from '../arm/arm';
 import type { ChannelInfo, ControlPlane } from './control-plane';
 
@@ -47,6 +47,9 @@ export type VmManagementStart = { vmId: string; vm: string; username: string; fi
   | { ok: false; reason: string }
 );
 
+/** What the virtual-machine service uses of the platform (wired by createPlatform). */
+export type VirtualMachineDeps = Pick<PlatformRuntime, 'bus' | 'ids' | 'secrets' | 'session' | 'world'> & Pick<DataPlane, 'vaults'>;
+
 /**
  * User-owned VMs and their attachment as unmanaged compute (S8.3, S6.2, S2.2).
  *
@@ -64,7 +67,7 @@ export class VirtualMachineService {
   readonly platformVault: string;
 
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: VirtualMachineDeps,
     private readonly arm: ArmService,
     private readonly driver: () => Promise<ComputeDriver>,
     private readonly channels: () => Pick<ControlPlane, 'open' | 'close'>,

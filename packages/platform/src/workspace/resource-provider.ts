@@ -14,7 +14,7 @@ import {
 } from '@amlsim/core';
 import type { CommandContext, EventToAppend } from '../runtime/command-bus';
 import { EffectRunner, type FactOf, type Held } from '../runtime/effect-runner';
-import { PLATFORM_PRINCIPAL, streams, type PlatformContext } from '../platform-context';
+import { PLATFORM_PRINCIPAL, streams, type PlatformRuntime, type DataPlane } from '../platform-context';
 import type { DirectoryService } from '../identity/directory';
 
 type WorkspaceOutcome = FactOf<typeof workspaceAggregate>;
@@ -43,6 +43,9 @@ const HALF_MADE: Partial<Record<ProvisionedResource, { kind: string; max: number
 export const STORAGE_CONNECTION_SECRET = 'workspace-storage-connection-string';
 export const CUSTOMER_KEY_NAME = 'workspace-cmk';
 
+/** What the resource provider uses of the platform (wired by createPlatform). */
+export type ResourceProviderDeps = Pick<PlatformRuntime, 'dataDir' | 'faults' | 'ids' | 'secrets' | 'session' | 'store' | 'world'> & Pick<DataPlane, 'storage' | 'vaults'>;
+
 /**
  * The AML resource provider (S8.1): the handlers of the effects the workspace statechart names.
  * The platform's effect runner (runtime/effect-runner.ts) appends each outcome as the next fact
@@ -53,7 +56,7 @@ export class ResourceProvider {
   readonly runner: EffectRunner<typeof workspaceAggregate>;
 
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: ResourceProviderDeps,
     private readonly directory: DirectoryService,
   ) {
     this.runner = new EffectRunner<typeof workspaceAggregate>({
