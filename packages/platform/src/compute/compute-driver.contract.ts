@@ -126,6 +126,27 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
       expect(await driver.attachRun({ session, runId: 'run-outlives', container: running.id })).toBeUndefined();
     });
 
+    it("a run's targets are found by session and run alone, whatever their id (a start never reported); none on a driver whose targets die with it", async () => {
+      const { running } = await launch('run-unreported', { SLEEP_MS: '60000' });
+      const found = await driver.findRunTargets({ session, runId: 'run-unreported' });
+      // An empty container id is no wildcard: attachRun finds only the container it names.
+      expect(await driver.attachRun({ session, runId: 'run-unreported', container: '' })).toBeUndefined();
+      if (driver.kind === 'process') {
+        expect(found).toEqual([]);
+      } else {
+        expect(found.map((t) => t.id)).toEqual([running.id]);
+        expect(await driver.findRunTargets({ session, runId: 'run-outlives' })).toEqual([]);
+        expect(await driver.findRunTargets({ session: 'another-session', runId: 'run-unreported' })).toEqual([]);
+        // What the found handle does acts on the same target.
+        await found[0]!.kill();
+        expect((await found[0]!.wait()).exitCode).not.toBe(0);
+        await found[0]!.remove();
+        expect(await driver.findRunTargets({ session, runId: 'run-unreported' })).toEqual([]);
+      }
+      await running.kill().catch(() => {});
+      await running.remove().catch(() => {});
+    });
+
     it('kill stops a running target', async () => {
       const { running } = await launch('run-killed', { SLEEP_MS: '60000' });
       await running.kill();

@@ -167,11 +167,19 @@ export type ComputeDriver = {
   diskExists(disk: string): Promise<boolean>;
   startRun(launch: RunLaunch): Promise<RunningCompute>;
   /**
-   * The run's target as a dead simulator left it (a resumed session, RunManager.reattach):
-   * still running or exited meanwhile, or undefined when it is gone — always, on a driver whose
+   * The run's target as a dead simulator left it (a resumed session, RunManager.reattach), by
+   * the container id its ContainerStarted recorded (an empty id names none): still running or
+   * exited meanwhile, or undefined when it is gone — always, on a driver whose
    * targets cannot outlive their simulator (the process driver's die with it).
    */
   attachRun(target: { session: string; runId: string; container: string }): Promise<RunningCompute | undefined>;
+  /**
+   * Every target of the run this session made, whatever its id, oldest first: how a resumed
+   * session finds a start its dead simulator made and never reported (no ContainerStarted in the
+   * log, so no id to attach by; RunManager.resume removes it before starting the run again).
+   * Always none on a driver whose targets cannot outlive their simulator.
+   */
+  findRunTargets(target: { session: string; runId: string }): Promise<RunningCompute[]>;
   /** Start a user-owned VM (S8.3 unmanaged): resolves once its login agent answers. */
   startVm(launch: VmLaunch): Promise<RunningVm>;
   /** Stop a VM started by startVm (same as `vm.stop()`). */

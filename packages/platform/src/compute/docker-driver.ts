@@ -44,6 +44,14 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
     kill: () => handle.kill(),
     remove: () => handle.remove(),
   });
+  /** A run's container as a RunningCompute (its short id, as ContainerStarted records it). */
+  const runTarget = (handle: ContainerHandle): RunningCompute => ({
+    id: handle.id.slice(0, 12),
+    wait: () => handle.wait(),
+    kill: () => handle.kill(),
+    freeze: () => handle.pause(),
+    remove: () => handle.remove(),
+  });
   // S8.5: web-service images and replicas, on this driver's one engine (the labels say whose they are).
   const inference: InferenceRuntime = {
     buildServiceImage: async ({ session, workspace, files, env, workdir, cmd }) => {
@@ -140,19 +148,15 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         nanoCpus: launch.nanoCpus,
       };
       const handle = launch.effectId ? await engine.runContainerOnce({ ...spec, name: effectContainerName(launch.session, launch.effectId) }) : await engine.runContainer(spec);
-      return {
-        id: handle.id.slice(0, 12),
-        wait: () => handle.wait(),
-        kill: () => handle.kill(),
-        freeze: () => handle.pause(),
-        remove: () => handle.remove(),
-      };
+      return runTarget(handle);
     },
     attachRun: async ({ session, runId, container }) => {
-      const handle = await engine.findContainer({ [LABEL_SESSION]: session, [LABEL_RUN]: runId });
-      if (!handle || !handle.id.startsWith(container)) return undefined;
-      return { id: handle.id.slice(0, 12), wait: () => handle.wait(), kill: () => handle.kill(), freeze: () => handle.pause(), remove: () => handle.remove() };
+      // The container the log names, and only it: an empty id names none.
+      if (!container) return undefined;
+      const handle = (await engine.findContainers({ [LABEL_SESSION]: session, [LABEL_RUN]: runId })).find((h) => h.id.startsWith(container));
+      return handle ? runTarget(handle) : undefined;
     },
+    findRunTargets: async ({ session, runId }) => (await engine.findContainers({ [LABEL_SESSION]: session, [LABEL_RUN]: runId })).map(runTarget),
     startVm: async (launch: VmLaunch): Promise<RunningVm> => {
       // S8.3 unmanaged: the user's VM, long-lived, FROM the node base image, no network. Its
       // only doors are the login agent's socket (a host directory mounted at /amlsim/vm) and,

@@ -75,7 +75,9 @@ export const createProcessDriver = (root: string): ComputeDriver => {
     },
     diskExists: async (disk) => existsSync(disk),
     // A run's process dies with its simulator (runtime/die-with-parent.ts): none is left to take back.
+    // A process dies with its simulator: none is ever left for a resumed session to find.
     attachRun: async () => undefined,
+    findRunTargets: async () => [],
     startRun: async (launch: RunLaunch): Promise<RunningCompute> => {
       // Carried out at most once per effect id: a retried start gets the process it made.
       const made = launch.effectId ? byEffect.get(`${launch.session}/${launch.effectId}`) : undefined;

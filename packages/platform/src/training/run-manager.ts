@@ -410,9 +410,8 @@ export class RunManager {
   private async carryOutAgain(runId: string, effect: RunEffect, extra: RunExtra): Promise<unknown> {
     if (effect.type === 'startContainer') {
       const driver = await this.deps.driver();
-      // No ContainerStarted in the log: any container of the run is that unreported one (container '' names none in particular).
-      const unreported = await driver.attachRun({ session: this.p.session, runId, container: '' });
-      if (unreported) {
+      // No ContainerStarted in the log: any target of the run is one the dead simulator made and never reported.
+      for (const unreported of await driver.findRunTargets({ session: this.p.session, runId })) {
         await unreported.kill().catch(() => {});
         await unreported.remove();
       }
