@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '@amlsim/core';
 import { SecretRegistry } from '@amlsim/platform';
 import { checkInvariants } from '@amlsim/scenario';
 import { openEventStore } from '@amlsim/store';
-import { privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
+import { privateLeaseHome, REPO, runCliAndKill, sessionLeftovers, tempDir } from './helpers';
 
 /**
  * The crash test: a simulator SIGKILLed at many points of real scenarios — after the k-th
@@ -30,18 +30,6 @@ const runAndKill = async (home: string, scenario: string, dataDir: string, killA
   return { sessions, events, killed: killedAt !== undefined };
 };
 
-const leftoversOf = (home: string, session: string): string[] => {
-  const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-  const label = `label=dev.amlsim.session=${session}`;
-  const registries = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('docker-registry') && l.includes(session));
-  return [
-    ...docker('ps', '-aq', '--filter', label).map((c) => `container ${c}`),
-    ...docker('volume', 'ls', '-q', '--filter', label).map((v) => `volume ${v}`),
-    ...docker('images', '-q', '--filter', label).map((i) => `image ${i}`),
-    ...registries.map((r) => `registry ${r}`),
-    ...readdirSync(home).filter((f) => f.startsWith(`amlsim-${session}`)).map((f) => `temp ${f}`),
-  ];
-};
 
 const SCENARIOS = ['train-managed-compute.yaml', 'cluster-scaling.yaml', 'train-attached-vm.yaml', 'create-image.yaml', 'webservice-aci.yaml'];
 const FRACTIONS = [0.15, 0.35, 0.55, 0.75, 0.9];
@@ -111,7 +99,7 @@ describe('crash test: SIGKILL at many points, then resume', () => {
           store.close();
         }
       }
-      for (const session of run.sessions) problems.push(...leftoversOf(home, session));
+      for (const session of run.sessions) problems.push(...sessionLeftovers(home, session));
       if (problems.length === 0) tally.passed++;
       else failures.push(`${file}, killed ${point.label}: ${problems.join('; ')}`);
     }

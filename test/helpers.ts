@@ -173,3 +173,32 @@ export const isRunning = (pid: number): boolean => {
     return false;
   }
 };
+
+/** The lines `docker <args>` prints (ids, names), none on an error. */
+export const docker = (...args: string[]): string[] => spawnSync('docker', args, { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+
+/** Every event of the data dir's log, read apart from any platform (what a killed simulator left). */
+export const logOf = (dataDir: string): StoredEvent[] => {
+  const store = openEventStore('sqlite', dataDir);
+  try {
+    return [...store.readAll()];
+  } finally {
+    store.close();
+  }
+};
+
+/**
+ * What is left of a session on this machine: its containers, volumes and images (by the
+ * session label), registry processes, and temp entries under `home` (the TMPDIR it ran with).
+ */
+export const sessionLeftovers = (home: string, session: string): string[] => {
+  const label = `label=dev.amlsim.session=${session}`;
+  const registries = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('docker-registry') && l.includes(session));
+  return [
+    ...docker('ps', '-aq', '--filter', label).map((c) => `container ${c}`),
+    ...docker('volume', 'ls', '-q', '--filter', label).map((v) => `volume ${v}`),
+    ...docker('images', '-q', '--filter', label).map((i) => `image ${i}`),
+    ...registries.map((r) => `registry ${r}`),
+    ...readdirSync(home).filter((f) => f.startsWith(`amlsim-${session}`)).map((f) => `temp ${f}`),
+  ];
+};

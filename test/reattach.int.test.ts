@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '@amlsim/core';
 import { SecretRegistry } from '@amlsim/platform';
 import { checkInvariants } from '@amlsim/scenario';
-import { openEventStore } from '@amlsim/store';
-import { aliceScenarioYaml, privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
+import { aliceScenarioYaml, docker, logOf, privateLeaseHome, REPO, runCliAndKill, sessionLeftovers, tempDir } from './helpers';
 
 /**
  * A run survives its simulator (docs/control-plane.md "When the platform restarts"): the CLI is
@@ -47,21 +46,6 @@ const runAndKillWhileRunning = async (home: string, scenario: string, dataDir: s
   return { session: killedAt.meta.session, runId: String(killedAt.data.runId) };
 };
 
-const eventsOf = (dataDir: string): StoredEvent[] => {
-  const store = openEventStore('sqlite', dataDir);
-  try {
-    return [...store.readAll()];
-  } finally {
-    store.close();
-  }
-};
-
-const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-const leftoversOf = (home: string, session: string): string[] => [
-  ...docker('ps', '-aq', '--filter', `label=dev.amlsim.session=${session}`).map((c) => `container ${c}`),
-  ...docker('volume', 'ls', '-q', '--filter', `label=dev.amlsim.session=${session}`).map((v) => `volume ${v}`),
-  ...readdirSync(home).filter((f) => f.startsWith(`amlsim-${session}`)).map((f) => `temp ${f}`),
-];
 
 const checkLog = (events: StoredEvent[]) => {
   expect(events.every((e, i) => e.position === i + 1)).toBe(true);
@@ -84,7 +68,7 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     // The scenario's remaining step (waitForRun, expect Completed) was played in the same session, and passed.
     expect(resume.stdout).toContain(`"kind":"continued","session":"${session}","file":"${join(tmp.dir, 'long-run.yaml')}","passed":true`);
 
-    const events = eventsOf(dataDir);
+    const events = logOf(dataDir);
     const run = events.filter((e) => e.data.runId === runId);
     const types = run.map((e) => e.type);
     const reattached = run.find((e) => e.type === 'RunReattached')!;
@@ -107,7 +91,7 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     checkLog(events);
     expect(cli(home, 'replay', '--data-dir', dataDir).status).toBe(0);
     // The session closed once its run ended: nothing of it is left, nor its saved key.
-    expect(leftoversOf(home, session)).toEqual([]);
+    expect(sessionLeftovers(home, session)).toEqual([]);
     expect(existsSync(join(dataDir, 'platform', 'sessions', `${session}.sealed`))).toBe(false);
   }, 180_000);
 
@@ -120,14 +104,14 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     expect(resume.status, resume.stderr).toBe(0);
     expect(resume.stdout).toContain('"kind":"continued"');
     expect(resume.stdout).toContain('"passed":true');
-    const run = eventsOf(dataDir).filter((e) => e.data.runId === runId);
+    const run = logOf(dataDir).filter((e) => e.data.runId === runId);
     const types = run.map((e) => e.type);
     expect(types.filter((t) => t === 'RunScriptEnded')).toHaveLength(1);
     expect(types).toContain('RunCompleted');
     expect(types).not.toContain('RunFailed');
     expect(types.filter((t) => t === 'NodeReleased')).toHaveLength(1);
-    checkLog(eventsOf(dataDir));
-    expect(leftoversOf(home, session)).toEqual([]);
+    checkLog(logOf(dataDir));
+    expect(sessionLeftovers(home, session)).toEqual([]);
   }, 180_000);
 
   it('a token that fell due while no simulator ran expires first; the run then fails on its refused calls', async () => {
@@ -141,15 +125,15 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     expect(resume.status, resume.stderr).toBe(1);
     expect(resume.stdout).toContain(`"kind":"continued","session":"${session}"`);
     expect(resume.stdout).toContain('"passed":false');
-    const run = eventsOf(dataDir).filter((e) => e.data.runId === runId);
+    const run = logOf(dataDir).filter((e) => e.data.runId === runId);
     const types = run.map((e) => e.type);
     // In order: taken back, then the timer that fell due, then the refusals and the end.
     expect(types.indexOf('RunTokenExpired')).toBe(types.indexOf('RunReattached') + 1);
     expect(types).not.toContain('RunTokenRevoked');
     expect(run.some((e) => e.type === 'RunCallRefused' && String(e.data.code) === 'ExpiredAuthenticationToken')).toBe(true);
     expect(types).toContain('RunFailed');
-    checkLog(eventsOf(dataDir));
-    expect(leftoversOf(home, session)).toEqual([]);
+    checkLog(logOf(dataDir));
+    expect(sessionLeftovers(home, session)).toEqual([]);
   }, 180_000);
 
   it('a run whose container is gone ends Failed PlatformRestarted', async () => {
@@ -163,11 +147,11 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     expect(resume.status, resume.stderr).toBe(1);
     expect(resume.stdout).toMatch(/"kind":"step","index":4,"verb":"waitForRun","line":\d+,"ok":false,"mismatch":"[^"]*Failed/);
     expect(resume.stdout).not.toContain('"kind":"reattached"');
-    const run = eventsOf(dataDir).filter((e) => e.data.runId === runId);
+    const run = logOf(dataDir).filter((e) => e.data.runId === runId);
     expect(run.map((e) => e.type)).not.toContain('RunReattached');
     const failed = run.find((e) => e.type === 'RunFailed')!;
     expect(String(failed.data.reason)).toMatch(/^PlatformRestarted/);
-    checkLog(eventsOf(dataDir));
-    expect(leftoversOf(home, session)).toEqual([]);
+    checkLog(logOf(dataDir));
+    expect(sessionLeftovers(home, session)).toEqual([]);
   }, 180_000);
 });

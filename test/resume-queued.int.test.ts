@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '@amlsim/core';
 import { SecretRegistry } from '@amlsim/platform';
 import { checkInvariants } from '@amlsim/scenario';
-import { openEventStore } from '@amlsim/store';
-import { aliceScenarioYaml, privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
+import { aliceScenarioYaml, docker, logOf, privateLeaseHome, REPO, runCliAndKill, sessionLeftovers, tempDir } from './helpers';
 
 /**
  * Runs whose target had not started when their simulator was SIGKILLed are driven on by
@@ -32,21 +31,6 @@ const writeScenario = (dir: string, steps: string[]): string => {
 const submit = (id: string, compute: string, ms: number) => [`  - id: ${id}`, `    submitRun: { workspace: ws1, experiment: exp1, compute: ${compute}, source: code/sleepy, script: train.js, args: [${ms}] }`];
 const waitCompleted = (id: string) => [`  - waitForRun: { run: ${id}, timeout: 2m }`, '    expect: { status: Completed }'];
 
-const eventsOf = (dataDir: string): StoredEvent[] => {
-  const store = openEventStore('sqlite', dataDir);
-  try {
-    return [...store.readAll()];
-  } finally {
-    store.close();
-  }
-};
-
-const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-const leftoversOf = (home: string, session: string): string[] => [
-  ...docker('ps', '-aq', '--filter', `label=dev.amlsim.session=${session}`).map((c) => `container ${c}`),
-  ...docker('volume', 'ls', '-q', '--filter', `label=dev.amlsim.session=${session}`).map((v) => `volume ${v}`),
-  ...readdirSync(home).filter((f) => f.startsWith(`amlsim-${session}`)).map((f) => `temp ${f}`),
-];
 /** What a failed test may leave of its session: removed, whatever the test's outcome. */
 const removeSession = (session: string | undefined) => {
   if (!session) return;
@@ -108,7 +92,7 @@ describe('runs whose target had not started when their simulator died are driven
     try {
       // Killed while r1 runs its script: r2 waits in the queue for the cluster's only node.
       session = await runAndKill(home, scenario, dataDir, (e) => e.type === 'RunStatusReported' && e.data.status === 'Running');
-      const before = eventsOf(dataDir);
+      const before = logOf(dataDir);
       const [r1, r2] = runIdsOf(before);
       expect(before.some((e) => e.type === 'RunQueued' && e.data.runId === r2)).toBe(true);
       expect(before.some((e) => e.type === 'NodeAssigned' && e.data.runId === r2)).toBe(false);
@@ -119,7 +103,7 @@ describe('runs whose target had not started when their simulator died are driven
       expect(resume.stdout).toContain(`"kind":"continued","session":"${session}","file":"${scenario}","passed":true`);
       expect(resume.stdout).not.toContain('"kind":"lostRun"');
 
-      const events = eventsOf(dataDir);
+      const events = logOf(dataDir);
       expectDrivenOnToCompletion(events, r2!, 'Queued');
       // The node r1 gave back went to r2: the cluster's one node, promised once.
       const assigned = events.filter((e) => e.type === 'NodeAssigned');
@@ -132,7 +116,7 @@ describe('runs whose target had not started when their simulator died are driven
       expect(assigned[1]!.position).toBeGreaterThan(released.position);
       expect(events.some((e) => e.type === 'RunFailed')).toBe(false);
       checkLog(events);
-      expect(leftoversOf(home, session)).toEqual([]);
+      expect(sessionLeftovers(home, session)).toEqual([]);
     } finally {
       removeSession(session);
     }
@@ -150,7 +134,7 @@ describe('runs whose target had not started when their simulator died are driven
     let session: string | undefined;
     try {
       session = await runAndKill(home, scenario, dataDir, (e) => e.type === 'NodeProvisioningStarted');
-      const before = eventsOf(dataDir);
+      const before = logOf(dataDir);
       const [r1] = runIdsOf(before);
       // Killed mid-provisioning: the node's start is in the log, its outcome is not.
       expect(before.map((e) => e.type)).not.toContain('NodeProvisioned');
@@ -159,7 +143,7 @@ describe('runs whose target had not started when their simulator died are driven
       expect(resume.status, resume.stderr + resume.stdout.slice(-3000)).toBe(0);
       expect(resume.stdout).toContain(`"kind":"continued","session":"${session}","file":"${scenario}","passed":true`);
 
-      const events = eventsOf(dataDir);
+      const events = logOf(dataDir);
       expectDrivenOnToCompletion(events, r1!, 'Queued');
       // One node, provisioned once to its end: no second node made for the run, none failed for the restart.
       const compute = events.filter((e) => e.stream.startsWith('compute-'));
@@ -169,7 +153,7 @@ describe('runs whose target had not started when their simulator died are driven
       const resumed = events.find((e) => e.type === 'RunResumed')!;
       expect(compute.find((e) => e.type === 'NodeProvisioned')!.position).toBeGreaterThan(resumed.position);
       checkLog(events);
-      expect(leftoversOf(home, session)).toEqual([]);
+      expect(sessionLeftovers(home, session)).toEqual([]);
     } finally {
       removeSession(session);
     }
@@ -194,7 +178,7 @@ describe('runs whose target had not started when their simulator died are driven
       // Killed once both nodes are idle (both runs gave theirs back), before quick's idle time is up.
       let released = 0;
       session = await runAndKill(home, scenario, dataDir, (e) => e.type === 'NodeReleased' && ++released === 2);
-      const before = eventsOf(dataDir);
+      const before = logOf(dataDir);
       expect(before.map((e) => e.type)).not.toContain('ClusterIdleTimeoutElapsed');
       const lastRelease = Date.parse(before.findLast((e) => e.type === 'NodeReleased')!.meta.at);
       // Down for longer than quick's idle time, far shorter than slow's.
@@ -204,7 +188,7 @@ describe('runs whose target had not started when their simulator died are driven
       expect(resume.status, resume.stderr + resume.stdout.slice(-3000)).toBe(0);
       expect(resume.stdout).toContain(`"kind":"continued","session":"${session}","file":"${scenario}","passed":true`);
 
-      const events = eventsOf(dataDir);
+      const events = logOf(dataDir);
       const computeIdOf = (name: string) => String(events.find((e) => e.type === 'ComputeCreated' && e.data.compute === name)!.data.computeId);
       const of = (name: string) => events.filter((e) => e.stream.startsWith('compute-') && e.data.computeId === computeIdOf(name));
       // quick's node: scaled down by the workflow in the resumed session, with the workflow's reason.
@@ -228,7 +212,7 @@ describe('runs whose target had not started when their simulator died are driven
       expect(slow.filter((e) => e.type === 'NodeDeprovisioned').every((e) => e.position > assignedToR3.position)).toBe(true);
       expect(events.some((e) => e.type === 'RunFailed')).toBe(false);
       checkLog(events);
-      expect(leftoversOf(home, session)).toEqual([]);
+      expect(sessionLeftovers(home, session)).toEqual([]);
     } finally {
       removeSession(session);
     }
