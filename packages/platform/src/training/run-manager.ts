@@ -126,6 +126,13 @@ export class RunManager {
   private readonly runner: EffectRunner<typeof runAggregate, RunExtra, RunEvent | RunNote, RunStatus[]>;
   /** Each AmlCompute cluster's workflow state, and the one chain its steps go through. */
   private readonly clusters = new Map<string, ClusterFlow>();
+  /**
+   * The clusters' decisions being carried out (a node's disks being made or deleted): shutdown
+   * waits for them, so that what they make is there for the session's cleanup to remove.
+   */
+  private readonly clusterWork = new Set<Promise<void>>();
+  /** Lets the resumed clusters' first steps go (foldClusters): a shutdown before resume got there lets them go too. */
+  private releaseClusters?: () => void;
   private readonly unwatchClusters: () => void;
 
   constructor(
@@ -326,6 +333,7 @@ export class RunManager {
     const events = [...this.p.store.readAll()].filter((e) => e.meta.session === this.p.session);
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
+    this.releaseClusters = release;
     const steps: Promise<void>[] = [];
     for (const c of Object.values(this.p.world.computes.byKey)) {
       if (c.type !== 'AmlCompute') continue;
@@ -504,10 +512,18 @@ export class RunManager {
     return named.filter((e) => Number(e.id?.split(':')[0]) > since && e.type in done && !done[e.type]);
   }
 
-  /** Stop everything still running (session end). */
+  /**
+   * Stop everything still running (session end). The clusters first: they decide nothing more,
+   * and the steps on their chains and the decisions under way (a node's volumes being created,
+   * a scale-down deleting them) are waited for, so that nothing they make comes after the
+   * session's cleanup swept what it has.
+   */
   async shutdown(): Promise<void> {
     this.stopped = true;
     this.unwatchClusters();
+    this.releaseClusters?.();
+    await Promise.all([...this.clusters.values()].map((flow) => flow.chain));
+    while (this.clusterWork.size > 0) await Promise.all([...this.clusterWork]);
     for (const l of this.live.values()) {
       l.cancelExpiry?.();
       l.cancelWatchdog?.();
@@ -708,14 +724,19 @@ export class RunManager {
    * for the decisions to be carried out, as a timer that fires must. No run's chain ever
    * waits for that promise (a run asking for a node does not), so it may wait on a run. An
    * input given as a function is made when its turn comes (a resumed cluster's first step,
-   * foldClusters).
+   * foldClusters). Once the session is shutting down, a cluster decides nothing more; what it
+   * decided before is carried out to its end and waited for (`clusterWork`, `shutdown`).
    */
   private stepClusterFlow(flow: ClusterFlow, input: ClusterInput | (() => ClusterInput)): Promise<void> {
     let effects: Promise<void> = Promise.resolve();
     const step = flow.chain.then(() => {
+      if (this.stopped) return;
       const { state, decisions } = stepCluster(flow.state, typeof input === 'function' ? input() : input);
       flow.state = state;
       effects = decisions.reduce((done, d) => done.then(() => this.carryOut(flow, d)), Promise.resolve());
+      const work = effects.catch(() => {});
+      this.clusterWork.add(work);
+      void work.then(() => this.clusterWork.delete(work));
     });
     flow.chain = step.catch(() => {});
     return step.then(() => effects).then(() => {});
