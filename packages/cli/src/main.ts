@@ -274,8 +274,8 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
 
 /**
  * Go on with the sessions whose simulator died while their containers ran on (packages/platform/src/resume.ts):
- * each such run is re-attached and waited for, its facts printed as they come, then recovery
- * ends what is left.
+ * each such run is re-attached and waited for, each run whose target had not started is driven
+ * on and waited for, their facts printed as they come, then recovery ends what is left.
  */
 const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean; allowPath?: string[] }): Promise<{ passed: boolean }> => {
   let passed = true;
@@ -312,6 +312,10 @@ const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { 
       for (const run of r.reattached) {
         if (o.json) out(JSON.stringify({ kind: 'resumedRun', session: r.session, ...run }));
         else err(pc.yellow(`re-attached run ${run.runId} of session ${r.session} ended ${run.status}`));
+      }
+      for (const run of r.drivenOn) {
+        if (o.json) out(JSON.stringify({ kind: 'drivenOn', session: r.session, ...run }));
+        else err(pc.yellow(`run ${run.runId} of session ${r.session}, whose target had not started, was driven on and ended ${run.status}`));
       }
     }
   } finally {
