@@ -1,9 +1,11 @@
-import { cpSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { STREAMS, type StoredEvent } from '@amlsim/core';
 import { connectDocker } from '@amlsim/docker';
-import { createPlatform, fingerprint, SERVICE_TOKEN_REFRESH_MS } from '@amlsim/platform';
+import { createPlatform, fingerprint, REGISTRY_PASSWORD_SECRET, SERVICE_TOKEN_REFRESH_MS, STORAGE_CONNECTION_SECRET, type Platform } from '@amlsim/platform';
+import { secretShapesIn } from '@amlsim/scenario';
 import { openEventStore } from '@amlsim/store';
 import { aliceScenarioYaml, privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
 
@@ -13,7 +15,9 @@ import { aliceScenarioYaml, privateLeaseHome, REPO, runCliAndKill, tempDir } fro
  * had started is pushed and created, and deployable; a deployment killed with one of its two
  * replicas started keeps that one, starts the other with the same keys and ends Healthy; a
  * restored service's token whose refreshBy fell due while no simulator ran has its refresh
- * recorded on resume.
+ * recorded on resume. A plain-HTTP (`tls: false`) deployment comes back over plain HTTP,
+ * resumed or restored, with no key, password or connection string in the log or the
+ * simulator's output.
  */
 
 /** A scenario in `dir` (its models and scoring scripts copied beside it) playing `steps` after alice's workspace. */
@@ -31,6 +35,49 @@ const IMAGE_STEPS = [
   '  - id: img',
   '    createImage: { workspace: ws1, name: sentiment-img, models: [m1], scoringScript: scoring/score.js }',
 ];
+
+/**
+ * A simulator in a child process — alice's ws1, the sentiment model registered and image
+ * `sentiment-img` created from it, then `steps` (TypeScript with `platform`, `token` and `image`
+ * in scope) — that SIGKILLs itself once the first fact `killAt` names is committed. The kill
+ * lands exactly there (a build reused from an earlier test can end within a millisecond of
+ * starting, faster than a parent reading the output could kill it), and the scenario language
+ * has no `tls` for the deployments that need one.
+ */
+const selfKillingSimulator = (dataDir: string, killAt: { type: string; effect?: string }, steps: string): string => `
+import { createPlatform } from '@amlsim/platform';
+import { openEventStore } from '@amlsim/store';
+const store = openEventStore('sqlite', ${JSON.stringify(dataDir)});
+store.subscribe((events) => {
+  for (const e of events) {
+    if (e.type === ${JSON.stringify(killAt.type)} && ${killAt.effect ? `e.data.effect === ${JSON.stringify(killAt.effect)}` : 'true'}) process.kill(process.pid, 'SIGKILL');
+  }
+});
+const platform = await createPlatform({ store, dataDir: ${JSON.stringify(dataDir)}, driver: 'docker',
+  tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } } });
+const token = await platform.directory.signIn('alice', { mfa: false });
+await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+const model = await platform.models.registerModel(token, { workspace: 'ws1', name: 'sentiment', path: ${JSON.stringify(join(REPO, 'scenarios', 'models', 'sentiment.json'))} });
+const image = await platform.images.createImage(token, { workspace: 'ws1', name: 'sentiment-img', models: [model.modelId], scoringScript: ${JSON.stringify(join(REPO, 'scenarios', 'scoring', 'score.js'))} });
+${steps}
+console.log('the kill point was never reached');
+process.exit(3);
+`;
+
+/** Each secret, and anything JWT- or key-shaped, found in the log's events, its SQLite bytes or `output`. */
+const secretsFoundIn = (store: { readAll(): Iterable<StoredEvent> }, dataDir: string, output: string, secrets: Array<{ what: string; value: string }>): string[] => {
+  const places = [
+    { where: 'the events', text: JSON.stringify([...store.readAll()]) },
+    ...['events.sqlite', 'events.sqlite-wal'].map((f) => join(dataDir, f)).filter(existsSync).map((path) => ({ where: path, text: readFileSync(path).toString('latin1') })),
+    { where: "the simulator's output", text: output },
+  ];
+  const found: string[] = [];
+  for (const { where, text } of places) {
+    for (const { what, value } of secrets) if (text.includes(value)) found.push(`${what} in ${where}`);
+    for (const shape of secretShapesIn(text)) found.push(`${shape.kind} string in ${where}: ${shape.value.slice(0, 12)}…`);
+  }
+  return found;
+};
 
 /** The events of the log, read apart from any platform (what the dead simulator left). */
 const logOf = (dataDir: string): StoredEvent[] => {
@@ -68,6 +115,26 @@ describe('inference under way when the simulator was killed goes on when it resu
     expect(killed.killedAt, 'the scenario never reached the kill point').toBeDefined();
     sessions.push(killed.killedAt!.meta.session);
     return killed.killedAt!;
+  };
+
+  let children = 0;
+  /** Run {@link selfKillingSimulator} to its kill; the fact it was killed at, and what it wrote to stdout and stderr. */
+  const killSimulatorAt = async (dataDir: string, killAt: { type: string; effect?: string }, steps = ''): Promise<{ killedAt: StoredEvent; output: string }> => {
+    const script = join(REPO, 'test', `.resume-inference-child-${process.pid}-${++children}.mts`);
+    writeFileSync(script, selfKillingSimulator(dataDir, killAt, steps));
+    let output = '';
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: home } });
+      child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+      const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, s) => resolve(s)));
+      expect(signal, `the simulator was not killed at ${killAt.type}: ${output}`).toBe('SIGKILL');
+    } finally {
+      rmSync(script, { force: true });
+    }
+    const killedAt = logOf(dataDir).find((e) => e.type === killAt.type && (killAt.effect === undefined || e.data.effect === killAt.effect))!;
+    sessions.push(killedAt.meta.session);
+    return { killedAt, output };
   };
 
   it('an image whose push had started is pushed and created on resume, and can be deployed', async () => {
@@ -189,6 +256,81 @@ describe('inference under way when the simulator was killed goes on when it resu
       await platform.close();
       store.close();
       vi.useRealTimers();
+    }
+  }, 300_000);
+  /** The secrets a key-auth service of ws1 holds: its keys, the registry password and the storage connection string. */
+  const secretsOf = async (platform: Platform, service: string) => {
+    const token = await platform.directory.signIn('alice', { mfa: false });
+    const keys = await platform.webservices.getKeys(token, { service });
+    const ws = platform.world.workspaces.byId[platform.world.webservices[service]!.workspaceId]!;
+    const identity = { principalId: ws.identity!.principalId, name: ws.workspace };
+    return {
+      keys,
+      secrets: [
+        { what: 'primary key', value: keys.primaryKey },
+        { what: 'secondary key', value: keys.secondaryKey },
+        { what: 'ARM token', value: token },
+        { what: 'registry password', value: platform.context.vaults.getSecret(identity, ws.keyVault!, REGISTRY_PASSWORD_SECRET) },
+        { what: 'storage connection string', value: platform.context.vaults.getSecret(identity, ws.keyVault!, STORAGE_CONNECTION_SECRET) },
+      ],
+    };
+  };
+
+  it('a plain-HTTP (tls: false) deployment killed while starting its replica is resumed over plain HTTP, with no secret in the log or the output', async () => {
+    const dataDir = join(tmp.dir, 'plain-resume');
+    const { killedAt, output } = await killSimulatorAt(
+      dataDir,
+      { type: 'ReplicaStarted' },
+      "await platform.webservices.deploy(token, { workspace: 'ws1', name: 'plain-svc', imageId: image.imageId, target: 'ACI', authEnabled: true, tls: false });",
+    );
+    const session = killedAt.meta.session;
+    const before = logOf(dataDir).filter((e) => e.stream === killedAt.stream);
+    expect(before.find((e) => e.type === 'WebserviceDeploymentRequested')!.data).toMatchObject({ service: 'plain-svc', tls: false });
+    expect(before.map((e) => e.type)).not.toContain('WebserviceHealthy');
+
+    const store = openEventStore('sqlite', dataDir);
+    const platform = await createPlatform({ store, dataDir, resume: session });
+    try {
+      expect(await platform.resumeDeployments()).toEqual([{ service: 'plain-svc', status: 'Healthy' }]);
+      const healthy = store.readStream(killedAt.stream).at(-1)!;
+      expect(healthy.type).toBe('WebserviceHealthy');
+      expect(String(healthy.data.scoringUri)).toMatch(/^http:\/\//);
+      // No CA to trust: nothing is served over TLS.
+      expect(healthy.data).not.toHaveProperty('caCert');
+      const { keys, secrets } = await secretsOf(platform, 'plain-svc');
+      expect(await platform.callWebservice('plain-svc', { data: { features: [1, 0, 1] }, authorization: `Bearer ${keys.primaryKey}` })).toEqual({ httpStatus: 200, body: { score: 2.6, label: 'positive' } });
+      expect(secretsFoundIn(store, dataDir, output, secrets)).toEqual([]);
+    } finally {
+      expect((await platform.close()).leftovers).toEqual([]);
+      store.close();
+    }
+  }, 300_000);
+
+  it('a plain-HTTP (tls: false) service killed once Healthy is restored over plain HTTP, with no secret in the log or the output', async () => {
+    const dataDir = join(tmp.dir, 'plain-restore');
+    const { killedAt, output } = await killSimulatorAt(
+      dataDir,
+      { type: 'WebserviceHealthy' },
+      "await platform.webservices.deploy(token, { workspace: 'ws1', name: 'plain-svc', imageId: image.imageId, target: 'ACI', authEnabled: true, tls: false });",
+    );
+    const session = killedAt.meta.session;
+    expect(String(killedAt.data.scoringUri)).toMatch(/^http:\/\//);
+
+    const store = openEventStore('sqlite', dataDir);
+    const platform = await createPlatform({ store, dataDir, resume: session });
+    try {
+      expect(await platform.restoreWebservices()).toEqual(['plain-svc']);
+      const restored = store.readStream(killedAt.stream).at(-1)!;
+      expect(restored.type).toBe('WebserviceRestored');
+      expect(String(restored.data.scoringUri)).toMatch(/^http:\/\//);
+      expect(restored.data.scoringUri).not.toBe(killedAt.data.scoringUri);
+      expect(restored.data).not.toHaveProperty('caCert');
+      const { keys, secrets } = await secretsOf(platform, 'plain-svc');
+      expect(await platform.callWebservice('plain-svc', { data: { features: [1, 0, 1] }, authorization: `Bearer ${keys.secondaryKey}` })).toEqual({ httpStatus: 200, body: { score: 2.6, label: 'positive' } });
+      expect(secretsFoundIn(store, dataDir, output, secrets)).toEqual([]);
+    } finally {
+      expect((await platform.close()).leftovers).toEqual([]);
+      store.close();
     }
   }, 300_000);
 });

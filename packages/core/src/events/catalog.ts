@@ -222,6 +222,13 @@ export type EventDataMap = {
     replicas: number;
     cpu: number;
     memoryGb: number;
+    /**
+     * S5.1: whether the service is served over HTTPS (false: the deployment asked for plain
+     * HTTP), so that a resumed or restored service is served as it was deployed. Logs written
+     * before it was recorded lack it: a deployment resumed from one is served over HTTPS (the
+     * default), a restored service as its last scoring URI says.
+     */
+    tls?: boolean;
   };
   ServiceKeysGenerated: WorkspaceRef & { serviceId: string; service: string; primary: string; secondary: string };
   ReplicaStarted: WorkspaceRef & { serviceId: string; service: string; replica: string; container: string };

@@ -157,6 +157,8 @@ export class WebserviceService {
       const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace, serviceId, service: args.name };
       const stream = serviceStream(serviceId);
       const image = this.images.load(args.imageId).context;
+      // S5.1: TLS by default; plain HTTP only when the deployment asks for it (tls: false).
+      const tls = args.tls !== false;
       const requested: DeploymentRequested = {
         ...ref,
         imageId: args.imageId,
@@ -168,6 +170,8 @@ export class WebserviceService {
         replicas,
         cpu: cpuCores,
         memoryGb,
+        // Recorded so that a resumed or restored service is served as it was deployed.
+        tls,
       };
       ctx.emit(stream, 'no-stream', [{ type: 'WebserviceDeploymentRequested', data: requested }]);
       if (cluster && replicas > capacity) {
@@ -195,9 +199,8 @@ export class WebserviceService {
         ctx.emit(stream, 'any', [{ type: 'WebserviceFailed', data: { ...ref, reason } }]);
         throw errors.webserviceFailed(args.name, reason);
       }
-      // S5.1: TLS by default; plain HTTP only when the deployment asks for it (tls: false).
-      const scoringUri = await this.serve(args.name, live, ws, ref, args.target, sockets, replicaNames, args.tls !== false);
-      ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, ...(args.tls !== false ? { caCert: this.caCertPath() } : {}) } }]);
+      const scoringUri = await this.serve(args.name, live, ws, ref, args.target, sockets, replicaNames, tls);
+      ctx.emit(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, ...(tls ? { caCert: this.caCertPath() } : {}) } }]);
       return { service: args.name, status: 'Healthy', scoringUri };
     });
   }
@@ -306,7 +309,9 @@ export class WebserviceService {
       this.live.set(s.service, live);
       const ws = this.p.world.workspaces.byId[s.workspaceId]!;
       const ref = { workspaceId: s.workspaceId, workspace: s.workspace, serviceId: s.serviceId, service: s.service };
-      const tls = String(healthyAt.data.scoringUri).startsWith('https:');
+      // Served as it was deployed; a log from before `tls` was recorded says it by the scoring URI it had.
+      const requested = facts.find((e) => e.type === 'WebserviceDeploymentRequested')?.data as DeploymentRequested | undefined;
+      const tls = requested?.tls ?? String(healthyAt.data.scoringUri).startsWith('https:');
       const scoringUri = await this.serve(s.service, live, ws, ref, s.target, sockets, started.map((r) => r.replica), tls);
       this.p.bus.context('Restore').emitAsPlatform(serviceStream(s.serviceId), 'any', [
         { type: 'WebserviceRestored', data: { ...ref, scoringUri, replicas: started.length, ...(tls ? { caCert: this.caCertPath() } : {}) } },
@@ -326,8 +331,8 @@ export class WebserviceService {
    * again from the image the registry holds, with the keys kept from before
    * (identity/resumable-session.ts); a container the log never recorded (started just before
    * the crash) is removed. `WebserviceDeploymentResumed` says which, and the service ends
-   * Healthy as a deployment does, behind the gateway over HTTPS (the default: whether the
-   * deployment asked for plain HTTP is not in its facts). When it cannot go on (no container
+   * Healthy as a deployment does, behind the gateway over HTTPS or plain HTTP as the deployment
+   * asked (HTTPS for a log from before that was recorded). When it cannot go on (no container
    * runtime, its keys not kept, a replica that does not come up) it ends Failed
    * PlatformRestarted saying why, and none of its replicas is left running.
    */
@@ -391,8 +396,9 @@ export class WebserviceService {
         out.push({ service: s.service, status: 'Failed', reason });
         continue;
       }
-      const scoringUri = await this.serve(s.service, live, ws!, ref, requested.target, sockets, sockets.map((_, i) => this.replicaName(requested, i)), true);
-      ctx.emitAsPlatform(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, caCert: this.caCertPath() } }]);
+      const tls = requested.tls ?? true;
+      const scoringUri = await this.serve(s.service, live, ws!, ref, requested.target, sockets, sockets.map((_, i) => this.replicaName(requested, i)), tls);
+      ctx.emitAsPlatform(stream, 'any', [{ type: 'WebserviceHealthy', data: { ...ref, scoringUri, ...(tls ? { caCert: this.caCertPath() } : {}) } }]);
       this.rearmRefreshes(live, ref, facts);
       out.push({ service: s.service, status: 'Healthy' });
     }
