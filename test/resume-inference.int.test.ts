@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,9 +15,10 @@ import { aliceScenarioYaml, privateLeaseHome, REPO, runCliAndKill, tempDir } fro
  * had started is pushed and created, and deployable; a deployment killed with one of its two
  * replicas started keeps that one, starts the other with the same keys and ends Healthy; a
  * restored service's token whose refreshBy fell due while no simulator ran has its refresh
- * recorded on resume. A plain-HTTP (`tls: false`) deployment comes back over plain HTTP,
- * resumed or restored, with no key, password or connection string in the log or the
- * simulator's output.
+ * recorded on resume. An image killed during its build is built on resume, and one whose
+ * sources are gone from the workspace storage fails PlatformRestarted saying which; a plain-HTTP
+ * (`tls: false`) deployment comes back over plain HTTP, resumed or restored, with no key,
+ * password or connection string in the log or the simulator's output.
  */
 
 /** A scenario in `dir` (its models and scoring scripts copied beside it) playing `steps` after alice's workspace. */
@@ -136,6 +137,9 @@ describe('inference under way when the simulator was killed goes on when it resu
     sessions.push(killedAt.meta.session);
     return { killedAt, output };
   };
+
+  /** The docker images labelled with `session` (what its simulators built). */
+  const imagesOf = (session: string): string[] => execFileSync('docker', ['image', 'ls', '-q', '--filter', `label=dev.amlsim.session=${session}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
 
   it('an image whose push had started is pushed and created on resume, and can be deployed', async () => {
     const dataDir = join(tmp.dir, 'image');
@@ -258,6 +262,84 @@ describe('inference under way when the simulator was killed goes on when it resu
       vi.useRealTimers();
     }
   }, 300_000);
+  it('an image whose build had started is built, checked, pushed and created on resume', async () => {
+    const dataDir = join(tmp.dir, 'build');
+    const { killedAt } = await killSimulatorAt(dataDir, { type: 'EffectStarted', effect: 'buildImage' });
+    const session = killedAt.meta.session;
+    const before = logOf(dataDir).filter((e) => e.stream === killedAt.stream);
+    // The build had started and had no outcome.
+    expect(before.at(-1)!.type).toBe('EffectStarted');
+    expect(before.map((e) => e.type)).not.toContain('ImageBuilt');
+
+    const store = openEventStore('sqlite', dataDir);
+    const platform = await createPlatform({ store, dataDir, resume: session });
+    try {
+      const imageId = String(before[0]!.data.imageId);
+      expect(await platform.resumeImages()).toEqual([{ imageId, image: 'sentiment-img', status: 'Succeeded' }]);
+      const stream = store.readStream(STREAMS.image(imageId));
+      expect(stream.slice(before.length).map((e) => e.type)).toEqual([
+        'ImageCreationResumed',
+        'EffectStarted',
+        'ImageBuilt',
+        'EffectStarted',
+        'ImageScoringScriptChecked',
+        'EffectStarted',
+        'ImagePushed',
+        'ImageCreated',
+      ]);
+      expect(stream[before.length]!.data).toMatchObject({ effect: 'buildImage' });
+      expect(stream.filter((e) => e.type === 'ImageScoringScriptChecked').map((e) => e.data.ok)).toEqual([true]);
+      expect(platform.images.load(imageId).context.location).toBeDefined();
+    } finally {
+      expect((await platform.close()).leftovers).toEqual([]);
+      store.close();
+    }
+  }, 300_000);
+
+  it.each([
+    { gone: 'the scoring script', blobs: 'images/sentiment-img/1/source/', says: /cannot go on: the scoring script score\.js cannot be read from the workspace storage/ },
+    { gone: 'the model files', blobs: 'models/sentiment/', says: /cannot go on: the files of model sentiment:1 cannot be read from the workspace storage/ },
+  ])('an image killed during its build fails PlatformRestarted on resume when its sources are gone from the workspace storage ($gone), and leaves nothing behind', async ({ gone, blobs, says }) => {
+    const dataDir = join(tmp.dir, `gone-${gone.replaceAll(' ', '-')}`);
+    const { killedAt } = await killSimulatorAt(dataDir, { type: 'EffectStarted', effect: 'buildImage' });
+    const session = killedAt.meta.session;
+    const before = logOf(dataDir).filter((e) => e.stream === killedAt.stream);
+    const imageId = String(before[0]!.data.imageId);
+
+    const store = openEventStore('sqlite', dataDir);
+    let platform: Platform | undefined = await createPlatform({ store, dataDir, resume: session });
+    try {
+      const ws = platform.world.workspaces.byId[String(before[0]!.data.workspaceId)]!;
+      const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+      const storage = platform.context.storage;
+      const removed = storage.listBlobs(identity, ws.storageAccount!, ws.blobContainer!).filter((b) => b.startsWith(blobs));
+      expect(removed.length, `no blob under ${blobs}`).toBeGreaterThan(0);
+      for (const blob of removed) storage.deleteBlob(identity, ws.storageAccount!, ws.blobContainer!, blob);
+
+      expect(await platform.resumeImages()).toEqual([{ imageId, image: 'sentiment-img', status: 'Failed' }]);
+      const after = store.readStream(STREAMS.image(imageId)).slice(before.length);
+      // Nothing was carried out again: the image failed at once, saying what is missing.
+      expect(after.map((e) => e.type)).toEqual(['ImageCreationFailed']);
+      const reason = String(after[0]!.data.reason);
+      expect(reason).toMatch(new RegExp(`^PlatformRestarted: the simulator of session ${session} stopped while image 'sentiment-img' was being made, and it cannot go on: `));
+      expect(reason).toMatch(says);
+      expect(platform.images.load(imageId).context.location).toBeUndefined();
+      // No container of the session runs (no check, no replica); the image cannot be deployed.
+      const engine = await connectDocker();
+      expect(await engine.findContainers({ 'dev.amlsim.session': session })).toEqual([]);
+      await engine.close();
+      const token = await platform.directory.signIn('alice', { mfa: false });
+      await expect(platform.webservices.deploy(token, { workspace: 'ws1', name: 'never', imageId, target: 'ACI' })).rejects.toMatchObject({ code: 'Conflict' });
+      expect((await platform.close()).leftovers).toEqual([]);
+      platform = undefined;
+      // Whatever the killed build left of the image went with the session.
+      expect(imagesOf(session)).toEqual([]);
+    } finally {
+      await platform?.close();
+      store.close();
+    }
+  }, 300_000);
+
   /** The secrets a key-auth service of ws1 holds: its keys, the registry password and the storage connection string. */
   const secretsOf = async (platform: Platform, service: string) => {
     const token = await platform.directory.signIn('alice', { mfa: false });
