@@ -1,4 +1,4 @@
-import { initialTransition, transition, type AnyStateMachine, type EventFromLogic, type InputFrom, type SnapshotFrom, type StateMachine } from 'xstate';
+import { createActor, type AnyActorScope, type AnyStateMachine, type EventFromLogic, type InputFrom, type SnapshotFrom, type StateMachine } from 'xstate';
 import type { StoredEvent } from '../events/envelope';
 
 /**
@@ -58,6 +58,43 @@ export type Aggregate<M extends AnyStateMachine, K extends string> = {
   divergence(events: readonly StoredEvent[]): { event: StoredEvent; state: unknown } | undefined;
 };
 
+type MachineAction = { type: string; params?: unknown };
+
+/**
+ * What XState's pure `initialTransition` and `transition` do, without their cost: each of those
+ * builds a throw-away actor (whose constructor also computes the machine's initial state) to
+ * collect the actions of one step — most of what a step costs, and a replay or a live run takes
+ * thousands of steps. The aggregates' machines invoke and spawn nothing, so one inert scope per
+ * aggregate serves every step; only where a step's actions are collected changes.
+ */
+const stepperOf = (machine: AnyStateMachine) => {
+  let scope: AnyActorScope | undefined;
+  let sink: MachineAction[] = [];
+  return <T>(step: (scope: AnyActorScope) => T): [T, MachineAction[]] => {
+    if (!scope) {
+      const self = createActor(machine);
+      scope = {
+        self,
+        system: self.system,
+        defer: () => {},
+        id: '',
+        logger: () => {},
+        sessionId: '',
+        stopChild: () => {},
+        emit: () => {},
+        actionExecutor: (action: MachineAction) => void sink.push(action),
+      } as unknown as AnyActorScope;
+    }
+    const collected: MachineAction[] = [];
+    sink = collected;
+    try {
+      return [step(scope), collected];
+    } finally {
+      sink = [];
+    }
+  };
+};
+
 /** The machine event a stored fact is: its type and its payload. */
 export const asMachineEvent = <E>(e: StoredEvent): E => ({ type: e.type, ...e.data }) as E;
 
@@ -72,12 +109,13 @@ export function defineAggregate<M extends AnyStateMachine, const K extends Machi
     actions
       .filter((a) => named.has(a.type))
       .map((a, index) => ({ type: a.type, params: a.params, ...(position === undefined ? {} : { id: `${position}:${index}` }) }) as unknown as Eff);
+  const stepper = stepperOf(machine);
   const start = (input: InputFrom<M>, position?: number): [SnapshotFrom<M>, Eff[]] => {
-    const [snapshot, actions] = initialTransition(machine, input);
+    const [snapshot, actions] = stepper((scope) => machine.getInitialSnapshot(scope, input));
     return [snapshot as SnapshotFrom<M>, effectsOf(actions, position)];
   };
   const advance = (snapshot: SnapshotFrom<M>, event: EventFromLogic<M>, position?: number): [SnapshotFrom<M>, Eff[]] => {
-    const [next, actions] = transition(machine, snapshot, event);
+    const [next, actions] = stepper((scope) => machine.transition(snapshot, event, scope));
     return [next as SnapshotFrom<M>, effectsOf(actions, position)];
   };
   const history = (events: readonly StoredEvent[]) => {
