@@ -3,16 +3,15 @@ import { SimError } from '@amlsim/core';
 import { generateSigningKey, signJwt, type SigningKey } from './jwt';
 import { fingerprint } from '../crypto/sealed-box';
 import { virtualClock, VIRTUAL_EPOCH } from '../runtime/clock';
-import type { PlatformContext } from '../platform-context';
 import { SecretRegistry } from '../runtime/secret-registry';
-import { RUN_TOKEN_AUDIENCE, RunTokenService } from './run-tokens';
+import { RUN_TOKEN_AUDIENCE, RunTokenService, type RunTokenDeps } from './run-tokens';
 
 /** The run token rules alone (S1.3): signature, audience, expiry, workspace, run and channel scope. */
 const setup = () => {
   const clock = virtualClock();
   const secrets = new SecretRegistry();
   let n = 0;
-  const context = { session: 's1', clock, secrets, ids: { next: (prefix?: string) => `${prefix}_${++n}` } } as unknown as PlatformContext;
+  const context: RunTokenDeps = { session: 's1', clock, secrets, ids: { next: (prefix?: string) => `${prefix}_${++n}` } };
   const tokens = new RunTokenService(context);
   const runA = { runId: 'run_A', workspaceId: 'wsid_1', workspace: 'ws1', region: 'eastus' };
   const runB = { runId: 'run_B', workspaceId: 'wsid_1', workspace: 'ws1', region: 'eastus' }; // a sibling: same workspace

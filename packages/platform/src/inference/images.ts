@@ -18,7 +18,7 @@ import { AGENT_IMAGE_SCORING_CHECK_SCRIPT, AGENT_IMAGE_SCORING_SERVER, scoringFi
 import type { ComputeDriver, InferenceRuntime } from '../compute/compute-driver';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import { EffectRunner, type FactOf } from '../runtime/effect-runner';
-import { streams, type PlatformContext } from '../platform-context';
+import { streams, type PlatformRuntime, type DataPlane } from '../platform-context';
 import type { ArmService } from '../arm/arm';
 import { RegistryProcess } from '../workspace/container-registry';
 import type { ModelRegistry } from './model-registry';
@@ -32,6 +32,9 @@ const APP_DIR = '/azureml-app';
 const MODELS_DIR = '/azureml-models';
 
 export const imageStream = STREAMS.image;
+
+/** What the image service uses of the platform (wired by createPlatform). */
+export type ImageServiceDeps = Pick<PlatformRuntime, 'bus' | 'dataDir' | 'ids' | 'secrets' | 'session' | 'store' | 'world'> & Pick<DataPlane, 'storage' | 'vaults'>;
 
 /**
  * Images for web services (S8.5): "creates an image from model, scoring file and dependencies;
@@ -52,7 +55,7 @@ export class ImageService {
   private readonly runner: EffectRunner<typeof imageAggregate, ImageCommand>;
 
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: ImageServiceDeps,
     private readonly arm: ArmService,
     private readonly models: ModelRegistry,
     private readonly driver: () => Promise<ComputeDriver>,

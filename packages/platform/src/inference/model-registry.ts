@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { actions, errors, SimError, STREAMS, type ModelVersion, type WorkspaceRecord } from '@amlsim/core';
 import { declareCommand } from '../runtime/command-bus';
-import type { PlatformContext } from '../platform-context';
+import type { PlatformRuntime, DataPlane } from '../platform-context';
 import type { ArmService } from '../arm/arm';
 import { fileChunks, fileError } from '../workspace/file-chunks';
 
@@ -47,6 +47,9 @@ const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 /** The blob path of a model version's file: models/<name>/<version>/<file>. */
 export const modelBlob = (model: string, version: number, file: string): string => `models/${model}/${version}/${file}`;
 
+/** What the model registry uses of the platform (wired by createPlatform). */
+export type ModelRegistryDeps = Pick<PlatformRuntime, 'bus' | 'store' | 'world'> & Pick<DataPlane, 'storage'>;
+
 /**
  * The model registry (S8.5 "the user registers a model"): a name with versions (registering a
  * name again adds a version) and tags; the files go to the workspace's blob storage, encrypted
@@ -61,7 +64,7 @@ export const modelBlob = (model: string, version: number, file: string): string 
  */
 export class ModelRegistry {
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: ModelRegistryDeps,
     private readonly arm: ArmService,
     private readonly limits: ModelLimits = MODEL_LIMITS,
   ) {}

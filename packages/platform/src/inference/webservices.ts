@@ -10,7 +10,7 @@ import { crossRegionLatencyMs } from '../arm/regions';
 import type { InferenceRuntime, RunningContainer } from '../compute/compute-driver';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import type { Scheduler } from '../runtime/scheduler';
-import type { PlatformContext } from '../platform-context';
+import type { PlatformRuntime } from '../platform-context';
 import { sessionTempPath } from '../runtime/session-temp';
 import { openSocketDoor } from '../runtime/socket-doors';
 import type { ArmService } from '../arm/arm';
@@ -59,6 +59,9 @@ export const serviceStream = STREAMS.service;
  */
 export const replicaDir = (session: string, serviceId: string, replica: number): string => join(sessionTempPath(session, serviceId, String(replica)), 'door');
 
+/** What the web-service service uses of the platform (wired by createPlatform). */
+export type WebserviceDeps = Pick<PlatformRuntime, 'bus' | 'clock' | 'faults' | 'ids' | 'secrets' | 'session' | 'store' | 'world'>;
+
 /**
  * Web services (S8.5, S1.4, S1.5, S7.3): replicas started from the image the registry holds,
  * with no network; the platform's scoring gateway is their only way in, over each replica's
@@ -70,7 +73,7 @@ export class WebserviceService {
   private readonly tokenKey: SigningKey;
 
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: WebserviceDeps,
     private readonly arm: ArmService,
     private readonly images: ImageService,
     private readonly gateway: (tls?: boolean) => Promise<ScoringGateway>,

@@ -2,7 +2,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { errors, isSimError, STREAMS, type ChannelKind, type ManagementStep, type MetricRow, type RunContext, type SimError } from '@amlsim/core';
-import type { PlatformContext } from '../platform-context';
+import type { PlatformRuntime, DataPlane } from '../platform-context';
 import { closeSocketDoor, openSocketDoor, type SocketDoor } from '../runtime/socket-doors';
 import type { RunManager } from './run-manager';
 import type { RunTokenService } from '../identity/run-tokens';
@@ -36,6 +36,9 @@ type Channel = ChannelInfo & {
 /** Who made a fact through the control plane: recorded in the event's meta (S1.3). */
 export type ControlPlaneCaller = { channel: string; tokenId: string };
 
+/** What the control plane uses of the platform's runtime and data plane (wired by createPlatform). */
+export type ControlPlaneDeps = Pick<PlatformRuntime, 'ids' | 'secrets' | 'session' | 'store' | 'world'> & Pick<DataPlane, 'storage'>;
+
 /**
  * The control plane compute targets call back into (docs/control-plane.md; S1.3, S8.4).
  *
@@ -53,7 +56,7 @@ export class ControlPlane {
   private readonly ledgers = new Map<string, Set<CallKey>>();
 
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: ControlPlaneDeps,
     private readonly runs: RunManager,
     private readonly tokens: RunTokenService,
     private readonly snapshots: SnapshotStore,

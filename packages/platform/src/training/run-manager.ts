@@ -33,7 +33,7 @@ import { grantTargetRead } from '../runtime/socket-doors';
 import { CommandContext, type EventToAppend } from '../runtime/command-bus';
 import { EffectRunner, type OutcomeHandlers } from '../runtime/effect-runner';
 import type { Scheduler } from '../runtime/scheduler';
-import type { PlatformContext } from '../platform-context';
+import type { PlatformRuntime, DataPlane } from '../platform-context';
 import { setLongTimeout, type LongTimeout } from '../runtime/long-timeout';
 import { endLostRuns } from '../runtime/recovery';
 import type { RunTokenService } from '../identity/run-tokens';
@@ -110,6 +110,9 @@ const NEXT_STEP: Partial<Record<RunStatus, RunEffect['type']>> = {
   Queued: 'requestNode',
 };
 
+/** What the run manager uses of the platform's runtime and data plane (wired by createPlatform). */
+export type RunManagerPlatform = Pick<PlatformRuntime, 'clock' | 'faults' | 'ids' | 'session' | 'store' | 'world'> & Pick<DataPlane, 'storage'>;
+
 /**
  * The run process manager (S1.3, S8.3, S8.4, S4.6): feeds each run's facts to the run
  * statechart and carries out the effects it names, through the platform's effect runner
@@ -136,7 +139,7 @@ export class RunManager {
   private readonly unwatchClusters: () => void;
 
   constructor(
-    private readonly p: PlatformContext,
+    private readonly p: RunManagerPlatform,
     private readonly deps: RunManagerDeps,
   ) {
     this.unwatchClusters = p.store.subscribe((events) => this.clusterFacts(events));
