@@ -54,6 +54,19 @@ describe('run tokens (S1.3)', () => {
     expect(secrets.findIn(`x${a.token}x`)).toEqual(['run token']);
   });
 
+  it('a token verified once is still checked for expiry on every call, and a copy with another signature or payload is verified anew and refused', () => {
+    const { tokens, a, clock } = setup();
+    const target = { workspace: 'ws1', runId: 'run_A', channel: 'chan-A' };
+    expect(tokens.verify(a.token, target).jti).toBe(a.tokenId);
+    const [header, payload, signature] = a.token.split('.') as [string, string, string];
+    const flipped = `${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BB' : 'AA'}`;
+    expect(refusal(() => tokens.verify(`${header}.${payload}.${flipped}`, target)).code).toBe('InvalidAuthenticationToken');
+    const widened = Buffer.from(JSON.stringify({ ...claimsOf(a.token), run: 'run_B' })).toString('base64url');
+    expect(refusal(() => tokens.verify(`${header}.${widened}.${signature}`, { ...target, runId: 'run_B' })).code).toBe('InvalidAuthenticationToken');
+    clock.advance(61_000);
+    expect(refusal(() => tokens.verify(a.token, target)).code).toBe('ExpiredAuthenticationToken');
+  });
+
   it('an expiry that is not a whole second is rounded up, never down', () => {
     const { tokens } = setup();
     const t = tokens.issue({ runId: 'r', workspaceId: 'w', workspace: 'ws1', region: 'eastus' }, 1_500, 'c');

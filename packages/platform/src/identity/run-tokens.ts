@@ -29,6 +29,8 @@ export type RunTokenDeps = Pick<PlatformRuntime, 'clock' | 'ids' | 'secrets' | '
 export class RunTokenService {
   private readonly key: SigningKey;
   private readonly keys: Map<string, SigningKey>;
+  /** Tokens whose signature verified (or that this service signed), with their claims: see `signed`. */
+  private readonly verified = new Map<string, Partial<RunTokenClaims>>();
 
   /**
    * @param key the session's signing key: a new one, or — for a session resumed after its
@@ -60,7 +62,28 @@ export class RunTokenService {
     };
     const token = signJwt(this.key, claims);
     this.p.secrets.add(token, 'run token');
+    this.remember(token, claims);
     return { token, tokenId, fingerprint: fingerprint(token), expiresAtMs: claims.exp * 1000 };
+  }
+
+  /**
+   * The claims of a token whose signature verifies (else the verification's error). A run makes
+   * a handful of calls with one token; its signature is checked once, on the first, and the
+   * claims kept by the token's exact text — the same bytes carry the same signature. Expiry,
+   * audience and scope are still checked on every call (`verify`).
+   */
+  private signed(token: string): Partial<RunTokenClaims> {
+    const known = this.verified.get(token);
+    if (known) return known;
+    const claims = verifyJwt(token, this.keys) as Partial<RunTokenClaims>;
+    this.remember(token, claims);
+    return claims;
+  }
+
+  private remember(token: string, claims: Partial<RunTokenClaims>): void {
+    // Bounded: the oldest goes first (a Map keeps insertion order); a token it forgot is verified again.
+    if (this.verified.size >= VERIFIED_TOKENS_KEPT) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, claims);
   }
 
   /**
@@ -84,7 +107,7 @@ export class RunTokenService {
    */
   verify(token: string | undefined, target: { workspace: string; runId: string; channel: string }): RunTokenClaims {
     if (!token) throw errors.authenticationFailed('the control-plane call');
-    const claims = verifyJwt(token, this.keys) as Partial<RunTokenClaims>;
+    const claims = this.signed(token);
     if (claims.aud !== RUN_TOKEN_AUDIENCE) throw errors.invalidToken(`the audience '${String(claims.aud)}' is not '${RUN_TOKEN_AUDIENCE}'`);
     if (typeof claims.exp !== 'number' || typeof claims.ws !== 'string' || typeof claims.run !== 'string' || typeof claims.jti !== 'string' || typeof claims.chn !== 'string') {
       throw errors.invalidToken('it lacks the run token claims ws, run, chn, exp, jti');
@@ -103,6 +126,9 @@ export class RunTokenService {
     return claims as RunTokenClaims;
   }
 }
+
+/** How many verified tokens are kept (a few per live run suffice). */
+const VERIFIED_TOKENS_KEPT = 4096;
 
 const scopeError = (why: string, claims: Partial<RunTokenClaims>, target: { workspace: string; runId: string }): SimError =>
   errors.authorizationFailed(`run token ${String(claims.jti)}`, 'control-plane call', `/workspaces/${target.workspace}/runs/${target.runId}`, why);
