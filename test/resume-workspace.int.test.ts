@@ -1,11 +1,12 @@
-import { copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { STREAMS, type EventStore, type StoredEvent } from '@amlsim/core';
 import { createPlatform, SecretRegistry } from '@amlsim/platform';
 import { checkInvariants } from '@amlsim/scenario';
 import { createMemoryEventStore } from '@amlsim/store';
-import { tempDir } from './helpers';
+import { aliceScenarioYaml, logOf as logIn, privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
 
 /**
  * A workspace whose simulator died while it was being created (S8.1) is reconciled by the
@@ -103,4 +104,25 @@ describe('a workspace left mid-creation by a dead simulator', () => {
     await platform.close();
     await expect(createPlatform({ store, dataDir: tmp.dir, driver: 'process', resume: platform.session })).rejects.toThrow(`session ${platform.session} cannot be resumed`);
   });
+
+  it('a scenario killed while it created its workspace goes on when resumed: the rolled-back creation is sent again, and the rest of its steps pass', async () => {
+    using tmp = tempDir();
+    const dataDir = join(tmp.dir, 'data');
+    const home = privateLeaseHome(tmp.dir);
+    const file = join(tmp.dir, 'make-ws.yaml');
+    writeFileSync(file, aliceScenarioYaml('Make a workspace', '{ driver: process }', ['  - createCompute: { workspace: ws1, name: cpu, type: AmlCompute, maxNodes: 1 }']));
+    const { killedAt } = await runCliAndKill(file, dataDir, (e) => e.type === 'KeyVaultProvisioned', { ...process.env, TMPDIR: home });
+    expect(killedAt, 'the scenario never reached the key vault').toBeDefined();
+    const bin = join(REPO, 'packages', 'cli', 'bin', 'amlsim.js');
+    const resume = spawnSync(process.execPath, [bin, 'resume', '--data-dir', dataDir, '--json'], { cwd: REPO, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', TMPDIR: home } });
+    const lines = resume.stdout.split('\n').filter((l) => l.startsWith('{"kind":')).map((l) => JSON.parse(l) as { kind: string; outcome?: string; passed?: boolean });
+    expect(lines.find((l) => l.kind === 'resumedWorkspace')).toMatchObject({ outcome: 'rolledBack' });
+    expect(lines.find((l) => l.kind === 'continued')).toMatchObject({ passed: true });
+    expect(resume.status, resume.stderr).toBe(0);
+    const session = killedAt!.meta.session;
+    const own = logIn(dataDir).filter((e) => e.meta.session === session);
+    expect(own.filter((e) => e.type === 'WorkspaceCreationRequested')).toHaveLength(2);
+    expect(own.filter((e) => e.type === 'WorkspaceCreationFailed')).toHaveLength(1);
+    expect(own.filter((e) => e.type === 'WorkspaceCreated')).toHaveLength(1);
+  }, 120_000);
 });

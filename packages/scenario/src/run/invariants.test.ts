@@ -313,6 +313,19 @@ const TABLE: Record<string, Row[]> = {
       lawful: { events: [ev('ScoringRequestRecorded', { RequestId: 'a' }), ev('ScoringRequestRecorded', { RequestId: 'b' }), ev('ScoringRequestReceived', { RequestId: 'a' })], ctx: { scoringRequests: 2 } },
     },
     {
+      // A continued session (packages/scenario/src/run/run-scenario.ts continueScenario): its
+      // gateway counts from where it came up; the dead simulator's gateway answered the rest.
+      clause: "a continued session's gateway is held to the records after it came up",
+      breaking: (() => {
+        const before = ev('ScoringRequestRecorded', { RequestId: 'a' });
+        return { events: [before, ev('ScoringRequestRecorded', { RequestId: 'b' })], ctx: { scoringRequests: 2, scoringRequestsAfter: before.position }, message: `answered 2 scoring requests after position ${before.position}; App Insights holds 1 records` };
+      })(),
+      lawful: (() => {
+        const before = ev('ScoringRequestRecorded', { RequestId: 'a' });
+        return { events: [before, ev('ScoringRequestRecorded', { RequestId: 'b' })], ctx: { scoringRequests: 1, scoringRequestsAfter: before.position } };
+      })(),
+    },
+    {
       clause: 'no records and no requests when the gateway never started',
       breaking: { events: [], ctx: { scoringRequests: 1 }, message: 'the gateway answered 1 scoring requests' },
       lawful: { events: [ev('ScoringRequestRecorded', { RequestId: 'a' })], ctx: {} },

@@ -86,11 +86,12 @@ export const runScenario = async (scenario: Scenario, options: RunScenarioOption
 /**
  * A step the simulator died in, told done or not from the log. A making verb acted once the
  * fact that begins what it makes is there (and what it made is that fact's id: the step has no
- * result); a verb that only reads or waits is played again; any other did or did not act, the
+ * result), unless the resume undid what it began (`undone`: then it is played again); a verb
+ * that only reads or waits is played again; any other did or did not act, the
  * log cannot always tell, so the scenario is not continued past it.
  */
-const MADE_BY_VERB: Record<string, { fact: string; key: string }> = {
-  createWorkspace: { fact: 'WorkspaceCreationRequested', key: 'workspaceId' },
+const MADE_BY_VERB: Record<string, { fact: string; key: string; undone?: (platform: Platform, made: string) => boolean }> = {
+  createWorkspace: { fact: 'WorkspaceCreationRequested', key: 'workspaceId', undone: (platform, made) => platform.world.workspaces.byId[made]?.status === 'Failed' },
   createCompute: { fact: 'ComputeCreated', key: 'computeId' },
   submitRun: { fact: 'RunSubmitted', key: 'runId' },
   snapshot: { fact: 'SnapshotCreated', key: 'snapshotId' },
@@ -149,14 +150,18 @@ export const continueScenario = async (platform: Platform, scenario: Scenario, o
       throw errors.conflict(`the simulator of session ${session} stopped in step ${inFlight.index + 1} (${inFlight.verb}, line ${inFlight.line}), which the log cannot tell done or not done; the scenario's remaining steps are not played`);
     }
     const began = [...options.store.readAll(since)].find((e) => e.meta.session === session && e.type === making.fact);
-    if (began) {
+    // What it began, unless the resume undid it (a workspace caught mid-creation is rolled
+    // back): then the step is played again, as a client sends an ARM PUT again that never got
+    // its answer.
+    if (began && !making.undone?.(platform, String(began.data[making.key]))) {
       const made = String(began.data[making.key]);
       if (inFlight.id) aliases[inFlight.id] = made;
       await recordStepEnded(platform, { index: inFlight.index, line: inFlight.line, verb: inFlight.verb, ok: true, made, interrupted: true });
       from++;
     }
   }
-  return play(platform, scenario, options, { logHead: 0, from, aliases, signIns, continued: true });
+  // The gateway of this process counts the requests it answers from here on.
+  return play(platform, scenario, options, { logHead: 0, from, aliases, signIns, continued: true, scoringRequestsAfter: options.store.headPosition() });
 };
 
 const recordScenarioFact = (platform: Platform, fact: { type: 'ScenarioStarted' | 'ScenarioStepEnded'; data: Record<string, unknown> }) =>
@@ -170,7 +175,7 @@ const play = async (
   platform: Platform,
   scenario: Scenario,
   options: RunScenarioOptions,
-  start: { logHead: number; from: number; aliases: Record<string, string>; signIns: Step[]; continued?: boolean },
+  start: { logHead: number; from: number; aliases: Record<string, string>; signIns: Step[]; continued?: boolean; scoringRequestsAfter?: number },
 ): Promise<ScenarioResult> => {
   const logHead = start.logHead;
   const sessionEvents: StoredEvent[] = [];
@@ -286,7 +291,7 @@ const play = async (
       leftovers,
       passwords: passwordsOf(scenario),
       vaultSecrets: () => platform.context.vaults.listAllLatestSecrets(PLATFORM_PRINCIPAL),
-      ...(scoringRequests !== undefined ? { scoringRequests } : {}),
+      ...(scoringRequests !== undefined ? { scoringRequests, scoringRequestsAfter: start.scoringRequestsAfter ?? 0 } : {}),
       nodeAnomalies: Object.values(platform.world.computes.byKey).flatMap((c) => c.anomalies.map((a) => `${c.compute}: ${a}`)),
     });
     // A continued scenario's session is not saved as one that closed cleanly: recovery ends what
