@@ -14,9 +14,11 @@ import { privateLeaseHome, REPO, runCliAndKill, sessionLeftovers, tempDir } from
  * image push and a metric write-back — then `amlsim resume` on its data dir. After each: no
  * event lost or duplicated (positions contiguous), every global invariant holds, and nothing
  * of the killed session is left: no container, volume, image, registry process or temp dir.
- * A run whose container survived is re-attached and ends as it would have; the rest of the
- * killed session's unfinished work ends Failed PlatformRestarted (docs/architecture.md "Crash
- * recovery"). The killed scenario's remaining steps are not run.
+ * A run whose container survived is re-attached and ends as it would have, and a run that had
+ * not started is driven on; what cannot be taken back ends Failed PlatformRestarted
+ * (docs/architecture.md "Crash recovery"). The killed scenario's remaining steps are played in
+ * the resumed session where the log tells the step it died in done or not done; the test
+ * prints at how many kill points they were played and passed.
  */
 
 const BIN = join(REPO, 'packages', 'cli', 'bin', 'amlsim.js');
