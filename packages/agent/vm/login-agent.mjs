@@ -12,12 +12,21 @@
  *        the ed25519 signature over the nonce must verify with a key in authorized_keys;
  *        command 'management' starts the management code with `env` (the run token etc.).
  *   GET  /exec/<pid>                   long poll: { pid, exitCode, signal } once it exited
+ *   GET  /runs/<runId>/exec            { runId, processes: [{ pid, running, exitCode, signal }] }: the
+ *        management code started for that run (AZUREML_RUN_ID), oldest first
  *   POST /exec/<pid>/kill              { username, publicKey, nonce, signature } -> { ok }
  *        SIGKILL to the management code and everything it started (its own process group).
  *
  * Environment: AMLSIM_VM_SOCKET (the socket path), AMLSIM_VM_USER (admin user, default
  * azureuser), AMLSIM_VM_PASSWORD_HASH (`scrypt$<salt b64>$<hash b64>`; absent: no password
  * login), AMLSIM_VM_HOME (where .ssh/authorized_keys lives; default the user's home).
+ *
+ * The management code outlives the platform's connection: it is the agent's child, not the
+ * caller's, and a connection that drops (the simulator killed mid long poll) changes nothing
+ * for it. Its exit is kept, so a platform that comes back — a resumed session taking the VM
+ * back (packages/platform/src/training/virtual-machines.ts `reattach`) — asks `GET /exec/<pid>`
+ * again and gets the exit at once if it came meanwhile; `GET /runs/<runId>/exec` finds a start
+ * the dead simulator made and never recorded.
  *
  * Plain JavaScript, Node built-ins only: it runs FROM scratch images holding just node.
  */
@@ -48,7 +57,7 @@ delete process.env.AMLSIM_VM_PASSWORD_HASH;
 
 /** nonce -> expiry (ms) */
 const nonces = new Map();
-/** pid -> { child, exit: Promise<{ exitCode, signal }> } */
+/** pid -> { child, runId, exit: Promise<{ exitCode, signal }>, ended?: { exitCode, signal } } (kept after the exit) */
 const processes = new Map();
 
 function log(text) {
@@ -132,12 +141,14 @@ function startManagement(env) {
   for (const [k, v] of Object.entries(env && typeof env === 'object' ? env : {})) if (typeof v === 'string') childEnv[k] = v;
   // Its own process group, so a kill takes the user's script with it.
   const child = spawn(process.execPath, [MANAGEMENT], { cwd: HOME, env: childEnv, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
-  const exit = new Promise((resolve) => {
-    child.once('exit', (code, signal) => resolve({ exitCode: code ?? 128 + (os.constants.signals[signal] ?? 1), signal }));
-    child.once('error', () => resolve({ exitCode: 127, signal: null }));
+  const entry = { child, runId: childEnv.AZUREML_RUN_ID ?? '', exit: undefined, ended: undefined };
+  entry.exit = new Promise((resolve) => {
+    const end = (ended) => resolve((entry.ended = ended));
+    child.once('exit', (code, signal) => end({ exitCode: code ?? 128 + (os.constants.signals[signal] ?? 1), signal }));
+    child.once('error', () => end({ exitCode: 127, signal: null }));
   });
   if (child.pid === undefined) throw new Refusal(500, 'ExecFailed', 'could not start the management code');
-  processes.set(child.pid, { child, exit });
+  processes.set(child.pid, entry);
   return child.pid;
 }
 
@@ -177,6 +188,12 @@ async function route(method, url, body) {
     const pid = startManagement(body.env);
     log(`${USERNAME} (key ${key.fingerprint}) started the management code: pid ${pid}`);
     return { pid };
+  }
+  const ofRun = /^\/runs\/([^/]+)\/exec$/.exec(url);
+  if (method === 'GET' && ofRun) {
+    const runId = decodeURIComponent(ofRun[1]);
+    const started = [...processes].filter(([, e]) => e.runId === runId);
+    return { runId, processes: started.map(([pid, e]) => ({ pid, running: !e.ended, ...(e.ended ?? {}) })) };
   }
   const exec = /^\/exec\/(\d+)(\/kill)?$/.exec(url);
   const entry = exec ? processes.get(Number(exec[1])) : undefined;

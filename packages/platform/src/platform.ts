@@ -90,9 +90,11 @@ export type Platform = {
    * while no simulator was there are taken back; those whose target had not started yet
    * (queued, waiting for a node, a node provisioning) are driven on from their next step, with
    * the clusters folded from the log; the rest are ended at once, as recovery ends them
-   * (runtime/recovery.ts `endLostRuns`).
+   * (runtime/recovery.ts `endLostRuns`). Before them, its attached VMs whose containers ran on
+   * are taken back with their channels (VirtualMachineService.reattach; `vms` says which, and
+   * which were gone), so the runs on them are taken back or driven on like the others.
    */
-  reattachRuns(): Promise<{ reattached: string[]; drivenOn: string[]; lost: string[] }>;
+  reattachRuns(): Promise<{ reattached: string[]; drivenOn: string[]; lost: string[]; vms: { reattached: string[]; lost: string[] } }>;
   /**
    * A resumed session's workspaces its dead simulator left mid-creation, reconciled
    * (ResourceProvider.recoverCreation): rolled back from the resource under way, or completed.
@@ -420,7 +422,11 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     restoreWebservices: () => webservices.restore(),
     resumeImages: () => images.resume(),
     resumeDeployments: () => webservices.resumeDeployments(),
-    reattachRuns: () => runs.resume([...submittedRuns]),
+    reattachRuns: async () => {
+      // The VMs first: the runs on a VM are taken back, or driven on, only on a VM taken back.
+      const taken = await vms.reattach();
+      return { ...(await runs.resume([...submittedRuns])), vms: taken };
+    },
     advanceClock: async (ms) => {
       clock.advance(ms);
       await context.bus.run('AdvanceClock', (ctx) =>

@@ -13,6 +13,8 @@ export type ResumedSession = {
   reattached: Array<{ runId: string; status: RunStatus | 'timedOut' }>;
   /** Its runs whose targets had not started yet (queued, waiting for a node), driven on from their next step, and how each then ended. */
   drivenOn: Array<{ runId: string; status: RunStatus | 'timedOut' }>;
+  /** Its attached VMs: taken back (their containers ran on), or lost (gone: the runs on them failed PlatformRestarted). */
+  vms: { reattached: string[]; lost: string[] };
 };
 
 export type ResumeOptions = {
@@ -35,7 +37,8 @@ export type ResumeOptions = {
  * a controller: each session of the log whose simulator died (it neither closed nor was
  * recovered, it saved what a resume needs, and its lease has lapsed) is gone on with by this
  * process — its read models folded from its facts, its lease taken over before any sweep can
- * take its containers — and every run whose container ran on is re-attached and waited for
+ * take its containers — its attached VMs whose containers ran on are taken back
+ * (VirtualMachineService.reattach), every run whose container (or management code on a VM) ran on is re-attached and waited for
  * until it ends, as if the simulator had never gone; every run whose target had not started yet
  * (queued on a cluster, a node provisioning for it) is driven on from its next step, its clusters
  * folded from the log (RunManager.resume), and waited for too; every workspace it left mid-creation is
@@ -67,7 +70,7 @@ export async function resumeAbandonedSessions(options: ResumeOptions): Promise<R
     });
     try {
       const workspaces = await platform.reconcileWorkspaces();
-      const { reattached: runs, drivenOn: driven, lost } = await platform.reattachRuns();
+      const { reattached: runs, drivenOn: driven, lost, vms } = await platform.reattachRuns();
       if (runs.length > 0) options.onReattached?.(session, runs);
       await options.goOn?.(platform);
       const ended = (ids: string[]) =>
@@ -78,7 +81,7 @@ export async function resumeAbandonedSessions(options: ResumeOptions): Promise<R
           })),
         );
       const [reattached, drivenOn] = await Promise.all([ended(runs), ended(driven)]);
-      out.push({ session, workspaces, lost, reattached, drivenOn });
+      out.push({ session, workspaces, lost, reattached, drivenOn, vms });
     } finally {
       await platform.close();
     }

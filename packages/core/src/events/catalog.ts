@@ -106,6 +106,20 @@ export type EventDataMap = {
   };
   // ---- Unmanaged compute: user-owned VMs attached with the platform's own SSH key (S8.3, S6.2) --
   VmCreated: { vmId: string; vm: string; owner: string; username: string; passwordLogin: boolean; host: string; driver: string };
+  /**
+   * The control-plane channel of a VM (its runs' calls come in on it), opened as the VM started:
+   * what a resumed session reopens at the same socket with the same id when it takes the VM back.
+   */
+  VmChannelOpened: { vmId: string; vm: string; channel: string; kind: ChannelKind; socket: string };
+  /**
+   * A resumed session took back a VM whose container ran on while no simulator was there
+   * (packages/platform/src/training/virtual-machines.ts `reattach`): the same container `host`,
+   * its login agent answering in the same door, its channel listening again at `socket`.
+   * `downForMs`: since the last fact the dead simulator recorded.
+   */
+  VmReattached: { vmId: string; vm: string; host: string; channel: string; socket: string; downForMs: number };
+  /** A resumed session found a VM of its dead simulator gone (`reason`): its runs end PlatformRestarted. */
+  VmLost: { vmId: string; vm: string; host: string; reason: string; downForMs: number };
   PlatformKeyVaultProvisioned: { vault: string; scope: string; subscription: string };
   PlatformKeyPairGenerated: WorkspaceRef & { computeId: string; compute: string; algorithm: 'ed25519'; vault: string; secret: string; version: number; fingerprint: string };
   VmKeyAuthorized: WorkspaceRef & { computeId: string; compute: string; vmId: string; vm: string; username: string; fingerprint: string };
@@ -365,6 +379,13 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   SnapshotCreated: { lane: 'Storage', cites: ['S8.2', 'S4.1'], doc: 'A code snapshot was packed, content-hashed and stored encrypted in the workspace blob storage.' },
   ComputeCreated: { lane: 'Compute', cites: ['S8.3', 'S2.2'], doc: 'A compute target was created or attached.' },
   VmCreated: { lane: 'Compute', cites: ['S8.1', 'S8.3'], doc: "A user-owned VM (a long-lived container) started; its login agent accepts only keys in its authorized keys (and the admin password, once, to add one)." },
+  VmChannelOpened: { lane: 'Compute', cites: ['S1.3', 'S8.3'], doc: "The VM's control-plane channel opened: a socket owned by the platform, mounted read-only in the VM; the runs on the VM call back through it, each with its own token." },
+  VmReattached: {
+    lane: 'Compute',
+    cites: ['S8.3'],
+    doc: "The simulator was restarted while the user's VM ran on: the resumed session took back the same VM, its login agent and its channel (same socket, same id); the management code still running on it is waited for again.",
+  },
+  VmLost: { lane: 'Compute', cites: ['S8.3'], doc: "The simulator was restarted and the user's VM was gone: the runs on it end PlatformRestarted." },
   PlatformKeyVaultProvisioned: { lane: 'KeyVault', cites: ['S6.2'], doc: "The platform's own key vault, in the platform's subscription: only the platform may read it." },
   PlatformKeyPairGenerated: { lane: 'KeyVault', cites: ['S6.2'], doc: "AML generated its own SSH key pair for a compute target; the private key went to the platform key vault (fingerprint only)." },
   VmKeyAuthorized: { lane: 'Compute', cites: ['S6.2'], doc: "The user's VM password was used once to add the platform's public key to the VM's authorized keys; the password is kept nowhere." },

@@ -230,6 +230,8 @@ export const runMachine = setup({
       tags: ['Starting'],
       entry: 'startOnVm',
       on: {
+        // A resumed session driving the run on replaces the token whose value died with its simulator.
+        ...TOKEN_REISSUED,
         VmLoginSucceeded: NOTE,
         VmLoginRefused: {
           target: 'finishing',

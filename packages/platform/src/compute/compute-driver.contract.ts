@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_DIR } from '@amlsim/agent';
 import type { ComputeDriver } from './compute-driver';
 
 /**
@@ -145,6 +146,24 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
       }
       await running.kill().catch(() => {});
       await running.remove().catch(() => {});
+    });
+
+    it('a VM that outlives its simulator is found again by name and host, only while it runs (none on a driver whose VMs die with it)', async () => {
+      const vm = await driver.startVm({ session, name: 'vm-outlives', username: 'azureuser', agentDir: AGENT_DIR, controlDir: join(root, 'control'), socketName: 'c.sock' });
+      try {
+        const found = await driver.attachVm({ session, name: 'vm-outlives', host: vm.id, socketName: 'c.sock' });
+        if (driver.kind === 'process') {
+          expect(found).toBeUndefined();
+        } else {
+          expect(found).toMatchObject({ id: vm.id, loginSocket: vm.loginSocket, controlSocket: vm.controlSocket, workRoot: vm.workRoot });
+          expect(await driver.attachVm({ session, name: 'vm-outlives', host: 'not-this-one', socketName: 'c.sock' })).toBeUndefined();
+          expect(await driver.attachVm({ session: 'another-session', name: 'vm-outlives', host: vm.id, socketName: 'c.sock' })).toBeUndefined();
+          expect(await driver.attachVm({ session, name: 'vm-outlives', host: '', socketName: 'c.sock' })).toBeUndefined();
+        }
+      } finally {
+        await vm.stop();
+      }
+      expect(await driver.attachVm({ session, name: 'vm-outlives', host: vm.id, socketName: 'c.sock' })).toBeUndefined();
     });
 
     it('kill stops a running target', async () => {

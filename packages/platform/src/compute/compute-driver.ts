@@ -182,6 +182,14 @@ export type ComputeDriver = {
   findRunTargets(target: { session: string; runId: string }): Promise<RunningCompute[]>;
   /** Start a user-owned VM (S8.3 unmanaged): resolves once its login agent answers. */
   startVm(launch: VmLaunch): Promise<RunningVm>;
+  /**
+   * A VM of this session as a dead simulator left it (a resumed session,
+   * VirtualMachineService.reattach), by the host id its VmCreated recorded: its container still
+   * running and its login agent answering in the same door, or undefined — always, on a driver
+   * whose VMs cannot outlive their simulator (the process driver's die with it). `socketName`:
+   * the socket of its reopened control-plane channel.
+   */
+  attachVm(target: { session: string; name: string; host: string; socketName: string }): Promise<RunningVm | undefined>;
   /** Stop a VM started by startVm (same as `vm.stop()`). */
   stopVm(vm: RunningVm): Promise<void>;
   /**

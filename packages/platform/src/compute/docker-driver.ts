@@ -5,6 +5,7 @@ import { closeSocketDoor } from '../runtime/socket-doors';
 import {
   openVmDoor,
   removeVmHostDirs,
+  vmHostDir,
   vmHostDirs,
   type ComputeDriver,
   type InferenceRuntime,
@@ -14,7 +15,7 @@ import {
   type RunningVm,
   type VmLaunch,
 } from './compute-driver';
-import { waitForLoginAgent } from './vm-login-client';
+import { callLoginAgent, waitForLoginAgent } from './vm-login-client';
 
 const AGENT_MOUNT = '/amlsim/agent';
 const CONTROL_MOUNT = '/amlsim/control';
@@ -22,6 +23,10 @@ const CONTROL_MOUNT = '/amlsim/control';
 const VM_MOUNT = '/amlsim/vm';
 /** A simulated VM's size: small, it runs one management code and script at a time. */
 const VM_MEMORY_BYTES = 512 * 2 ** 20;
+/** Under which the runs on a VM get their work directories. */
+const VM_WORK_ROOT = '/tmp/azureml_runs';
+/** The label naming a VM container's VM (unique in its session). */
+const LABEL_VM = 'dev.amlsim.vm';
 
 /**
  * The docker driver: each run is a container FROM scratch (the host's node binary and its
@@ -178,7 +183,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
           { hostPath: launch.controlDir, containerPath: CONTROL_MOUNT, readOnly: true },
           { hostPath: launch.agentDir, containerPath: AGENT_MOUNT, readOnly: true },
         ],
-        labels: { ...containerLabels(launch.session, { role: 'vm' }), 'dev.amlsim.vm': launch.name },
+        labels: { ...containerLabels(launch.session, { role: 'vm' }), [LABEL_VM]: launch.name },
         memoryBytes: VM_MEMORY_BYTES,
         nanoCpus: 1_000_000_000,
       });
@@ -200,7 +205,24 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         await stop();
         throw error;
       }
-      return { id: handle.id.slice(0, 12), loginSocket: join(dir, 'login.sock'), controlSocket: `${CONTROL_MOUNT}/${launch.socketName}`, workRoot: '/tmp/azureml_runs', stop };
+      return { id: handle.id.slice(0, 12), loginSocket: join(dir, 'login.sock'), controlSocket: `${CONTROL_MOUNT}/${launch.socketName}`, workRoot: VM_WORK_ROOT, stop };
+    },
+    attachVm: async ({ session, name, host, socketName }) => {
+      // The container the log names, and only it, running with its login agent answering in
+      // its door (a container that stopped is left to the session's cleanup).
+      if (!host) return undefined;
+      const handle = (await engine.findContainers({ [LABEL_SESSION]: session, [LABEL_ROLE]: 'vm', [LABEL_VM]: name })).find((h) => h.id.startsWith(host));
+      if (!handle) return undefined;
+      const loginSocket = join(vmHostDir(session, name), 'door', 'login.sock');
+      const answer = await callLoginAgent(loginSocket, 'GET', '/health', undefined, 2_000).catch(() => undefined);
+      if (answer?.status !== 200) return undefined;
+      // The same door (the directory the container has mounted since it started), opened again as the platform's.
+      const door = openVmDoor(session, name);
+      const stop = async () => {
+        await handle.remove();
+        closeSocketDoor(door);
+      };
+      return { id: handle.id.slice(0, 12), loginSocket: join(door.dir, 'login.sock'), controlSocket: `${CONTROL_MOUNT}/${socketName}`, workRoot: VM_WORK_ROOT, stop };
     },
     stopVm: (vm) => vm.stop(),
     inference: () => inference,

@@ -77,6 +77,8 @@ export const createProcessDriver = (root: string): ComputeDriver => {
     // A run's process dies with its simulator (runtime/die-with-parent.ts): none is left to take back.
     // A process dies with its simulator: none is ever left for a resumed session to find.
     attachRun: async () => undefined,
+    // Its VMs are processes tied to the simulator (setpriv --pdeathsig KILL): none outlives it.
+    attachVm: async () => undefined,
     findRunTargets: async () => [],
     startRun: async (launch: RunLaunch): Promise<RunningCompute> => {
       // Carried out at most once per effect id: a retried start gets the process it made.

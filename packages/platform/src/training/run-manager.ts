@@ -109,6 +109,11 @@ const NEXT_STEP: Partial<Record<RunStatus, RunEffect['type']>> = {
   Preparing: 'writeManagementCode',
   Queued: 'requestNode',
 };
+/** The same on an attached VM (S8.3 unmanaged): no image, file share or queue; Starting logs in and starts the management code. */
+const NEXT_STEP_ON_VM: Partial<Record<RunStatus, RunEffect['type']>> = {
+  NotStarted: 'issueRunToken',
+  Starting: 'startOnVm',
+};
 
 /** What the run manager uses of the platform's runtime and data plane (wired by createPlatform). */
 export type RunManagerPlatform = Pick<PlatformRuntime, 'clock' | 'faults' | 'ids' | 'session' | 'store' | 'world'> & Pick<DataPlane, 'storage'>;
@@ -368,16 +373,23 @@ export class RunManager {
    * effect keeps its id, so a start carried out again finds what the first made. A token it
    * was issued is of no use any more — its value lived only in the dead simulator (values are
    * never logged) — so its channel listens again in the same door and a new token bound to it
-   * replaces the old (RunResumed, then RunTokenIssued). Undefined — and nothing changed — for a
-   * run that cannot be driven on (ended, on a VM, past its container's start, or cancelled).
+   * replaces the old (RunResumed, then RunTokenIssued). On an attached VM taken back
+   * (VirtualMachineService.reattach) a run that had not started its management code is driven on
+   * the same way: its token issued, or the login and start carried out again, bound to the VM's
+   * reopened channel. Undefined — and nothing changed — for a run that cannot be driven on (ended,
+   * on a VM that is gone, past its target's start, or cancelled).
    */
   private async driveOn(runId: string): Promise<{ next?: RunEffect } | undefined> {
     if (this.live.has(runId)) return undefined;
     const { snapshot } = this.load(runId);
     const run = snapshot.context;
     const from = runStatusOf(snapshot);
-    const step = from && NEXT_STEP[from];
-    if (!step || run.computeType === 'VirtualMachine' || run.container !== undefined) return undefined;
+    const onVm = run.computeType === 'VirtualMachine';
+    const step = from && (onVm ? NEXT_STEP_ON_VM : NEXT_STEP)[from];
+    if (!step || run.container !== undefined || run.pid !== undefined) return undefined;
+    // On a VM, only one this session took back (VirtualMachineService.reattach) can start it.
+    const vm = onVm ? this.p.world.computes.byKey[computeKey(run.workspaceId, run.compute)] : undefined;
+    if (onVm && !(vm?.attached && this.deps.vms.isLive(vm.attached.vmId))) return undefined;
     const events = this.p.store.readStream(runStream(runId));
     const effects = runAggregate.history(events)?.effects ?? [];
     const pending = run.node !== undefined ? effects.findLast((e) => e.type === 'startContainer') : effects.findLast((e) => e.type === step);
@@ -385,7 +397,8 @@ export class RunManager {
     const ws = this.p.world.workspaces.byId[run.workspaceId];
     if (!ws) return undefined;
     const opened = events.findLast((e) => e.type === 'RunChannelOpened')?.data as EventDataMap['RunChannelOpened'] | undefined;
-    const channel = run.tokenId && opened ? await this.deps.channels.reopen(opened.channel, opened.kind) : undefined;
+    // A run on a VM is bound to the VM's channel, reopened with the VM; a container's is its own.
+    const channel = run.tokenId && opened ? (vm ? this.vmChannelOf(vm, opened.channel) : await this.deps.channels.reopen(opened.channel, opened.kind)) : undefined;
     if (run.tokenId && !channel) return undefined;
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
@@ -427,6 +440,11 @@ export class RunManager {
         await unreported.remove();
       }
     }
+    if (effect.type === 'startOnVm') {
+      // No ManagementCodeStarted in the log: management code the VM runs for this run is the dead simulator's.
+      const run = this.load(runId).snapshot.context;
+      await this.deps.vms.removeUnreportedManagement(this.cluster(run.workspaceId, run.compute), runId);
+    }
     return this.runner.carryOut(extra.live.ctx, runStream(runId), [effect], extra);
   }
 
@@ -450,14 +468,16 @@ export class RunManager {
    * what Docker has). The container still mounts its door, so the run's channel listens again
    * at the same socket; its token verifies with the session's saved key; its token expiry is
    * re-armed at its due time (past due: it fires now) and its heartbeat watchdog restarted; its
-   * exit is waited for as at its start. Returns false — and changes nothing — for a run that
-   * has no container left to take back (it is ended by recovery, packages/core/src/recovery/abandoned.ts).
+   * exit is waited for as at its start. A run on an attached VM is taken back by its management
+   * code instead (`reattachOnVm`). Returns false — and changes nothing — for a run that has no
+   * target left to take back (it is ended by recovery, packages/core/src/recovery/abandoned.ts).
    */
   async reattach(runId: string): Promise<boolean> {
     if (this.live.has(runId)) return false;
     const { snapshot } = this.load(runId);
     const run = snapshot.context;
-    if (isTerminalStatus(runStatusOf(snapshot)) || run.computeType === 'VirtualMachine') return false;
+    if (isTerminalStatus(runStatusOf(snapshot))) return false;
+    if (run.computeType === 'VirtualMachine') return this.reattachOnVm(runId);
     const events = this.p.store.readStream(runStream(runId));
     const last = <K extends keyof EventDataMap>(type: K) => events.findLast((e) => e.type === type)?.data as EventDataMap[K] | undefined;
     const started = last('ContainerStarted');
@@ -499,12 +519,68 @@ export class RunManager {
   }
 
   /**
-   * The effects a run's facts since its container started named that have no outcome in the
-   * log: its simulator died between the fact and the effect. Each is told done by its outcome
-   * fact, so carrying them out again does each at most once.
+   * `reattach` for a run on an attached VM (S8.3 unmanaged): the VM was taken back with its
+   * channel (VirtualMachineService.reattach), and the management code the dead simulator started
+   * on it (ManagementCodeStarted: its pid) is the run's target — the login agent kept it running,
+   * and keeps its exit, so one that ended while no simulator was there (it gives up on the control
+   * plane after AMLSIM_CONTROL_PLANE_RETRY_MS) is taken as its end at once. Its token verifies
+   * with the saved key, its expiry is re-armed, its watchdog restarted, what its last facts named
+   * carried out. False — and nothing changed — when the VM is gone or the code was never started.
+   */
+  private async reattachOnVm(runId: string): Promise<boolean> {
+    const run = this.load(runId).snapshot.context;
+    const events = this.p.store.readStream(runStream(runId));
+    const last = <K extends keyof EventDataMap>(type: K) => events.findLast((e) => e.type === type)?.data as EventDataMap[K] | undefined;
+    const started = last('ManagementCodeStarted');
+    const opened = last('RunChannelOpened');
+    const issued = last('RunTokenIssued');
+    if (!started || !opened || !issued || last('ManagementCodeExited') || last('RunChannelClosed') || last('RunTokenRevoked')) return false;
+    const vm = this.p.world.computes.byKey[computeKey(run.workspaceId, run.compute)];
+    const channel = vm ? this.vmChannelOf(vm, opened.channel) : undefined;
+    const management = vm && channel ? this.deps.vms.attachManagement(vm, started.pid) : undefined;
+    if (!channel || !management) return false;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const ctx = new CommandContext('Reattach', this.p.ids.next('cmd'), this.p.store, this.p.clock, this.p.session);
+    const expiresAtMs = Date.parse(issued.expiresAt);
+    const live: LiveRun = { ctx, done, resolveDone, userEnv: {}, region: '', pendingRemovals: [], channel, compute: management, tokenExpiresAtMs: expiresAtMs };
+    this.live.set(runId, live);
+    this.deps.channels.bind(channel.id, runId);
+    const ref = this.ref(runId);
+    const downForMs = Math.max(0, this.p.clock.now() - Date.parse(events.at(-1)!.meta.at));
+    const stream = runStream(runId);
+    await this.enqueue(runId, async (extra) => {
+      const reattached = this.runner.execute(
+        live.ctx,
+        stream,
+        () => [{ type: 'RunReattached', data: { ...ref, container: management.id, channel: channel.id, socket: channel.socketPath, downForMs } }],
+        extra,
+        { append: (facts, v) => live.ctx.emitAsPlatform(stream, v, facts) },
+      );
+      const unfinished = this.runner.carryOut(live.ctx, stream, this.unfinishedEffects(events), extra);
+      await Promise.all([reattached, unfinished]);
+    });
+    live.cancelExpiry = this.deps.scheduler.at(expiresAtMs, () => this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]));
+    if (expiresAtMs <= this.p.clock.now()) await this.deps.scheduler.runDue();
+    this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
+    this.watchManagement(runId, started.vm, started.pid, management);
+    return true;
+  }
+
+  /** The channel of a VM this session has (created or taken back), if it is the one `channelId` names. */
+  private vmChannelOf(vm: ComputeRecord, channelId: string): ChannelInfo | undefined {
+    if (!vm.attached || !this.deps.vms.isLive(vm.attached.vmId)) return undefined;
+    const channel = this.deps.vms.channelOf(vm);
+    return channel.id === channelId ? channel : undefined;
+  }
+
+  /**
+   * The effects a run's facts since its target started (its container, or its management code
+   * on a VM) named that have no outcome in the log: its simulator died between the fact and the
+   * effect. Each is told done by its outcome fact, so carrying them out again does each at most once.
    */
   private unfinishedEffects(events: readonly StoredEvent[]): RunEffect[] {
-    const since = events.findLast((e) => e.type === 'ContainerStarted')!.position;
+    const since = events.findLast((e) => e.type === 'ContainerStarted' || e.type === 'ManagementCodeStarted')!.position;
     const has = (...types: string[]) => events.some((e) => types.includes(e.type));
     const done: Partial<Record<RunEffect['type'], boolean>> = {
       finishRun: has('RunCompleted', 'RunFailed', 'RunCanceled'),
@@ -926,15 +1002,21 @@ export class RunManager {
     live.compute = management;
     // As for a container: the runner appends these as this returns, before the code's exit can be recorded.
     if (this.p.faults.take('killContainer', runId)) void management.kill().catch(() => {});
-    void management.wait().then(async ({ exitCode }) => {
-      live.compute = undefined;
-      await this.record(runId, [{ type: 'ManagementCodeExited', data: { ...this.ref(runId), vm: started.vm, pid, exitCode } }]);
-    }, () => {
-      // The VM went away before the code ended (session shutdown): nothing left to record.
-    });
+    this.watchManagement(runId, started.vm, pid, management);
     return [
       { type: 'VmLoginSucceeded', data: { ...ref, ...who } },
       { type: 'ManagementCodeStarted', data: { ...ref, vm: started.vm, pid, workDir: started.workDir } },
     ];
+  }
+
+  /** The management code's exit is the run's next fact (however long it runs, and whichever session started it). */
+  private watchManagement(runId: string, vm: string, pid: number, management: RunningCompute): void {
+    const live = this.live.get(runId)!;
+    void management.wait().then(async ({ exitCode }) => {
+      live.compute = undefined;
+      await this.record(runId, [{ type: 'ManagementCodeExited', data: { ...this.ref(runId), vm, pid, exitCode } }]);
+    }, () => {
+      // The VM went away before the code ended (session shutdown): nothing left to record.
+    });
   }
 }

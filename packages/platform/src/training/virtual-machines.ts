@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, sign, type KeyObject } from 'node:crypto';
+import { basename } from 'node:path';
 import { AGENT_DIR } from '@amlsim/agent';
-import { actions, computeKey, errors, isSimError, STREAMS, type ComputeRecord } from '@amlsim/core';
+import { actions, computeKey, errors, isSimError, STREAMS, type ComputeRecord, type EventDataMap } from '@amlsim/core';
 import type { ComputeDriver, RunningCompute, RunningVm } from '../compute/compute-driver';
 import { callLoginAgent, refusalOf } from '../compute/vm-login-client';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
@@ -48,7 +49,7 @@ export type VmManagementStart = { vmId: string; vm: string; username: string; fi
 );
 
 /** What the virtual-machine service uses of the platform (wired by createPlatform). */
-export type VirtualMachineDeps = Pick<PlatformRuntime, 'bus' | 'ids' | 'secrets' | 'session' | 'world'> & Pick<DataPlane, 'vaults'>;
+export type VirtualMachineDeps = Pick<PlatformRuntime, 'bus' | 'clock' | 'ids' | 'secrets' | 'session' | 'store' | 'world'> & Pick<DataPlane, 'vaults'>;
 
 /**
  * User-owned VMs and their attachment as unmanaged compute (S8.3, S6.2, S2.2).
@@ -70,7 +71,7 @@ export class VirtualMachineService {
     private readonly p: VirtualMachineDeps,
     private readonly arm: ArmService,
     private readonly driver: () => Promise<ComputeDriver>,
-    private readonly channels: () => Pick<ControlPlane, 'open' | 'close'>,
+    private readonly channels: () => Pick<ControlPlane, 'open' | 'reopen' | 'close'>,
   ) {
     this.platformVault = `amlplatform${p.session.replace(/[^a-z0-9]/g, '').slice(-12)}`;
   }
@@ -116,6 +117,8 @@ export class VirtualMachineService {
           type: 'VmCreated',
           data: { vmId, vm: args.name, owner: who.principal, username, passwordLogin: args.password !== undefined, host: handle.id, driver: driver.kind },
         },
+        // What a resumed session reopens when it takes the VM back (`reattach`).
+        { type: 'VmChannelOpened', data: { vmId, vm: args.name, channel: channel.id, kind: channel.kind, socket: channel.socketPath } },
       ]);
       return { vmId, vm: args.name };
     });
@@ -181,11 +184,7 @@ export class VirtualMachineService {
     const publicLine = sshPublicKey(createPublicKey(privateKey));
     const who = { vmId: vm.vmId, vm: vm.name, username: attached.username, fingerprint: sshFingerprint(publicLine) };
     const socket = vm.handle.loginSocket;
-    const signed = async () => {
-      const challenge = await callLoginAgent(socket, 'POST', '/challenge', {});
-      const nonce = String(challenge.body.nonce ?? '');
-      return { username: attached.username, publicKey: publicLine, nonce, signature: sign(null, Buffer.from(nonce), privateKey).toString('base64') };
-    };
+    const signed = this.signer(compute);
     const workDir = `${vm.handle.workRoot}/${runId}`;
     const answer = await callLoginAgent(socket, 'POST', '/exec', {
       ...(await signed()),
@@ -195,8 +194,114 @@ export class VirtualMachineService {
     if (answer.status === 401) return { ...who, ok: false, reason: refusalOf(answer) };
     if (answer.status !== 200) throw new Error(`the VM '${vm.name}' answered ${answer.status} to exec: ${refusalOf(answer)}`);
     const pid = Number(answer.body.pid);
+    return { ...who, ok: true, pid, workDir, process: this.managementProcess(vm, pid, signed) };
+  }
+
+  /**
+   * The management code a dead simulator started on a VM this session took back (`reattach`),
+   * by the pid its ManagementCodeStarted recorded: the login agent kept it running when the dead
+   * simulator's connection dropped, and keeps its exit, so waiting for it again gets the exit at
+   * once if it came meanwhile. Undefined when the VM was not taken back.
+   */
+  attachManagement(compute: ComputeRecord, pid: number): RunningCompute | undefined {
+    const vm = this.liveVmOf(compute);
+    return vm ? this.managementProcess(vm, pid, this.signer(compute)) : undefined;
+  }
+
+  /**
+   * Kill the management code started for `runId` on the VM that no ManagementCodeStarted
+   * recorded (the dead simulator started it and died first): it holds the token a resumed
+   * session replaced, and the start carried out again is the run's only one.
+   */
+  async removeUnreportedManagement(compute: ComputeRecord, runId: string): Promise<void> {
+    const vm = this.liveVmOf(compute);
+    if (!vm) return;
+    const answer = await callLoginAgent(vm.handle.loginSocket, 'GET', `/runs/${encodeURIComponent(runId)}/exec`);
+    const started = Array.isArray(answer.body.processes) ? (answer.body.processes as Array<{ pid: number; running: boolean }>) : [];
+    const signed = this.signer(compute);
+    for (const { pid } of started.filter((p) => p.running)) {
+      await callLoginAgent(vm.handle.loginSocket, 'POST', `/exec/${pid}/kill`, await signed());
+      await this.managementProcess(vm, pid, signed).wait();
+    }
+  }
+
+  /** Is this VM of the session running in this process (created, or taken back)? */
+  isLive(vmId: string): boolean {
+    return [...this.vms.values()].some((vm) => vm.vmId === vmId);
+  }
+
+  /**
+   * Take back this session's VMs after its simulator died (a resumed session, docs/architecture.md
+   * "Crash recovery"), level-triggered: what the log says against what the driver has. A VM whose
+   * container still runs with its login agent answering is the user's machine as it was: its
+   * channel listens again at the same socket with the same id (the runs on it are bound to it),
+   * and `VmReattached` is recorded. One that is gone is recorded `VmLost`; the runs on it are
+   * then ended PlatformRestarted (RunManager.resume). A VM recorded lost is not looked for again.
+   */
+  async reattach(): Promise<{ reattached: string[]; lost: string[] }> {
+    const created = new Map<string, EventDataMap['VmCreated']>();
+    const channels = new Map<string, EventDataMap['VmChannelOpened']>();
+    const gone = new Set<string>();
+    let lastAtMs = 0;
+    for (const e of this.p.store.readAll()) {
+      if (e.meta.session !== this.p.session) continue;
+      lastAtMs = Date.parse(e.meta.at);
+      if (e.type === 'VmCreated') created.set(String(e.data.vmId), e.data as EventDataMap['VmCreated']);
+      if (e.type === 'VmChannelOpened') channels.set(String(e.data.vmId), e.data as EventDataMap['VmChannelOpened']);
+      if (e.type === 'VmLost') gone.add(String(e.data.vmId));
+    }
+    const out = { reattached: [] as string[], lost: [] as string[] };
+    const downForMs = Math.max(0, this.p.clock.now() - lastAtMs);
+    for (const [vmId, vm] of created) {
+      if (gone.has(vmId) || this.vms.has(vm.vm)) continue;
+      const opened = channels.get(vmId);
+      const driver = await this.driver();
+      const handle = opened ? await driver.attachVm({ session: this.p.session, name: vm.vm, host: vm.host, socketName: basename(opened.socket) }) : undefined;
+      const ref = { vmId, vm: vm.vm, host: vm.host };
+      if (!handle || !opened) {
+        const reason = opened
+          ? `PlatformRestarted: the VM's ${driver.kind === 'docker' ? 'container' : 'process'} ${vm.host} is gone, or its login agent does not answer`
+          : "PlatformRestarted: the log does not name the VM's control-plane channel";
+        await this.p.bus.run('ReattachVm', (ctx) => ctx.emitAsPlatform(STREAMS.vm(vmId), 'any', [{ type: 'VmLost', data: { ...ref, reason, downForMs } }]));
+        out.lost.push(vm.vm);
+        continue;
+      }
+      const channel = await this.channels().reopen(opened.channel, 'vm');
+      this.vms.set(vm.vm, { vmId, name: vm.vm, owner: vm.owner, username: vm.username, handle, channel });
+      await this.p.bus.run('ReattachVm', (ctx) =>
+        ctx.emitAsPlatform(STREAMS.vm(vmId), 'any', [{ type: 'VmReattached', data: { ...ref, channel: channel.id, socket: channel.socketPath, downForMs } }]),
+      );
+      out.reattached.push(vm.vm);
+    }
+    return out;
+  }
+
+  /** The running VM an attached compute is, if this session has it. */
+  private liveVmOf(compute: ComputeRecord): LiveVm | undefined {
+    const attached = compute.attached;
+    const vm = attached ? this.vms.get(attached.vm) : undefined;
+    return vm && vm.vmId === attached?.vmId ? vm : undefined;
+  }
+
+  /** Signs a fresh login challenge with the platform's key for this compute (taken from the platform vault). */
+  private signer(compute: ComputeRecord): () => Promise<{ username: string; publicKey: string; nonce: string; signature: string }> {
+    const attached = compute.attached!;
+    const vm = this.liveVmOf(compute);
+    if (!vm) throw errors.notFound('VM', attached.vm, 'this session (it is no longer running)');
+    const privateKey = createPrivateKey(this.p.vaults.getSecret(PLATFORM_PRINCIPAL, attached.vault, attached.secret));
+    const publicLine = sshPublicKey(createPublicKey(privateKey));
+    return async () => {
+      const challenge = await callLoginAgent(vm.handle.loginSocket, 'POST', '/challenge', {});
+      const nonce = String(challenge.body.nonce ?? '');
+      return { username: attached.username, publicKey: publicLine, nonce, signature: sign(null, Buffer.from(nonce), privateKey).toString('base64') };
+    };
+  }
+
+  /** The management code with this pid on a VM, as a run's target: its exit asked of the login agent. */
+  private managementProcess(vm: LiveVm, pid: number, signed: () => Promise<Record<string, string>>): RunningCompute {
+    const socket = vm.handle.loginSocket;
     let exit: Promise<{ exitCode: number; oomKilled: boolean }> | undefined;
-    const process: RunningCompute = {
+    return {
       id: `${vm.name}:${pid}`,
       // A VM that stops answering (stopped, gone) ends the run as lost: 255, like ssh.
       wait: () =>
@@ -213,7 +318,6 @@ export class VirtualMachineService {
       },
       remove: async () => {},
     };
-    return { ...who, ok: true, pid, workDir, process };
   }
 
   /** The control-plane channel of the VM an attached compute is (a run on it is bound to it). */
