@@ -142,6 +142,35 @@ describe('a run on an attached VM whose simulator was killed', () => {
     }
   }, 180_000);
 
+  it('whose management code gave up while no simulator ran (past its 60 s of retries): its end, kept by the VM, is taken on resume', async () => {
+    using tmp = tempDir();
+    const dataDir = join(tmp.dir, 'data');
+    const home = privateLeaseHome(tmp.dir);
+    const { session, runId } = await runAndKill(home, writeVmScenario(tmp.dir, 500), dataDir, RUNNING);
+    try {
+      // AMLSIM_CONTROL_PLANE_RETRY_MS (60 s) and a little more: the management code has exited.
+      await new Promise((r) => setTimeout(r, 66_000));
+      const resume = cli(home, 'resume', '--data-dir', dataDir, '--json');
+      // The continued scenario expected Completed: it fails, and so does the resume (exit 1).
+      expect(resume.status, resume.stderr).toBe(1);
+      const run = logOf(dataDir).filter((e) => e.data.runId === runId);
+      const types = run.map((e) => e.type);
+      const reattached = types.indexOf('RunReattached');
+      expect(reattached).toBeGreaterThan(0);
+      const exited = run.find((e) => e.type === 'ManagementCodeExited')!;
+      expect(exited.position).toBeGreaterThan(run[reattached]!.position);
+      expect(exited.data.exitCode).not.toBe(0);
+      const failed = run.find((e) => e.type === 'RunFailed')!;
+      // It says why in its own words: the control plane did not answer while no simulator was there.
+      expect(String(failed.data.reason)).toMatch(/^ControlPlaneUnreachable/);
+      expect(types).not.toContain('RunCompleted');
+      checkLog(logOf(dataDir));
+      expect(sessionLeftovers(home, session)).toEqual([]);
+    } finally {
+      for (const id of docker('ps', '-aq', '--filter', `label=dev.amlsim.session=${session}`)) spawnSync('docker', ['rm', '-f', id]);
+    }
+  }, 180_000);
+
   it('whose VM was removed while no simulator ran: the VM is recorded lost, the run ends Failed PlatformRestarted, nothing left', async () => {
     using tmp = tempDir();
     const dataDir = join(tmp.dir, 'data');
