@@ -114,6 +114,29 @@ describe('a run whose container outlived its simulator is re-attached by resume'
     expect(sessionLeftovers(home, session)).toEqual([]);
   }, 180_000);
 
+  it('killed once its run had ended but before its container ran down: the exit, the node back to its cluster and the closed channel are recorded on resume, as they would have been', async () => {
+    using tmp = tempDir();
+    const dataDir = join(tmp.dir, 'data');
+    const home = homeOf(tmp.dir);
+    const { session, runId } = await runAndKillWhileRunning(home, writeScenario(tmp.dir, 200), dataDir, (e) => e.type === 'RunCompleted');
+    const killedAfter = logOf(dataDir).filter((e) => e.data.runId === runId).length;
+    const resume = cli(home, 'resume', '--data-dir', dataDir, '--json');
+    expect(resume.status, resume.stderr).toBe(0);
+    expect(resume.stdout).toContain('"passed":true');
+    const run = logOf(dataDir).filter((e) => e.data.runId === runId);
+    const after = run.slice(killedAfter).map((e) => e.type);
+    expect(after).toContain('RunReattached');
+    expect(after).toEqual(expect.arrayContaining(['ContainerExited', 'NodeReleased', 'RunChannelClosed']));
+    const types = run.map((e) => e.type);
+    expect(types.filter((t) => t === 'RunCompleted')).toHaveLength(1);
+    expect(types.filter((t) => t === 'RunTokenRevoked')).toHaveLength(1);
+    expect(types).not.toContain('RunFailed');
+    // Ended in the resumed session by its own facts, not by recovery.
+    expect(run.filter((e) => e.type === 'NodeReleased').every((e) => !String(e.data.reason ?? '').startsWith('PlatformRestarted'))).toBe(true);
+    checkLog(logOf(dataDir));
+    expect(sessionLeftovers(home, session)).toEqual([]);
+  }, 180_000);
+
   it('a token that fell due while no simulator ran expires first; the run then fails on its refused calls', async () => {
     using tmp = tempDir();
     const dataDir = join(tmp.dir, 'data');

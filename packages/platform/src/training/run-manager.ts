@@ -476,14 +476,19 @@ export class RunManager {
     if (this.live.has(runId)) return false;
     const { snapshot } = this.load(runId);
     const run = snapshot.context;
-    if (isTerminalStatus(runStatusOf(snapshot))) return false;
-    if (run.computeType === 'VirtualMachine') return this.reattachOnVm(runId);
+    // A run that had ended, but whose container had not run down yet when its simulator died,
+    // is taken back too: what its end named (its token revoked, its container's exit, its node
+    // back to the cluster, its channel closed) is carried out as it would have been, and no
+    // token or heartbeat is watched any more.
+    const ended = isTerminalStatus(runStatusOf(snapshot));
+    if (run.computeType === 'VirtualMachine') return ended ? false : this.reattachOnVm(runId);
     const events = this.p.store.readStream(runStream(runId));
     const last = <K extends keyof EventDataMap>(type: K) => events.findLast((e) => e.type === type)?.data as EventDataMap[K] | undefined;
     const started = last('ContainerStarted');
     const opened = last('RunChannelOpened');
     const issued = last('RunTokenIssued');
-    if (!started || !opened || !issued || last('ContainerExited') || last('RunChannelClosed') || last('RunTokenRevoked')) return false;
+    if (!started || !opened || !issued || last('ContainerExited') || last('RunChannelClosed')) return false;
+    if (!ended && last('RunTokenRevoked')) return false;
     const driver = await this.deps.driver();
     const compute = await driver.attachRun({ session: this.p.session, runId, container: started.container });
     if (!compute) return false;
@@ -510,10 +515,12 @@ export class RunManager {
       const unfinished = this.runner.carryOut(live.ctx, stream, this.unfinishedEffects(events), extra);
       await Promise.all([reattached, unfinished]);
     });
-    // A token that fell due while no simulator was there expires now, before anything else it could do.
-    live.cancelExpiry = this.deps.scheduler.at(expiresAtMs, () => this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]));
-    if (expiresAtMs <= this.p.clock.now()) await this.deps.scheduler.runDue();
-    this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
+    if (!ended) {
+      // A token that fell due while no simulator was there expires now, before anything else it could do.
+      live.cancelExpiry = this.deps.scheduler.at(expiresAtMs, () => this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]));
+      if (expiresAtMs <= this.p.clock.now()) await this.deps.scheduler.runDue();
+      this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
+    }
     this.watchContainer(runId, started.node, compute);
     return true;
   }
