@@ -1,14 +1,14 @@
 /**
  * Generates docs/events.md from the event catalog (EVENT_CATALOG in @amlsim/core): one table
- * per service lane with each event type, the requirement ids it shows, its one-line doc and
- * its payload fields.
+ * per service lane (in the order of LANES) with each event type, the arrow it draws (who acted
+ * on whom), the requirement ids it shows, its one-line doc and its payload fields.
  *
  *   pnpm tsx scripts/gen-event-docs.ts
  *
  * test/docs.test.ts fails when docs/events.md differs from what this renders, so an event
  * added to the catalog without regenerating is caught.
  *
- * Lanes, requirement ids and doc lines come from EVENT_CATALOG at run time. Payload fields
+ * Lanes, arrows, requirement ids and doc lines come from EVENT_CATALOG at run time. Payload fields
  * exist only as a TypeScript type (EventDataMap), so they are read with the TypeScript
  * compiler API from the core package's source.
  */
@@ -16,34 +16,11 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { EVENT_CATALOG, type EventType, type Lane } from '@amlsim/core';
+import { EVENT_CATALOG, LANES, LANE_TITLES, type EventType } from '@amlsim/core';
 
 const REPO = join(import.meta.dirname, '..');
 export const EVENT_DOCS_FILE = join(REPO, 'docs', 'events.md');
 const CORE_ENTRY = join(REPO, 'packages', 'core', 'src', 'index.ts');
-
-/** Lanes in the order a request travels (the order of the `Lane` type). */
-const LANE_ORDER = ['Client', 'AAD', 'ARM', 'RP', 'KeyVault', 'Storage', 'Registry', 'AppInsights', 'Monitor', 'Compute', 'CosmosDB', 'Platform'] as const satisfies readonly Lane[];
-// Compile-time check that LANE_ORDER names every lane: adding a lane to the type without
-// adding it here is a type error.
-type MissingLanes = Exclude<Lane, (typeof LANE_ORDER)[number]>;
-const everyLaneListed: MissingLanes extends never ? true : MissingLanes = true;
-void everyLaneListed;
-
-const LANE_TITLES: Record<Lane, string> = {
-  Client: 'Client (CLI, SDK, portal)',
-  AAD: 'AAD (Azure Active Directory)',
-  ARM: 'ARM (Azure Resource Manager)',
-  RP: 'RP (the AML resource provider)',
-  KeyVault: 'KeyVault',
-  Storage: 'Storage',
-  Registry: 'Registry (container registry)',
-  AppInsights: 'AppInsights (Application Insights)',
-  Monitor: 'Monitor (Azure Monitor)',
-  Compute: 'Compute (clusters, nodes, run containers)',
-  CosmosDB: 'CosmosDB (the metric store in the platform subscription)',
-  Platform: 'Platform (simulator bookkeeping)',
-};
 
 type PayloadField = { name: string; optional: boolean; type: string };
 
@@ -133,6 +110,8 @@ export function renderEventDocs(): string {
     'They are grouped by the service lane they happen in (the second column of the `amlsim run` timeline).',
     'Requirement ids (S1.1 … S8.5) are listed in [scenarios.md](scenarios.md#requirement-ids);',
     'a dash means the event is the simulator\'s own bookkeeping.',
+    'The arrow says who acted on whom: from the party that acted to the party it acted on (a',
+    'refusal points at the party that refused); `amlsim export` draws each event so.',
     '',
     'Every event also carries an envelope: `position` (global order of the log), `stream` and',
     '`version` (order within one stream), and `meta` with `at` (time on the platform clock),',
@@ -147,13 +126,13 @@ export function renderEventDocs(): string {
     'tables below; `principal` also matches `meta.principal`.',
     '',
   ];
-  for (const lane of LANE_ORDER) {
+  for (const lane of LANES) {
     const inLane = types.filter((t) => EVENT_CATALOG[t].lane === lane);
     if (inLane.length === 0) continue;
-    lines.push(`## ${LANE_TITLES[lane]}`, '', '| Event type | Requirements | What it means | Payload fields |', '|---|---|---|---|');
+    lines.push(`## ${LANE_TITLES[lane]}`, '', '| Event type | Arrow | Requirements | What it means | Payload fields |', '|---|---|---|---|---|');
     for (const type of inLane) {
-      const { cites, doc } = EVENT_CATALOG[type];
-      lines.push(`| \`${type}\` | ${cites.join(', ') || '—'} | ${cell(doc)} | ${showFields(payloads.get(type))} |`);
+      const { from, to, cites, doc } = EVENT_CATALOG[type];
+      lines.push(`| \`${type}\` | ${from} → ${to} | ${cites.join(', ') || '—'} | ${cell(doc)} | ${showFields(payloads.get(type))} |`);
     }
     lines.push('');
   }

@@ -2,11 +2,16 @@ import type { StoredEvent } from './envelope';
 
 /**
  * Every event type the simulator writes, with the service lane it happens in (for the
- * timeline and diagrams), the requirements it shows, and its payload. Payloads never hold
- * a secret value: secrets are referenced by vault, name, version and fingerprint.
+ * timeline and diagrams), who acted on whom, the requirements it shows, and its payload.
+ * Payloads never hold a secret value: secrets are referenced by vault, name, version and
+ * fingerprint.
  *
  * Names are the scenario's names (`workspace: ws1`, `principal: bob`) so `expect.order`
  * matchers read like the scenario; ids ride along for joins.
+ */
+/**
+ * A party of the platform: the service lane an event is shown in, and either end of the arrow
+ * it draws (`from`: the party that acted, `to`: the party it acted on; see `EventDoc`).
  */
 export type Lane =
   | 'Client'
@@ -19,8 +24,54 @@ export type Lane =
   | 'AppInsights'
   | 'Monitor'
   | 'Compute'
+  | 'Webservice'
   | 'CosmosDB'
   | 'Platform';
+
+/**
+ * Every lane, in the order a request travels from the client to the back end: the order of
+ * docs/events.md's sections and of a sequence diagram's participants
+ * (packages/core/src/projections/sequence.ts).
+ */
+export const LANES = [
+  'Client',
+  'AAD',
+  'ARM',
+  'RP',
+  'KeyVault',
+  'Storage',
+  'Registry',
+  'AppInsights',
+  'Monitor',
+  'Compute',
+  'Webservice',
+  'CosmosDB',
+  'Platform',
+] as const satisfies readonly Lane[];
+// Adding a lane to the type without listing it above is a type error.
+type UnlistedLanes = Exclude<Lane, (typeof LANES)[number]>;
+const everyLaneListed: UnlistedLanes extends never ? true : UnlistedLanes = true;
+void everyLaneListed;
+
+/** What each lane stands for, as a reader of the docs and diagrams names it. */
+export const LANE_TITLES: Readonly<Record<Lane, string>> = {
+  Client: 'Client (CLI, SDK, portal)',
+  AAD: 'AAD (Azure Active Directory)',
+  ARM: 'ARM (Azure Resource Manager)',
+  RP: 'RP (the AML resource provider and its control plane)',
+  KeyVault: 'KeyVault',
+  Storage: 'Storage',
+  Registry: 'Registry (container registry)',
+  AppInsights: 'AppInsights (Application Insights)',
+  Monitor: 'Monitor (Azure Monitor)',
+  Compute: 'Compute (clusters, nodes, run containers, attached VMs)',
+  Webservice: 'Webservice (the scoring gateway and its replicas)',
+  CosmosDB: 'CosmosDB (the metric store in the platform subscription)',
+  Platform: 'Platform (simulator bookkeeping)',
+};
+
+/** Whether a string names a lane (a party). */
+export const isLane = (name: string): name is Lane => (LANES as readonly string[]).includes(name);
 
 type WorkspaceRef = { workspaceId: string; workspace: string };
 type RunRef = WorkspaceRef & { runId: string };
@@ -342,168 +393,201 @@ export type MachineEvent<K extends EventType> = { type: K } & EventDataMap[K];
 /** A committed event of a known type, typed by its `type`. */
 export type AmlEvent = { [K in EventType]: StoredEvent<K, EventDataMap[K]> }[EventType];
 
-export type EventDoc = { lane: Lane; cites: readonly string[]; doc: string };
+/**
+ * What the catalog says of one event type. `lane`: where the timeline shows it. `from` and
+ * `to`: the event as an arrow, from the party that acted to the party it acted on
+ * (`RunStatusReported`: Compute reports to the RP's control plane; `ArmTokenIssued`: AAD gives
+ * the client its token); a refusal points at the party that refused (`CommandRejected`:
+ * Client → ARM). Bookkeeping of the simulator itself is Platform → Platform.
+ */
+export type EventDoc = { lane: Lane; from: Lane; to: Lane; cites: readonly string[]; doc: string };
 
-/** Lane, requirement ids and one line of documentation per event type. */
+/** Lane, arrow, requirement ids and one line of documentation per event type. */
 export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
-  TenantCreated: { lane: 'AAD', cites: ['S1.1'], doc: 'A simulated Azure AD directory exists, with its MFA policy.' },
-  PrincipalRegistered: { lane: 'AAD', cites: ['S1.1', 'S2.5', 'S2.6'], doc: 'A user, service principal, managed identity or application exists in the directory.' },
-  SignInSucceeded: { lane: 'AAD', cites: ['S1.1'], doc: 'A principal signed in; amr lists the factors given.' },
-  SignInFailed: { lane: 'AAD', cites: ['S1.1'], doc: 'A sign-in was refused (e.g. AADSTS50076: second factor required).' },
-  ArmTokenIssued: { lane: 'AAD', cites: ['S1.1', 'S1.2'], doc: 'An ARM access token was minted (only its fingerprint is recorded).' },
-  SubscriptionCreated: { lane: 'ARM', cites: ['S2.1'], doc: 'A subscription exists with its Owners.' },
-  ResourceGroupCreated: { lane: 'ARM', cites: ['S8.1'], doc: 'A resource group was created.' },
-  RoleDefined: { lane: 'ARM', cites: ['S2.3'], doc: 'A custom role definition was created.' },
-  RoleAssigned: { lane: 'ARM', cites: ['S2.1', 'S2.2'], doc: 'A role was assigned to a principal at a scope.' },
-  RoleAssignmentRemoved: { lane: 'ARM', cites: ['S2.5'], doc: 'A role assignment was removed.' },
-  AuthorizationViolationRecorded: { lane: 'ARM', cites: ['S2.2'], doc: 'RBAC in soft mode: the call was allowed but would have been denied.' },
-  CommandRejected: { lane: 'ARM', cites: ['S1.2', 'S2.2'], doc: 'A call was refused; nothing else was changed.' },
-  SupportApplicationCreated: { lane: 'AAD', cites: ['S2.6'], doc: 'AML created its per-region support application with Contributor in the subscription.' },
-  WorkspaceCreationRequested: { lane: 'ARM', cites: ['S8.1'], doc: 'ARM accepted a create-workspace call and asked the AML resource provider to provision it.' },
-  KeyVaultProvisioned: { lane: 'KeyVault', cites: ['S8.1', 'S6.1'], doc: "The workspace's Key Vault was created in the user's subscription." },
-  StorageAccountProvisioned: { lane: 'Storage', cites: ['S8.1', 'S4.1'], doc: 'The storage account (blob container and file share), encrypted at rest.' },
-  ContainerRegistryProvisioned: { lane: 'Registry', cites: ['S8.1'], doc: "The workspace's container registry was created." },
-  AppInsightsProvisioned: { lane: 'AppInsights', cites: ['S8.1', 'S7.3'], doc: 'Application Insights was created with the workspace.' },
-  ManagedIdentityCreated: { lane: 'AAD', cites: ['S2.5'], doc: 'The system-assigned managed identity, named like the workspace.' },
-  IdentityAccessGranted: { lane: 'ARM', cites: ['S2.5', 'S6.3'], doc: 'One of the managed identity grants of S2.5.' },
-  ProvisioningFailed: { lane: 'RP', cites: ['S8.1'], doc: 'Provisioning one of the workspace resources failed.' },
-  ResourceDeprovisioned: { lane: 'RP', cites: ['S8.1'], doc: 'A resource created for a failed workspace was removed again.' },
-  WorkspaceCreationFailed: { lane: 'RP', cites: ['S8.1'], doc: 'Workspace creation ended in failure; nothing it created remains.' },
-  WorkspaceCreated: { lane: 'RP', cites: ['S8.1'], doc: 'The workspace is ready.' },
-  WorkspaceUpgraded: { lane: 'ARM', cites: ['S2.2'], doc: 'The workspace was upgraded to the Enterprise edition.' },
-  IdentityAccessRevoked: { lane: 'ARM', cites: ['S2.5'], doc: "An administrator removed one of the managed identity's grants." },
-  KeysResynced: { lane: 'RP', cites: ['S2.5'], doc: "resync keys restored the managed identity's grants." },
-  DatastoreAttached: { lane: 'RP', cites: ['S2.2', 'S6.1'], doc: 'A datastore was attached; its connection string went to the key vault.' },
-  SecretStored: { lane: 'KeyVault', cites: ['S6.1'], doc: 'A secret version was written to a key vault (value never logged).' },
-  StorageKeyRegenerated: { lane: 'Storage', cites: ['S4.3'], doc: 'A storage access key was regenerated; the old one stopped working.' },
-  SnapshotCreated: { lane: 'Storage', cites: ['S8.2', 'S4.1'], doc: 'A code snapshot was packed, content-hashed and stored encrypted in the workspace blob storage.' },
-  ComputeCreated: { lane: 'Compute', cites: ['S8.3', 'S2.2'], doc: 'A compute target was created or attached.' },
-  VmCreated: { lane: 'Compute', cites: ['S8.1', 'S8.3'], doc: "A user-owned VM (a long-lived container) started; its login agent accepts only keys in its authorized keys (and the admin password, once, to add one)." },
-  VmChannelOpened: { lane: 'Compute', cites: ['S1.3', 'S8.3'], doc: "The VM's control-plane channel opened: a socket owned by the platform, mounted read-only in the VM; the runs on the VM call back through it, each with its own token." },
+  TenantCreated: { lane: 'AAD', from: 'Platform', to: 'AAD', cites: ['S1.1'], doc: 'A simulated Azure AD directory exists, with its MFA policy.' },
+  PrincipalRegistered: { lane: 'AAD', from: 'Client', to: 'AAD', cites: ['S1.1', 'S2.5', 'S2.6'], doc: 'A user, service principal, managed identity or application exists in the directory.' },
+  SignInSucceeded: { lane: 'AAD', from: 'Client', to: 'AAD', cites: ['S1.1'], doc: 'A principal signed in; amr lists the factors given.' },
+  SignInFailed: { lane: 'AAD', from: 'Client', to: 'AAD', cites: ['S1.1'], doc: 'A sign-in was refused (e.g. AADSTS50076: second factor required).' },
+  ArmTokenIssued: { lane: 'AAD', from: 'AAD', to: 'Client', cites: ['S1.1', 'S1.2'], doc: 'An ARM access token was minted (only its fingerprint is recorded).' },
+  SubscriptionCreated: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S2.1'], doc: 'A subscription exists with its Owners.' },
+  ResourceGroupCreated: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S8.1'], doc: 'A resource group was created.' },
+  RoleDefined: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S2.3'], doc: 'A custom role definition was created.' },
+  RoleAssigned: { lane: 'ARM', from: 'ARM', to: 'AAD', cites: ['S2.1', 'S2.2'], doc: 'A role was assigned to a principal at a scope.' },
+  RoleAssignmentRemoved: { lane: 'ARM', from: 'ARM', to: 'AAD', cites: ['S2.5'], doc: 'A role assignment was removed.' },
+  AuthorizationViolationRecorded: { lane: 'ARM', from: 'ARM', to: 'Client', cites: ['S2.2'], doc: 'RBAC in soft mode: the call was allowed but would have been denied.' },
+  CommandRejected: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S1.2', 'S2.2'], doc: 'A call was refused; nothing else was changed.' },
+  SupportApplicationCreated: { lane: 'AAD', from: 'RP', to: 'AAD', cites: ['S2.6'], doc: 'AML created its per-region support application with Contributor in the subscription.' },
+  WorkspaceCreationRequested: { lane: 'ARM', from: 'ARM', to: 'RP', cites: ['S8.1'], doc: 'ARM accepted a create-workspace call and asked the AML resource provider to provision it.' },
+  KeyVaultProvisioned: { lane: 'KeyVault', from: 'RP', to: 'KeyVault', cites: ['S8.1', 'S6.1'], doc: "The workspace's Key Vault was created in the user's subscription." },
+  StorageAccountProvisioned: { lane: 'Storage', from: 'RP', to: 'Storage', cites: ['S8.1', 'S4.1'], doc: 'The storage account (blob container and file share), encrypted at rest.' },
+  ContainerRegistryProvisioned: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.1'], doc: "The workspace's container registry was created." },
+  AppInsightsProvisioned: { lane: 'AppInsights', from: 'RP', to: 'AppInsights', cites: ['S8.1', 'S7.3'], doc: 'Application Insights was created with the workspace.' },
+  ManagedIdentityCreated: { lane: 'AAD', from: 'RP', to: 'AAD', cites: ['S2.5'], doc: 'The system-assigned managed identity, named like the workspace.' },
+  IdentityAccessGranted: { lane: 'ARM', from: 'RP', to: 'ARM', cites: ['S2.5', 'S6.3'], doc: 'One of the managed identity grants of S2.5.' },
+  ProvisioningFailed: { lane: 'RP', from: 'RP', to: 'ARM', cites: ['S8.1'], doc: 'Provisioning one of the workspace resources failed.' },
+  ResourceDeprovisioned: { lane: 'RP', from: 'RP', to: 'ARM', cites: ['S8.1'], doc: 'A resource created for a failed workspace was removed again.' },
+  WorkspaceCreationFailed: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.1'], doc: 'Workspace creation ended in failure; nothing it created remains.' },
+  WorkspaceCreated: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.1'], doc: 'The workspace is ready.' },
+  WorkspaceUpgraded: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S2.2'], doc: 'The workspace was upgraded to the Enterprise edition.' },
+  IdentityAccessRevoked: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S2.5'], doc: "An administrator removed one of the managed identity's grants." },
+  KeysResynced: { lane: 'RP', from: 'RP', to: 'ARM', cites: ['S2.5'], doc: "resync keys restored the managed identity's grants." },
+  DatastoreAttached: { lane: 'RP', from: 'Client', to: 'RP', cites: ['S2.2', 'S6.1'], doc: 'A datastore was attached; its connection string went to the key vault.' },
+  SecretStored: { lane: 'KeyVault', from: 'RP', to: 'KeyVault', cites: ['S6.1'], doc: 'A secret version was written to a key vault (value never logged).' },
+  StorageKeyRegenerated: { lane: 'Storage', from: 'Client', to: 'Storage', cites: ['S4.3'], doc: 'A storage access key was regenerated; the old one stopped working.' },
+  SnapshotCreated: { lane: 'Storage', from: 'Client', to: 'Storage', cites: ['S8.2', 'S4.1'], doc: 'A code snapshot was packed, content-hashed and stored encrypted in the workspace blob storage.' },
+  ComputeCreated: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3', 'S2.2'], doc: 'A compute target was created or attached.' },
+  VmCreated: { lane: 'Compute', from: 'Client', to: 'Compute', cites: ['S8.1', 'S8.3'], doc: "A user-owned VM (a long-lived container) started; its login agent accepts only keys in its authorized keys (and the admin password, once, to add one)." },
+  VmChannelOpened: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S1.3', 'S8.3'], doc: "The VM's control-plane channel opened: a socket owned by the platform, mounted read-only in the VM; the runs on the VM call back through it, each with its own token." },
   VmReattached: {
     lane: 'Compute',
+    from: 'RP',
+    to: 'Compute',
     cites: ['S8.3'],
     doc: "The simulator was restarted while the user's VM ran on: the resumed session took back the same VM, its login agent and its channel (same socket, same id); the management code still running on it is waited for again.",
   },
-  VmLost: { lane: 'Compute', cites: ['S8.3'], doc: "The simulator was restarted and the user's VM was gone: the runs on it end PlatformRestarted." },
-  PlatformKeyVaultProvisioned: { lane: 'KeyVault', cites: ['S6.2'], doc: "The platform's own key vault, in the platform's subscription: only the platform may read it." },
-  PlatformKeyPairGenerated: { lane: 'KeyVault', cites: ['S6.2'], doc: "AML generated its own SSH key pair for a compute target; the private key went to the platform key vault (fingerprint only)." },
-  VmKeyAuthorized: { lane: 'Compute', cites: ['S6.2'], doc: "The user's VM password was used once to add the platform's public key to the VM's authorized keys; the password is kept nowhere." },
-  ComputeAttached: { lane: 'Compute', cites: ['S8.1', 'S8.3', 'S2.2', 'S6.2'], doc: 'A VM was attached to the workspace as unmanaged compute, reached with the platform key.' },
-  NodeProvisioningStarted: { lane: 'Compute', cites: ['S4.6'], doc: 'The cluster scales up: a node is being provisioned for a queued run.' },
-  NodeProvisioningFailed: { lane: 'Compute', cites: ['S4.6'], doc: 'Provisioning a node failed: the node is unusable and is removed.' },
-  NodeProvisioned: { lane: 'Compute', cites: ['S4.6'], doc: 'A cluster node exists: an encrypted OS disk and an unencrypted temporary disk.' },
-  NodeAssigned: { lane: 'Compute', cites: ['S8.3'], doc: 'A node was given to a run.' },
-  NodeReleased: { lane: 'Compute', cites: ['S4.6'], doc: 'A run gave its node back; the node is idle.' },
-  ClusterIdleTimeoutElapsed: { lane: 'Compute', cites: ['S4.6'], doc: 'A node stayed idle for idleSecondsBeforeScaledown with nothing queued.' },
-  NodeDeprovisioned: { lane: 'Compute', cites: ['S4.6'], doc: "The node's VM was deprovisioned and its OS disk deleted." },
-  RunSubmitted: { lane: 'RP', cites: ['S8.3'], doc: 'AML was called with a snapshot id and created a run.' },
-  RunTokenIssued: { lane: 'AAD', cites: ['S1.3'], doc: 'A short-lived AML token scoped to the workspace and the run, and bound to the run\'s control-plane channel (fingerprint only).' },
+  VmLost: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3'], doc: "The simulator was restarted and the user's VM was gone: the runs on it end PlatformRestarted." },
+  PlatformKeyVaultProvisioned: { lane: 'KeyVault', from: 'RP', to: 'KeyVault', cites: ['S6.2'], doc: "The platform's own key vault, in the platform's subscription: only the platform may read it." },
+  PlatformKeyPairGenerated: { lane: 'KeyVault', from: 'RP', to: 'KeyVault', cites: ['S6.2'], doc: "AML generated its own SSH key pair for a compute target; the private key went to the platform key vault (fingerprint only)." },
+  VmKeyAuthorized: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S6.2'], doc: "The user's VM password was used once to add the platform's public key to the VM's authorized keys; the password is kept nowhere." },
+  ComputeAttached: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.1', 'S8.3', 'S2.2', 'S6.2'], doc: 'A VM was attached to the workspace as unmanaged compute, reached with the platform key.' },
+  NodeProvisioningStarted: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S4.6'], doc: 'The cluster scales up: a node is being provisioned for a queued run.' },
+  NodeProvisioningFailed: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S4.6'], doc: 'Provisioning a node failed: the node is unusable and is removed.' },
+  NodeProvisioned: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S4.6'], doc: 'A cluster node exists: an encrypted OS disk and an unencrypted temporary disk.' },
+  NodeAssigned: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3'], doc: 'A node was given to a run.' },
+  NodeReleased: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S4.6'], doc: 'A run gave its node back; the node is idle.' },
+  ClusterIdleTimeoutElapsed: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S4.6'], doc: 'A node stayed idle for idleSecondsBeforeScaledown with nothing queued.' },
+  NodeDeprovisioned: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S4.6'], doc: "The node's VM was deprovisioned and its OS disk deleted." },
+  RunSubmitted: { lane: 'RP', from: 'Client', to: 'RP', cites: ['S8.3'], doc: 'AML was called with a snapshot id and created a run.' },
+  RunTokenIssued: { lane: 'AAD', from: 'AAD', to: 'Compute', cites: ['S1.3'], doc: 'A short-lived AML token scoped to the workspace and the run, and bound to the run\'s control-plane channel (fingerprint only).' },
   RunChannelOpened: {
     lane: 'RP',
+    from: 'RP',
+    to: 'Compute',
     cites: ['S1.3'],
     doc: "The run's control-plane channel opened: a socket of its own (kind container) or its VM's (kind vm), owned by the platform; only calls with this run's token are accepted on it.",
   },
   RunReattached: {
     lane: 'RP',
+    from: 'RP',
+    to: 'Compute',
     cites: ['S1.3', 'S8.3'],
     doc: "The simulator was restarted while the run's container ran on: the resumed session opened the run's channel again at the same socket and goes on with its token, heartbeats and write-back.",
   },
   RunResumed: {
     lane: 'RP',
+    from: 'RP',
+    to: 'Compute',
     cites: ['S1.3', 'S8.3'],
     doc: "The simulator was restarted before the run's container started: the resumed session carries out its next step again (a node asked for, provisioned, its container started), with a new token if the old one's value died with the simulator.",
   },
-  RunChannelClosed: { lane: 'RP', cites: ['S1.3'], doc: "The run ended: its control-plane channel no longer accepts its calls (a container's socket is removed)." },
-  RunImagePrepared: { lane: 'Registry', cites: ['S8.3'], doc: 'Managed step 1: the run image was built, or an identical one reused.' },
-  ManagementCodeWritten: { lane: 'Storage', cites: ['S8.3'], doc: "Managed step 2: the management code was written to the user's file share." },
-  RunQueued: { lane: 'Compute', cites: ['S8.3', 'S4.6'], doc: 'The run waits for a free node.' },
-  ContainerStarted: { lane: 'Compute', cites: ['S8.3'], doc: 'Managed step 3: the container started with the management code as its command.' },
-  RunStatusReported: { lane: 'Compute', cites: ['S8.3'], doc: 'The management code reported a step over the control plane.' },
-  VmLoginSucceeded: { lane: 'Compute', cites: ['S8.3', 'S6.2'], doc: "Unmanaged: the platform took its key from the platform vault and logged in to the VM (the VM verified the key's signature)." },
-  VmLoginRefused: { lane: 'Compute', cites: ['S8.3', 'S6.2'], doc: "Unmanaged: the VM refused the platform's login (its key is not in the VM's authorized keys)." },
-  ManagementCodeStarted: { lane: 'Compute', cites: ['S8.3'], doc: 'Unmanaged: AML started the management code on the VM, with the run token in its environment.' },
-  ManagementStepCompleted: { lane: 'Compute', cites: ['S8.3'], doc: "Unmanaged: the management code on the VM finished one of its four steps (prepare environment, download code, set variables, run the user's script)." },
-  ManagementCodeExited: { lane: 'Compute', cites: ['S8.3'], doc: 'Unmanaged: the management code on the VM exited with this code.' },
-  MetricsWrittenBack: { lane: 'CosmosDB', cites: ['S8.4', 'S1.3', 'S4.4'], doc: 'A batch of metrics was written back with the run token into the metric store.' },
-  OutputUploaded: { lane: 'Storage', cites: ['S4.1'], doc: 'A file from ./outputs was uploaded to the encrypted blob store.' },
-  RunLogsUploaded: { lane: 'Storage', cites: ['S4.1'], doc: "The script's output was uploaded (its tail is kept on the run)." },
-  RunScriptEnded: { lane: 'Compute', cites: ['S8.3'], doc: "The user's script ended with this exit code." },
-  RunCallRefused: { lane: 'RP', cites: ['S1.3'], doc: "A control-plane call from compute was refused (token expired, revoked, out of scope, or another run's token on this channel)." },
-  RunHeartbeatLost: { lane: 'Compute', cites: ['S8.3'], doc: 'The running management code stopped sending heartbeats: the run is NotResponding.' },
-  RunHeartbeatResumed: { lane: 'Compute', cites: ['S8.3'], doc: 'Heartbeats came back: the run is Running again.' },
-  RunCancelRequested: { lane: 'RP', cites: ['S8.3'], doc: 'Someone asked to cancel the run.' },
-  ContainerExited: { lane: 'Compute', cites: ['S8.3'], doc: 'The run container exited (exit code, and whether the memory limit killed it).' },
-  RunCompleted: { lane: 'RP', cites: ['S8.3'], doc: 'The run finished successfully.' },
-  RunFailed: { lane: 'RP', cites: ['S8.3'], doc: 'The run failed; the reason says why.' },
-  RunCanceled: { lane: 'RP', cites: ['S8.3'], doc: 'The run was canceled.' },
-  RunTokenRevoked: { lane: 'AAD', cites: ['S1.3'], doc: 'The run ended: its token stops working.' },
-  RunTokenExpired: { lane: 'AAD', cites: ['S1.3'], doc: 'The run token reached its expiry.' },
+  RunChannelClosed: { lane: 'RP', from: 'RP', to: 'Compute', cites: ['S1.3'], doc: "The run ended: its control-plane channel no longer accepts its calls (a container's socket is removed)." },
+  RunImagePrepared: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.3'], doc: 'Managed step 1: the run image was built, or an identical one reused.' },
+  ManagementCodeWritten: { lane: 'Storage', from: 'RP', to: 'Storage', cites: ['S8.3'], doc: "Managed step 2: the management code was written to the user's file share." },
+  RunQueued: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3', 'S4.6'], doc: 'The run waits for a free node.' },
+  ContainerStarted: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3'], doc: 'Managed step 3: the container started with the management code as its command.' },
+  RunStatusReported: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S8.3'], doc: 'The management code reported a step over the control plane.' },
+  VmLoginSucceeded: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3', 'S6.2'], doc: "Unmanaged: the platform took its key from the platform vault and logged in to the VM (the VM verified the key's signature)." },
+  VmLoginRefused: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3', 'S6.2'], doc: "Unmanaged: the VM refused the platform's login (its key is not in the VM's authorized keys)." },
+  ManagementCodeStarted: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3'], doc: 'Unmanaged: AML started the management code on the VM, with the run token in its environment.' },
+  ManagementStepCompleted: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S8.3'], doc: "Unmanaged: the management code on the VM finished one of its four steps (prepare environment, download code, set variables, run the user's script)." },
+  ManagementCodeExited: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S8.3'], doc: 'Unmanaged: the management code on the VM exited with this code.' },
+  MetricsWrittenBack: { lane: 'CosmosDB', from: 'Compute', to: 'CosmosDB', cites: ['S8.4', 'S1.3', 'S4.4'], doc: 'A batch of metrics was written back with the run token into the metric store.' },
+  OutputUploaded: { lane: 'Storage', from: 'Compute', to: 'Storage', cites: ['S4.1'], doc: 'A file from ./outputs was uploaded to the encrypted blob store.' },
+  RunLogsUploaded: { lane: 'Storage', from: 'Compute', to: 'Storage', cites: ['S4.1'], doc: "The script's output was uploaded (its tail is kept on the run)." },
+  RunScriptEnded: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S8.3'], doc: "The user's script ended with this exit code." },
+  RunCallRefused: { lane: 'RP', from: 'Compute', to: 'RP', cites: ['S1.3'], doc: "A control-plane call from compute was refused (token expired, revoked, out of scope, or another run's token on this channel)." },
+  RunHeartbeatLost: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3'], doc: 'The running management code stopped sending heartbeats: the run is NotResponding.' },
+  RunHeartbeatResumed: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S8.3'], doc: 'Heartbeats came back: the run is Running again.' },
+  RunCancelRequested: { lane: 'RP', from: 'Client', to: 'RP', cites: ['S8.3'], doc: 'Someone asked to cancel the run.' },
+  ContainerExited: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S8.3'], doc: 'The run container exited (exit code, and whether the memory limit killed it).' },
+  RunCompleted: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.3'], doc: 'The run finished successfully.' },
+  RunFailed: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.3'], doc: 'The run failed; the reason says why.' },
+  RunCanceled: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.3'], doc: 'The run was canceled.' },
+  RunTokenRevoked: { lane: 'AAD', from: 'RP', to: 'AAD', cites: ['S1.3'], doc: 'The run ended: its token stops working.' },
+  RunTokenExpired: { lane: 'AAD', from: 'AAD', to: 'Compute', cites: ['S1.3'], doc: 'The run token reached its expiry.' },
   ModelRegistered: {
     lane: 'RP',
+    from: 'Client',
+    to: 'RP',
     cites: ['S8.5', 'S7.1', 'S7.2', 'S4.1'],
     doc: 'A model version was registered; its files are kept encrypted in the workspace blob storage. Not in the activity log (S7.2).',
   },
-  ImageCreationRequested: { lane: 'RP', cites: ['S8.5'], doc: 'An image from models, a scoring script and dependencies was asked for (status Running).' },
-  ImageBuilt: { lane: 'Registry', cites: ['S8.5'], doc: 'The Docker image was built on the Node base (or an identical one reused).' },
-  ImageScoringScriptChecked: { lane: 'Registry', cites: ['S8.5'], doc: 'The scoring script was loaded in the image: it exports run (and init); or the error.' },
-  ImagePushed: { lane: 'Registry', cites: ['S8.5', 'S4.5', 'S6.1'], doc: "The image was pushed to the workspace's container registry with credentials from the key vault." },
-  ImageCreated: { lane: 'RP', cites: ['S8.5'], doc: 'The image is ready in the registry (status Succeeded).' },
-  ImageCreationTimedOut: { lane: 'RP', cites: ['S8.5'], doc: 'The image took longer than the build timeout (status TimedOut).' },
-  ImageCreationFailed: { lane: 'RP', cites: ['S8.5'], doc: 'The image failed (status Failed); the reason is the build or scoring-script error.' },
+  ImageCreationRequested: { lane: 'RP', from: 'Client', to: 'RP', cites: ['S8.5'], doc: 'An image from models, a scoring script and dependencies was asked for (status Running).' },
+  ImageBuilt: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.5'], doc: 'The Docker image was built on the Node base (or an identical one reused).' },
+  ImageScoringScriptChecked: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.5'], doc: 'The scoring script was loaded in the image: it exports run (and init); or the error.' },
+  ImagePushed: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.5', 'S4.5', 'S6.1'], doc: "The image was pushed to the workspace's container registry with credentials from the key vault." },
+  ImageCreated: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.5'], doc: 'The image is ready in the registry (status Succeeded).' },
+  ImageCreationTimedOut: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.5'], doc: 'The image took longer than the build timeout (status TimedOut).' },
+  ImageCreationFailed: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.5'], doc: 'The image failed (status Failed); the reason is the build or scoring-script error.' },
   ImageCreationResumed: {
     lane: 'RP',
+    from: 'RP',
+    to: 'Registry',
     cites: ['S8.5'],
     doc: 'The simulator was restarted while the image was being made: the resumed session carries out the step under way again (the build is reused, the push idempotent).',
   },
-  WebserviceDeploymentRequested: { lane: 'RP', cites: ['S8.5', 'S1.4'], doc: 'A web service is being deployed from an image (status Transitioning).' },
-  ServiceKeysGenerated: { lane: 'RP', cites: ['S1.5'], doc: 'Key auth is on: a primary and a secondary key were made (fingerprints only).' },
-  ReplicaStarted: { lane: 'Compute', cites: ['S8.5'], doc: 'A scoring replica container started from the image pulled from the registry.' },
-  WebserviceHealthy: { lane: 'RP', cites: ['S8.5'], doc: 'Every replica answered its liveness check: the service scores.' },
+  WebserviceDeploymentRequested: { lane: 'RP', from: 'Client', to: 'RP', cites: ['S8.5', 'S1.4'], doc: 'A web service is being deployed from an image (status Transitioning).' },
+  ServiceKeysGenerated: { lane: 'RP', from: 'RP', to: 'Webservice', cites: ['S1.5'], doc: 'Key auth is on: a primary and a secondary key were made (fingerprints only).' },
+  ReplicaStarted: { lane: 'Compute', from: 'RP', to: 'Webservice', cites: ['S8.5'], doc: 'A scoring replica container started from the image pulled from the registry.' },
+  WebserviceHealthy: { lane: 'RP', from: 'Webservice', to: 'RP', cites: ['S8.5'], doc: 'Every replica answered its liveness check: the service scores.' },
   WebserviceRestored: {
     lane: 'RP',
+    from: 'RP',
+    to: 'Webservice',
     cites: ['S8.5', 'S5.1'],
     doc: 'The simulator was restarted while the replicas ran on: the resumed session serves them again behind a new gateway, with the same keys and CA.',
   },
-  WebserviceUnhealthy: { lane: 'RP', cites: ['S8.5'], doc: 'A replica of a running service went down (its container exited); the service answers from the replicas left, or 503 when none is.' },
-  WebserviceFailed: { lane: 'RP', cites: ['S8.5'], doc: "The deployment failed: a replica did not come up; the reason is its scoring server's error. The replicas were removed." },
-  WebserviceUnschedulable: { lane: 'Compute', cites: ['S8.5'], doc: 'The AKS cluster has too few agents for the replicas asked for.' },
+  WebserviceUnhealthy: { lane: 'RP', from: 'Webservice', to: 'RP', cites: ['S8.5'], doc: 'A replica of a running service went down (its container exited); the service answers from the replicas left, or 503 when none is.' },
+  WebserviceFailed: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.5'], doc: "The deployment failed: a replica did not come up; the reason is its scoring server's error. The replicas were removed." },
+  WebserviceUnschedulable: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S8.5'], doc: 'The AKS cluster has too few agents for the replicas asked for.' },
   WebserviceDeploymentResumed: {
     lane: 'RP',
+    from: 'RP',
+    to: 'Webservice',
     cites: ['S8.5'],
     doc: 'The simulator was restarted while the replicas were being started: the resumed session keeps those that ran on and starts the rest, with the same keys.',
   },
   ServiceTokenIssued: {
     lane: 'AAD',
+    from: 'AAD',
+    to: 'Client',
     cites: ['S1.6'],
     doc: "A web-service token was issued by the workspace's region (fingerprint only); durationMs grows with the distance to the cluster's region.",
   },
-  ServiceTokenRefreshDue: { lane: 'AAD', cites: ['S1.6'], doc: 'A web-service token reached its refreshBy (half its lifetime): its holder should get a new one before it expires.' },
-  ServiceKeyRegenerated: { lane: 'RP', cites: ['S1.5'], doc: 'One key was regenerated: its old value is refused from the next request on.' },
-  WebserviceDeleted: { lane: 'RP', cites: ['S8.5'], doc: 'The web service and its replicas are gone.' },
-  ScoringRequestRecorded: { lane: 'AppInsights', cites: ['S7.3'], doc: 'App Insights recorded a scoring request, accepted or refused.' },
-  PlatformTelemetryPushed: { lane: 'Monitor', cites: ['S8.5'], doc: "Scoring telemetry also went to the platform's own subscription." },
+  ServiceTokenRefreshDue: { lane: 'AAD', from: 'AAD', to: 'Client', cites: ['S1.6'], doc: 'A web-service token reached its refreshBy (half its lifetime): its holder should get a new one before it expires.' },
+  ServiceKeyRegenerated: { lane: 'RP', from: 'Client', to: 'Webservice', cites: ['S1.5'], doc: 'One key was regenerated: its old value is refused from the next request on.' },
+  WebserviceDeleted: { lane: 'RP', from: 'RP', to: 'Webservice', cites: ['S8.5'], doc: 'The web service and its replicas are gone.' },
+  ScoringRequestRecorded: { lane: 'AppInsights', from: 'Webservice', to: 'AppInsights', cites: ['S7.3'], doc: 'App Insights recorded a scoring request, accepted or refused.' },
+  PlatformTelemetryPushed: { lane: 'Monitor', from: 'Webservice', to: 'Monitor', cites: ['S8.5'], doc: "Scoring telemetry also went to the platform's own subscription." },
   EffectStarted: {
     lane: 'Platform',
+    from: 'Platform',
+    to: 'Platform',
     cites: [],
     doc: "The platform began an effect the stream's statechart named (provisioning or rolling back a workspace resource; building, checking or pushing an image); its outcome is the next fact. An effect whose start is recorded is never carried out again.",
   },
-  ClockAdvanced: { lane: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
-  ScenarioStarted: { lane: 'Client', cites: [], doc: 'A scenario began playing in this session (its file and digest: a resumed session plays the rest of the same one).' },
-  ScenarioStepEnded: { lane: 'Client', cites: [], doc: "A scenario step ended, and whether its expectation held: where a resumed session's scenario goes on from." },
-  FaultInjected: { lane: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
+  ClockAdvanced: { lane: 'Platform', from: 'Platform', to: 'Platform', cites: [], doc: 'The virtual clock moved forward.' },
+  ScenarioStarted: { lane: 'Client', from: 'Client', to: 'Platform', cites: [], doc: 'A scenario began playing in this session (its file and digest: a resumed session plays the rest of the same one).' },
+  ScenarioStepEnded: { lane: 'Client', from: 'Client', to: 'Platform', cites: [], doc: "A scenario step ended, and whether its expectation held: where a resumed session's scenario goes on from." },
+  FaultInjected: { lane: 'Platform', from: 'Client', to: 'Platform', cites: [], doc: 'A scenario armed a fault.' },
   OrphansSwept: {
     lane: 'Platform',
+    from: 'Platform',
+    to: 'Compute',
     cites: [],
     doc: "At start-up, what a session that had gone left was removed: its containers, volumes, images, registry processes, temp dirs and temporary data dir. Its lease had lapsed (ownerExited: seen dead from its own PID namespace; leaseExpired: not renewed in time; leaseReleased: released with objects left); a live simulator's objects are never swept.",
   },
   SessionRecovered: {
     lane: 'Platform',
+    from: 'Platform',
+    to: 'RP',
     cites: ['S8.3', 'S8.5', 'S4.6'],
     doc: 'A session whose simulator stopped before its work ended was recovered by the next one: its unfinished runs failed, its nodes deprovisioned, its image builds failed and its services marked down, with this reason.',
   },
   SessionInterrupted: {
     lane: 'Platform',
+    from: 'Platform',
+    to: 'Compute',
     cites: [],
     doc: 'The simulator got SIGINT or SIGTERM: its live runs are canceled with the reason, then its replicas, containers, volumes, images and registries go.',
   },
@@ -512,3 +596,10 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
 export const isKnownEventType = (type: string): type is EventType => Object.prototype.hasOwnProperty.call(EVENT_CATALOG, type);
 
 export const laneOf = (type: string): Lane => (isKnownEventType(type) ? EVENT_CATALOG[type].lane : 'Platform');
+
+/** The arrow an event draws: the party that acted and the party it acted on (Platform → Platform for an unknown type). */
+export const arrowOf = (type: string): { from: Lane; to: Lane } => {
+  if (!isKnownEventType(type)) return { from: 'Platform', to: 'Platform' };
+  const { from, to } = EVENT_CATALOG[type];
+  return { from, to };
+};
