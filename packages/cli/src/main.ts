@@ -1,4 +1,4 @@
-import { readFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -10,6 +10,9 @@ import { STREAMS } from '@amlsim/core';
 import { ScenarioInvalidError, continueScenario, parseScenario, runScenario, scenarioOfSession, type Scenario, type ScenarioResult } from '@amlsim/scenario';
 import { formatEvent } from './timeline';
 import { replay } from './replay';
+import { EXPORT_FORMATS, eventsOfSession, isScenarioFile, playScenarioForExport, renderExport, sessionsOf, type ExportFormat } from './export';
+
+export { EXPORT_FORMATS, eventsOfSession, isScenarioFile, playScenarioForExport, renderExport, sessionsOf, type ExportFormat, type PlayedScenario } from './export';
 
 /**
  * Exit codes of `amlsim` (docs/scenarios.md, "Exit status and output"). 64, 69, 70 and 75 are
@@ -437,6 +440,66 @@ const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?
   }
 };
 
+type ExportOptions = {
+  format: ExportFormat;
+  dataDir: string;
+  out?: string;
+  stable?: boolean;
+  all?: boolean;
+  driver: 'docker' | 'process';
+  allowPath?: string[];
+};
+
+/**
+ * `amlsim export`: draw a session of the data dir's log, or a scenario played for the purpose,
+ * as a Mermaid sequence diagram or an HTML timeline (packages/core/src/projections/sequence.ts).
+ */
+const exportCommand = async (target: string, o: ExportOptions): Promise<number> => {
+  const render = { stable: o.stable === true, bookkeeping: o.all === true };
+  let events: StoredEvent[];
+  let title: string;
+  let code: number = EXIT.ok;
+  if (isScenarioFile(target)) {
+    if (!existsSync(target)) throw new CliError(`${target}: no such scenario file (export takes a session id of the data dir's log, or a scenario YAML file)`, EXIT.invalidFile);
+    let played: Awaited<ReturnType<typeof playScenarioForExport>>;
+    try {
+      played = await playScenarioForExport(target, { driver: o.driver, ...(o.allowPath?.length ? { allowPaths: o.allowPath } : {}) });
+    } catch (e) {
+      if (!(e instanceof ScenarioInvalidError)) throw e;
+      err(e.message);
+      return EXIT.invalidFile;
+    }
+    if (!played.passed) {
+      err(pc.yellow(`${target} did not pass on the ${o.driver} driver (amlsim run says why); its events are drawn as they came`));
+      code = EXIT.expectationFailed;
+    }
+    ({ events } = played);
+    title = o.stable ? played.name : `${played.name} (session ${played.session})`;
+  } else {
+    const store = openExisting(o.dataDir);
+    try {
+      const found = eventsOfSession(store, target);
+      if (!found) {
+        const known = sessionsOf(store);
+        throw new CliError(
+          `no session '${target}' in the event log at ${join(resolve(o.dataDir), 'events.sqlite')}; ${known.length ? `its sessions are: ${known.join(', ')}` : 'it holds no session'} (or give a scenario file, ending in .yaml)`,
+          EXIT.usage,
+        );
+      }
+      events = found;
+    } finally {
+      store.close();
+    }
+    title = `session ${target}`;
+  }
+  const text = renderExport(events, o.format, { ...render, title });
+  if (o.out) {
+    writeFileSync(o.out, text);
+    err(pc.dim(`wrote ${o.out} (${o.format}, ${events.length} events)`));
+  } else process.stdout.write(text);
+  return code;
+};
+
 const openExisting = (dataDir: string): EventStore => {
   const file = join(resolve(dataDir), 'events.sqlite');
   if (!existsSync(file)) throw new CliError(`no event log at ${file}; run a scenario with --store sqlite (the default) first, or pass --data-dir`, EXIT.invalidFile);
@@ -558,6 +621,23 @@ export const buildProgram = (): Command => {
       } finally {
         store.close();
       }
+    });
+  program
+    .command('export')
+    .description(
+      "draw a session of the data dir's log, or a scenario (played first on the process driver in a temporary data dir), as a Mermaid sequence diagram or a self-contained HTML timeline: one arrow per event, from the party that acted to the party it acted on",
+    )
+    .argument('<session|scenario>', "a session id of the data dir's log (amlsim events shows them), or a scenario YAML file")
+    .addOption(new Option('--format <format>', 'mermaid (a sequenceDiagram) or html (one page, no script, opens offline)').choices(EXPORT_FORMATS).default('mermaid'))
+    .addOption(dataDir)
+    .option('--out <file>', 'write to this file instead of stdout')
+    .option('--stable', 'alias ids, fingerprints and channels in order of appearance (ws1, r1, fp1 …) and leave times out, so that two runs of a scenario export the same text')
+    .option('--all', "also draw the simulator's bookkeeping (scenario steps, effect starts)")
+    .addOption(new Option('--driver <driver>', 'where a scenario runs its compute: process (the default) or docker (needed for images and web services)').choices(['docker', 'process']).default('process'))
+    .option('--allow-path <dir>', "as for run: a directory besides the scenario file's own that its paths may lead into (repeatable)", allowPath)
+    .addHelpText('after', `\nExamples:\n  amlsim export scenarios/train-managed-compute.yaml --format mermaid --stable\n  amlsim export s_9seujnez62jd --format html --out run.html\n\n${EXIT_CODE_HELP}`)
+    .action(async (target: string, opts: ExportOptions) => {
+      process.exitCode = await exportCommand(target, opts);
     });
   program
     .command('resume')

@@ -32,3 +32,4 @@ export * from './image/image.machine';
 export * from './projections/app-insights';
 export * from './webservice/webservice.machine';
 export * from './projections/webservices';
+export * from './projections/sequence';

@@ -405,7 +405,7 @@ export type EventDoc = { lane: Lane; from: Lane; to: Lane; cites: readonly strin
 /** Lane, arrow, requirement ids and one line of documentation per event type. */
 export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   TenantCreated: { lane: 'AAD', from: 'Platform', to: 'AAD', cites: ['S1.1'], doc: 'A simulated Azure AD directory exists, with its MFA policy.' },
-  PrincipalRegistered: { lane: 'AAD', from: 'Client', to: 'AAD', cites: ['S1.1', 'S2.5', 'S2.6'], doc: 'A user, service principal, managed identity or application exists in the directory.' },
+  PrincipalRegistered: { lane: 'AAD', from: 'AAD', to: 'AAD', cites: ['S1.1', 'S2.5', 'S2.6'], doc: 'A user, service principal, managed identity or application exists in the directory.' },
   SignInSucceeded: { lane: 'AAD', from: 'Client', to: 'AAD', cites: ['S1.1'], doc: 'A principal signed in; amr lists the factors given.' },
   SignInFailed: { lane: 'AAD', from: 'Client', to: 'AAD', cites: ['S1.1'], doc: 'A sign-in was refused (e.g. AADSTS50076: second factor required).' },
   ArmTokenIssued: { lane: 'AAD', from: 'AAD', to: 'Client', cites: ['S1.1', 'S1.2'], doc: 'An ARM access token was minted (only its fingerprint is recorded).' },
