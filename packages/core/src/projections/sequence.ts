@@ -93,7 +93,7 @@ const NOT_DETAIL: ReadonlySet<string> = new Set([
   'tenantId', 'workspaceId', 'principalId', 'assignmentId', 'computeId', 'vmId', 'imageId', 'serviceId', 'modelId', 'snapshotId',
   'tokenId', 'issuer', 'reason', 'channel', 'socket', 'osDisk', 'tempDisk', 'workDir', 'keyVault', 'storageAccount', 'blobContainer',
   'fileShare', 'vault', 'appInsights', 'registry', 'expiresAt', 'refreshBy', 'rows', 'digest', 'scoringUri', 'caCert', 'container',
-  'at', 'idleSince', 'lastHeartbeatAt', 'silentForMs', 'downForMs', 'durationMs', 'DurationMs', 'RequestId', 'RequestUrl', 'UserAgent',
+  'at', 'idleSince', 'lastHeartbeatAt', 'silentForMs', 'downForMs', 'durationMs', 'DurationMs', 'RequestId', 'RequestUrl', 'UserAgent', 'ComputeType',
   'tail', 'params', 'effectId', 'file', 'pid', 'host', 'memoryBytes', 'primary', 'secondary', 'location', 'repository', 'tag', 'osDiskDeleted',
   'osDiskEncrypted', 'tempDiskEncrypted', 'fingerprint', 'files', 'tags', 'dependencies', 'args', 'scope', 'amr', 'audience', 'session', 'by', 'made', 'line',
 ]);
