@@ -653,6 +653,9 @@ export class RunManager {
   private async settle(runId: string, live: LiveRun): Promise<void> {
     const { snapshot } = this.load(runId);
     if (!isTerminalStatus(runStatusOf(snapshot)) || (snapshot.context.node && !snapshot.context.nodeReleased)) return;
+    // On a VM no node waits for the target's end: the run is done once its management code has
+    // exited too, or a session closing behind it would kill the code on its way out.
+    if (snapshot.context.computeType === 'VirtualMachine' && live.compute) return;
     // The channel closes once its target has gone too: its last calls are still carried.
     if (!live.compute) await this.closeChannel(runId, live).catch(() => {});
     live.resolveDone();
@@ -1023,7 +1026,10 @@ export class RunManager {
       live.compute = undefined;
       await this.record(runId, [{ type: 'ManagementCodeExited', data: { ...this.ref(runId), vm, pid, exitCode } }]);
     }, () => {
-      // The VM went away before the code ended (session shutdown): nothing left to record.
+      // The VM went away before the code ended (session shutdown): nothing left to record, and
+      // nothing more to wait for.
+      live.compute = undefined;
+      void this.settle(runId, live).catch(() => {});
     });
   }
 }
