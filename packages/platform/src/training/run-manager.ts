@@ -493,34 +493,7 @@ export class RunManager {
     const compute = await driver.attachRun({ session: this.p.session, runId, container: started.container });
     if (!compute) return false;
     const channel = await this.deps.channels.reopen(opened.channel, opened.kind);
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    const ctx = new CommandContext('Reattach', this.p.ids.next('cmd'), this.p.store, this.p.clock, this.p.session);
-    const expiresAtMs = Date.parse(issued.expiresAt);
-    const live: LiveRun = { ctx, done, resolveDone, userEnv: {}, region: '', pendingRemovals: [], channel, compute, tokenExpiresAtMs: expiresAtMs };
-    this.live.set(runId, live);
-    this.deps.channels.bind(channel.id, runId);
-    const ref = this.ref(runId);
-    const downForMs = Math.max(0, this.p.clock.now() - Date.parse(events.at(-1)!.meta.at));
-    const stream = runStream(runId);
-    await this.enqueue(runId, async (extra) => {
-      const reattached = this.runner.execute(
-        live.ctx,
-        stream,
-        () => [{ type: 'RunReattached', data: { ...ref, container: started.container, channel: channel.id, socket: channel.socketPath, downForMs } }],
-        extra,
-        { append: (facts, v) => live.ctx.emitAsPlatform(stream, v, facts) },
-      );
-      // What the dead simulator's last facts named and it never carried out (it died first): next on the run's chain.
-      const unfinished = this.runner.carryOut(live.ctx, stream, this.unfinishedEffects(events), extra);
-      await Promise.all([reattached, unfinished]);
-    });
-    if (!ended) {
-      // A token that fell due while no simulator was there expires now, before anything else it could do.
-      live.cancelExpiry = this.deps.scheduler.at(expiresAtMs, () => this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]));
-      if (expiresAtMs <= this.p.clock.now()) await this.deps.scheduler.runDue();
-      this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
-    }
+    await this.takeBack(runId, events, { target: compute, targetId: started.container, channel, issued, watchToken: !ended });
     this.watchContainer(runId, started.node, compute);
     return true;
   }
@@ -546,11 +519,30 @@ export class RunManager {
     const channel = vm ? this.vmChannelOf(vm, opened.channel) : undefined;
     const management = vm && channel ? this.deps.vms.attachManagement(vm, started.pid) : undefined;
     if (!channel || !management) return false;
+    await this.takeBack(runId, events, { target: management, targetId: management.id, channel, issued, watchToken: true });
+    this.watchManagement(runId, started.vm, started.pid, management);
+    return true;
+  }
+
+  /**
+   * What re-attaching a run's target (a container, or the management code on a VM) does once
+   * the target is found and its channel listens again: the run is live in this session with
+   * that target, `RunReattached` is recorded and the effects the dead simulator's last facts
+   * named are carried out, next on the run's chain; then, for a run still running, its token
+   * expiry is re-armed at its due time (past due: it expires now, before anything else it could
+   * do) and its heartbeat watchdog restarted.
+   */
+  private async takeBack(
+    runId: string,
+    events: readonly StoredEvent[],
+    taken: { target: RunningCompute; targetId: string; channel: ChannelInfo; issued: EventDataMap['RunTokenIssued']; watchToken: boolean },
+  ): Promise<void> {
+    const { target, targetId, channel, issued } = taken;
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
     const ctx = new CommandContext('Reattach', this.p.ids.next('cmd'), this.p.store, this.p.clock, this.p.session);
     const expiresAtMs = Date.parse(issued.expiresAt);
-    const live: LiveRun = { ctx, done, resolveDone, userEnv: {}, region: '', pendingRemovals: [], channel, compute: management, tokenExpiresAtMs: expiresAtMs };
+    const live: LiveRun = { ctx, done, resolveDone, userEnv: {}, region: '', pendingRemovals: [], channel, compute: target, tokenExpiresAtMs: expiresAtMs };
     this.live.set(runId, live);
     this.deps.channels.bind(channel.id, runId);
     const ref = this.ref(runId);
@@ -560,18 +552,17 @@ export class RunManager {
       const reattached = this.runner.execute(
         live.ctx,
         stream,
-        () => [{ type: 'RunReattached', data: { ...ref, container: management.id, channel: channel.id, socket: channel.socketPath, downForMs } }],
+        () => [{ type: 'RunReattached', data: { ...ref, container: targetId, channel: channel.id, socket: channel.socketPath, downForMs } }],
         extra,
         { append: (facts, v) => live.ctx.emitAsPlatform(stream, v, facts) },
       );
       const unfinished = this.runner.carryOut(live.ctx, stream, this.unfinishedEffects(events), extra);
       await Promise.all([reattached, unfinished]);
     });
+    if (!taken.watchToken) return;
     live.cancelExpiry = this.deps.scheduler.at(expiresAtMs, () => this.record(runId, [{ type: 'RunTokenExpired', data: { ...ref, tokenId: issued.tokenId } }]));
     if (expiresAtMs <= this.p.clock.now()) await this.deps.scheduler.runDue();
     this.armWatchdog(runId, FIRST_HEARTBEAT_GRACE_MS);
-    this.watchManagement(runId, started.vm, started.pid, management);
-    return true;
   }
 
   /** The channel of a VM this session has (created or taken back), if it is the one `channelId` names. */
