@@ -2,9 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { EventStore, StoredEvent } from '@amlsim/core';
-import { createMemoryEventStore } from '@amlsim/store';
-import { createPlatform } from '@amlsim/platform';
-import { tempDir } from './helpers';
+import { alicePlatform, tempDir } from './helpers';
 
 /**
  * A call sent again (its answer was lost: docs/control-plane.md "When the platform restarts")
@@ -48,16 +46,8 @@ it('a control-plane call sent twice records its fact once and gets the same answ
   const code = join(tmp.dir, 'code');
   mkdirSync(code, { recursive: true });
   writeFileSync(join(code, 'train.js'), REPEATER);
-  const store = createMemoryEventStore();
-  const platform = await createPlatform({
-    store,
-    dataDir: tmp.dir,
-    driver: 'process',
-    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
-  });
+  const { platform, store, token } = await alicePlatform(join(tmp.dir, 'data'), 'process');
   try {
-    const token = await platform.directory.signIn('alice', { mfa: false });
-    await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
     await platform.ml.createCompute(token, { workspace: 'ws1', name: 'cpu', type: 'AmlCompute', maxNodes: 1 });
     const { runId } = await platform.ml.submitRun(token, { workspace: 'ws1', experiment: 'exp', compute: 'cpu', source: code, script: 'train.js' });
     expect(await platform.ml.waitForRun(token, { runId, timeoutMs: 60_000 })).toMatchObject({ status: 'Completed' });

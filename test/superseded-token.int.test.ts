@@ -2,9 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it, vi } from 'vitest';
 import type { EventStore, StoredEvent } from '@amlsim/core';
-import { createMemoryEventStore } from '@amlsim/store';
-import { createPlatform, type Platform } from '@amlsim/platform';
-import { callControlPlane, tempDir } from './helpers';
+import { alicePlatform, callControlPlane, tempDir } from './helpers';
 
 /**
  * A run's token is replaced when a resumed session drives the run on (RunResumed, then a second
@@ -29,16 +27,8 @@ it('a run token a later RunTokenIssued replaced no longer verifies: InvalidAuthe
   const code = join(tmp.dir, 'code');
   mkdirSync(code, { recursive: true });
   writeFileSync(join(code, 'train.js'), 'setTimeout(() => {}, 60_000);\n');
-  const store = createMemoryEventStore();
-  const platform: Platform = await createPlatform({
-    store,
-    dataDir: join(tmp.dir, 'data'),
-    driver: 'process',
-    tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } },
-  });
+  const { platform, store, token } = await alicePlatform(join(tmp.dir, 'data'), 'process');
   try {
-    const token = await platform.directory.signIn('alice', { mfa: false });
-    await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
     await platform.ml.createCompute(token, { workspace: 'ws1', name: 'cpu', type: 'AmlCompute', maxNodes: 1 });
     const submit = () => platform.ml.submitRun(token, { workspace: 'ws1', experiment: 'exp', compute: 'cpu', source: code, script: 'train.js' });
     await submit();
