@@ -8,6 +8,7 @@ import { openEventStore } from '@amlsim/store';
 import { type Platform, createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, sweepOrphans, type DataDirLock } from '@amlsim/platform';
 import { STREAMS } from '@amlsim/core';
 import { ScenarioInvalidError, continueScenario, parseScenario, runScenario, scenarioOfSession, type Scenario, type ScenarioResult } from '@amlsim/scenario';
+import { DEFAULT_PORT, startServer } from '@amlsim/server';
 import { formatEvent } from './timeline';
 import { replay } from './replay';
 import { EXPORT_FORMATS, eventsOfSession, isScenarioFile, playScenarioForExport, renderExport, sessionsOf, type ExportFormat } from './export';
@@ -500,6 +501,54 @@ const exportCommand = async (target: string, o: ExportOptions): Promise<number> 
   return code;
 };
 
+/** `--port <n>`: a TCP port, 0 for any free one. */
+const tcpPort = (value: string): number => {
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 0 && n <= 65_535)) throw new InvalidArgumentError(`'${value}' is not a TCP port; give 0 (any free port) to 65535.`);
+  return n;
+};
+
+/** The repository's own scenario files, which `amlsim serve` lists unless given --scenarios. */
+const REPO_SCENARIOS = resolve(import.meta.dirname, '..', '..', '..', 'scenarios');
+
+/**
+ * `amlsim serve`: the data dir's log over HTTP on 127.0.0.1 (docs/server.md) until SIGINT or
+ * SIGTERM. A reader, like `events` and `replay`: it takes no lock, so an `amlsim run` may write
+ * the same data dir meanwhile, and the server's streams see what it appends (the server polls
+ * the log's head, packages/server/src/log-tail.ts).
+ */
+const serveCommand = async (o: { port: number; dataDir: string; scenarios: string }): Promise<number> => {
+  const dataDir = resolve(o.dataDir);
+  // Opened (and made, when there is none yet) so that the server can be started before the first run.
+  const store = openEventStore('sqlite', dataDir);
+  try {
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer({
+        store,
+        dataDir,
+        port: o.port,
+        scenariosDir: resolve(o.scenarios),
+        onInternalError: (e, route) => err(pc.red(`amlsim serve: ${route} failed (a bug; please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)),
+      });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${o.port} on 127.0.0.1 is in use; pass --port with another port, or --port 0 for any free one`, EXIT.usage);
+      throw e;
+    }
+    out(`amlsim serve: ${server.url}`);
+    out(pc.dim(`serving the event log at ${join(dataDir, 'events.sqlite')} (read-only; an amlsim run on --data-dir ${o.dataDir} shows up live); Ctrl-C to stop`));
+    const signal = await new Promise<'SIGINT' | 'SIGTERM'>((done) => {
+      process.once('SIGINT', () => done('SIGINT'));
+      process.once('SIGTERM', () => done('SIGTERM'));
+    });
+    await server.close();
+    err(pc.dim(`${signal}: amlsim serve stopped`));
+    return SIGNAL_EXIT[signal];
+  } finally {
+    store.close();
+  }
+};
+
 const openExisting = (dataDir: string): EventStore => {
   const file = join(resolve(dataDir), 'events.sqlite');
   if (!existsSync(file)) throw new CliError(`no event log at ${file}; run a scenario with --store sqlite (the default) first, or pass --data-dir`, EXIT.invalidFile);
@@ -638,6 +687,18 @@ export const buildProgram = (): Command => {
     .addHelpText('after', `\nExamples:\n  amlsim export scenarios/train-managed-compute.yaml --format mermaid --stable\n  amlsim export s_9seujnez62jd --format html --out run.html\n\n${EXIT_CODE_HELP}`)
     .action(async (target: string, opts: ExportOptions) => {
       process.exitCode = await exportCommand(target, opts);
+    });
+  program
+    .command('serve')
+    .description(
+      "serve the data dir's event log over HTTP on 127.0.0.1 until Ctrl-C: pages of the log, a live Server-Sent Events stream of it, its sessions, the event catalog and the scenario files (docs/server.md); read-only, so an amlsim run on the same data dir shows up live",
+    )
+    .addOption(new Option('--port <n>', 'TCP port on 127.0.0.1; 0 for any free port').default(DEFAULT_PORT).argParser(tcpPort))
+    .addOption(dataDir)
+    .option('--scenarios <dir>', "the scenario files GET /api/scenarios lists (default: the repository's scenarios/)", REPO_SCENARIOS)
+    .addHelpText('after', `\nExamples:\n  amlsim serve\n  amlsim serve --port 0 --data-dir /tmp/lesson\n\n${EXIT_CODE_HELP}`)
+    .action(async (opts: { port: number; dataDir: string; scenarios: string }) => {
+      process.exitCode = await serveCommand(opts);
     });
   program
     .command('resume')

@@ -1,0 +1,4 @@
+export { DEFAULT_PORT, LOOPBACK, MAX_PAGE, startServer, type RunningServer, type ServerOptions } from './server';
+export { createLogTail, type LogTail, type LogTailListener } from './log-tail';
+export { sseMessage, type EventStreamOptions } from './event-stream';
+export { summarizeSessions, listScenarios, catalogDocument, type SessionSummary, type ScenarioSummary } from './log-summaries';

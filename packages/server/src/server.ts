@@ -1,0 +1,144 @@
+import Fastify, { type FastifyError, type FastifyReply } from 'fastify';
+import { errors, isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
+import { streamEvents, type EventStreamOptions } from './event-stream';
+import { catalogDocument, listScenarios, summarizeSessions } from './log-summaries';
+import { createLogTail } from './log-tail';
+
+/** The port `amlsim serve` listens on unless told otherwise (docs/server.md). */
+export const DEFAULT_PORT = 7350;
+/** The only address the server binds (docs/architecture.md "Network": only loopback). */
+export const LOOPBACK = '127.0.0.1';
+/** The most events one `GET /api/events` returns. */
+export const MAX_PAGE = 10_000;
+const DEFAULT_PAGE = 1_000;
+
+export type ServerOptions = {
+  /** The log to serve; the server reads it and never appends. */
+  store: EventStore;
+  /** Where the state is kept, reported by `GET /api/info`. */
+  dataDir: string;
+  /** The scenario files `GET /api/scenarios` lists (none when missing). */
+  scenariosDir?: string;
+  /** Default DEFAULT_PORT; 0 for any free port. */
+  port?: number;
+  /** Must be 127.0.0.1, the default: anything else is refused. */
+  host?: string;
+  /** How often the head of the log is checked for what another process appended (default 100 ms). */
+  pollIntervalMs?: number;
+  /** Told of a request that failed inside the server (a 500), whose detail is not sent to the client. */
+  onInternalError?: (error: unknown, route: string) => void;
+} & Partial<EventStreamOptions>;
+
+export type RunningServer = {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** Ends every open stream and stops listening; the store stays open (the caller's). */
+  close(): Promise<void>;
+};
+
+const ROUTES = ['GET /api/info', 'GET /api/events', 'GET /api/events/stream', 'GET /api/sessions', 'GET /api/catalog', 'GET /api/scenarios'];
+
+/** A log position from a query value or header: a whole number, 0 meaning "from the start". */
+function parsePosition(name: string, value: unknown): number {
+  if (value === undefined || value === '') return 0;
+  const text = Array.isArray(value) ? value.join(',') : String(value);
+  const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw errors.badRequest(`${name} '${text}' is not a log position; give a whole number >= 0 (0: from the start of the log)`, { [name]: text });
+  }
+  return n;
+}
+
+function parseLimit(value: unknown): number {
+  if (value === undefined || value === '') return DEFAULT_PAGE;
+  const text = Array.isArray(value) ? value.join(',') : String(value);
+  const n = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= MAX_PAGE)) throw errors.badRequest(`limit '${text}' is out of range; give a whole number from 1 to ${MAX_PAGE}`, { limit: text });
+  return n;
+}
+
+const sendError = (reply: FastifyReply, status: number, code: string, message: string) =>
+  reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message } });
+
+/**
+ * Serves a data dir's event log over HTTP on 127.0.0.1 (docs/server.md): pages of the log for
+ * time travel, a Server-Sent Events stream of it, its sessions, the event catalog and the
+ * scenario files. Read-only: nothing here appends to the log or runs a scenario.
+ *
+ * @throws SimError BadRequest when `host` is not 127.0.0.1 or `port` is not a port number.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const host = options.host ?? LOOPBACK;
+  if (host !== LOOPBACK) {
+    throw errors.badRequest(`the server listens on ${LOOPBACK} only (docs/architecture.md "Network"), not on '${host}'`, { host });
+  }
+  const port = options.port ?? DEFAULT_PORT;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw errors.badRequest(`port ${port} is not a TCP port; give 0 (any free port) to 65535`, { port });
+
+  const { store } = options;
+  const streamOptions: EventStreamOptions = {
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    maxQueuedEvents: options.maxQueuedEvents ?? 10_000,
+    retryMs: options.retryMs ?? 1_000,
+  };
+  const tail = createLogTail(store, { pollIntervalMs: options.pollIntervalMs ?? 100 });
+  // forceCloseConnections: open event streams never end by themselves, and close() must not wait for them.
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (isSimError(error)) return sendError(reply, error.status ?? 400, error.code, error.message);
+    if (typeof error.statusCode === 'number' && error.statusCode < 500) return sendError(reply, error.statusCode, error.code ?? 'BadRequest', error.message);
+    // No stack or internal detail goes over the wire.
+    options.onInternalError?.(error, `${request.method} ${request.url}`);
+    return sendError(reply, 500, 'Internal', 'the server failed to answer this request; see the terminal running amlsim serve');
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'NotFound', `no route ${request.method} ${request.url.split('?')[0]}; the server answers ${ROUTES.join(', ')}`),
+  );
+
+  app.get('/api/info', async () => ({ dataDir: options.dataDir, head: store.headPosition() }));
+
+  app.get<{ Querystring: Record<string, unknown> }>('/api/events', async (request) => {
+    const from = parsePosition('from', request.query.from);
+    const limit = parseLimit(request.query.limit);
+    const events: StoredEvent[] = [];
+    for (const event of store.readAll(from)) {
+      events.push(event);
+      if (events.length === limit) break;
+    }
+    const head = store.headPosition();
+    const last = events.at(-1)?.position ?? from;
+    return { events, head, next: last < head ? last : null };
+  });
+
+  app.get<{ Querystring: Record<string, unknown> }>('/api/events/stream', (request, reply) => {
+    // The browser's EventSource sends Last-Event-ID when it reconnects, and keeps the URL it
+    // began with: the header, when there is one, is where the client really stopped.
+    const header = request.headers['last-event-id'];
+    const after = header !== undefined ? parsePosition('Last-Event-ID', header) : parsePosition('from', request.query.from);
+    reply.hijack();
+    streamEvents(reply.raw, store, tail, after, streamOptions);
+  });
+
+  app.get('/api/sessions', async () => ({ sessions: summarizeSessions(store) }));
+  app.get('/api/catalog', async () => catalogDocument());
+  app.get('/api/scenarios', async () => ({ scenarios: options.scenariosDir ? listScenarios(options.scenariosDir) : [] }));
+
+  try {
+    await app.listen({ host: LOOPBACK, port });
+  } catch (err) {
+    tail.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  return {
+    url: `http://${LOOPBACK}:${bound}`,
+    port: bound,
+    close: async () => {
+      tail.close();
+      await app.close();
+    },
+  };
+}
