@@ -695,7 +695,7 @@ export const buildProgram = (): Command => {
     )
     .addOption(new Option('--port <n>', 'TCP port on 127.0.0.1; 0 for any free port').default(DEFAULT_PORT).argParser(tcpPort))
     .addOption(dataDir)
-    .option('--scenarios <dir>', "the scenario files GET /api/scenarios lists (default: the repository's scenarios/)", REPO_SCENARIOS)
+    .addOption(new Option('--scenarios <dir>', 'the scenario files GET /api/scenarios lists').default(REPO_SCENARIOS, "the repository's scenarios/"))
     .addHelpText('after', `\nExamples:\n  amlsim serve\n  amlsim serve --port 0 --data-dir /tmp/lesson\n\n${EXIT_CODE_HELP}`)
     .action(async (opts: { port: number; dataDir: string; scenarios: string }) => {
       process.exitCode = await serveCommand(opts);
