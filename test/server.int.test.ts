@@ -190,7 +190,7 @@ describe('amlsim serve: the server', () => {
     cleanups.push(() => stream.close());
     await stream.ready;
     stream.pause();
-    for (let i = 0; i < 40 && !stream.ended(); i++) {
+    for (let i = 0; i < 100 && !stream.ended(); i++) {
       appendN(store, 50, 10_000);
       await new Promise((r) => setTimeout(r, 5));
     }
