@@ -103,6 +103,13 @@ describe.each(['docker', 'process'] as const)('on the %s driver', (driver) => {
       const refused = events(store, 'RunCallRefused').at(-1);
       expect(refused?.data).toMatchObject({ runId, code: 'InvalidAuthenticationToken', reason: expect.stringContaining('revoked') });
       expect(events(store, 'MetricsWrittenBack').filter((e) => e.data.batch === 9)).toEqual([]);
+      // The end it reported while its token was alive, sent again (as when the platform went
+      // before answering), is answered as before and records nothing: only new acts are refused.
+      const ofRun = () => events(store).filter((e) => e.data.runId === runId).length;
+      const before = ofRun();
+      const again = await callControlPlane(socketOf(platform, store, runId), `/workspaces/ws1/runs/${runId}/complete`, runToken);
+      expect(again.status).toBe(200);
+      expect(ofRun()).toBe(before);
     } finally {
       expect((await platform.close()).leftovers).toEqual([]);
     }

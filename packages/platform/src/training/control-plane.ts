@@ -171,8 +171,17 @@ export class ControlPlane {
     try {
       if (!match || !workspace || !runId || !call) throw errors.notFound('control-plane route', `${req.method} ${req.url}`);
       // Deny first: an unauthorized caller gets nothing read of its body, let alone 64 MiB of it.
-      const caller = this.authorize(channel, token, workspace, runId);
+      const { caller, revoked } = this.authorize(channel, token, workspace, runId);
       const body = await readJson(req);
+      if (revoked) {
+        // The run's own token, on its own channel, revoked since: a call it made while alive and
+        // sends again (its answer was lost when the platform went; docs/control-plane.md "When
+        // the platform restarts") is answered as it was; anything new is refused.
+        const key = callKeyOfRequest(call, body);
+        if (!key || !this.taken(runId, key)) throw errors.invalidToken('the run token was revoked when the run ended');
+        reply(200, call === 'metrics' ? { ok: true, accepted: Array.isArray(body.rows) ? body.rows.length : 0 } : { ok: true });
+        return;
+      }
       reply(200, await this.serve(call, workspace, runId, body, caller));
     } catch (error) {
       const e: SimError = isSimError(error) ? error : errors.badRequest(error instanceof Error ? error.message : String(error));
@@ -186,10 +195,11 @@ export class ControlPlane {
    * be bound to this channel, be the run's current token (not one a later RunTokenIssued
    * replaced), and not be revoked; and the channel must (still) carry the run.
    */
-  private authorize(channel: Channel, token: string | undefined, workspace: string, runId: string): ControlPlaneCaller {
+  private authorize(channel: Channel, token: string | undefined, workspace: string, runId: string): { caller: ControlPlaneCaller; revoked: boolean } {
     const claims = this.tokens.verify(token, { workspace, runId, channel: channel.id });
     const { snapshot } = this.runs.load(runId);
-    if (snapshot.context.tokenRevoked) throw errors.invalidToken('the run token was revoked when the run ended');
+    // A revoked token acts no more: `handle` answers only a call it made while alive, sent again.
+    if (snapshot.context.tokenRevoked) return { caller: { channel: channel.id, tokenId: claims.jti }, revoked: true };
     // Only the run's current token acts: one a later RunTokenIssued replaced (a resumed session's
     // RunResumed, whose new token supersedes the one the dead simulator issued) is refused.
     if (snapshot.context.tokenId !== undefined && claims.jti !== snapshot.context.tokenId) {
@@ -204,7 +214,7 @@ export class ControlPlane {
         `this channel carries the calls of ${[...channel.runs].join(', ') || 'no run any more'}, not of run '${runId}' (one channel per run, S1.3)`,
       );
     }
-    return { channel: channel.id, tokenId: claims.jti };
+    return { caller: { channel: channel.id, tokenId: claims.jti }, revoked: false };
   }
 
   /**
@@ -272,7 +282,7 @@ export class ControlPlane {
         const status = body.status;
         if (status !== 'Preparing' && status !== 'Running' && status !== 'Finalizing') throw errors.badRequest(`status must be Preparing, Running or Finalizing, not ${JSON.stringify(status)}`);
         const step = typeof body.detail === 'string' ? body.detail : status;
-        const key = callKey.status(status, step);
+        const key = callKeyOfRequest(call, body)!;
         if (this.taken(runId, key)) return { ok: true };
         await this.take(runId, key, [...steps, { type: 'RunStatusReported', data: { ...ref, status, step } }], caller);
         return { ok: true };
@@ -286,7 +296,7 @@ export class ControlPlane {
         // Rows come from inside the container (a script can write the metrics file itself): check them.
         rows.forEach((row, i) => checkMetricRow(row, i));
         const batch = typeof body.batch === 'number' ? body.batch : 0;
-        const key = callKey.metrics(batch);
+        const key = callKeyOfRequest(call, body)!;
         if (this.taken(runId, key)) return { ok: true, accepted: rows.length };
         await this.take(runId, key, [{ type: 'MetricsWrittenBack', data: { ...ref, batch, count: rows.length, rows: rows as MetricRow[] } }], caller);
         return { ok: true, accepted: rows.length };
@@ -297,7 +307,7 @@ export class ControlPlane {
         const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
         const bytes = Buffer.from(body.content, 'base64');
         const path = body.path;
-        const key = callKey.output(path, bytes.length);
+        const key = callKeyOfRequest(call, body)!;
         if (this.taken(runId, key)) return { ok: true };
         // S4.1: outputs live in the workspace's blob storage, encrypted at rest.
         this.p.storage.putBlob(identity, ws.storageAccount!, ws.blobContainer!, `ExperimentRun/dcid.${runId}/outputs/${body.path}`, bytes);
@@ -339,6 +349,24 @@ const callKey = {
   output: (path: string, bytes: number) => `output ${bytes} ${path}` as CallKey,
   logs: 'logs' as CallKey,
   complete: 'complete' as CallKey,
+};
+
+/** The call a request is, by the same key its fact is recorded under (see `callKeyOf`); undefined for calls that record no such fact. */
+const callKeyOfRequest = (call: string, body: Record<string, unknown>): CallKey | undefined => {
+  switch (call) {
+    case 'status':
+      return callKey.status(String(body.status), typeof body.detail === 'string' ? body.detail : String(body.status));
+    case 'metrics':
+      return callKey.metrics(typeof body.batch === 'number' ? body.batch : 0);
+    case 'outputs':
+      return typeof body.path === 'string' && typeof body.content === 'string' ? callKey.output(body.path, Buffer.from(body.content, 'base64').length) : undefined;
+    case 'logs':
+      return callKey.logs;
+    case 'complete':
+      return callKey.complete;
+    default:
+      return undefined;
+  }
 };
 
 /** The call a run's fact was recorded by, if it is one a repeat of which must not record again. */
