@@ -8,7 +8,7 @@ import { openEventStore } from '@amlsim/store';
 import { type Platform, createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, sweepOrphans, type DataDirLock } from '@amlsim/platform';
 import { STREAMS } from '@amlsim/core';
 import { ScenarioInvalidError, continueScenario, parseScenario, runScenario, scenarioOfSession, type Scenario, type ScenarioResult } from '@amlsim/scenario';
-import { DEFAULT_PORT, startServer } from '@amlsim/server';
+import { DEFAULT_PORT, startServer, type ScenarioPlayerPort } from '@amlsim/server';
 import { formatEvent } from './timeline';
 import { replay } from './replay';
 import { EXPORT_FORMATS, eventsOfSession, isScenarioFile, playScenarioForExport, renderExport, sessionsOf, type ExportFormat } from './export';
@@ -517,6 +517,56 @@ const REPO_SCENARIOS = resolve(import.meta.dirname, '..', '..', '..', 'scenarios
  * the same data dir meanwhile, and the server's streams see what it appends (the server polls
  * the log's head, packages/server/src/log-tail.ts).
  */
+/**
+ * How `amlsim serve` plays a scenario (docs/server.md "Playing a scenario"): parsed as `amlsim
+ * run` parses it, played by `runScenario` on the server's own log and data dir, on the
+ * scenario's own driver (default process), holding the data dir's lock while it plays (an
+ * `amlsim run` on the same data dir meanwhile is refused, and the play fails with DataDirLocked
+ * while another simulator holds it).
+ */
+export const scenarioPlayer = (store: EventStore, dataDir: string, o: { allowPath?: string[]; dockerSocket?: string } = {}): ScenarioPlayerPort => ({
+  prepare: (text, file) => {
+    let scenario: Scenario;
+    try {
+      scenario = parseScenario(text, file, { allowPaths: o.allowPath ?? [] });
+    } catch (e) {
+      if (!(e instanceof ScenarioInvalidError)) throw e;
+      return { ok: false, issues: e.issues.map(({ file: f, line, col, message }) => ({ file: f, line, col, message })), text: e.message };
+    }
+    return {
+      ok: true,
+      name: scenario.name,
+      file: scenario.file,
+      steps: scenario.steps.map(({ index, line, verb }) => ({ index, line, verb })),
+      play: async ({ beforeStep, signal }) => {
+        const lock = lockDataDir(dataDir);
+        try {
+          const result = await runScenario(scenario, {
+            store,
+            dataDir,
+            driver: scenario.options.driver ?? 'process',
+            ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
+            ...(o.allowPath?.length ? { allowPaths: o.allowPath } : {}),
+            signal,
+            beforeStep: ({ index, line, verb }) => beforeStep({ index, line, verb }),
+          });
+          const redact = (t: string) => result.platform.context.secrets.redact(t);
+          return {
+            passed: result.passed,
+            session: result.session,
+            failures: [
+              ...result.failures.map((f) => ({ what: f.step ? `${f.what} at ${scenario.file}:${f.step.line}:${f.step.col}` : f.what, expected: f.expected, actual: redact(f.actual) })),
+              ...result.invariantViolations.map((v) => ({ what: `invariant ${v.invariant}`, expected: 'to hold', actual: redact(v.message) })),
+            ],
+          };
+        } finally {
+          lock.release();
+        }
+      },
+    };
+  },
+});
+
 const serveCommand = async (o: { port: number; dataDir: string; scenarios: string }): Promise<number> => {
   const dataDir = resolve(o.dataDir);
   // Opened (and made, when there is none yet) so that the server can be started before the first run.
@@ -529,6 +579,7 @@ const serveCommand = async (o: { port: number; dataDir: string; scenarios: strin
         dataDir,
         port: o.port,
         scenariosDir: resolve(o.scenarios),
+        player: scenarioPlayer(store, dataDir),
         onInternalError: (e, route) => err(pc.red(`amlsim serve: ${route} failed (a bug; please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)),
       });
     } catch (e) {
@@ -536,7 +587,7 @@ const serveCommand = async (o: { port: number; dataDir: string; scenarios: strin
       throw e;
     }
     out(`amlsim serve: ${server.url}`);
-    out(pc.dim(`serving the event log at ${join(dataDir, 'events.sqlite')} (read-only; an amlsim run on --data-dir ${o.dataDir} shows up live); Ctrl-C to stop`));
+    out(pc.dim(`serving the event log at ${join(dataDir, 'events.sqlite')} (an amlsim run on --data-dir ${o.dataDir} shows up live; POST /api/play plays a scenario here); Ctrl-C to stop`));
     const signal = await new Promise<'SIGINT' | 'SIGTERM'>((done) => {
       process.once('SIGINT', () => done('SIGINT'));
       process.once('SIGTERM', () => done('SIGTERM'));
@@ -691,7 +742,7 @@ export const buildProgram = (): Command => {
   program
     .command('serve')
     .description(
-      "serve the data dir's event log over HTTP on 127.0.0.1 until Ctrl-C: pages of the log, a live Server-Sent Events stream of it, its sessions, the event catalog and the scenario files (docs/server.md); read-only, so an amlsim run on the same data dir shows up live",
+      "serve the data dir's event log over HTTP on 127.0.0.1 until Ctrl-C: pages of the log, a live Server-Sent Events stream of it, its sessions, the event catalog and the scenario files, and a scenario player with a step mode (docs/server.md); an amlsim run on the same data dir shows up live",
     )
     .addOption(new Option('--port <n>', 'TCP port on 127.0.0.1; 0 for any free port').default(DEFAULT_PORT).argParser(tcpPort))
     .addOption(dataDir)

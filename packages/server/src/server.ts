@@ -3,6 +3,7 @@ import { errors, isSimError, type EventStore, type StoredEvent } from '@amlsim/c
 import { streamEvents, type EventStreamOptions } from './event-stream';
 import { catalogDocument, listScenarios, summarizeSessions } from './log-summaries';
 import { createLogTail } from './log-tail';
+import { createPlayer, ScenarioRejected, type PlayRequest, type ScenarioPlayerPort } from './player';
 
 /** The port `amlsim serve` listens on unless told otherwise (docs/server.md). */
 export const DEFAULT_PORT = 7350;
@@ -25,6 +26,12 @@ export type ServerOptions = {
   host?: string;
   /** How often the head of the log is checked for what another process appended (default 100 ms). */
   pollIntervalMs?: number;
+  /**
+   * Plays scenarios against this store (`POST /api/play` and the routes under it, docs/server.md
+   * "Playing a scenario"); without it the server only reads. Uploaded files are parsed as if they
+   * were in `scenariosDir` (their relative paths lead there).
+   */
+  player?: ScenarioPlayerPort;
   /** Told of a request that failed inside the server (a 500), whose detail is not sent to the client. */
   onInternalError?: (error: unknown, route: string) => void;
 } & Partial<EventStreamOptions>;
@@ -37,7 +44,8 @@ export type RunningServer = {
   close(): Promise<void>;
 };
 
-const ROUTES = ['GET /api/info', 'GET /api/events', 'GET /api/events/stream', 'GET /api/sessions', 'GET /api/catalog', 'GET /api/scenarios'];
+const READ_ROUTES = ['GET /api/info', 'GET /api/events', 'GET /api/events/stream', 'GET /api/sessions', 'GET /api/catalog', 'GET /api/scenarios'];
+const PLAY_ROUTES = ['GET /api/play', 'POST /api/play', 'POST /api/play/step', 'POST /api/play/pause', 'POST /api/play/resume', 'POST /api/play/reset'];
 
 /** A log position from a query value or header: a whole number, 0 meaning "from the start". */
 function parsePosition(name: string, value: unknown): number {
@@ -64,7 +72,8 @@ const sendError = (reply: FastifyReply, status: number, code: string, message: s
 /**
  * Serves a data dir's event log over HTTP on 127.0.0.1 (docs/server.md): pages of the log for
  * time travel, a Server-Sent Events stream of it, its sessions, the event catalog and the
- * scenario files. Read-only: nothing here appends to the log or runs a scenario.
+ * scenario files. Read-only unless given a `player`: then it plays one scenario at a time
+ * against the store, in run or step mode (./player.ts).
  *
  * @throws SimError BadRequest when `host` is not 127.0.0.1 or `port` is not a port number.
  */
@@ -86,7 +95,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // forceCloseConnections: open event streams never end by themselves, and close() must not wait for them.
   const app = Fastify({ logger: false, forceCloseConnections: true });
 
+  const ROUTES = options.player ? [...READ_ROUTES, ...PLAY_ROUTES] : READ_ROUTES;
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ScenarioRejected) {
+      return reply.code(400).type('application/json; charset=utf-8').send({ error: { code: error.code, message: error.message, issues: error.issues } });
+    }
     if (isSimError(error)) return sendError(reply, error.status ?? 400, error.code, error.message);
     if (typeof error.statusCode === 'number' && error.statusCode < 500) return sendError(reply, error.statusCode, error.code ?? 'BadRequest', error.message);
     // No stack or internal detail goes over the wire.
@@ -125,6 +138,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.get('/api/catalog', async () => catalogDocument());
   app.get('/api/scenarios', async () => ({ scenarios: options.scenariosDir ? listScenarios(options.scenariosDir) : [] }));
 
+  const player = options.player ? createPlayer(options.player, { ...(options.scenariosDir ? { scenariosDir: options.scenariosDir } : {}), uploadDir: options.scenariosDir ?? options.dataDir }) : undefined;
+  if (player) {
+    app.get('/api/play', async () => player.view());
+    app.post<{ Body: PlayRequest | null }>('/api/play', async (request) => player.play(request.body && typeof request.body === 'object' ? request.body : {}));
+    app.post('/api/play/step', async () => player.step());
+    app.post('/api/play/pause', async () => player.pause());
+    app.post('/api/play/resume', async () => player.resume());
+    app.post('/api/play/reset', async () => player.reset());
+  }
+
   try {
     await app.listen({ host: LOOPBACK, port });
   } catch (err) {
@@ -137,6 +160,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: `http://${LOOPBACK}:${bound}`,
     port: bound,
     close: async () => {
+      await player?.close();
       tail.close();
       await app.close();
     },

@@ -59,6 +59,12 @@ export type RunScenarioOptions = {
    * ends with `Interrupted` and no further step runs.
    */
   signal?: AbortSignal;
+  /**
+   * Awaited before each step is played (an instructor's step mode, `amlsim serve`'s player):
+   * the step does not start until it resolves. Checked for `signal` after it, so aborting while
+   * it waits plays no further step. A rejection ends the scenario as an error would.
+   */
+  beforeStep?: (step: Step) => Promise<void>;
 };
 
 /**
@@ -242,6 +248,10 @@ const play = async (
     }
     for (const step of scenario.steps.slice(start.from)) {
       if (options.signal?.aborted) break;
+      if (options.beforeStep) {
+        await options.beforeStep(step);
+        if (options.signal?.aborted) break;
+      }
       options.onStep?.(step);
       const before = sessionEvents.length;
       const started = Date.now();
