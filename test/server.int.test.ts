@@ -273,6 +273,34 @@ describe('amlsim serve: the server', () => {
     expect(scenarios.find((s) => s.file === 'workspace-creation.yaml')).toMatchObject({ name: 'Create a workspace', cites: expect.arrayContaining(['S8.1']) });
   });
 
+  it('answers only requests addressed to its own loopback name: a page reaching it through DNS rebinding is refused', async () => {
+    const tmp = tempDir('amlsim-server-');
+    const store = openSqliteEventStore({ file: join(tmp.dir, 'events.sqlite') });
+    const server = await startServer({ store, dataDir: tmp.dir, port: 0 });
+    const get = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(`${server.url}/api/info`, { headers: { host } }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const port = new URL(server.url).port;
+      expect((await get(`127.0.0.1:${port}`)).status).toBe(200);
+      expect((await get(`localhost:${port}`)).status).toBe(200);
+      const rebound = await get(`attacker.example:${port}`);
+      expect(rebound.status).toBe(403);
+      expect(JSON.parse(rebound.body)).toMatchObject({ error: { code: 'HostNotAllowed', message: expect.stringContaining("'attacker.example:") } });
+    } finally {
+      await server.close();
+      store.close();
+      tmp[Symbol.dispose]();
+    }
+  });
+
   it('refuses to listen anywhere but 127.0.0.1', async () => {
     const tmp = tempDir('amlsim-server-');
     const store = openSqliteEventStore({ file: join(tmp.dir, 'events.sqlite') });

@@ -110,6 +110,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sendError(reply, 404, 'NotFound', `no route ${request.method} ${request.url.split('?')[0]}; the server answers ${ROUTES.join(', ')}`),
   );
 
+  // Only loopback is bound, but a web page the user opens elsewhere could still reach it by DNS
+  // rebinding (its own host name made to resolve to 127.0.0.1, then same-origin requests —
+  // POST /api/play included). Such a request carries that host name: only the server's own
+  // loopback names are answered.
+  let bound = 0;
+  app.addHook('onRequest', async (request, reply) => {
+    const host = request.headers.host ?? '';
+    if (host !== `${LOOPBACK}:${bound}` && host !== `localhost:${bound}`) {
+      return sendError(reply, 403, 'HostNotAllowed', `requests must be addressed to ${LOOPBACK}:${bound} or localhost:${bound}, not '${host.slice(0, 200)}' (a page of another site reaching this server through DNS rebinding is refused)`);
+    }
+  });
+
   app.get('/api/info', async () => ({ dataDir: options.dataDir, head: store.headPosition() }));
 
   app.get<{ Querystring: Record<string, unknown> }>('/api/events', async (request) => {
@@ -155,7 +167,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err;
   }
   const address = app.server.address();
-  const bound = typeof address === 'object' && address ? address.port : port;
+  bound = typeof address === 'object' && address ? address.port : port;
   return {
     url: `http://${LOOPBACK}:${bound}`,
     port: bound,
