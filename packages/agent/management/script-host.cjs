@@ -1,6 +1,6 @@
 'use strict';
 /**
- * The thread the user's script runs in (management.mjs `startScriptHost`). It is started while
+ * The thread the user's script runs in (management.cjs `startScriptHost`). It is started while
  * the management code still talks to the platform and downloads the code, so the thread's own
  * start (a Node environment of its own, tens of milliseconds) overlaps that wait instead of
  * adding to the run. It waits for the one message that names the script, then runs it as

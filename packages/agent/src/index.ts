@@ -3,7 +3,7 @@
  * (S8.5): where it lives on this machine, and which files to put into an image or onto a
  * workspace file share.
  *
- * The in-container code itself (management/management.mjs, run/, scoring/) is plain
+ * The in-container code itself (management/management.cjs, run/, scoring/) is plain
  * JavaScript with no dependencies; this module only locates it.
  */
 import { existsSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 export const AGENT_DIR: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Absolute path of the management code: run it with `node MANAGEMENT_SCRIPT` (env per docs/control-plane.md). */
-export const MANAGEMENT_SCRIPT: string = path.join(AGENT_DIR, 'management', 'management.mjs');
+export const MANAGEMENT_SCRIPT: string = path.join(AGENT_DIR, 'management', 'management.cjs');
 
 /** Absolute path of the @amlsim/run module the management code copies into the work dir. */
 export const RUN_MODULE_DIR: string = path.join(AGENT_DIR, 'run');
@@ -23,7 +23,7 @@ export const RUN_MODULE_DIR: string = path.join(AGENT_DIR, 'run');
 export const AGENT_IMAGE_DIR = '/amlsim/agent';
 
 /** The management code's path in an image: the container's command is `node AGENT_IMAGE_MANAGEMENT_SCRIPT`. */
-export const AGENT_IMAGE_MANAGEMENT_SCRIPT = `${AGENT_IMAGE_DIR}/management/management.mjs`;
+export const AGENT_IMAGE_MANAGEMENT_SCRIPT = `${AGENT_IMAGE_DIR}/management/management.cjs`;
 
 /** The login agent of a simulated user-owned VM (S8.3 unmanaged compute): `node VM_LOGIN_AGENT`, env AMLSIM_VM_*. */
 export const VM_LOGIN_AGENT: string = path.join(AGENT_DIR, 'vm', 'login-agent.mjs');
@@ -51,7 +51,7 @@ export const AGENT_IMAGE_SCORING_CHECK_SCRIPT = `${AGENT_IMAGE_DIR}/scoring/chec
 
 /** The files of the agent, relative to AGENT_DIR, that must travel with it (runtime only). */
 const FILES = [
-  'management/management.mjs',
+  'management/management.cjs',
   'management/script-host.cjs',
   'run/package.json',
   'run/index.cjs',

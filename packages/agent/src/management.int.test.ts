@@ -1,6 +1,6 @@
 /**
  * The management code against a real control-plane server on a unix socket (docs/control-plane.md),
- * run as a real `node management.mjs` child process with a real training script.
+ * run as a real `node management.cjs` child process with a real training script.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

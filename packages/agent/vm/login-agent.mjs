@@ -51,7 +51,7 @@ const USERNAME = process.env.AMLSIM_VM_USER || 'azureuser';
 const PASSWORD_HASH = process.env.AMLSIM_VM_PASSWORD_HASH || '';
 const HOME = process.env.AMLSIM_VM_HOME || os.homedir();
 const AUTHORIZED_KEYS = path.join(HOME, '.ssh', 'authorized_keys');
-const MANAGEMENT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'management', 'management.mjs');
+const MANAGEMENT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'management', 'management.cjs');
 // Nothing the agent starts inherits the password hash.
 delete process.env.AMLSIM_VM_PASSWORD_HASH;
 

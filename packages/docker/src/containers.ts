@@ -164,7 +164,10 @@ class RunningContainer implements ContainerHandle {
   wait(): Promise<ContainerExit> {
     this.#exit ??= (async () => {
       const { StatusCode } = (await this.container.wait()) as { StatusCode: number };
-      // The wait answer has no OOM flag; the container's state does.
+      // The wait answer has no OOM flag; the container's state does. A container the kernel's
+      // OOM killer ended exits non-zero (137, SIGKILL), so one that exited 0 was not: it costs
+      // no further call to the engine, which a cluster of busy nodes would wait on.
+      if (StatusCode === 0) return { exitCode: 0, oomKilled: false };
       const info = await this.container.inspect();
       return { exitCode: StatusCode, oomKilled: info.State.OOMKilled === true };
     })();

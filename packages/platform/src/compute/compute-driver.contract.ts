@@ -12,17 +12,18 @@ import type { ComputeDriver } from './compute-driver';
  * with the env it was given, writes to the node's temporary disk, and exits with a code.
  */
 const FAKE_MANAGEMENT = `
-import { request } from 'node:http';
-import { writeFileSync, mkdirSync } from 'node:fs';
+const { request } = require('node:http');
+const { writeFileSync, mkdirSync } = require('node:fs');
 const socketPath = process.env.AZUREML_SERVICE_ENDPOINT.replace('unix://', '');
 mkdirSync(process.env.AMLSIM_WORK_DIR, { recursive: true });
 writeFileSync(process.env.AMLSIM_WORK_DIR + '/proof.txt', 'written on the temp disk');
-if (process.env.SLEEP_MS) await new Promise((r) => setTimeout(r, Number(process.env.SLEEP_MS)));
-const req = request({ socketPath, path: '/hello/' + process.env.AZUREML_RUN_ID, method: 'POST' }, (res) => {
-  res.resume();
-  res.on('end', () => process.exit(Number(process.env.EXIT_CODE ?? 0)));
-});
-req.end(JSON.stringify({ token: process.env.AZUREML_RUN_TOKEN }));
+setTimeout(() => {
+  const req = request({ socketPath, path: '/hello/' + process.env.AZUREML_RUN_ID, method: 'POST' }, (res) => {
+    res.resume();
+    res.on('end', () => process.exit(Number(process.env.EXIT_CODE ?? 0)));
+  });
+  req.end(JSON.stringify({ token: process.env.AZUREML_RUN_TOKEN }));
+}, Number(process.env.SLEEP_MS ?? 0));
 `;
 
 export const describeComputeDriverContract = (name: string, create: () => Promise<ComputeDriver>): void => {
@@ -38,7 +39,7 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
       root = mkdtempSync(join(tmpdir(), 'amlsim-contract-'));
       chmodSync(root, 0o755);
       mkdirSync(join(root, 'agent', 'management'), { recursive: true, mode: 0o755 });
-      writeFileSync(join(root, 'agent', 'management', 'management.mjs'), FAKE_MANAGEMENT, { mode: 0o644 });
+      writeFileSync(join(root, 'agent', 'management', 'management.cjs'), FAKE_MANAGEMENT, { mode: 0o644 });
       mkdirSync(join(root, 'control'), { mode: 0o777 });
       chmodSync(join(root, 'control'), 0o777);
       server = createServer((req, res) => {

@@ -133,7 +133,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
       // every first start.
       const spec = {
         image: launch.image,
-        cmd: ['/usr/bin/node', `${AGENT_MOUNT}/management/management.mjs`],
+        cmd: ['/usr/bin/node', `${AGENT_MOUNT}/management/management.cjs`],
         env: {
           ...launch.env,
           AZUREML_SERVICE_ENDPOINT: `unix://${CONTROL_MOUNT}/${launch.socketName}`,

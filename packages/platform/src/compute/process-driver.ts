@@ -23,7 +23,7 @@ export const createProcessDriver = (root: string): ComputeDriver => {
   const byEffect = new Map<string, RunningCompute>();
   const startProcess = async (launch: RunLaunch): Promise<RunningCompute> => {
     // It dies with the simulator, even a SIGKILLed one (a crashed simulator leaves no run going).
-    const [command, args] = dieWithParent(process.execPath, [join(launch.agentDir, 'management', 'management.mjs')]);
+    const [command, args] = dieWithParent(process.execPath, [join(launch.agentDir, 'management', 'management.cjs')]);
     const child = spawn(command, args, {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -18,13 +18,15 @@
  * the node binary and busybox. The run module is found at ../run relative to this file.
  */
 
-import { spawn } from 'node:child_process';
-import { Worker } from 'node:worker_threads';
-import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+'use strict';
+// CommonJS, not an ES module: Node 20 starts its ES module loader for an .mjs entry point, and
+// that costs ~20 ms of CPU per run container (bench/training-bench.ts measures what a run costs).
+const { spawn } = require('node:child_process');
+const { Worker } = require('node:worker_threads');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_HEARTBEAT_MS = 2_000;
@@ -44,7 +46,7 @@ const METRICS_BATCH_SIZE = 250;
 /** How long to wait for the script's pipes to close once it exited (a grandchild may hold them). */
 const PIPE_DRAIN_MS = 2_000;
 
-const RUN_MODULE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'run');
+const RUN_MODULE_DIR = path.join(__dirname, '..', 'run');
 
 /** A failure with a code, reported to the platform as `<code>: <message>`. */
 class ManagementError extends Error {
@@ -435,7 +437,7 @@ function runScript({ client, workDir, scriptPath, args, env, heartbeatMs }) {
 }
 
 /** The thread that will run the script (script-host.cjs), beside this file. */
-const SCRIPT_HOST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'script-host.cjs');
+const SCRIPT_HOST = path.join(__dirname, 'script-host.cjs');
 
 /**
  * Starts the thread the script will run in — the way SDK v1's control script runs the user's
@@ -655,4 +657,4 @@ async function main() {
   }
 }
 
-await main();
+void main();
