@@ -1,4 +1,5 @@
 import { SimError } from './sim-error';
+import type { AuthorizationEvaluation } from '../rbac/authorize';
 
 /**
  * The error catalog: every SimError the simulator raises is built here, so codes and
@@ -35,11 +36,11 @@ export const errors = {
     ),
 
   // ---- S2 authorization -------------------------------------------------------------------
-  authorizationFailed: (principal: string, action: string, scope: string, why: string) =>
+  authorizationFailed: (principal: string, action: string, scope: string, why: string, evaluation?: AuthorizationEvaluation) =>
     new SimError(
       'AuthorizationFailed',
       `The client '${principal}' does not have authorization to perform action '${action}' over scope '${scope}': ${why}.`,
-      { status: 403, details: { principal, action, scope, why } },
+      { status: 403, details: { principal, action, scope, why, ...(evaluation ? { evaluation } : {}) } },
     ),
   managedIdentityAccessDenied: (workspace: string, resource: string, operation: string) =>
     new SimError(

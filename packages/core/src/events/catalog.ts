@@ -1,4 +1,5 @@
 import type { StoredEvent } from './envelope';
+import type { AuthorizationEvaluation } from '../rbac/authorize';
 
 /**
  * Every event type the simulator writes, with the service lane it happens in (for the
@@ -104,7 +105,7 @@ export type EventDataMap = {
   RoleAssigned: { assignmentId: string; principal: string; principalId: string; role: string; scope: string };
   RoleAssignmentRemoved: { assignmentId: string; principal: string; principalId: string; role: string; scope: string; reason: string };
   AuthorizationViolationRecorded: { principal: string; action: string; scope: string; why: string; mode: 'soft' };
-  CommandRejected: { command: string; code: string; reason: string; principal?: string; scope?: string; action?: string };
+  CommandRejected: { command: string; code: string; reason: string; principal?: string; scope?: string; action?: string; evaluation?: AuthorizationEvaluation };
   SupportApplicationCreated: { subscription: string; region: string; application: string; principalId: string };
   // ---- Resource provider: workspace lifecycle (S8.1, S2.5, S4.1, S6.1) ----------------------
   WorkspaceCreationRequested: WorkspaceRef & {

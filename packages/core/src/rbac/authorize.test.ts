@@ -31,7 +31,7 @@ describe('authorize', () => {
 
   it('says when the principal has no assignment at or above the scope', () => {
     const d = authorize([{ principalId: 'p', role: 'Owner', scope: ws2 }], roles, 'p', 'x/write', ws1);
-    expect(d).toEqual({ allowed: false, why: expect.stringContaining('no role assignment') });
+    expect(d).toEqual({ allowed: false, why: expect.stringContaining('no role assignment'), evaluation: expect.objectContaining({ outcome: 'noAssignment' }) });
   });
 
   it('names the NotAction that excludes an action', () => {
@@ -42,7 +42,7 @@ describe('authorize', () => {
 
   it('allows through an assignment above the scope', () => {
     const d = authorize([{ principalId: 'p', role: 'Reader', scope: '/subscriptions/sub-1' }], roles, 'p', 'Microsoft.MachineLearningServices/workspaces/read', ws1);
-    expect(d).toEqual({ allowed: true, via: { role: 'Reader', scope: '/subscriptions/sub-1' } });
+    expect(d).toEqual({ allowed: true, via: { role: 'Reader', scope: '/subscriptions/sub-1' }, evaluation: expect.objectContaining({ outcome: 'granted', decidedBy: 0 }) });
   });
 });
 

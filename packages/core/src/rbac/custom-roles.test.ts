@@ -92,10 +92,11 @@ describe('authorize explains itself (S2.1)', () => {
       `${P}/write`,
       ws,
     );
-    expect(decision).toEqual({ allowed: false, why: `no assigned role grants the action (holds: Gone at '${ws}', Reader at '${ws}')` });
+    expect(decision).toEqual({ allowed: false, why: `no assigned role grants the action (holds: Gone at '${ws}', Reader at '${ws}')`, evaluation: expect.any(Object) });
     expect(authorize([{ principalId: 'bob', role: 'Owner', scope: ws }], roles, 'alice', `${P}/read`, ws)).toEqual({
       allowed: false,
       why: 'the principal has no role assignment at this scope or above it',
+      evaluation: { action: `${P}/read`, scope: ws, considered: [], outcome: 'noAssignment' },
     });
   });
 
@@ -104,11 +105,40 @@ describe('authorize explains itself (S2.1)', () => {
     expect(excluded).toEqual({
       allowed: false,
       why: `role 'Runner' at '${ws}' excludes it by NotAction '${P}/delete'; role 'Runner' at '${resourceGroupScope('sub-1', 'rg1')}' excludes it by NotAction '${P}/delete'`,
+      evaluation: expect.any(Object),
     });
     expect(authorize([{ principalId: 'alice', role: 'Runner', scope: ws }, { principalId: 'alice', role: 'Owner', scope: ws }], roles, 'alice', `${P}/delete`, ws)).toEqual({
       allowed: true,
       via: { role: 'Owner', scope: ws },
+      evaluation: expect.any(Object),
     });
+  });
+
+  it('records what it weighed: every assignment of the principal, whether it applies, grants or is excluded, and which decided', () => {
+    const rg = resourceGroupScope('sub-1', 'rg1');
+    const other = resourceGroupScope('sub-1', 'rg2');
+    const assignments = [
+      { principalId: 'alice', role: 'Reader', scope: other },
+      { principalId: 'bob', role: 'Owner', scope: ws },
+      { principalId: 'alice', role: 'Reader', scope: ws },
+      { principalId: 'alice', role: 'Runner', scope: rg },
+    ];
+    const refused = authorize(assignments, roles, 'alice', `${P}/delete`, ws);
+    expect(refused.evaluation).toEqual({
+      action: `${P}/delete`,
+      scope: ws,
+      considered: [
+        { role: 'Reader', scope: other, applies: false, grants: false },
+        { role: 'Reader', scope: ws, applies: true, grants: false },
+        { role: 'Runner', scope: rg, applies: true, grants: true, excludedBy: `${P}/delete` },
+      ],
+      decidedBy: 2,
+      outcome: 'excludedByNotAction',
+    });
+    const granted = authorize(assignments, roles, 'alice', `${P}/read`, ws);
+    expect(granted.evaluation).toMatchObject({ outcome: 'granted', decidedBy: 1 });
+    expect(authorize(assignments, roles, 'alice', 'Microsoft.Storage/storageAccounts/write', ws).evaluation).toMatchObject({ outcome: 'notGranted' });
+    expect(authorize(assignments, roles, 'alice', 'Microsoft.Storage/storageAccounts/write', ws).evaluation?.decidedBy).toBeUndefined();
   });
 });
 

@@ -3,6 +3,7 @@ import {
   actions,
   errors,
   type AuthorizationDecision,
+  type AuthorizationEvaluation,
   type EventDataMap,
   type EventMeta,
   type EventStore,
@@ -16,6 +17,9 @@ import {
   isSimError,
 } from '@amlsim/core';
 import type { SimClock } from './clock';
+
+const isEvaluation = (value: unknown): value is AuthorizationEvaluation =>
+  typeof value === 'object' && value !== null && Array.isArray((value as AuthorizationEvaluation).considered);
 
 export type EventToAppend = { [K in EventType]: { type: K; data: EventDataMap[K] } }[EventType];
 
@@ -253,7 +257,7 @@ export class CommandBus {
       ]);
       return;
     }
-    throw errors.authorizationFailed(who.principal, action, scope, decision.why);
+    throw errors.authorizationFailed(who.principal, action, scope, decision.why, decision.evaluation);
   }
 
   /** A context for facts no command caused directly (a scoring request seen by App Insights). */
@@ -285,6 +289,9 @@ export class CommandBus {
               ...(ctx.principal ? { principal: ctx.principal } : {}),
               ...(typeof details.scope === 'string' ? { scope: details.scope } : {}),
               ...(typeof details.action === 'string' ? { action: details.action } : {}),
+              // The RBAC evaluation behind an AuthorizationFailed: which assignments were weighed
+              // and what decided (the dashboard explains a refused call with it).
+              ...(isEvaluation(details.evaluation) ? { evaluation: details.evaluation } : {}),
             },
           },
         ]);
