@@ -510,13 +510,9 @@ const tcpPort = (value: string): number => {
 
 /** The repository's own scenario files, which `amlsim serve` lists unless given --scenarios. */
 const REPO_SCENARIOS = resolve(import.meta.dirname, '..', '..', '..', 'scenarios');
+/** The dashboard `amlsim serve` shows at `/`, as `pnpm build` (scripts/setup.sh) leaves it. */
+const WEB_ROOT = resolve(import.meta.dirname, '..', '..', 'web', 'dist');
 
-/**
- * `amlsim serve`: the data dir's log over HTTP on 127.0.0.1 (docs/server.md) until SIGINT or
- * SIGTERM. A reader, like `events` and `replay`: it takes no lock, so an `amlsim run` may write
- * the same data dir meanwhile, and the server's streams see what it appends (the server polls
- * the log's head, packages/server/src/log-tail.ts).
- */
 /**
  * How `amlsim serve` plays a scenario (docs/server.md "Playing a scenario"): parsed as `amlsim
  * run` parses it, played by `runScenario` on the server's own log and data dir, on the
@@ -567,6 +563,12 @@ export const scenarioPlayer = (store: EventStore, dataDir: string, o: { allowPat
   },
 });
 
+/**
+ * `amlsim serve`: the data dir's log over HTTP on 127.0.0.1 (docs/server.md) until SIGINT or
+ * SIGTERM. A reader, like `events` and `replay`: it takes no lock, so an `amlsim run` may write
+ * the same data dir meanwhile, and the server's streams see what it appends (the server polls
+ * the log's head, packages/server/src/log-tail.ts).
+ */
 const serveCommand = async (o: { port: number; dataDir: string; scenarios: string }): Promise<number> => {
   const dataDir = resolve(o.dataDir);
   // Opened (and made, when there is none yet) so that the server can be started before the first run.
@@ -580,6 +582,7 @@ const serveCommand = async (o: { port: number; dataDir: string; scenarios: strin
         port: o.port,
         scenariosDir: resolve(o.scenarios),
         player: scenarioPlayer(store, dataDir),
+        webRoot: WEB_ROOT,
         onInternalError: (e, route) => err(pc.red(`amlsim serve: ${route} failed (a bug; please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)),
       });
     } catch (e) {

@@ -33,3 +33,4 @@ export * from './projections/app-insights';
 export * from './webservice/webservice.machine';
 export * from './projections/webservices';
 export * from './projections/sequence';
+export * from './requirements/catalog';

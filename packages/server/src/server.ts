@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyReply } from 'fastify';
 import { errors, isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { streamEvents, type EventStreamOptions } from './event-stream';
@@ -32,6 +35,11 @@ export type ServerOptions = {
    * were in `scenariosDir` (their relative paths lead there).
    */
   player?: ScenarioPlayerPort;
+  /**
+   * The built dashboard (packages/web, `pnpm build`): served at `/`. Without it, `/` answers a
+   * page that says how to build it; the API works either way.
+   */
+  webRoot?: string;
   /** Told of a request that failed inside the server (a 500), whose detail is not sent to the client. */
   onInternalError?: (error: unknown, route: string) => void;
 } & Partial<EventStreamOptions>;
@@ -121,6 +129,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return sendError(reply, 403, 'HostNotAllowed', `requests must be addressed to ${LOOPBACK}:${bound} or localhost:${bound}, not '${host.slice(0, 200)}' (a page of another site reaching this server through DNS rebinding is refused)`);
     }
   });
+
+  // The dashboard: a page that loads nothing from anywhere else. Its scripts, styles and data
+  // come from this server only (the CSP says so to the browser, too); hashed assets are cached.
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Content-Security-Policy', "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+  });
+  if (options.webRoot && existsSync(join(options.webRoot, 'index.html'))) {
+    await app.register(fastifyStatic, {
+      root: options.webRoot,
+      prefix: '/',
+      index: 'index.html',
+      wildcard: false,
+      setHeaders: (res, path) => res.header('Cache-Control', path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache'),
+    });
+  } else {
+    app.get('/', async (_request, reply) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .send('<!doctype html><title>amlsim</title><p>The dashboard is not built. Run <code>bash scripts/setup.sh</code> (or <code>pnpm build</code>) and reload; the API under <code>/api/</code> works meanwhile (docs/server.md).</p>'),
+    );
+  }
 
   app.get('/api/info', async () => ({ dataDir: options.dataDir, head: store.headPosition() }));
 

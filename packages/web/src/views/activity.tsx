@@ -1,0 +1,6 @@
+import type { ViewProps } from '../app';
+
+/** Placeholder: being built. */
+export function ActivityView(_props: ViewProps) {
+  return <p class="muted">Not built yet.</p>;
+}

@@ -1,0 +1,160 @@
+import { EVENT_CATALOG, LANES, PARTY_NAMES, isKnownEventType, sequenceArrows, type Lane, type SequenceArrow, type StoredEvent } from '@amlsim/core';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import type { ViewProps } from '../app';
+
+/**
+ * The sequence diagram: one lane per party, one arrow per event from the party that acted to the
+ * party it acted on — the catalog's `from` and `to` (packages/core/src/events/catalog.ts), drawn
+ * by the same `sequenceArrows` that `amlsim export` renders, so the page, the timeline and the
+ * exports agree. Refused calls are red and crossed; a click on an arrow explains it.
+ *
+ * Rows are virtual: only those in view are in the DOM, so a session of 100,000 events scrolls
+ * as lightly as one of 100. While the view follows the live log it stays at the newest arrow.
+ */
+const ROW = 30;
+const HEAD = 44;
+const OVERSCAN = 12;
+
+/** Arrows of a session's events, extended as the session grows (never recomputed). */
+const cache = new WeakMap<readonly StoredEvent[], { done: number; arrows: SequenceArrow[] }>();
+const arrowsOf = (events: readonly StoredEvent[]): SequenceArrow[] => {
+  let entry = cache.get(events);
+  if (!entry) {
+    entry = { done: 0, arrows: [] };
+    cache.set(events, entry);
+  }
+  if (entry.done < events.length) {
+    for (const a of sequenceArrows(events.slice(entry.done))) entry.arrows.push(a);
+    entry.done = events.length;
+  }
+  return entry.arrows;
+};
+
+/** How many arrows are of events at or before `position` (arrows are in log order). */
+const shownUpTo = (arrows: readonly SequenceArrow[], position: number): number => {
+  let lo = 0;
+  let hi = arrows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (arrows[mid]!.position <= position) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+};
+
+/** The parties drawn: every lane but the simulator's own, which only bookkeeping would use. */
+const DRAWN_LANES: readonly Lane[] = LANES.filter((l) => l !== 'Platform');
+
+export function SequenceView({ moment, selected, select }: ViewProps) {
+  const arrows = arrowsOf(moment.events);
+  const shown = shownUpTo(arrows, moment.position);
+  const scroller = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(1000);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(600);
+  const stick = useRef(true);
+  const previousShown = useRef(shown);
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => {
+      setWidth(el.clientWidth);
+      setHeight(el.clientHeight);
+    });
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+
+  // Follow the newest arrow shown (live, or the slider's point), unless the user scrolled up.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el && stick.current) {
+      el.scrollTop = el.scrollHeight;
+      setScrollTop(el.scrollTop);
+    }
+  }, [shown, height]);
+  useEffect(() => {
+    previousShown.current = shown;
+  }, [shown]);
+
+  const laneWidth = width / DRAWN_LANES.length;
+  const x = (lane: Lane) => (Math.max(0, DRAWN_LANES.indexOf(lane)) + 0.5) * laneWidth;
+  const first = Math.max(0, Math.floor(scrollTop / ROW) - OVERSCAN);
+  const last = Math.min(shown, Math.ceil((scrollTop + height) / ROW) + OVERSCAN);
+  const fresh = moment.live ? previousShown.current : shown;
+  const selectedPosition = selected?.position;
+
+  const rows = [];
+  for (let i = first; i < last; i++) {
+    const a = arrows[i]!;
+    const y = i * ROW + ROW / 2;
+    const x1 = x(a.from);
+    const x2 = x(a.to);
+    const self = a.from === a.to;
+    const left = Math.min(x1, x2);
+    const label = `${a.caller ? `${a.caller}: ` : ''}${a.type}`;
+    const cites = isKnownEventType(a.type) ? EVENT_CATALOG[a.type as keyof typeof EVENT_CATALOG].cites : [];
+    rows.push(
+      <g
+        key={a.position}
+        class={`arrow kind-${a.kind}${i >= fresh ? ' fresh' : ''}${a.position === selectedPosition ? ' selected' : ''}`}
+        data-position={a.position}
+        data-type={a.type}
+        data-from={a.from}
+        data-to={a.to}
+        data-kind={a.kind}
+        data-cites={cites.join(' ')}
+        onClick={() => select({ position: a.position })}
+      >
+        <rect class="hit" x={0} y={i * ROW} width={width} height={ROW} />
+        {self ? (
+          <path class="line" d={`M ${x1} ${y - 7} h 22 v 14 h -20`} marker-end={`url(#head-${a.kind})`} />
+        ) : (
+          <line class="line" x1={x1} y1={y} x2={x2 + (x2 > x1 ? -4 : 4)} y2={y} marker-end={`url(#head-${a.kind})`} />
+        )}
+        {a.kind === 'refused' && <text class="cross" x={x2 + (x2 > x1 ? -14 : 14)} y={y + 5} text-anchor="middle">✗</text>}
+        <text class="label" x={self ? x1 + 28 : left + 8} y={y - 4}>
+          {label}
+          <tspan class="detail"> {a.detail}</tspan>
+        </text>
+      </g>,
+    );
+  }
+
+  return (
+    <div class="sequence">
+      <div class="lane-heads" style={{ height: `${HEAD}px` }}>
+        {DRAWN_LANES.map((lane) => (
+          <div class="lane-head" key={lane} data-lane={lane} style={{ width: `${laneWidth}px` }} title={PARTY_NAMES[lane]}>
+            {PARTY_NAMES[lane]}
+          </div>
+        ))}
+      </div>
+      <div
+        class="sequence-scroll"
+        ref={scroller}
+        data-testid="sequence"
+        onScroll={(e) => {
+          const el = e.currentTarget as HTMLDivElement;
+          setScrollTop(el.scrollTop);
+          stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW;
+        }}
+      >
+        <svg class="sequence-svg" width={width} height={Math.max(shown * ROW, height)} role="img" aria-label={`${shown} arrows`}>
+          <defs>
+            {(['call', 'refused', 'failed'] as const).map((kind) => (
+              <marker id={`head-${kind}`} key={kind} viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse">
+                <path d="M 0 0 L 10 5 L 0 10 z" class={`head kind-${kind}`} />
+              </marker>
+            ))}
+          </defs>
+          {DRAWN_LANES.map((lane) => (
+            <line class="lifeline" key={lane} x1={x(lane)} x2={x(lane)} y1={0} y2={Math.max(shown * ROW, height)} />
+          ))}
+          {rows}
+        </svg>
+      </div>
+    </div>
+  );
+}
