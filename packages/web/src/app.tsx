@@ -71,7 +71,9 @@ export function App({ log }: { log: LogClient }) {
 
   const ActiveTab = TABS.find((t) => t.id === tab)!.View;
   return (
-    <div class="app">
+    // data-position / data-head: what the views show and how far the page's copy of the log
+    // reaches; tests and the browser benchmark wait on them (never on timers).
+    <div class="app" data-session={moment?.session ?? ''} data-position={moment?.position ?? 0} data-count={moment?.count ?? 0} data-head={log.head}>
       <header class="top">
         <h1>
           amlsim <span class="subtitle">who talks to whom</span>
