@@ -9,11 +9,13 @@ log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages: Docker engine (compute targets), busybox-static (image rootfs),
-#     docker-registry (the workspace container registry) ---------------------------------
+#     docker-registry (the workspace container registry), chromium (the dashboard's
+#     end-to-end tests and browser benchmark drive it headless) -------------------------
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || missing+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} (apt)"
   as_root apt-get update -qq
@@ -40,4 +42,7 @@ log "pnpm install --frozen-lockfile"
 pnpm install --frozen-lockfile
 # A failed native build can leave pnpm saying "up to date" without the .node file.
 node -e "require('./packages/store/node_modules/better-sqlite3')" 2>/dev/null || pnpm rebuild better-sqlite3
+# --- the dashboard amlsim serve shows (packages/web -> packages/web/dist) ------------------
+log "building the dashboard (pnpm build)"
+pnpm build >/dev/null
 log "ready"
