@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import type { EventStore, StoredEvent } from '@amlsim/core';
 import { openSqliteEventStore } from '@amlsim/store';
 import { startServer, type PlayerView, type RunningServer } from '@amlsim/server';
 import { scenarioPlayer } from '@amlsim/cli';
-import { SCENARIO_DIR, tempDir } from './helpers';
+import { REPO, SCENARIO_DIR, privateLeaseHome, tempDir } from './helpers';
 
 /**
  * `amlsim serve`'s scenario player (docs/server.md "Playing a scenario") over real HTTP on
@@ -139,5 +140,60 @@ describe('amlsim serve: the scenario player', () => {
     expect(second.body.error).toMatchObject({ code: 'Conflict' });
     expect(second.body.error.message).toContain('Multi-factor authentication is enforced');
     await call(server, 'POST', '/api/play/reset');
+  });
+
+  it('a play first ends what a killed simulator left in the data dir, as amlsim run does: its run fails PlatformRestarted and its session is recovered before the play begins', async () => {
+    const tmp = tempDir('amlsim-play-crashed-');
+    const dataDir = tmp.dir;
+    const script = join(REPO, 'test', `.play-crashed-child-${process.pid}.mts`);
+    writeFileSync(
+      script,
+      `import { createPlatform } from '@amlsim/platform';
+import { openEventStore } from '@amlsim/store';
+const store = openEventStore('sqlite', ${JSON.stringify(dataDir)});
+const platform = await createPlatform({ store, dataDir: ${JSON.stringify(dataDir)}, driver: 'process',
+  tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } } });
+const token = await platform.directory.signIn('alice', { mfa: false });
+await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+await platform.ml.createCompute(token, { workspace: 'ws1', name: 'cpu', type: 'AmlCompute', maxNodes: 1 });
+const { runId } = await platform.ml.submitRun(token, { workspace: 'ws1', experiment: 'exp', compute: 'cpu', source: ${JSON.stringify(join(SCENARIO_DIR, 'code', 'sleepy'))}, script: 'train.js', args: ['60000'] });
+await platform.runs.waitFor(runId, 60_000, 'Running');
+console.log('RUNNING ' + runId + ' ' + platform.session);
+setInterval(() => {}, 1000);
+`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: privateLeaseHome(dataDir) } });
+    let killed: { runId: string; session: string };
+    try {
+      killed = await new Promise((resolve, reject) => {
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (c) => {
+          out += c;
+          const m = /RUNNING (\S+) (\S+)/.exec(out);
+          if (m) resolve({ runId: m[1]!, session: m[2]! });
+        });
+        child.stderr.on('data', (c) => (err += c));
+        child.on('exit', (code) => reject(new Error(`the simulator exited (${code}) before its run was Running: ${err}`)));
+      });
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+      rmSync(script, { force: true });
+    }
+    const store = openSqliteEventStore({ file: join(dataDir, 'events.sqlite') });
+    const server = await startServer({ store, dataDir, port: 0, scenariosDir: SCENARIO_DIR, player: scenarioPlayer(store, dataDir) });
+    open.push({ server, store, tmp });
+    expect((await call(server, 'POST', '/api/play', { scenario: 'mfa.yaml', mode: 'run' })).status).toBe(200);
+    const end = await until(server, ['finished', 'failed'], 60_000);
+    expect(end.passed).toBe(true);
+    const all = [...store.readAll(0)];
+    const recovered = all.filter((e) => e.type === 'SessionRecovered');
+    expect(recovered.map((e) => e.data.session)).toEqual([killed.session]);
+    const failed = all.find((e) => e.type === 'RunFailed' && e.data.runId === killed.runId);
+    expect(String(failed?.data.reason)).toContain('PlatformRestarted');
+    // Ended before the play's own session began.
+    const started = all.find((e) => e.type === 'ScenarioStarted' && e.meta.session !== killed.session)!;
+    expect(recovered[0]!.position).toBeLessThan(started.position);
   });
 });

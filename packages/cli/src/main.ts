@@ -231,11 +231,7 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
   }
   let code: number = EXIT.ok;
   try {
-    // Holding the data dir, every earlier session in it has stopped: end what one left unfinished.
-    if (o.store === 'sqlite') {
-      await goOnWithStoppedSessions(store, dataDir, { ...o, colour: o.colour });
-      reportRecovered(recoverAbandonedSessions(store, { by: 'amlsim run', ids: nanoIds(), now: Date.now }), o.json);
-    }
+    if (o.store === 'sqlite') await endStoppedSessions(store, dataDir, 'amlsim run', { ...o, colour: o.colour });
     for (const scenario of scenarios) {
       if (signals.signal.aborted) break;
       let redact = (s: string) => s;
@@ -274,6 +270,16 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
   }
   const signal = signals.received();
   return signal ? SIGNAL_EXIT[signal] : code;
+};
+
+/**
+ * What every command that writes a data dir does first, once it holds the data dir (so every
+ * earlier session in it has stopped): go on with what a stopped simulator left running, then end
+ * what is left unfinished with facts (docs/architecture.md "Crash recovery").
+ */
+const endStoppedSessions = async (store: EventStore, dataDir: string, by: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean; allowPath?: string[] }): Promise<void> => {
+  await goOnWithStoppedSessions(store, dataDir, o);
+  reportRecovered(recoverAbandonedSessions(store, { by, ids: nanoIds(), now: Date.now }), o.json);
 };
 
 /**
@@ -537,6 +543,9 @@ export const scenarioPlayer = (store: EventStore, dataDir: string, o: { allowPat
       play: async ({ beforeStep, signal }) => {
         const lock = lockDataDir(dataDir);
         try {
+          // As `amlsim run` does: a session a killed simulator left in this data dir is gone on
+          // with or ended before this play's session begins.
+          await endStoppedSessions(store, dataDir, 'amlsim serve', { ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}), ...(o.allowPath ? { allowPath: o.allowPath } : {}) });
           const result = await runScenario(scenario, {
             store,
             dataDir,
