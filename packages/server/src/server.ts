@@ -141,7 +141,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       root: options.webRoot,
       prefix: '/',
       index: 'index.html',
-      wildcard: false,
+      // Files are looked up when asked for, not listed once at start: a page rebuilt while the
+      // server runs (new hashed asset names) is served as it is now.
+      wildcard: true,
       setHeaders: (res, path) => res.header('Cache-Control', path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache'),
     });
   } else {

@@ -2,10 +2,11 @@ import type { StoredEvent } from '@amlsim/core';
 import { useEffect, useMemo, useReducer, useState } from 'preact/hooks';
 import type { LogClient } from './log';
 import { SessionEvents, WorldFolder, type Moment } from './timeline';
-import { PlayerBar } from './views/player';
+import { PlayerBar, StepCard, type PlayerView } from './views/player';
 import { TimeSlider } from './views/slider';
 import { SequenceView } from './views/sequence';
 import { DetailPanel } from './views/detail';
+import { NowCaption } from './views/now';
 import { Statecharts } from './views/statecharts';
 import { TokensView } from './views/tokens';
 import { RunsView } from './views/runs';
@@ -43,6 +44,7 @@ export function App({ log }: { log: LogClient }) {
   const [selected, select] = useState<Selection>(undefined);
   const [tab, setTab] = useState<TabId>('statecharts');
   const [presenter, setPresenter] = useState(false);
+  const [player, setPlayer] = useState<PlayerView | undefined>(undefined);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -78,7 +80,7 @@ export function App({ log }: { log: LogClient }) {
         <h1>
           amlsim <span class="subtitle">who talks to whom</span>
         </h1>
-        <PlayerBar presenter={presenter} />
+        <PlayerBar presenter={presenter} onView={(view) => setPlayer(view)} />
         <div class="top-right">
           <label class="session-pick">
             session{' '}
@@ -115,6 +117,14 @@ export function App({ log }: { log: LogClient }) {
               <SequenceView moment={moment} selected={selected} select={select} />
             </section>
             <section class="pane side-pane">
+              {presenter && (
+                <div class="presenter-panel" data-testid="presenter-panel">
+                  {player?.nextStep && (player.state === 'paused' || player.state === 'running') && (
+                    <StepCard step={player.nextStep} running={player.state === 'running'} presenter />
+                  )}
+                  <NowCaption moment={moment} />
+                </div>
+              )}
               {selected ? (
                 <DetailPanel moment={moment} selected={selected} select={select} />
               ) : (

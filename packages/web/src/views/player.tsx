@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, getJson, postJson } from '../log';
-import { Cites } from './cites';
+import { Cites, RequirementTexts, citedIn } from './cites';
 
 /**
  * The instructor's controls (docs/server.md "Playing a scenario"): pick a scenario of the served
@@ -9,8 +9,8 @@ import { Cites } from './cites';
  * this bar shows only the player's own state, the next step's YAML, and a rejected file's
  * `file:line:col` problems exactly as the CLI prints them.
  */
-type ScenarioEntry = { file: string; name?: string; cites?: string[]; error?: string };
-type PlayerView = {
+export type ScenarioEntry = { file: string; name?: string; cites?: string[]; error?: string };
+export type PlayerView = {
   state: 'idle' | 'running' | 'paused' | 'finished' | 'failed';
   scenario: { name: string; file: string } | null;
   mode?: 'run' | 'step';
@@ -22,7 +22,7 @@ type Issue = { file: string; line: number; col: number; message: string };
 
 const POLL_MS = 250;
 
-export function PlayerBar({ presenter }: { presenter: boolean }) {
+export function PlayerBar({ presenter, onView }: { presenter: boolean; onView?: (view: PlayerView | undefined, scenario: ScenarioEntry | undefined) => void }) {
   const [scenarios, setScenarios] = useState<ScenarioEntry[]>([]);
   const [choice, setChoice] = useState('');
   const [upload, setUpload] = useState<{ name: string; yaml: string } | undefined>(undefined);
@@ -74,10 +74,12 @@ export function PlayerBar({ presenter }: { presenter: boolean }) {
   const play = (mode: 'run' | 'step') =>
     act(() => postJson<PlayerView>('/api/play', upload ? { yaml: upload.yaml, name: upload.name, mode } : { scenario: choice, mode }));
 
+  const chosenEntry = scenarios.find((s) => s.file === choice);
+  useEffect(() => onView?.(view, upload ? undefined : chosenEntry), [view, chosenEntry, upload]);
+
   if (!available) return <div class="player muted">This server only reads the log (no scenario player).</div>;
   const state = view?.state ?? 'idle';
   const playing = state === 'running' || state === 'paused';
-  const chosen = scenarios.find((s) => s.file === choice);
   return (
     <div class="player" data-state={state}>
       <select
@@ -134,15 +136,8 @@ export function PlayerBar({ presenter }: { presenter: boolean }) {
       <span class={`player-state state-${state}`} data-testid="player-state">
         {describe(view)}
       </span>
-      {chosen?.cites && chosen.cites.length > 0 && !presenter && <Cites ids={chosen.cites} />}
-      {view?.nextStep && (state === 'paused' || presenter) && (
-        <div class="next-step" data-testid="next-step">
-          <div class="next-step-title">
-            next: step {view.nextStep.index + 1}, <code>{view.nextStep.verb}</code> (line {view.nextStep.line})
-          </div>
-          <pre>{view.nextStep.yaml}</pre>
-        </div>
-      )}
+      {chosenEntry?.cites && chosenEntry.cites.length > 0 && !presenter && <Cites ids={chosenEntry.cites} />}
+      {view?.nextStep && state === 'paused' && !presenter && <StepCard step={view.nextStep} running={false} />}
       {problem && (
         <div class="banner error" role="alert" data-testid="play-problem">
           <div>{problem.message}</div>
@@ -165,6 +160,22 @@ export function PlayerBar({ presenter }: { presenter: boolean }) {
           ))}
         </div>
       )}
+    </div>
+  );
+}
+
+/**
+ * The step about to be played (paused) or being played (running): its place in the file, its
+ * YAML, and in presenter mode the requirements it names itself (a `cites:` or a comment).
+ */
+export function StepCard({ step, running, presenter }: { step: NonNullable<PlayerView['nextStep']>; running: boolean; presenter?: boolean }) {
+  return (
+    <div class="next-step" data-testid="next-step">
+      <div class="next-step-title">
+        {running ? 'now' : 'next'}: step {step.index + 1}, <code>{step.verb}</code> (line {step.line})
+      </div>
+      <pre>{step.yaml}</pre>
+      {presenter && <RequirementTexts ids={citedIn(step.yaml)} />}
     </div>
   );
 }

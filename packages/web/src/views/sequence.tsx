@@ -11,8 +11,9 @@ import type { ViewProps } from '../app';
  * Rows are virtual: only those in view are in the DOM, so a session of 100,000 events scrolls
  * as lightly as one of 100. While the view follows the live log it stays at the newest arrow.
  */
-const ROW = 30;
-const HEAD = 44;
+/** Row and header heights: presenter mode's larger type needs taller rows. */
+const rowHeight = () => (document.body.classList.contains('presenter') ? 46 : 30);
+const headHeight = () => (document.body.classList.contains('presenter') ? 64 : 44);
 const OVERSCAN = 12;
 
 /** Arrows of a session's events, extended as the session grows (never recomputed). */
@@ -46,6 +47,8 @@ const shownUpTo = (arrows: readonly SequenceArrow[], position: number): number =
 const DRAWN_LANES: readonly Lane[] = LANES.filter((l) => l !== 'Platform');
 
 export function SequenceView({ moment, selected, select }: ViewProps) {
+  const ROW = rowHeight();
+  const HEAD = headHeight();
   const arrows = arrowsOf(moment.events);
   const shown = shownUpTo(arrows, moment.position);
   const scroller = useRef<HTMLDivElement>(null);
@@ -85,6 +88,10 @@ export function SequenceView({ moment, selected, select }: ViewProps) {
   const fresh = moment.live ? previousShown.current : shown;
   const selectedPosition = selected?.position;
 
+  // A label that would run past the right edge is moved left to end inside the diagram (an
+  // estimate of its width from its length: measuring each label would cost a layout per row).
+  const charPx = ROW > 30 ? 11.5 : 7.4;
+  const labelX = (start: number, chars: number) => Math.max(4, Math.min(start, width - 8 - chars * charPx));
   const rows = [];
   for (let i = first; i < last; i++) {
     const a = arrows[i]!;
@@ -114,7 +121,7 @@ export function SequenceView({ moment, selected, select }: ViewProps) {
           <line class="line" x1={x1} y1={y} x2={x2 + (x2 > x1 ? -4 : 4)} y2={y} marker-end={`url(#head-${a.kind})`} />
         )}
         {a.kind === 'refused' && <text class="cross" x={x2 + (x2 > x1 ? -14 : 14)} y={y + 5} text-anchor="middle">✗</text>}
-        <text class="label" x={self ? x1 + 28 : left + 8} y={y - 4}>
+        <text class="label" x={labelX(self ? x1 + 28 : left + 8, label.length + a.detail.length + 1)} y={y - 4}>
           {label}
           <tspan class="detail"> {a.detail}</tspan>
         </text>
