@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { request, type IncomingMessage } from 'node:http';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventStore, NewEvent, StoredEvent } from '@amlsim/core';
@@ -92,13 +93,45 @@ describe('amlsim serve: the server', () => {
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
-  const serve = async (options: { pollIntervalMs?: number; maxQueuedEvents?: number; heartbeatMs?: number } = {}) => {
+  const serve = async (options: { pollIntervalMs?: number; maxQueuedEvents?: number; heartbeatMs?: number; webRoot?: string } = {}) => {
     const tmp = tempDir('amlsim-server-');
     const store = openSqliteEventStore({ file: join(tmp.dir, 'events.sqlite') });
     const server = await startServer({ store, dataDir: tmp.dir, port: 0, scenariosDir: SCENARIO_DIR, ...options });
     cleanups.push(() => tmp[Symbol.dispose](), () => store.close(), () => server.close());
     return { store, server, dir: tmp.dir };
   };
+
+  it('serves the dashboard at / from its web root, looking files up when asked (a rebuilt page is served as it is now), under a CSP that allows nothing from elsewhere', async () => {
+    using web = tempDir('amlsim-web-');
+    writeFileSync(join(web.dir, 'index.html'), '<!doctype html><div id="app"></div><script type="module" src="/assets/a.js"></script>');
+    const { server } = await serve({ webRoot: web.dir });
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('<div id="app">');
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    // Written after the server started, as a rebuild does: found all the same, cached for good.
+    mkdirSync(join(web.dir, 'assets'));
+    writeFileSync(join(web.dir, 'assets', 'b-123.js'), 'export {};');
+    const asset = await fetch(`${server.url}/assets/b-123.js`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toContain('immutable');
+    // The API is not shadowed by the page's files, and an unknown path is the API's 404.
+    expect((await fetch(`${server.url}/api/info`)).status).toBe(200);
+    const missing = await fetch(`${server.url}/assets/none.js`);
+    expect(missing.status).toBe(404);
+  });
+
+  it('without a built dashboard, / says how to build it and the API still answers', async () => {
+    const { server } = await serve({ webRoot: join(REPO, 'no-such-dir') });
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('bash scripts/setup.sh');
+    expect((await fetch(`${server.url}/api/info`)).status).toBe(200);
+  });
 
   it('streams the log in order, each event with its log position as id, then the live ones', async () => {
     const { store, server } = await serve({ heartbeatMs: 50 });
