@@ -260,6 +260,19 @@ describe('amlsim serve: the server', () => {
     expect(sessions[0]).toMatchObject({ firstPosition: 1, lastPosition: head, closed: true, recovered: false, scenario: { file: expect.stringContaining('mfa.yaml') } });
   }, 120_000);
 
+  it('GET /api/sessions follows the log as it grows: asked again, it counts what was appended since, in every session', async () => {
+    const { store, server } = await serve();
+    const sessions = async () => ((await (await fetch(`${server.url}/api/sessions`)).json()) as { sessions: Array<{ id: string; events: number; lastPosition: number }> }).sessions;
+    appendN(store, 3);
+    expect(await sessions()).toEqual([expect.objectContaining({ id: 's_test', events: 3, lastPosition: 3 })]);
+    store.appendMany([{ stream: 'tenant-u', expectedVersion: 'any', events: [{ ...ev('ClockAdvanced', { byMs: 1, to: 'x' }), meta: { ...meta, session: 's_other' } }] }]);
+    appendN(store, 2);
+    expect(await sessions()).toEqual([
+      expect.objectContaining({ id: 's_test', events: 5, lastPosition: 6 }),
+      expect.objectContaining({ id: 's_other', events: 1, lastPosition: 4 }),
+    ]);
+  });
+
   it('pages the log with GET /api/events and says where the next page starts', async () => {
     const { store, server } = await serve();
     appendN(store, 5);

@@ -17,22 +17,33 @@ export type SessionSummary = {
   recovered: boolean;
 };
 
-/** The sessions of the log in the order they began. One pass over the log. */
-export function summarizeSessions(store: EventStore): SessionSummary[] {
-  const saved = new Set(store.loadCheckpoints().map((c) => c.name.replace(/^session:/, '')));
-  const sessions = new Map<string, SessionSummary>();
-  for (const event of store.readAll()) {
-    const id = event.meta.session;
-    let s = sessions.get(id);
-    if (!s) sessions.set(id, (s = { id, firstPosition: event.position, lastPosition: event.position, events: 0, closed: false, recovered: false }));
-    s.lastPosition = event.position;
-    s.events++;
-    if (event.type === 'ScenarioStarted' && !s.scenario) s.scenario = { name: String(event.data.scenario), file: String(event.data.file) };
-    // Recovery appends under the recovered session's name (packages/platform/src/runtime/recovery.ts).
-    if (event.type === 'SessionRecovered') s.recovered = true;
+/**
+ * The sessions of the log in the order they began, kept up to date as the log grows: each call
+ * reads only the events appended since the last one, so `GET /api/sessions` on a log of a
+ * million events costs what the new events cost, not a pass over the whole log per request.
+ */
+export class SessionSummaries {
+  private readonly sessions = new Map<string, SessionSummary>();
+  private position = 0;
+
+  constructor(private readonly store: EventStore) {}
+
+  list(): SessionSummary[] {
+    for (const event of this.store.readAll(this.position)) {
+      const id = event.meta.session;
+      let s = this.sessions.get(id);
+      if (!s) this.sessions.set(id, (s = { id, firstPosition: event.position, lastPosition: event.position, events: 0, closed: false, recovered: false }));
+      s.lastPosition = event.position;
+      s.events++;
+      if (event.type === 'ScenarioStarted' && !s.scenario) s.scenario = { name: String(event.data.scenario), file: String(event.data.file) };
+      // Recovery appends under the recovered session's name (packages/platform/src/runtime/recovery.ts).
+      if (event.type === 'SessionRecovered') s.recovered = true;
+      this.position = event.position;
+    }
+    // A session's state is saved as it closes, outside the log: asked for each time.
+    const saved = new Set(this.store.loadCheckpoints().map((c) => c.name.replace(/^session:/, '')));
+    return [...this.sessions.values()].map((s) => ({ ...s, closed: saved.has(s.id) }));
   }
-  for (const s of sessions.values()) s.closed = saved.has(s.id);
-  return [...sessions.values()];
 }
 
 /** The event catalog (packages/core/src/events/catalog.ts) as `GET /api/catalog` serves it: enough for a page to draw each event's arrow. */

@@ -4,7 +4,7 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyReply } from 'fastify';
 import { errors, isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { streamEvents, type EventStreamOptions } from './event-stream';
-import { catalogDocument, listScenarios, summarizeSessions } from './log-summaries';
+import { SessionSummaries, catalogDocument, listScenarios } from './log-summaries';
 import { createLogTail } from './log-tail';
 import { createPlayer, ScenarioRejected, type PlayRequest, type ScenarioPlayerPort } from './player';
 
@@ -178,7 +178,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     streamEvents(reply.raw, store, tail, after, streamOptions);
   });
 
-  app.get('/api/sessions', async () => ({ sessions: summarizeSessions(store) }));
+  const sessions = new SessionSummaries(store);
+  app.get('/api/sessions', async () => ({ sessions: sessions.list() }));
   app.get('/api/catalog', async () => catalogDocument());
   app.get('/api/scenarios', async () => ({ scenarios: options.scenariosDir ? listScenarios(options.scenariosDir) : [] }));
 
