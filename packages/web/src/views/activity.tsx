@@ -36,14 +36,29 @@ export function ActivityView({ moment, select }: ViewProps) {
               </span>
             </button>
           ) : (
-            <button type="button" class="activity-row gap" key={i} data-gap="S7.2" data-gap-type={r.type} onClick={() => select({ position: r.position })} title={`${r.type} at log position ${r.position}`}>
+            // A div, not a button: it holds a requirement link, and a link may not sit inside a button.
+            <div
+              role="button"
+              tabIndex={0}
+              class="activity-row gap"
+              key={i}
+              data-gap="S7.2"
+              data-gap-type={r.type}
+              onClick={(e) => {
+                if (!(e.target instanceof HTMLAnchorElement)) select({ position: r.position });
+              }}
+              onKeyDown={(e) => {
+                if (e.key === 'Enter' || e.key === ' ') select({ position: r.position });
+              }}
+              title={`${r.type} at log position ${r.position}`}
+            >
               <span class="when">{r.at.slice(11, 23)}</span>
               <span class="op">Not in the activity log: {r.what}</span>
               <span class="status">gap</span>
               <span class="who">
                 by {r.initiator} in {r.scope} · S7.2: starting a run and registering a model are not logged there <Cites ids={['S7.2']} />
               </span>
-            </button>
+            </div>
           ),
         )}
       </div>
