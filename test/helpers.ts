@@ -202,3 +202,23 @@ export const sessionLeftovers = (home: string, session: string): string[] => {
     ...readdirSync(home).filter((f) => f.startsWith(`amlsim-${session}`)).map((f) => `temp ${f}`),
   ];
 };
+
+/**
+ * A simulator's source that gets a run Running (the process or docker driver, a sleepy script)
+ * on `dataDir`, prints `RUNNING <runId> <session>` and waits to be killed: what the crash and
+ * recovery tests kill with SIGKILL mid-run.
+ */
+export const simulatorMidRun = (dataDir: string, driver: string) => `
+import { createPlatform } from '@amlsim/platform';
+import { openEventStore } from '@amlsim/store';
+const store = openEventStore('sqlite', ${JSON.stringify(dataDir)});
+const platform = await createPlatform({ store, dataDir: ${JSON.stringify(dataDir)}, driver: ${JSON.stringify(driver)},
+  tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } } });
+const token = await platform.directory.signIn('alice', { mfa: false });
+await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
+await platform.ml.createCompute(token, { workspace: 'ws1', name: 'cpu', type: 'AmlCompute', maxNodes: 1 });
+const { runId } = await platform.ml.submitRun(token, { workspace: 'ws1', experiment: 'exp', compute: 'cpu', source: ${JSON.stringify(join(SCENARIO_DIR, 'code', 'sleepy'))}, script: 'train.js', args: ['60000'] });
+await platform.runs.waitFor(runId, 60_000, 'Running');
+console.log('RUNNING ' + runId + ' ' + platform.session);
+setInterval(() => {}, 1000);
+`;

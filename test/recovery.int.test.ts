@@ -7,7 +7,7 @@ import { foldRun, runStatusOf, STREAMS, type StoredEvent } from '@amlsim/core';
 import { nanoIds, recoverAbandonedSessions } from '@amlsim/platform';
 import { checkInvariants } from '@amlsim/scenario';
 import { openEventStore } from '@amlsim/store';
-import { REPO, SCENARIO_DIR, tempDir, isRunning, amlsim, amlsimWith, privateLeaseHome } from './helpers';
+import { REPO, SCENARIO_DIR, tempDir, isRunning, amlsim, amlsimWith, privateLeaseHome, simulatorMidRun } from './helpers';
 
 /**
  * A simulator killed with SIGKILL mid-run leaves a log whose run, node and channel say they
@@ -15,20 +15,6 @@ import { REPO, SCENARIO_DIR, tempDir, isRunning, amlsim, amlsimWith, privateLeas
  * PlatformRestarted, token revoked, node released and deprovisioned, channel closed, one
  * SessionRecovered) and the log satisfies every invariant again.
  */
-const SIMULATOR = (dataDir: string, driver: string) => `
-import { createPlatform } from '@amlsim/platform';
-import { openEventStore } from '@amlsim/store';
-const store = openEventStore('sqlite', ${JSON.stringify(dataDir)});
-const platform = await createPlatform({ store, dataDir: ${JSON.stringify(dataDir)}, driver: ${JSON.stringify(driver)},
-  tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } } });
-const token = await platform.directory.signIn('alice', { mfa: false });
-await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
-await platform.ml.createCompute(token, { workspace: 'ws1', name: 'cpu', type: 'AmlCompute', maxNodes: 1 });
-const { runId } = await platform.ml.submitRun(token, { workspace: 'ws1', experiment: 'exp', compute: 'cpu', source: ${JSON.stringify(join(SCENARIO_DIR, 'code', 'sleepy'))}, script: 'train.js', args: ['60000'] });
-await platform.runs.waitFor(runId, 60_000, 'Running');
-console.log('RUNNING ' + runId + ' ' + platform.session);
-setInterval(() => {}, 1000);
-`;
 
 
 describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driver) => {
@@ -37,7 +23,7 @@ describe.each(['process', 'docker'])('recovery after SIGKILL (driver %s)', (driv
     let killed: string | undefined;
     const dataDir = join(tmp.dir, 'data');
     const script = join(REPO, 'test', `.recovery-child-${process.pid}-${driver}.mts`);
-    writeFileSync(script, SIMULATOR(dataDir, driver));
+    writeFileSync(script, simulatorMidRun(dataDir, driver));
     // Its own lease home: the killed session is swept by this test's resume, not first by another test's simulator.
     const home = privateLeaseHome(tmp.dir);
     const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: home } });
@@ -114,7 +100,7 @@ describe('amlsim resume', () => {
     using tmp = tempDir();
     const dataDir = join(tmp.dir, 'data');
     const script = join(REPO, 'test', `.recovery-child-${process.pid}-cli.mts`);
-    writeFileSync(script, SIMULATOR(dataDir, 'process'));
+    writeFileSync(script, simulatorMidRun(dataDir, 'process'));
     const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const session = await new Promise<string>((resolve, reject) => {

@@ -7,7 +7,7 @@ import type { EventStore, StoredEvent } from '@amlsim/core';
 import { openSqliteEventStore } from '@amlsim/store';
 import { startServer, type PlayerView, type RunningServer } from '@amlsim/server';
 import { scenarioPlayer } from '@amlsim/cli';
-import { REPO, SCENARIO_DIR, privateLeaseHome, tempDir } from './helpers';
+import { REPO, SCENARIO_DIR, privateLeaseHome, simulatorMidRun, tempDir } from './helpers';
 
 /**
  * `amlsim serve`'s scenario player (docs/server.md "Playing a scenario") over real HTTP on
@@ -146,22 +146,7 @@ describe('amlsim serve: the scenario player', () => {
     const tmp = tempDir('amlsim-play-crashed-');
     const dataDir = tmp.dir;
     const script = join(REPO, 'test', `.play-crashed-child-${process.pid}.mts`);
-    writeFileSync(
-      script,
-      `import { createPlatform } from '@amlsim/platform';
-import { openEventStore } from '@amlsim/store';
-const store = openEventStore('sqlite', ${JSON.stringify(dataDir)});
-const platform = await createPlatform({ store, dataDir: ${JSON.stringify(dataDir)}, driver: 'process',
-  tenant: { mfa: 'optional', principals: { alice: { kind: 'user' } }, subscriptions: { 'sub-1': { owners: ['alice'] } } } });
-const token = await platform.directory.signIn('alice', { mfa: false });
-await platform.arm.createWorkspace(token, { name: 'ws1', resourceGroup: 'rg1', region: 'eastus' });
-await platform.ml.createCompute(token, { workspace: 'ws1', name: 'cpu', type: 'AmlCompute', maxNodes: 1 });
-const { runId } = await platform.ml.submitRun(token, { workspace: 'ws1', experiment: 'exp', compute: 'cpu', source: ${JSON.stringify(join(SCENARIO_DIR, 'code', 'sleepy'))}, script: 'train.js', args: ['60000'] });
-await platform.runs.waitFor(runId, 60_000, 'Running');
-console.log('RUNNING ' + runId + ' ' + platform.session);
-setInterval(() => {}, 1000);
-`,
-    );
+    writeFileSync(script, simulatorMidRun(dataDir, 'process'));
     const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: privateLeaseHome(dataDir) } });
     let killed: { runId: string; session: string };
     try {
