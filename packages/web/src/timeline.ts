@@ -73,3 +73,15 @@ export type Moment = {
   world: WorldState;
   live: boolean;
 };
+
+/** How many of `items` (in log order) are at or before `position`: a binary search. */
+export const countUpTo = (items: readonly { position: number }[], position: number): number => {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (items[mid]!.position <= position) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+};

@@ -1,5 +1,6 @@
-import { BUILT_IN_ROLES, EVENT_CATALOG, PARTY_NAMES, arrowOf, isKnownEventType, type AuthorizationEvaluation, type RoleDefinition, type StoredEvent } from '@amlsim/core';
+import { BUILT_IN_ROLES, EVENT_CATALOG, PARTY_NAMES, REFUSALS, arrowOf, isKnownEventType, type AuthorizationEvaluation, type RoleDefinition, type StoredEvent } from '@amlsim/core';
 import type { ViewProps } from '../app';
+import { countUpTo } from '../timeline';
 import { Cites } from './cites';
 
 /**
@@ -53,20 +54,12 @@ export function DetailPanel({ moment, selected, select }: ViewProps) {
   );
 }
 
-const REFUSED = new Set(['CommandRejected', 'RunCallRefused', 'SignInFailed', 'VmLoginRefused', 'AuthorizationViolationRecorded']);
-const isRefusal = (e: StoredEvent) => REFUSED.has(e.type);
+/** Refused calls (the diagram's red arrows), and a call soft-mode RBAC let through but would have refused. */
+const isRefusal = (e: StoredEvent) => REFUSALS.has(e.type) || e.type === 'AuthorizationViolationRecorded';
 
 const findEvent = (events: readonly StoredEvent[], position: number): StoredEvent | undefined => {
-  let lo = 0;
-  let hi = events.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const p = events[mid]!.position;
-    if (p === position) return events[mid];
-    if (p < position) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return undefined;
+  const e = events[countUpTo(events, position) - 1];
+  return e?.position === position ? e : undefined;
 };
 
 const roleOf = (moment: ViewProps['moment'], name: string): RoleDefinition | undefined =>

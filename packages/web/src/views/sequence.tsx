@@ -1,6 +1,7 @@
 import { EVENT_CATALOG, LANES, PARTY_NAMES, isKnownEventType, sequenceArrows, type Lane, type SequenceArrow, type StoredEvent } from '@amlsim/core';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ViewProps } from '../app';
+import { countUpTo } from '../timeline';
 
 /**
  * The sequence diagram: one lane per party, one arrow per event from the party that acted to the
@@ -31,18 +32,6 @@ const arrowsOf = (events: readonly StoredEvent[]): SequenceArrow[] => {
   return entry.arrows;
 };
 
-/** How many arrows are of events at or before `position` (arrows are in log order). */
-const shownUpTo = (arrows: readonly SequenceArrow[], position: number): number => {
-  let lo = 0;
-  let hi = arrows.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (arrows[mid]!.position <= position) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-};
-
 /** The parties drawn: every lane but the simulator's own, which only bookkeeping would use. */
 const DRAWN_LANES: readonly Lane[] = LANES.filter((l) => l !== 'Platform');
 
@@ -50,7 +39,7 @@ export function SequenceView({ moment, selected, select }: ViewProps) {
   const ROW = rowHeight();
   const HEAD = headHeight();
   const arrows = arrowsOf(moment.events);
-  const shown = shownUpTo(arrows, moment.position);
+  const shown = countUpTo(arrows, moment.position);
   const scroller = useRef<HTMLDivElement>(null);
   const [width, setWidth] = useState(1000);
   const [scrollTop, setScrollTop] = useState(0);
