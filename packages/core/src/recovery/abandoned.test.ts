@@ -67,6 +67,31 @@ describe('ending an abandoned session (packages/core/src/recovery/abandoned.ts)'
     expect(decideSessionRecovery(l.events, 's1', REASON).facts).toEqual([]);
   });
 
+  it("a run whose cancel was asked for before the crash ends Canceled, with the cancel's reason and the crash's", () => {
+    const l = log();
+    runningRun(l);
+    l.add(STREAMS.run('r1'), 'RunCancelRequested', { ...run('r1'), by: 'alice', reason: 'wrong data' });
+    const r = decideSessionRecovery(l.events, 's1', REASON);
+    expect(r.facts.filter((f) => f.stream === 'run-r1').map((f) => f.type)).toEqual(['RunCanceled', 'RunTokenRevoked', 'NodeReleased', 'RunChannelClosed']);
+    expect(r.facts[0]!.data).toMatchObject({ runId: 'r1', reason: `wrong data; ${REASON}` });
+    l.apply(r.facts);
+    const folded = foldRun(l.events.filter((e) => e.stream === 'run-r1'))!;
+    expect(runStatusOf(folded.snapshot)).toBe('Canceled');
+    expect(decideSessionRecovery(l.events, 's1', REASON).facts).toEqual([]);
+  });
+
+  it('a run whose script had ended and been written back, while its end was being recorded, ends as it had decided', () => {
+    const l = log();
+    runningRun(l);
+    l.add(STREAMS.run('r1'), 'RunScriptEnded', { ...run('r1'), exitCode: 0 });
+    const before = foldRun(l.events.filter((e) => e.stream === 'run-r1'))!;
+    expect(before.snapshot.value).toBe('finishing');
+    const r = decideSessionRecovery(l.events, 's1', REASON);
+    expect(r.facts[0]!.type).toBe('RunCompleted');
+    l.apply(r.facts);
+    expect(runStatusOf(foldRun(l.events.filter((e) => e.stream === 'run-r1'))!.snapshot)).toBe('Completed');
+  });
+
   it('leaves other sessions and finished work alone', () => {
     const l = log();
     runningRun(l, 'r2', 's2'); // another session's run: not this recovery's business

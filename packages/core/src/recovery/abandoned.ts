@@ -48,7 +48,8 @@ const runSettled = (list: readonly StoredEvent[]): boolean => {
  * events alone (pure; docs/security.md and README "Crash recovery"), the facts that end each
  * unfinished aggregate the way its statechart allows, with `reason`:
  *
- * - a run not yet ended: `RunFailed`; its token revoked (the signing key died with the
+ * - a run not yet ended: `RunFailed` (`RunCanceled` if a cancel had been asked for, and the end
+ *   it had decided if it was finishing); its token revoked (the signing key died with the
  *   simulator, so it could not verify anyway), its node released, its channel closed;
  * - a node provisioned and never deprovisioned: `NodeDeprovisioned` (one mid-provisioning:
  *   `NodeProvisioningFailed` first);
@@ -92,7 +93,17 @@ export function decideSessionRecovery(events: readonly StoredEvent[], session: s
         const run = folded.snapshot.context;
         const ref = { runId: run.runId, workspaceId: run.workspaceId, workspace: run.workspace };
         const before = out.facts.length;
-        if (!isTerminalStatus(runStatusOf(folded.snapshot))) push(stream, 'RunFailed', { ...ref, reason });
+        const status = runStatusOf(folded.snapshot);
+        if (!isTerminalStatus(status)) {
+          // What the run had already decided stands: a cancel asked for before the crash ends it
+          // Canceled (the user asked; the crash only stopped it being carried out), and one whose
+          // script had ended and been written back while its end was being recorded ends as
+          // that (finishing, outcome decided). Anything else could not finish: Failed.
+          const decided = status === 'CancelRequested' ? 'Canceled' : folded.snapshot.value === 'finishing' ? run.outcome : undefined;
+          if (decided === 'Canceled') push(stream, 'RunCanceled', { ...ref, reason: run.reason ? `${run.reason}; ${reason}` : reason });
+          else if (decided === 'Completed') push(stream, 'RunCompleted', ref);
+          else push(stream, 'RunFailed', { ...ref, reason: decided === 'Failed' && run.reason ? run.reason : reason });
+        }
         if (run.tokenId && !run.tokenRevoked && !run.tokenExpired) push(stream, 'RunTokenRevoked', { ...ref, tokenId: run.tokenId });
         if (run.node && !run.nodeReleased) push(stream, 'NodeReleased', { ...ref, computeId: run.computeId, compute: run.compute, node: run.node, runId: run.runId });
         const opened = list.findLast((e) => e.type === 'RunChannelOpened');
