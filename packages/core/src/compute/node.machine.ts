@@ -3,7 +3,8 @@ import { statusTransitions } from '../aggregate/status-machine';
 
 /**
  * The lifecycle of one AmlCompute node (S8.3, S4.6), as the platform's node states:
- * preparing -> idle <-> running; idle -> leaving (scale-down) -> deleted; a node whose
+ * preparing -> idle <-> running; idle -> leaving (scale-down) -> deleted, or idle -> deleted when
+ * recovery takes the node of a dead simulator away; a node whose
  * provisioning failed is unusable until it is removed. The cluster's allocation state is
  * derived from its nodes: Resizing while one is preparing or leaving, else Steady.
  *
@@ -23,7 +24,10 @@ export const nodeMachine = setup({ types: { events: {} as NodeEvent } }).createM
   initial: 'preparing',
   states: {
     preparing: { on: { NodeProvisioned: 'idle', NodeProvisioningFailed: 'unusable' } },
-    idle: { on: { NodeAssigned: 'running', ClusterIdleTimeoutElapsed: 'leaving' } },
+    // Deprovisioned straight from idle only when the platform takes the node away without a
+    // scale-down: a session whose simulator died is recovered (core/src/recovery/abandoned.ts),
+    // its node released by the run first. A scale-down (S4.6) always goes by way of leaving.
+    idle: { on: { NodeAssigned: 'running', ClusterIdleTimeoutElapsed: 'leaving', NodeDeprovisioned: 'deleted' } },
     running: { on: { NodeReleased: 'idle' } },
     leaving: { on: { NodeDeprovisioned: 'deleted' } },
     unusable: { on: { NodeDeprovisioned: 'deleted' } },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../events/envelope';
 import { foldRun, runStatusOf } from '../run/run-fold';
+import { applyToWorld, emptyWorld } from '../projections/world';
 import { STREAMS } from '../streams/catalog';
 import { decideSessionRecovery, sessionRecoveredFact, type RecoveryFact } from './abandoned';
 
@@ -59,6 +60,11 @@ describe('ending an abandoned session (packages/core/src/recovery/abandoned.ts)'
     expect(r.facts[0]!.data).toMatchObject({ runId: 'r1', reason: REASON });
     expect(r).toMatchObject({ runs: ['r1'], nodes: ['cpu/node-1', 'cpu/node-2'], images: [], services: [] });
     l.apply(r.facts);
+    // The node statechart took every fact too: the run gave node-1 back before recovery took it away.
+    const world = emptyWorld();
+    for (const e of [{ ...l.events[0]!, position: 0, stream: STREAMS.compute('c1'), version: 0, type: 'ComputeCreated', data: { ...cluster, type: 'AmlCompute', minNodes: 0, maxNodes: 2, idleSecondsBeforeScaledown: 120 } } as StoredEvent, ...l.events]) applyToWorld(world, e);
+    expect(Object.keys(world.computes.byKey)).toHaveLength(1);
+    expect(Object.values(world.computes.byKey).flatMap((c) => c.anomalies)).toEqual([]);
     // The run statechart took every fact: the run is Failed with the reason, nothing left to do.
     const folded = foldRun(l.events.filter((e) => e.stream === 'run-r1'))!;
     expect(runStatusOf(folded.snapshot)).toBe('Failed');

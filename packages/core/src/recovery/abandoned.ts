@@ -84,7 +84,10 @@ export function decideSessionRecovery(events: readonly StoredEvent[], session: s
     out.facts.push({ stream, expectedVersion, type, data } as RecoveryFact);
   };
 
-  for (const [stream, list] of streams) {
+  // Runs first: a run gives its node back (NodeReleased) before recovery takes the node away
+  // (NodeDeprovisioned), the order the node statechart allows (core/src/compute/node.machine.ts).
+  const ordered = [...streams].sort(([a], [b]) => Number(streamKindOf(b) === 'run') - Number(streamKindOf(a) === 'run'));
+  for (const [stream, list] of ordered) {
     switch (streamKindOf(stream)) {
       case 'run': {
         if (runSettled(list)) break;
