@@ -1,4 +1,4 @@
-import { applyToWorld, emptyWorld, imageAggregate, runAggregate, streamKindOf, workspaceAggregate, type EventStore, type StoredEvent, type WorldState } from '@amlsim/core';
+import { applyToWorld, clusterDivergence, clusterFactOf, emptyWorld, imageAggregate, runAggregate, streamKindOf, webserviceDivergence, workspaceAggregate, type ClusterSpec, type EventStore, type StoredEvent, type WorldState } from '@amlsim/core';
 
 /** The aggregates whose decisions replay re-runs, by stream kind. */
 const AGGREGATES = { run: runAggregate, workspace: workspaceAggregate, image: imageAggregate } as const;
@@ -45,6 +45,11 @@ export const replay = (store: EventStore, options: ReplayOptions = {}): ReplayRe
   const counts = new Map<string, number>();
   const recovered = new Set<string>();
   const streams = new Map<string, StoredEvent[]>();
+  // For the web-service statechart, each service's stream; for the cluster workflow (and the
+  // node statechart within it), each AmlCompute cluster and the log's cluster facts in order.
+  const services = new Map<string, StoredEvent[]>();
+  const clusters = new Map<string, { spec: ClusterSpec; session: string; facts: StoredEvent[] }>();
+  const clustersOfWorkspace = new Map<string, string[]>();
   let n = 0;
   for (const e of store.readAll() as Iterable<StoredEvent>) {
     const session = e.meta.session;
@@ -54,6 +59,20 @@ export const replay = (store: EventStore, options: ReplayOptions = {}): ReplayRe
       const list = streams.get(e.stream);
       if (list) list.push(e);
       else streams.set(e.stream, [e]);
+    }
+    else if (kind === 'service') {
+      const list = services.get(e.stream);
+      if (list) list.push(e);
+      else services.set(e.stream, [e]);
+    }
+    if (e.type === 'ComputeCreated' && e.data.type === 'AmlCompute') {
+      const key = `${e.data.workspaceId}/${e.data.compute}`;
+      clusters.set(key, { spec: e.data as unknown as ClusterSpec, session, facts: [] });
+      clustersOfWorkspace.set(String(e.data.workspaceId), [...(clustersOfWorkspace.get(String(e.data.workspaceId)) ?? []), key]);
+    } else if (clusterFactOf(e)) {
+      // A node fact names its cluster; a run's end names only its workspace: each cluster there hears it.
+      const keys = 'compute' in e.data ? [`${e.data.workspaceId}/${e.data.compute}`] : (clustersOfWorkspace.get(String(e.data.workspaceId)) ?? []);
+      for (const key of keys) clusters.get(key)?.facts.push(e);
     }
     const cp = checkpoints.get(session);
     if (cp && e.position > cp.position) continue;
@@ -73,6 +92,15 @@ export const replay = (store: EventStore, options: ReplayOptions = {}): ReplayRe
     const session = list[0]!.meta.session;
     const why = `${stream}: the ${kind} statechart would not take ${d.event.type} (#${d.event.position}) in state ${JSON.stringify(d.state)}: it decides differently on this log than the one that wrote it`;
     decided.set(session, [...(decided.get(session) ?? []), why]);
+  }
+  const diverged = (session: string, why: string) => decided.set(session, [...(decided.get(session) ?? []), why]);
+  for (const [stream, list] of services) {
+    const d = webserviceDivergence(list);
+    if (d) diverged(list[0]!.meta.session, `${stream}: the web service statechart would not take ${d.event.type} (#${d.event.position}) in status ${JSON.stringify(d.state ?? 'not deployed')}: it decides differently on this log than the one that wrote it`);
+  }
+  for (const { spec, session, facts } of clusters.values()) {
+    const d = clusterDivergence(spec, facts);
+    if (d) diverged(d.event.meta.session ?? session, `cluster ${spec.workspace}/${spec.compute}: the cluster workflow would not have ${d.event.type} (#${d.event.position}): ${d.why}`);
   }
   const sessions: ReplayReport['sessions'] = [];
   // A writer runs its sessions one after another: only the one that began last can be in progress.

@@ -398,3 +398,70 @@ export const stepCluster = (state: ClusterState, input: ClusterInput): { state: 
   const decisions = decideCluster(folded, input);
   return { state: decisions.reduce(evolveCluster, folded), decisions };
 };
+
+// ---- replay ------------------------------------------------------------------------------------
+
+/**
+ * Re-check a cluster's recorded history against the workflow of today (`amlsim replay`, as
+ * Temporal replays a workflow's history against changed code): its facts are folded in log
+ * order, and each fact the workflow decides — a node made, given to a run, let go — is checked
+ * against what `decideCluster` would allow in the state before it; the node facts are checked
+ * against the node statechart. The first fact the workflow of today would not have produced
+ * where the log has it is returned with why, or undefined when the history agrees.
+ *
+ * `events` are the log's events in order; those about other clusters are skipped (a run's end,
+ * naming no compute, is folded by every cluster and changes only one it concerns).
+ */
+export const clusterDivergence = (spec: ClusterSpec, events: Iterable<StoredEvent>): { event: StoredEvent; why: string } | undefined => {
+  let s = initialClusterState(spec);
+  for (const e of events) {
+    const fact = clusterFactOf(e);
+    if (!fact) continue;
+    const about = clusterOfFact(fact);
+    if (about && (about.workspaceId !== spec.workspaceId || about.compute !== spec.compute)) continue;
+    const why = refusedByWorkflow(s, fact);
+    if (why) return { event: e, why };
+    s = evolveCluster(s, fact);
+  }
+  return undefined;
+};
+
+const NODE_FACTS: ReadonlySet<string> = new Set(['NodeProvisioned', 'NodeProvisioningFailed', 'NodeAssigned', 'NodeReleased', 'ClusterIdleTimeoutElapsed', 'NodeDeprovisioned']);
+
+/** Why the workflow (and the node statechart) would not have this fact now, or undefined. */
+const refusedByWorkflow = (s: ClusterState, fact: ClusterFact): string | undefined => {
+  switch (fact.type) {
+    case 'NodeProvisioningStarted': {
+      const count = Object.keys(s.nodes).length;
+      if (s.nodes[fact.data.node]) return `node ${fact.data.node} already exists`;
+      if (count >= s.spec.maxNodes) return `the cluster has ${count} of maxNodes ${s.spec.maxNodes} nodes: it would not scale up`;
+      return undefined;
+    }
+    case 'NodeAssigned': {
+      const onOther = Object.values(s.nodes).find((n) => n.run === fact.data.runId);
+      if (onOther) return `run ${fact.data.runId} is already on ${onOther.node}: one node a run`;
+      const promised = s.promised[fact.data.node];
+      if (promised !== undefined && promised !== fact.data.runId) return `node ${fact.data.node} is promised to run ${promised}`;
+      break;
+    }
+    case 'ClusterIdleTimeoutElapsed': {
+      const n = s.nodes[fact.data.node];
+      if (n?.state === 'idle') {
+        if (waitingRuns(s).length > 0) return `runs wait for a node (${waitingRuns(s).join(', ')}): it would not scale down`;
+        if (staying(s) <= s.spec.minNodes) return `the cluster would go below minNodes ${s.spec.minNodes}`;
+        const due = (n.idleSinceMs ?? Infinity) + s.spec.idleSecondsBeforeScaledown * 1000;
+        if (fact.atMs < due) return `node ${n.node} was idle ${((fact.atMs - (n.idleSinceMs ?? fact.atMs)) / 1000).toFixed(0)}s of idleSecondsBeforeScaledown ${s.spec.idleSecondsBeforeScaledown}`;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  if (NODE_FACTS.has(fact.type)) {
+    const node = (fact.data as { node: string }).node;
+    const n = s.nodes[node];
+    if (!n) return `node ${node} does not exist`;
+    if (!nextNodeState(n.state, { type: fact.type as NodeEvent['type'] })) return `the node statechart would not take ${fact.type} on ${node} in state ${n.state}`;
+  }
+  return undefined;
+};

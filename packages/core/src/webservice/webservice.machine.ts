@@ -1,4 +1,5 @@
 import { setup } from 'xstate';
+import type { StoredEvent } from '../events/envelope';
 import { statusTransitions } from '../aggregate/status-machine';
 
 /**
@@ -52,3 +53,26 @@ export const webserviceMachine = setup({ types: { events: {} as WebserviceEvent 
 export const nextWebserviceStatus: (status: WebserviceStatus, event: WebserviceEvent) => WebserviceStatus | undefined = statusTransitions<WebserviceStatus, WebserviceEvent>(
   webserviceMachine,
 );
+
+const SERVICE_FACTS: ReadonlySet<string> = new Set((webserviceMachine as unknown as { root: { events: string[] } }).root.events);
+
+/**
+ * Re-check a web service's recorded stream against the statechart of today (`amlsim replay`):
+ * each deployment (WebserviceDeploymentRequested) starts it Transitioning, and the first
+ * lifecycle fact the statechart would not take where the log has it is returned with the
+ * status it met, or undefined when it takes every one.
+ */
+export const webserviceDivergence = (events: readonly StoredEvent[]): { event: StoredEvent; state: WebserviceStatus | undefined } | undefined => {
+  let status: WebserviceStatus | undefined;
+  for (const e of events) {
+    if (e.type === 'WebserviceDeploymentRequested') {
+      status = 'Transitioning';
+      continue;
+    }
+    if (!SERVICE_FACTS.has(e.type)) continue;
+    const next = status && nextWebserviceStatus(status, { type: e.type } as WebserviceEvent);
+    if (!next) return { event: e, state: status };
+    status = next;
+  }
+  return undefined;
+};
