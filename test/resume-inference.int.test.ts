@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { STREAMS, type StoredEvent } from '@amlsim/core';
 import { connectDocker } from '@amlsim/docker';
-import { createPlatform, fingerprint, REGISTRY_PASSWORD_SECRET, SERVICE_TOKEN_REFRESH_MS, STORAGE_CONNECTION_SECRET, type Platform } from '@amlsim/platform';
+import { createPlatform, fingerprint, nanoIds, recoverAbandonedSessions, resumeAbandonedSessions, REGISTRY_PASSWORD_SECRET, SERVICE_TOKEN_REFRESH_MS, STORAGE_CONNECTION_SECRET, type Platform } from '@amlsim/platform';
 import { secretShapesIn } from '@amlsim/scenario';
 import { openEventStore } from '@amlsim/store';
 import { aliceScenarioYaml, privateLeaseHome, REPO, runCliAndKill, tempDir } from './helpers';
@@ -292,6 +292,27 @@ describe('inference under way when the simulator was killed goes on when it resu
       expect(platform.images.load(imageId).context.location).toBeDefined();
     } finally {
       expect((await platform.close()).leftovers).toEqual([]);
+      store.close();
+    }
+  }, 300_000);
+
+  it('with no scenario to go on with, resuming the data dir still pushes and creates an image whose push had started, and recovery then fails nothing', async () => {
+    const dataDir = join(tmp.dir, 'push-no-scenario');
+    const { killedAt } = await killSimulatorAt(dataDir, { type: 'EffectStarted', effect: 'pushImage' });
+    const imageId = String(logOf(dataDir).find((e) => e.stream === killedAt.stream)!.data.imageId);
+    const store = openEventStore('sqlite', dataDir);
+    try {
+      // What `amlsim resume` (and the start of `run` or `serve`) does, with nothing to continue.
+      const resumed = await resumeAbandonedSessions({ store, dataDir });
+      expect(resumed.map((r) => ({ session: r.session, images: r.images }))).toEqual([
+        { session: killedAt.meta.session, images: [{ imageId, image: 'sentiment-img', status: 'Succeeded' }] },
+      ]);
+      const recovered = recoverAbandonedSessions(store, { by: 'test', ids: nanoIds(), now: Date.now });
+      expect(recovered.flatMap((r) => r.images)).toEqual([]);
+      const types = store.readStream(STREAMS.image(imageId)).map((e) => e.type);
+      expect(types).toContain('ImageCreated');
+      expect(types).not.toContain('ImageCreationFailed');
+    } finally {
       store.close();
     }
   }, 300_000);

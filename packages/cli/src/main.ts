@@ -323,6 +323,14 @@ const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { 
         if (o.json) out(JSON.stringify({ kind: 'resumedRun', session: r.session, ...run }));
         else err(pc.yellow(`re-attached run ${run.runId} of session ${r.session} ended ${run.status}`));
       }
+      for (const image of r.images) {
+        if (o.json) out(JSON.stringify({ kind: 'resumedImage', session: r.session, ...image }));
+        else err(pc.yellow(`image ${image.image} of session ${r.session}, left being made, was carried on and ended ${image.status}`));
+      }
+      for (const d of r.deployments) {
+        if (o.json) out(JSON.stringify({ kind: 'resumedDeployment', session: r.session, ...d }));
+        else err(pc.yellow(`deployment of ${d.service} (session ${r.session}), left starting replicas, was carried on and ended ${d.status}${d.reason ? `: ${d.reason}` : ''}`));
+      }
       for (const run of r.drivenOn) {
         if (o.json) out(JSON.stringify({ kind: 'drivenOn', session: r.session, ...run }));
         else err(pc.yellow(`run ${run.runId} of session ${r.session}, whose target had not started, was driven on and ended ${run.status}`));
@@ -365,9 +373,7 @@ const continueStoppedScenario = async (platform: Platform, store: EventStore, da
   const { scenarios, invalid } = loadScenarios([began.file], o.allowPath ?? []);
   if (invalid || !scenarios[0]) return notContinued('the file no longer parses');
   if (!o.json) out(pc.bold(`▶ ${scenarios[0].name}, continued  (${began.file}; session ${session})`));
-  await platform.resumeImages();
-  await platform.resumeDeployments();
-  await platform.restoreWebservices();
+  // Its images, deployments and services were gone on with before this (resumeAbandonedSessions).
   let result: ScenarioResult | undefined;
   try {
     result = await continueScenario(platform, scenarios[0], {

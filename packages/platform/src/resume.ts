@@ -15,6 +15,12 @@ export type ResumedSession = {
   drivenOn: Array<{ runId: string; status: RunStatus | 'timedOut' }>;
   /** Its attached VMs: taken back (their containers ran on), or lost (gone: the runs on them failed PlatformRestarted). */
   vms: { reattached: string[]; lost: string[] };
+  /** Its images left being made: carried on from the step under way, and how each ended. */
+  images: Array<{ imageId: string; image: string; status: string }>;
+  /** Its deployments left starting replicas: carried on, and how each ended. */
+  deployments: Array<{ service: string; status: 'Healthy' | 'Failed'; reason?: string }>;
+  /** Its web services whose replicas all ran on: served again (until the session closes). */
+  restored: string[];
 };
 
 export type ResumeOptions = {
@@ -39,7 +45,8 @@ export type ResumeOptions = {
  * process — its read models folded from its facts, its lease taken over before any sweep can
  * take its containers — its attached VMs whose containers ran on are taken back
  * (VirtualMachineService.reattach), every run whose container (or management code on a VM) ran on is re-attached and waited for
- * until it ends, as if the simulator had never gone; every run whose target had not started yet
+ * until it ends, as if the simulator had never gone; its images and deployments left under way
+ * are carried on, and its web services whose replicas ran on are served again; every run whose target had not started yet
  * (queued on a cluster, a node provisioning for it) is driven on from its next step, its clusters
  * folded from the log (RunManager.resume), and waited for too; every workspace it left mid-creation is
  * rolled back from the resource under way (or completed, past its last resource). Then the session closes as a session does
@@ -72,6 +79,12 @@ export async function resumeAbandonedSessions(options: ResumeOptions): Promise<R
       const workspaces = await platform.reconcileWorkspaces();
       const { reattached: runs, drivenOn: driven, lost, vms } = await platform.reattachRuns();
       if (runs.length > 0) options.onReattached?.(session, runs);
+      // Inference under way goes on whether or not a scenario does: an image half-pushed is
+      // pushed and created, a deployment half-started is started, rather than failed by
+      // recovery only because nothing continues the session that asked for it.
+      const images = await platform.resumeImages();
+      const deployments = await platform.resumeDeployments();
+      const restored = await platform.restoreWebservices();
       await options.goOn?.(platform);
       const ended = (ids: string[]) =>
         Promise.all(
@@ -81,7 +94,7 @@ export async function resumeAbandonedSessions(options: ResumeOptions): Promise<R
           })),
         );
       const [reattached, drivenOn] = await Promise.all([ended(runs), ended(driven)]);
-      out.push({ session, workspaces, lost, reattached, drivenOn, vms });
+      out.push({ session, workspaces, lost, reattached, drivenOn, vms, images, deployments, restored });
     } finally {
       await platform.close();
     }
