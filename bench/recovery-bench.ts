@@ -1,6 +1,7 @@
 /**
- * Time to recover a data dir (end what its stopped sessions left unfinished,
- * packages/platform/src/runtime/recovery.ts) against replaying the same log into every read
+ * Time to resume a data dir as `amlsim resume` does (go on with its resumable sessions, then end
+ * what its stopped sessions left unfinished, packages/platform/src/resume.ts and
+ * runtime/recovery.ts, on one scan of the log) against replaying the same log into every read
  * model, measured in the same run on copies of the same SQLite file. Target: recovery within
  * 1.2x of a replay — it reads the log once and folds each aggregate once, as a replay does.
  */
@@ -9,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyToWorld, emptyWorld, type StoredEvent, type StreamAppend } from '../packages/core/src/index';
 import { nanoIds } from '../packages/platform/src/runtime/ids';
-import { recoverAbandonedSessions } from '../packages/platform/src/runtime/recovery';
+import { recoverAbandonedSessions, SessionScan } from '../packages/platform/src/runtime/recovery';
+import { resumeAbandonedSessions } from '../packages/platform/src/resume';
 import { openSqliteEventStore } from '../packages/store/src/index';
 import { tiledWorldEvents } from './world-events';
 
@@ -50,7 +52,12 @@ export async function benchRecovery(template: readonly StoredEvent[], count = 10
       a.close();
       const b = copy('recover');
       t = performance.now();
-      const result = recoverAbandonedSessions(b, { by: 'bench', ids: nanoIds(), now: Date.now });
+      // What `amlsim resume` does to the log (packages/cli/src/main.ts): go on with the sessions
+      // that can be resumed (none here: their simulators saved nothing to resume them by), then
+      // end what the stopped ones left unfinished, on one scan of the log.
+      const scan = new SessionScan(b);
+      await resumeAbandonedSessions({ store: b, dataDir: dir, scan });
+      const result = recoverAbandonedSessions(b, { by: 'bench', ids: nanoIds(), now: Date.now, scan });
       recoverMs = Math.min(recoverMs, performance.now() - t);
       recovered = result.reduce((n, r) => n + r.facts, 0);
       b.close();

@@ -46,7 +46,7 @@ console.log(`\nreplayed world: ${Object.keys(world.workspaces.byId).length.toLoc
   const { benchRecovery } = await import('./recovery-bench');
   process.stderr.write('recovery benchmark (100,000 events)...\n');
   const r = await benchRecovery(template);
-  console.log(`\nrecover a data dir (${fmt(r.events)} events, ${r.recovered} facts appended)   recover ${r.recoverMs.toFixed(0)} ms  replay ${r.replayMs.toFixed(0)} ms  ${r.ratio.toFixed(2)}x  <= ${r.target}x  ${r.ratio <= r.target ? 'ok' : 'MISSED'}`);
+  console.log(`\nresume a data dir (${fmt(r.events)} events, ${r.recovered} facts appended)   resume ${r.recoverMs.toFixed(0)} ms  replay ${r.replayMs.toFixed(0)} ms  ${r.ratio.toFixed(2)}x  <= ${r.target}x  ${r.ratio <= r.target ? 'ok' : 'MISSED'}`);
 }
 
 {

@@ -5,7 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import pc from 'picocolors';
 import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { openEventStore } from '@amlsim/store';
-import { type Platform, createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, sweepOrphans, type DataDirLock } from '@amlsim/platform';
+import { type Platform, createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, SessionScan, sweepOrphans, type DataDirLock } from '@amlsim/platform';
 import { STREAMS } from '@amlsim/core';
 import { ScenarioInvalidError, continueScenario, parseScenario, runScenario, scenarioOfSession, type Scenario, type ScenarioResult } from '@amlsim/scenario';
 import { DEFAULT_PORT, startServer, type ScenarioPlayerPort } from '@amlsim/server';
@@ -278,8 +278,10 @@ const runCommand = async (files: string[], o: RunOptions): Promise<number> => {
  * what is left unfinished with facts (docs/architecture.md "Crash recovery").
  */
 const endStoppedSessions = async (store: EventStore, dataDir: string, by: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean; allowPath?: string[] }): Promise<void> => {
-  await goOnWithStoppedSessions(store, dataDir, o);
-  reportRecovered(recoverAbandonedSessions(store, { by, ids: nanoIds(), now: Date.now }), o.json);
+  // The log is read once for both halves (SessionScan): what the resumed sessions append is read after it.
+  const scan = new SessionScan(store);
+  await goOnWithStoppedSessions(store, dataDir, { ...o, scan });
+  reportRecovered(recoverAbandonedSessions(store, { by, ids: nanoIds(), now: Date.now, scan }), o.json);
 };
 
 /**
@@ -287,7 +289,7 @@ const endStoppedSessions = async (store: EventStore, dataDir: string, by: string
  * each such run is re-attached and waited for, each run whose target had not started is driven
  * on and waited for, their facts printed as they come, then recovery ends what is left.
  */
-const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean; allowPath?: string[] }): Promise<{ passed: boolean }> => {
+const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { json?: boolean; dockerSocket?: string; colour?: boolean; allowPath?: string[]; scan?: SessionScan }): Promise<{ passed: boolean }> => {
   let passed = true;
   let start = 0;
   const unsubscribe = store.subscribe((events: StoredEvent[]) => {
@@ -301,6 +303,7 @@ const goOnWithStoppedSessions = async (store: EventStore, dataDir: string, o: { 
     const resumed = await resumeAbandonedSessions({
       store,
       dataDir,
+      ...(o.scan ? { scan: o.scan } : {}),
       ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
       onReattached: (session, runs) => {
         if (o.json) out(JSON.stringify({ kind: 'reattached', session, runs }));
@@ -428,10 +431,12 @@ const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?
     const store = openExisting(dataDir);
     try {
       // First what ran on: its sessions' leases are taken over before the sweep could take them.
-      const { passed } = await goOnWithStoppedSessions(store, dataDir, o);
+      // One scan of the log for the resume, the sweep's facts and the recovery (SessionScan).
+      const scan = new SessionScan(store);
+      const { passed } = await goOnWithStoppedSessions(store, dataDir, { ...o, scan });
       const swept = await sweepOrphans(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {});
       // What was swept of a session of this log is a fact of that session.
-      const known = new Set([...store.readAll()].map((e) => e.meta.session));
+      const known = scan.catchUp().sessions;
       const ids = nanoIds();
       for (const s of swept) {
         if (o.json) out(JSON.stringify({ kind: 'swept', ...s }));
@@ -440,7 +445,7 @@ const resumeCommand = async (o: { dataDir: string; json?: boolean; dockerSocket?
         const correlationId = ids.next('cmd');
         store.append(STREAMS.session(s.session), 'any', [{ type: 'OrphansSwept', data: s, meta: { at: new Date().toISOString(), correlationId, causationId: correlationId, session: s.session } }]);
       }
-      const recovered = recoverAbandonedSessions(store, { by: 'amlsim resume', ids, now: Date.now });
+      const recovered = recoverAbandonedSessions(store, { by: 'amlsim resume', ids, now: Date.now, scan });
       reportRecovered(recovered, o.json);
       if (!o.json && recovered.length === 0 && swept.length === 0) out('nothing to recover: every session of this data dir ended its work');
       // A stopped scenario played to its end that did not pass fails the resume, as it would have failed the run.

@@ -1,7 +1,8 @@
-import { STREAMS, type EventStore, type RunStatus } from '@amlsim/core';
+import type { EventStore, RunStatus } from '@amlsim/core';
 import { leaseState } from '@amlsim/docker';
 import { createPlatform, type Platform } from './platform';
 import { isResumable } from './identity/resumable-session';
+import { SessionScan } from './runtime/recovery';
 
 export type ResumedSession = {
   session: string;
@@ -36,6 +37,8 @@ export type ResumeOptions = {
    * plays the rest of the scenario it was playing (packages/scenario `continueScenario`).
    */
   goOn?: (platform: Platform) => Promise<void>;
+  /** The log as already read (runtime/recovery.ts): shared with the recovery that follows, so the log is read once. */
+  scan?: SessionScan;
 };
 
 /**
@@ -57,16 +60,11 @@ export type ResumeOptions = {
  * Call it only while holding the data dir (runtime/data-dir-lock.ts).
  */
 export async function resumeAbandonedSessions(options: ResumeOptions): Promise<ResumedSession[]> {
-  const seen = new Set<string>();
-  const recovered = new Set<string>();
-  for (const e of options.store.readAll()) {
-    seen.add(e.meta.session);
-    if (e.type === 'SessionRecovered' && e.stream === STREAMS.session(e.meta.session)) recovered.add(e.meta.session);
-  }
+  const scan = (options.scan ?? new SessionScan(options.store)).catchUp();
   const closed = new Set(options.store.loadCheckpoints().map((c) => c.name.replace(/^session:/, '')));
-  const candidates = [...seen].filter(
-    (s) => !recovered.has(s) && !closed.has(s) && isResumable(options.dataDir, s) && leaseState(s).state !== 'held',
-  );
+  const candidates = [...scan.sessions]
+    .filter(([s, seen]) => !seen.recovered && !closed.has(s) && isResumable(options.dataDir, s) && leaseState(s).state !== 'held')
+    .map(([s]) => s);
   const out: ResumedSession[] = [];
   for (const session of candidates) {
     const platform: Platform = await createPlatform({

@@ -34,6 +34,41 @@ export function endLostRuns(store: EventStore, session: string, runIds: readonly
   return ended;
 }
 
+/** What recovery and resume read of one session: the facts of the aggregates that can be left unfinished, whether it was recovered, its own stream's version. */
+export type SessionSeen = { events: StoredEvent[]; recovered: boolean; sessionVersion: number };
+
+/**
+ * One pass over the log, kept up to date: per session only what resuming and recovering it
+ * read. `amlsim resume` (and the start of any command that writes) resumes the stopped sessions,
+ * sweeps, then ends what is left — and each of those used to read the whole log again. With one
+ * scan, the log is read once, and what the resumed sessions appended meanwhile is read after it
+ * (`catchUp`), so a resume costs what a replay costs.
+ */
+export class SessionScan {
+  readonly sessions = new Map<string, SessionSeen>();
+  private head = 0;
+  private readonly wanted = new Map<string, boolean>();
+
+  constructor(private readonly store: EventStore) {
+    this.catchUp();
+  }
+
+  /** Read what was appended since the last look. */
+  catchUp(): this {
+    for (const e of this.store.readAll(this.head)) {
+      this.head = e.position;
+      let seen = this.sessions.get(e.meta.session);
+      if (!seen) this.sessions.set(e.meta.session, (seen = { events: [], recovered: false, sessionVersion: 0 }));
+      if (e.type === 'SessionRecovered') seen.recovered = true;
+      if (e.stream === STREAMS.session(e.meta.session)) seen.sessionVersion = e.version;
+      let keep = this.wanted.get(e.stream);
+      if (keep === undefined) this.wanted.set(e.stream, (keep = RECOVERED_KINDS.has(streamKindOf(e.stream) ?? '')));
+      if (keep) seen.events.push(e);
+    }
+    return this;
+  }
+}
+
 /**
  * Ends what sessions of a data dir left unfinished when their simulator stopped (killed, crashed
  * or closed with work in flight): for each such session, the facts
@@ -45,28 +80,17 @@ export function endLostRuns(store: EventStore, session: string, runIds: readonly
  * Call it only while holding the data dir (runtime/data-dir-lock.ts): then no other simulator
  * is writing it, and every session in it but `exclude` has stopped. Idempotent.
  */
-export function recoverAbandonedSessions(store: EventStore, options: { by: string; ids: IdGenerator; now: () => number; exclude?: readonly string[] }): RecoveredSession[] {
-  // One pass over the log, keeping per session only what recovery reads: the facts of the
-  // aggregates that can be left unfinished, whether it was recovered already, and its own
-  // stream's version. Recovery costs what a replay costs.
-  type Seen = { events: StoredEvent[]; recovered: boolean; sessionVersion: number };
-  const bySession = new Map<string, Seen>();
-  const wanted = new Map<string, boolean>();
-  for (const e of store.readAll()) {
-    let seen = bySession.get(e.meta.session);
-    if (!seen) bySession.set(e.meta.session, (seen = { events: [], recovered: false, sessionVersion: 0 }));
-    if (e.type === 'SessionRecovered') seen.recovered = true;
-    if (e.stream === STREAMS.session(e.meta.session)) seen.sessionVersion = e.version;
-    let keep = wanted.get(e.stream);
-    if (keep === undefined) wanted.set(e.stream, (keep = RECOVERED_KINDS.has(streamKindOf(e.stream) ?? '')));
-    if (keep) seen.events.push(e);
-  }
-  for (const s of options.exclude ?? []) bySession.delete(s);
+export function recoverAbandonedSessions(store: EventStore, options: { by: string; ids: IdGenerator; now: () => number; exclude?: readonly string[]; scan?: SessionScan }): RecoveredSession[] {
+  // The log read once (a scan shared with resume is only brought up to date): recovery costs
+  // what a replay costs.
+  const scan = (options.scan ?? new SessionScan(store)).catchUp();
+  const excluded = new Set(options.exclude ?? []);
   // A session that ended cleanly saved its state; one that did not, and was not recovered yet,
   // is recovered even with nothing left unfinished (what replay then knows it by).
   const saved = new Set(store.loadCheckpoints().map((c) => c.name.replace(/^session:/, '')));
   const out: RecoveredSession[] = [];
-  for (const [session, seen] of bySession) {
+  for (const [session, seen] of scan.sessions) {
+    if (excluded.has(session)) continue;
     const reason = `PlatformRestarted: the simulator of session ${session} stopped before this ended`;
     const decided = decideSessionRecovery(seen.events, session, reason);
     const unsaved = !saved.has(session) && !seen.recovered;
