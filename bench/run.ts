@@ -1,4 +1,4 @@
-/** `pnpm bench`: event store throughput against raw better-sqlite3 (see store-bench.ts), recovering a data dir against replaying it (recovery-bench.ts), a scenario's cost a step (steps-bench.ts), training (one run, and 20 runs on a 4-node cluster) and scoring (docker). */
+/** `pnpm bench`: event store throughput against raw better-sqlite3 (see store-bench.ts), recovering a data dir against replaying it (recovery-bench.ts), a scenario's cost a step (steps-bench.ts), the dashboard in a browser (dashboard-bench.ts), training (one run, and 20 runs on a 4-node cluster) and scoring (docker). */
 import { applyToWorld, emptyWorld, type StoredEvent } from '../packages/core/src/index';
 import { benchAppend, benchReplay, fmt, type BenchResult } from './store-bench';
 import { scenarioEventTemplate, tiledWorldEvents } from './world-events';
@@ -58,6 +58,15 @@ console.log(`\nreplayed world: ${Object.keys(world.workspaces.byId).length.toLoc
   console.log(
     `time a step (the ${fmt(s.steps)}-step run: ${s.seconds.toFixed(1)} s)  ${us(s.perStepUs).padStart(13)}  ${us(s.baselinePerStepUs).padStart(11)}  ${s.ratio.toFixed(2)}x  <= ${s.target}x  ${s.ratio <= s.target ? 'ok' : 'MISSED'}`,
   );
+}
+
+{
+  // Needs no Docker: the dashboard in headless Chromium against the server on a SQLite data dir.
+  const { benchDashboard, dashboardTable } = await import('./dashboard-bench');
+  process.stderr.write('dashboard benchmark (100,000 events, headless chromium)...\n');
+  const d = await benchDashboard(template);
+  console.log();
+  for (const line of dashboardTable(d)) console.log(line);
 }
 
 if (!process.argv.includes('--no-docker')) {
