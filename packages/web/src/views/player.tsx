@@ -67,7 +67,9 @@ export function PlayerBar({ presenter, onView }: { presenter: boolean; onView?: 
     } catch (err) {
       if (err instanceof ApiError) {
         const issues = ((err.body as { error?: { issues?: Issue[] } }).error?.issues ?? []) as Issue[];
-        setProblem({ message: err.message, issues });
+        // The message lists the issues again, on one line each; shown once, below, one a line.
+        const message = issues.length > 0 ? `${err.code}: ${issues.length} problem${issues.length === 1 ? '' : 's'} in the scenario file` : err.message;
+        setProblem({ message, issues });
       } else setProblem({ message: String(err), issues: [] });
     }
   };
@@ -142,11 +144,12 @@ export function PlayerBar({ presenter, onView }: { presenter: boolean; onView?: 
         <div class="banner error" role="alert" data-testid="play-problem">
           <div>{problem.message}</div>
           {problem.issues.map((i) => (
+            // `file:line:col: message`, as `amlsim run` prints it (formatIssue of @amlsim/scenario).
             <div class="issue" key={`${i.line}:${i.col}:${i.message}`}>
               <code>
                 {i.file}:{i.line}:{i.col}
-              </code>{' '}
-              {i.message}
+              </code>
+              : {i.message}
             </div>
           ))}
         </div>

@@ -125,10 +125,22 @@ function MetricChart({ series, theme }: { series: MetricSeries; theme: Theme }) 
       height: Math.round(theme.size * 11),
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      // One step alone would get uPlot's default span: a step either side of it reads better.
-      scales: { x: { time: false, range: (_u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) } },
+      // One step alone would get uPlot's default span (0 to 100, the point at the edge), which
+      // it has already widened to before `range` is asked: take the span from the data itself.
+      scales: {
+        x: {
+          time: false,
+          range: (u, min, max) => {
+            const xs = u.data[0];
+            const lo = xs[0] ?? min;
+            const hi = xs[xs.length - 1] ?? max;
+            return lo === hi ? [lo - 1, hi + 1] : [lo, hi];
+          },
+        },
+      },
       axes: [
-        { ...axis, label: 'step', labelSize: theme.size * 1.2 },
+        // Steps are whole numbers: no tick between two of them.
+        { ...axis, label: 'step', labelSize: theme.size * 1.2, incrs: STEP_INCRS },
         { ...axis, size: theme.size * 4.2 },
       ],
       series: [
@@ -167,5 +179,7 @@ function MetricChart({ series, theme }: { series: MetricSeries; theme: Theme }) 
     </figure>
   );
 }
+
+const STEP_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 1_000_000];
 
 const formatNumber = (n: number): string => (Number.isInteger(n) ? String(n) : Math.abs(n) < 0.001 ? n.toExponential(3) : n.toPrecision(4));
