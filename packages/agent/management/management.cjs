@@ -21,8 +21,8 @@
 'use strict';
 // CommonJS, not an ES module: Node 20 starts its ES module loader for an .mjs entry point, and
 // that costs ~20 ms of CPU per run container (bench/training-bench.ts measures what a run costs).
-const { spawn } = require('node:child_process');
-const { Worker } = require('node:worker_threads');
+// child_process and worker_threads are loaded only by the hosts that use them: on managed
+// compute the script runs on this thread, and loading them would cost every run.
 const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
@@ -340,7 +340,7 @@ class Tail {
  * cancelRequested. A failed heartbeat is logged and does not stop the run: the platform
  * decides liveness, and a refused write-back later ends the run with the reason.
  */
-function startHeartbeat(client, intervalMs, onCancel) {
+function startHeartbeat(client, intervalMs, onCancel, { unref = false } = {}) {
   let stopped = false;
   let timer;
   let inFlight = Promise.resolve();
@@ -354,15 +354,24 @@ function startHeartbeat(client, intervalMs, onCancel) {
       },
       (err) => step(`heartbeat failed (ignored): ${err.code}: ${err.message}`),
     ).then(() => {
-      if (!stopped) timer = setTimeout(beat, intervalMs);
+      if (!stopped) {
+        timer = setTimeout(beat, intervalMs);
+        // On the script's own thread the timer must not keep the process alive: the script's
+        // end is its event loop running dry.
+        if (unref) timer.unref();
+      }
     });
   };
   beat();
-  return async function stop() {
+  const first = inFlight;
+  const stop = async function stop() {
     stopped = true;
     clearTimeout(timer);
     await inFlight; // so no heartbeat lands after the run's later calls
   };
+  /** Settles once the first heartbeat was answered (or failed). */
+  stop.first = first;
+  return stop;
 }
 
 const SIGNAL_NUMBERS = os.constants.signals;
@@ -379,6 +388,7 @@ function exitCodeOf(code, signal) {
  * (so `docker logs` shows it) and its tails kept for POST /logs.
  */
 function runScript({ client, workDir, scriptPath, args, env, heartbeatMs }) {
+  const { spawn } = require('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [scriptPath, ...args], {
       cwd: workDir,
@@ -454,6 +464,7 @@ function startScriptHost({ args, env }) {
   let worker;
   let startError;
   try {
+    const { Worker } = require('node:worker_threads');
     worker = new Worker(SCRIPT_HOST, { argv: args, env, stdout: true, stderr: true });
     worker.stdout.on('data', (c) => { stdout.push(c); process.stdout.write(c); });
     worker.stderr.on('data', (c) => { stderr.push(c); process.stderr.write(c); });
@@ -510,6 +521,109 @@ function startScriptHost({ args, env }) {
   }
 
   return { run, discard };
+}
+
+/**
+ * Runs the script on this very thread (AMLSIM_SCRIPT_HOST=main). The platform asks for it on
+ * managed compute, where it watches the container itself (engine liveness: a run whose
+ * heartbeats fall silent is NotResponding only if the engine says the container is frozen or
+ * gone, packages/platform/src/training/run-manager.ts `heartbeatLost`), so heartbeats need not
+ * get through a long synchronous training loop. No second Node environment is started: a run
+ * costs one Node start, as a container running `node script.js` does.
+ *
+ * The script is run as Node runs a main module (Module.runMain: `require.main === module`,
+ * argv, ES modules and CommonJS alike), in the work dir, with the run's environment. Its end is
+ * seen as Node sees a process end:
+ * - its event loop runs dry ('beforeExit'): `process.exitCode`, or 0;
+ * - it calls `process.exit(n)`: nothing after that call may run, and the write-back cannot wait
+ *   for an event loop the script's stack still holds, so it is carried out there and then,
+ *   synchronously, by a short-lived process of this same code (`--finish`, given what it needs
+ *   on its stdin), and the process exits with n — one Node start more, on that path only;
+ * - an uncaught error or unhandled rejection: printed to stderr, exit 1;
+ * - a cancel (the heartbeat's answer) or SIGTERM/SIGINT: 143/130, the script abandoned where it
+ *   was (a CPU-bound one that never yields is killed by the platform after its grace period).
+ * Its output goes to our stdout/stderr (`docker logs`) and into the log tails as it is written.
+ */
+function runOnMainThread({ client, connection, workDir, metricsFile, scriptPath, args, env, heartbeatMs }) {
+  return new Promise((resolve) => {
+    const stdout = new Tail(LOG_TAIL_BYTES);
+    const stderr = new Tail(LOG_TAIL_BYTES);
+    const original = { out: process.stdout.write, err: process.stderr.write, exit: process.exit };
+    const tee = (stream, tail, write) =>
+      function write_(chunk, encoding, cb) {
+        tail.push(typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : Buffer.from(chunk));
+        return write.call(stream, chunk, encoding, cb);
+      };
+    let ended = false;
+    let canceled = false;
+    const outcome = (exitCode, signal) => ({ exitCode, signal: signal ?? null, canceled, stdout: stdout.text(), stderr: stderr.text() });
+    const release = () => {
+      ended = true;
+      process.stdout.write = original.out;
+      process.stderr.write = original.err;
+      process.exit = original.exit;
+      process.off('beforeExit', onDry);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    };
+    const end = (exitCode, signal) => {
+      if (ended) return;
+      release();
+      stopHeartbeat().then(() => resolve(outcome(exitCode, signal)));
+    };
+    const onDry = () => end(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    const onSignal = (signal) => {
+      step(`received ${signal}: stopping the script`);
+      end(exitCodeOf(null, signal), signal);
+    };
+    // Stays after the end: a canceled script's leftover work must not crash the write-back.
+    const onError = (err) => {
+      const text = `${err && err.stack ? err.stack : String(err)}\n`;
+      if (ended) return void original.err.call(process.stderr, `[amlsim] after the script's end (ignored): ${text}`);
+      process.stderr.write(text);
+      end(1);
+    };
+    const stopHeartbeat = startHeartbeat(client, heartbeatMs, () => {
+      canceled = true;
+      step('cancel requested: stopping the script');
+      end(exitCodeOf(null, 'SIGTERM'), 'SIGTERM');
+    }, { unref: true });
+
+    process.stdout.write = tee(process.stdout, stdout, original.out);
+    process.stderr.write = tee(process.stderr, stderr, original.err);
+    process.on('beforeExit', onDry);
+    process.on('uncaughtException', onError);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.exit = function exit(code) {
+      const exitCode = code === undefined || code === null ? (typeof process.exitCode === 'number' ? process.exitCode : 0) : Number(code) | 0;
+      if (ended) return original.exit.call(process, exitCode);
+      release();
+      void stopHeartbeat();
+      const { spawnSync } = require('node:child_process');
+      const finished = spawnSync(process.execPath, [__filename, '--finish'], {
+        input: JSON.stringify({ connection, workDir, metricsFile, result: outcome(exitCode, null) }),
+        stdio: ['pipe', 'inherit', 'inherit'],
+        cwd: workDir,
+      });
+      // The write-back failing is the run failing, as it is on the other paths (`main`).
+      return original.exit.call(process, finished.status === 0 ? exitCode : 1);
+    };
+
+    Object.assign(process.env, env);
+    process.chdir(workDir);
+    process.argv = [process.argv[0], scriptPath, ...args];
+    // The first heartbeat is answered before the script starts: a cancel asked for while the
+    // run prepared stops it before it runs, and a script that exits at once still beat once.
+    stopHeartbeat.first.then(() => {
+      if (ended) return;
+      try {
+        require('node:module').runMain(scriptPath);
+      } catch (err) {
+        onError(err);
+      }
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,13 +696,16 @@ async function uploadOutputs(client, workDir) {
 // The whole run
 // ---------------------------------------------------------------------------------------------
 
-async function manage(client, config) {
+async function manage(client, connection, config) {
   const { workDir, script, args, userEnv, heartbeatMs } = config;
   // Where the run context writes metrics: fixed by the work dir, so the script's environment
   // is known before the code is there, and its thread can start now.
   const metricsFile = path.join(workDir, '.amlsim', 'metrics.jsonl');
   const env = scriptEnv(userEnv, metricsFile);
-  const host = process.env.AMLSIM_SCRIPT_ISOLATION === 'process' ? undefined : startScriptHost({ args, env });
+  // Where the script runs: on this thread (managed compute, `runOnMainThread`), in a thread of
+  // its own started now (`startScriptHost`, the default), or as a child process.
+  const onMainThread = process.env.AMLSIM_SCRIPT_HOST === 'main' && process.env.AMLSIM_SCRIPT_ISOLATION !== 'process';
+  const host = onMainThread || process.env.AMLSIM_SCRIPT_ISOLATION === 'process' ? undefined : startScriptHost({ args, env });
   try {
     // S8.3 step 1: prepare the environment.
     step('POST /status Preparing');
@@ -611,50 +728,74 @@ async function manage(client, config) {
     step('POST /status Running');
     await client.status('Running');
     step(`running node ${script}${args.length ? ` ${args.join(' ')}` : ''}`);
-    const result = host
-      ? await host.run({ client, workDir, scriptPath, heartbeatMs })
-      : await runScript({ client, workDir, scriptPath, args, env, heartbeatMs });
-    step(`script exited with ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}${result.canceled ? ' after cancel' : ''}`);
-
-    // S8.4: the compute target writes the run's results back.
-    step('POST /logs');
-    await client.logs(result.stdout, result.stderr);
-    if (result.exitCode === 0) {
-      step('POST /status Finalizing');
-      await client.status('Finalizing');
-      const metrics = await writeBackMetrics(client, metricsFile);
-      step(`wrote back ${metrics.rows} metric rows in ${metrics.batches} batches`);
-      const outputs = await uploadOutputs(client, workDir);
-      step(`uploaded ${outputs} output files`);
-    }
-
-    step(`POST /complete exitCode=${result.exitCode}`);
-    await client.complete(result.exitCode);
-    return result.exitCode;
+    const result = onMainThread
+      ? await runOnMainThread({ client, connection, workDir, metricsFile, scriptPath, args, env, heartbeatMs })
+      : host
+        ? await host.run({ client, workDir, scriptPath, heartbeatMs })
+        : await runScript({ client, workDir, scriptPath, args, env, heartbeatMs });
+    return await writeBack(client, workDir, metricsFile, result);
   } catch (err) {
     host?.discard();
     throw err;
   }
 }
 
+/** S8.4: the compute target writes the run's results back, then reports its end. */
+async function writeBack(client, workDir, metricsFile, result) {
+  step(`script exited with ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}${result.canceled ? ' after cancel' : ''}`);
+  step('POST /logs');
+  await client.logs(result.stdout, result.stderr);
+  if (result.exitCode === 0) {
+    step('POST /status Finalizing');
+    await client.status('Finalizing');
+    const metrics = await writeBackMetrics(client, metricsFile);
+    step(`wrote back ${metrics.rows} metric rows in ${metrics.batches} batches`);
+    const outputs = await uploadOutputs(client, workDir);
+    step(`uploaded ${outputs} output files`);
+  }
+  step(`POST /complete exitCode=${result.exitCode}`);
+  await client.complete(result.exitCode);
+  return result.exitCode;
+}
+
+/** A run that cannot go on: tell the platform why, if it can still be reached, and exit 1. */
+async function fail(client, err) {
+  const code = err instanceof ManagementError ? err.code : err && err.code ? String(err.code) : 'ManagementFailed';
+  const reason = `${code}: ${err && err.message ? err.message : String(err)}`;
+  // Its refusal changes nothing here.
+  if (client) {
+    step(`POST /complete exitCode=1 (${code})`);
+    await client.complete(1, reason).catch((e) => step(`POST /complete failed too: ${e.code}: ${e.message}`));
+  }
+  process.stderr.write(`amlsim management: ${reason}\n`);
+  process.exit(1);
+}
+
 async function main() {
   let client;
   try {
-    client = createClient(readConnection(process.env));
-    const exitCode = await manage(client, readRunConfig(process.env));
+    const connection = readConnection(process.env);
+    client = createClient(connection);
+    const exitCode = await manage(client, connection, readRunConfig(process.env));
     step(`done (exit ${exitCode})`);
     process.exit(exitCode);
   } catch (err) {
-    const code = err instanceof ManagementError ? err.code : err && err.code ? String(err.code) : 'ManagementFailed';
-    const reason = `${code}: ${err && err.message ? err.message : String(err)}`;
-    // Tell the platform why, if we can still reach it; its refusal changes nothing here.
-    if (client) {
-      step(`POST /complete exitCode=1 (${code})`);
-      await client.complete(1, reason).catch((e) => step(`POST /complete failed too: ${e.code}: ${e.message}`));
-    }
-    process.stderr.write(`amlsim management: ${reason}\n`);
-    process.exit(1);
+    await fail(client, err);
   }
 }
 
-void main();
+/** `--finish`: the write-back of a script that called process.exit (`runOnMainThread`), from stdin. */
+async function finish() {
+  let client;
+  try {
+    const { connection, workDir, metricsFile, result } = JSON.parse(fs.readFileSync(0, 'utf8'));
+    client = createClient(connection);
+    await writeBack(client, workDir, metricsFile, result);
+    process.exit(0);
+  } catch (err) {
+    await fail(client, err);
+  }
+}
+
+if (process.argv[2] === '--finish') void finish();
+else void main();

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MANAGEMENT_SCRIPT } from './index';
 
 const TOKEN = 'test-token.eyJydW4iOiJydW4tNDIifQ.sig';
@@ -140,7 +140,12 @@ interface RunOptions extends PlatformOptions {
   token?: string;
   /** Run the script as a child process (AMLSIM_SCRIPT_ISOLATION=process) instead of a worker thread. */
   isolation?: 'process' | 'thread';
+  /** `main`: on the management code's own thread (AMLSIM_SCRIPT_HOST=main, managed compute); default: the describe's. */
+  host?: 'main' | 'thread';
 }
+
+/** Where the tests of the running describe block run the script (each block runs for both hosts). */
+let currentHost: 'main' | 'thread' = 'thread';
 
 interface RunResult {
   dir: string;
@@ -180,6 +185,7 @@ async function runManagement(options: RunOptions): Promise<RunResult> {
     AMLSIM_WORK_DIR: workDir,
     AMLSIM_HEARTBEAT_MS: '100',
     ...(options.isolation ? { AMLSIM_SCRIPT_ISOLATION: options.isolation } : {}),
+    ...((options.host ?? currentHost) === 'main' ? { AMLSIM_SCRIPT_HOST: 'main' } : {}),
   };
   const started = Date.now();
   try {
@@ -225,7 +231,13 @@ const HELPER = `exports.loss = (i) => 1 / (i + 1);\n`;
 
 // ---------------------------------------------------------------------------------------------
 
-describe('management code (S8.3, S8.4) against a control plane on a unix socket', () => {
+// Every behaviour holds wherever the script runs: in a thread of its own (attached VMs, where
+// heartbeats alone tell liveness) and on the management code's own thread (managed compute).
+describe.each(['thread', 'main'] as const)('management code (S8.3, S8.4) against a control plane on a unix socket, the script on the %s thread', (host) => {
+  beforeEach(() => {
+    currentHost = host;
+  });
+
   it('runs a CommonJS script through every step and writes back 600 metrics in 3 batches', async () => {
     const train = `
       const { Run } = require('@amlsim/run');
@@ -463,6 +475,36 @@ describe('management code (S8.3, S8.4) against a control plane on a unix socket'
     const result = await runManagement({ files: [{ path: 'train.js', content: `throw new Error('no label column');` }] });
     expect(result.exitCode).toBe(1);
     expect(only(result.calls, 'POST', '/logs')[0]!.body.stderr).toContain('Error: no label column');
+  });
+
+  it('process.exit(0) from deep in the script ends it there, and what it logged before is still written back', async () => {
+    const train = `
+      const run = require('@amlsim/run').Run.getContext();
+      run.log('loss', 0.5);
+      require('node:fs').mkdirSync('outputs', { recursive: true });
+      require('node:fs').writeFileSync('outputs/model.txt', 'w');
+      const deep = (n) => (n === 0 ? process.exit(0) : deep(n - 1));
+      deep(50);
+      console.log('after exit: must not run');
+    `;
+    const result = await runManagement({ files: [{ path: 'train.js', content: train }] });
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).not.toContain('after exit');
+    expect(sequence(result.calls)).toEqual(['POST /status Preparing', 'GET /snapshot', 'POST /status Running', 'POST /heartbeat', 'POST /logs', 'POST /status Finalizing', 'POST /metrics', 'PUT /outputs', 'POST /complete']);
+    expect(only(result.calls, 'POST', '/metrics')[0]!.body.rows).toHaveLength(1);
+    expect(completeBody(result)).toEqual({ exitCode: 0 });
+  });
+
+  it('a script that sets process.exitCode and ends ends with that code', async () => {
+    const result = await runManagement({ files: [{ path: 'train.js', content: `setTimeout(() => { process.exitCode = 4; }, 20);` }] });
+    expect(result.exitCode).toBe(4);
+    expect(completeBody(result)).toEqual({ exitCode: 4 });
+  });
+
+  it('an unhandled rejection ends the script with 1 and reaches the log tail', async () => {
+    const result = await runManagement({ files: [{ path: 'train.js', content: `Promise.reject(new Error('lost the GPU'));` }] });
+    expect(result.exitCode).toBe(1);
+    expect(only(result.calls, 'POST', '/logs')[0]!.body.stderr).toContain('lost the GPU');
   });
 
   it('exits 1 with the reason when a write-back call is refused (expired token), after trying /complete', async () => {

@@ -59,6 +59,8 @@ export interface ContainerHandle extends AsyncDisposable {
   kill(): Promise<void>;
   /** Freezes the container's processes (a hung target: no heartbeat, no exit). */
   pause(): Promise<void>;
+  /** The engine's word: is it running, and not paused? */
+  responsive(): Promise<boolean>;
   /** Force-removes the container and its anonymous volumes; idempotent. */
   remove(): Promise<void>;
 }
@@ -196,6 +198,16 @@ class RunningContainer implements ContainerHandle {
   /** Freeze every process of the container (cgroup freezer): it stops answering, as a hung node does. */
   async pause(): Promise<void> {
     await this.container.pause();
+  }
+
+  async responsive(): Promise<boolean> {
+    try {
+      const { State } = await this.container.inspect();
+      return State.Running === true && State.Paused !== true;
+    } catch (err) {
+      if (hasStatus(err, 404)) return false;
+      throw err;
+    }
   }
 
   async remove(): Promise<void> {

@@ -52,6 +52,14 @@ export type RunningCompute = {
   freeze(): Promise<void>;
   /** Free what it used (container, process). */
   remove(): Promise<void>;
+  /**
+   * Engine liveness (managed compute): does the target still work, in the driver's own word —
+   * the container is running and not frozen, the process alive and not stopped? The platform
+   * asks it when a run's heartbeats fall silent: on managed compute the script runs on the
+   * management code's own thread, and a long synchronous training loop sends no heartbeat
+   * without the target being hung. Absent (an attached VM): heartbeats alone decide.
+   */
+  responsive?(): Promise<boolean>;
 };
 
 /** A user-owned VM to start (S8.3 unmanaged compute, S6.2). */

@@ -56,6 +56,7 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
     kill: () => handle.kill(),
     freeze: () => handle.pause(),
     remove: () => handle.remove(),
+    responsive: () => handle.responsive(),
   });
   // S8.5: web-service images and replicas, on this driver's one engine (the labels say whose they are).
   const inference: InferenceRuntime = {

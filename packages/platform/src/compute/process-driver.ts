@@ -45,6 +45,7 @@ export const createProcessDriver = (root: string): ComputeDriver => {
       });
       child.on('error', () => resolve({ exitCode: 127, oomKilled: false }));
     });
+    let frozen = false;
     return {
       id: `pid-${child.pid}`,
       wait: () => exited,
@@ -53,9 +54,14 @@ export const createProcessDriver = (root: string): ComputeDriver => {
         await exited;
       },
       freeze: async () => {
-        if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGSTOP');
+        if (child.exitCode === null && child.pid) {
+          process.kill(-child.pid, 'SIGSTOP');
+          frozen = true;
+        }
       },
       remove: async () => {},
+      // The driver stopped it itself (SIGSTOP) or it exited: nothing else stops a process group.
+      responsive: async () => child.exitCode === null && child.signalCode === null && !frozen,
     };
   };
   return {

@@ -277,6 +277,13 @@ export class RunManager {
   private async heartbeatLost(runId: string): Promise<void> {
     const live = this.live.get(runId);
     if (!live?.lastHeartbeatMs || !this.load(runId).snapshot.matches('running')) return;
+    // Engine liveness (managed compute): the script runs on the management code's own thread
+    // there, so a long synchronous loop is silence, not a hang. The driver says whether the
+    // target still works; only a frozen or vanished one is NotResponding.
+    if (live.compute?.responsive && (await live.compute.responsive().catch(() => false))) {
+      if (this.live.get(runId) === live) this.armWatchdog(runId, HEARTBEAT_TIMEOUT_MS);
+      return;
+    }
     const silentForMs = this.p.clock.now() - live.lastHeartbeatMs;
     await this.record(runId, [
       { type: 'RunHeartbeatLost', data: { ...this.ref(runId), lastHeartbeatAt: new Date(live.lastHeartbeatMs).toISOString(), silentForMs } },
@@ -944,7 +951,10 @@ export class RunManager {
     const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
     const share = this.p.storage.fileShareDir(identity, ws.storageAccount!, ws.fileShare!);
     const driver = await this.deps.driver();
-    const env = this.managementEnv(runId);
+    // Managed compute: the platform watches the target itself (engine liveness, `heartbeatLost`),
+    // so the script runs on the management code's own thread, a Node environment cheaper than
+    // a thread of its own (packages/agent/management/management.cjs "runOnMainThread").
+    const env = { ...this.managementEnv(runId), AMLSIM_SCRIPT_HOST: 'main' };
     const compute = await driver.startRun({
       session: this.p.session,
       runId,
