@@ -1,6 +1,7 @@
 import { runMachine, type StoredEvent } from '@amlsim/core';
 import { describe, expect, it } from 'vitest';
 import {
+  AggregateFolder,
   CHARTS,
   activeIds,
   chartOf,
@@ -142,6 +143,13 @@ describe('liveAggregates', () => {
       if (a.kind === 'cluster') continue;
       expect(chartOf(CHARTS[a.kind].machine).edges.some((e) => e.id === a.last.edge), a.key).toBe(true);
     }
+  });
+
+  it('folds forward as the log grows and again from the start when the slider goes back', () => {
+    const events = session();
+    const folder = new AggregateFolder(events);
+    for (const n of [10, 14, 20, 12, 20, 4, 17]) expect(folder.at(n), `at ${n}`).toEqual(liveAggregates(events, n));
+    expect(new Map(folder.at(14).map((a) => [a.key, a.current])).get('run:r1')).toBe('running');
   });
 
   it('picks the aggregate of the selected event, else the one changed last', () => {

@@ -2,7 +2,9 @@ import {
   asMachineEvent,
   clusterFactOf,
   computeKey,
+  evolveCluster,
   foldCluster,
+  initialClusterState,
   imageAggregate,
   imageMachine,
   nextNodeState,
@@ -279,16 +281,38 @@ const streamKeyOf = (e: StoredEvent): string | undefined => {
 };
 
 /**
- * Every aggregate of the first `count` events, with its current state and last transition, in
- * the order each began.
+ * Every aggregate of a session's first n events, with its current state and last transition, in
+ * the order each began. Following a live log the folder only folds the events that are new (one
+ * step of one or two aggregates per event); a slider moved back folds again from the start.
  */
-export function liveAggregates(events: readonly StoredEvent[], count: number = events.length): LiveAggregate[] {
-  const n = Math.max(0, Math.min(count, events.length));
-  const steppers = new Map<string, Stepper>();
-  const clusters = new Map<string, { spec: ClusterSpec; facts: StoredEvent[]; label: string }>();
-  const clusterOfRun = new Map<string, string>();
-  for (let i = 0; i < n; i++) {
-    const e = events[i]!;
+export class AggregateFolder {
+  private count = 0;
+  private steppers = new Map<string, Stepper>();
+  private clusters = new Map<string, { state: ClusterState; positions: number[]; label: string; last: StoredEvent }>();
+  private clusterOfRun = new Map<string, string>();
+
+  constructor(private readonly events: readonly StoredEvent[]) {}
+
+  at(count: number = this.events.length): LiveAggregate[] {
+    const n = Math.max(0, Math.min(count, this.events.length));
+    if (n < this.count) {
+      this.count = 0;
+      this.steppers = new Map();
+      this.clusters = new Map();
+      this.clusterOfRun = new Map();
+    }
+    for (; this.count < n; this.count++) this.fold(this.events[this.count]!);
+    const out: LiveAggregate[] = [];
+    for (const [key, s] of this.steppers) out.push({ key, kind: s.kind, label: s.label, current: s.current, active: s.active, last: s.last, positions: s.positions.slice() });
+    for (const [key, c] of this.clusters) {
+      const summary = clusterSummary(c.state);
+      out.push({ key, kind: 'cluster', label: c.label, current: summary, active: [], last: { to: summary, event: c.last.type, position: c.last.position, edge: '' }, positions: c.positions.slice() });
+    }
+    return out.sort((a, b) => a.positions[0]! - b.positions[0]!);
+  }
+
+  private fold(e: StoredEvent): void {
+    const { steppers } = this;
     const nodeKey = nodeKeyOf(e);
     if (nodeKey) {
       const s = steppers.get(nodeKey);
@@ -299,8 +323,8 @@ export function liveAggregates(events: readonly StoredEvent[], count: number = e
     }
     const key = streamKeyOf(e);
     if (key?.startsWith('cluster:')) {
-      clusters.set(key, { spec: e.data as unknown as ClusterSpec, facts: [e], label: `cluster ${str(e.data['compute'])}` });
-      continue;
+      this.clusters.set(key, { state: initialClusterState(e.data as unknown as ClusterSpec), positions: [e.position], label: `cluster ${str(e.data['compute'])}`, last: e });
+      return;
     }
     if (key) {
       const s = steppers.get(key);
@@ -311,37 +335,30 @@ export function liveAggregates(events: readonly StoredEvent[], count: number = e
         steppers.set(key, snapshotStepper('workspace', workspaceAggregate, e, `workspace ${str(e.data['workspace'])}`));
       } else if (e.type === runAggregate.startsWith) {
         steppers.set(key, snapshotStepper('run', runAggregate, e, `run ${str(e.data['runId'])}`));
-        clusterOfRun.set(str(e.data['runId']), `cluster:${computeKey(str(e.data['workspaceId']), str(e.data['compute']))}`);
+        this.clusterOfRun.set(str(e.data['runId']), `cluster:${computeKey(str(e.data['workspaceId']), str(e.data['compute']))}`);
       } else if (e.type === imageAggregate.startsWith) {
         steppers.set(key, snapshotStepper('image', imageAggregate, e, `image ${str(e.data['image'])}:${String(e.data['version'] ?? '')}`));
       } else if (e.type === 'WebserviceDeploymentRequested') {
         steppers.set(key, statusStepper<WebserviceStatus>('webservice', (st, f) => nextWebserviceStatus(st, { type: f.type } as WebserviceEvent), e, `web service ${str(e.data['service'])}`));
       }
     }
-    // The cluster's facts: those about its nodes, and runs queued on it or ending (clusterFactOf says which).
-    if (clusterFactOf(e)) {
-      const about = e.data['compute'] !== undefined ? `cluster:${computeKey(str(e.data['workspaceId']), str(e.data['compute']))}` : clusterOfRun.get(str(e.data['runId']));
-      const c = about ? clusters.get(about) : undefined;
-      if (c) c.facts.push(e);
+    // The cluster's facts (clusterFactOf says which): those naming its compute, and the end of a
+    // run submitted to it (which names none), evolved as core's foldCluster evolves them.
+    const fact = clusterFactOf(e);
+    if (fact) {
+      const about = e.data['compute'] !== undefined ? `cluster:${computeKey(str(e.data['workspaceId']), str(e.data['compute']))}` : this.clusterOfRun.get(str(e.data['runId']));
+      const c = about ? this.clusters.get(about) : undefined;
+      if (c) {
+        c.state = evolveCluster(c.state, fact);
+        c.positions.push(e.position);
+        c.last = e;
+      }
     }
   }
-  const out: LiveAggregate[] = [];
-  for (const [key, s] of steppers) out.push({ key, kind: s.kind, label: s.label, current: s.current, active: s.active, last: s.last, positions: s.positions });
-  for (const [key, c] of clusters) {
-    const state = foldCluster(c.spec, c.facts);
-    const last = c.facts.at(-1)!;
-    out.push({
-      key,
-      kind: 'cluster',
-      label: c.label,
-      current: clusterSummary(state),
-      active: [],
-      last: { to: clusterSummary(state), event: last.type, position: last.position, edge: '' },
-      positions: c.facts.map((f) => f.position),
-    });
-  }
-  return out.sort((a, b) => a.positions[0]! - b.positions[0]!);
 }
+
+/** Every aggregate of the first `count` events (one fold from the start). */
+export const liveAggregates = (events: readonly StoredEvent[], count: number = events.length): LiveAggregate[] => new AggregateFolder(events).at(count);
 
 // ---- the cluster -------------------------------------------------------------------------------
 

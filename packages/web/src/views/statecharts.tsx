@@ -1,4 +1,4 @@
-import { EVENT_CATALOG, isKnownEventType } from '@amlsim/core';
+import { EVENT_CATALOG, computeKey, isKnownEventType } from '@amlsim/core';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { ViewProps } from '../app';
 import {
@@ -10,7 +10,7 @@ import {
   defaultAggregate,
   labelLines,
   layoutChart,
-  liveAggregates,
+  AggregateFolder,
   type Chart,
   type ChartKind,
   type ChartLayout,
@@ -27,7 +27,9 @@ import './statecharts.css';
  * workflow, not a statechart: its folded state (queue, nodes, reservations, idle timers) is shown.
  */
 export function Statecharts({ moment, selected, select }: ViewProps) {
-  const aggregates = useMemo(() => liveAggregates(moment.events, moment.count), [moment.events, moment.count]);
+  // One folder per session's events: following the live log folds only what is new.
+  const folder = useMemo(() => new AggregateFolder(moment.events), [moment.events]);
+  const aggregates = useMemo(() => folder.at(moment.count), [folder, moment.count]);
   const [picked, setPicked] = useState<string | undefined>(undefined);
   const shown = aggregates.find((a) => a.key === picked) ?? defaultAggregate(aggregates, selected?.position);
 
@@ -50,7 +52,7 @@ export function Statecharts({ moment, selected, select }: ViewProps) {
           ))}
         </select>
       </label>
-      {shown.kind === 'cluster' ? <ClusterTable aggregate={shown} moment={moment} select={select} /> : <ChartView aggregate={shown} kind={shown.kind} select={select} />}
+      {shown.kind === 'cluster' ? <ClusterTable aggregate={shown} moment={moment} select={select} pick={(key) => aggregates.some((a) => a.key === key) && setPicked(key)} /> : <ChartView aggregate={shown} kind={shown.kind} select={select} />}
     </div>
   );
 }
@@ -139,7 +141,7 @@ function ChartSvg({ chart, layout, aggregate, select }: { chart: Chart; layout: 
   const edges = [...chart.edges].sort((a, b) => Number(a.id === last.edge) - Number(b.id === last.edge));
   // A chart larger than the pane is shown at full size and scrolled: bring the current state into view as it changes.
   const scroller = useRef<HTMLDivElement>(null);
-  useLayoutEffect(() => {
+  const reveal = () => {
     const box = leaf ? layout.nodes[leaf] : undefined;
     const el = scroller.current;
     if (!box || !el) return;
@@ -148,7 +150,29 @@ function ChartSvg({ chart, layout, aggregate, select }: { chart: Chart; layout: 
     const top = (box.y + box.height / 2) * scale - el.clientHeight / 2;
     const smooth = !window.matchMedia('(prefers-reduced-motion: reduce)').matches;
     const visible = box.x * scale >= el.scrollLeft && (box.x + box.width) * scale <= el.scrollLeft + el.clientWidth && box.y * scale >= el.scrollTop && (box.y + box.height) * scale <= el.scrollTop + el.clientHeight;
-    if (!visible) el.scrollTo({ left: Math.max(0, left), top: Math.max(0, top), behavior: smooth ? 'smooth' : 'auto' });
+    if (!visible) el.scrollTo({ left: Math.max(0, left), top: Math.max(0, top), behavior: 'auto' });
+    // The scroll box itself may lie partly below the pane (presenter mode shrinks the pane): bring the state into the pane too.
+    const current = el.querySelector('.sc-state.current');
+    const pane = el.closest('.tab-body');
+    if (current && pane) {
+      const r = current.getBoundingClientRect();
+      const p = pane.getBoundingClientRect();
+      if (r.top < p.top || r.bottom > p.bottom) current.scrollIntoView({ block: 'nearest', inline: 'nearest', behavior: smooth ? 'smooth' : 'auto' });
+    }
+  };
+  useLayoutEffect(() => {
+    reveal();
+    // The chart grows in presenter mode: keep the current state in view then too.
+    const svg = scroller.current?.firstElementChild;
+    if (!svg) return;
+    let size = svg.getBoundingClientRect().width;
+    const observer = new ResizeObserver(() => {
+      const now = svg.getBoundingClientRect().width;
+      if (now !== size) reveal();
+      size = now;
+    });
+    observer.observe(svg);
+    return () => observer.disconnect();
   }, [leaf, layout]);
   return (
     <div class="chart-scroll" ref={scroller}>
@@ -254,11 +278,19 @@ function Legend() {
 
 // ---- the cluster -------------------------------------------------------------------------------
 
-function ClusterTable({ aggregate, moment, select }: { aggregate: LiveAggregate; moment: ViewProps['moment']; select: ViewProps['select'] }) {
+type ClusterProps = { aggregate: LiveAggregate; moment: ViewProps['moment']; select: ViewProps['select']; pick: (key: string) => void };
+
+function ClusterTable({ aggregate, moment, select, pick }: ClusterProps) {
   const view = useMemo(() => clusterStateOf(moment.events, moment.count, aggregate.key), [moment.events, moment.count, aggregate.key]);
   if (!view) return null;
   const now = moment.count > 0 ? Date.parse(moment.events[moment.count - 1]!.meta.at) : 0;
   const { spec } = view;
+  // A run or node named here opens its own statechart.
+  const run = (id: string) => (
+    <button type="button" class="link" title="Show this run's statechart" onClick={() => pick(`run:${id}`)}>
+      {id}
+    </button>
+  );
   return (
     <section class="cluster-state" data-testid="cluster-state">
       <h3>
@@ -278,13 +310,13 @@ function ClusterTable({ aggregate, moment, select }: { aggregate: LiveAggregate;
         <ol class="cluster-queue" data-testid="cluster-queue">
           {view.queue.map((r) => (
             <li key={r} data-run={r}>
-              <code>{r}</code>
+              {run(r)}
               {Object.values(view.state.promised).includes(r) && <span class="muted"> (a node is promised)</span>}
             </li>
           ))}
           {view.asking.map((r) => (
             <li key={r} data-run={r}>
-              <code>{r}</code> <span class="muted">asking, not queued yet</span>
+              {run(r)} <span class="muted">asking, not queued yet</span>
             </li>
           ))}
         </ol>
@@ -306,14 +338,16 @@ function ClusterTable({ aggregate, moment, select }: { aggregate: LiveAggregate;
             {view.nodes.map((n) => (
               <tr key={n.node} data-node={n.node} data-state={n.state}>
                 <td>
-                  <code>{n.node}</code>
+                  <button type="button" class="link" title="Show this node's statechart" onClick={() => pick(`node:${computeKey(spec.workspaceId, spec.compute)}/${n.node}`)}>
+                    {n.node}
+                  </button>
                 </td>
                 <td>
                   <span class={`node-state s-${n.state}`}>{n.state}</span>
                   {n.failure && <div class="muted">{n.failure}</div>}
                 </td>
                 <td>
-                  {n.run ? <code>{n.run}</code> : n.promisedTo ? <>promised to <code>{n.promisedTo}</code></> : n.forRun ? <>provisioned for <code>{n.forRun}</code></> : <span class="muted">—</span>}
+                  {n.run ? run(n.run) : n.promisedTo ? <>promised to {run(n.promisedTo)}</> : n.forRun ? <>provisioned for {run(n.forRun)}</> : <span class="muted">—</span>}
                 </td>
                 <td>
                   {n.scaleDownAtMs !== undefined ? (
