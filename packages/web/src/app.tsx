@@ -32,7 +32,8 @@ export function App({ log }: { log: LogClient }) {
   const [, rerender] = useReducer((n: number, _tick: void) => n + 1, 0);
   useEffect(() => log.subscribe(() => rerender()), [log]);
   const sessions = useMemo(() => new SessionEvents(), [log]);
-  sessions.update(log.events);
+  // While the backlog is read the views wait: they are drawn once, from all of it (log.ts).
+  if (!log.loading) sessions.update(log.events);
   const folders = useMemo(() => new Map<string, WorldFolder>(), [log]);
 
   // Which session is shown: the newest unless the user picked one. Following it, a session that
@@ -75,7 +76,7 @@ export function App({ log }: { log: LogClient }) {
   return (
     // data-position / data-head: what the views show and how far the page's copy of the log
     // reaches; tests and the browser benchmark wait on them (never on timers).
-    <div class="app" data-session={moment?.session ?? ''} data-position={moment?.position ?? 0} data-count={moment?.count ?? 0} data-head={log.head}>
+    <div class="app" data-session={moment?.session ?? ''} data-position={moment?.position ?? 0} data-count={moment?.count ?? 0} data-head={log.loading ? 0 : log.head}>
       <header class="top">
         <h1>
           amlsim <span class="subtitle">who talks to whom</span>
@@ -144,6 +145,12 @@ export function App({ log }: { log: LogClient }) {
             </section>
           </main>
         </>
+      ) : log.loading ? (
+        <main class="empty" data-testid="loading">
+          <p>
+            Reading the log: {log.events.length.toLocaleString('en-US')} of {log.info ? log.info.head.toLocaleString('en-US') : '…'} events
+          </p>
+        </main>
       ) : (
         <main class="empty">
           <p>The log is empty. Pick a scenario above and press <b>Run</b> or <b>Step</b>, or run <code>amlsim run</code> on this data dir.</p>

@@ -16,6 +16,12 @@ export type LogAnomalies = { duplicates: number; gaps: number };
 export type ServerInfo = { dataDir: string; head: number };
 
 const PAGE = 10_000;
+/**
+ * Backlog pages asked for at once. One at a time, the server reads and serializes a page while
+ * the page waits, then the page parses it while the server waits; with a few in flight the two
+ * overlap (100,000 events: ~1.9 s one at a time).
+ */
+const IN_FLIGHT = 3;
 
 export class LogClient {
   readonly events: StoredEvent[] = [];
@@ -26,6 +32,12 @@ export class LogClient {
   info: ServerInfo | undefined;
   /** Set when the server could not be read; shown by the page. */
   error: string | undefined;
+  /**
+   * True until the backlog is read: the views are drawn once, from all of it, rather than after
+   * each page (a view that reads the whole log paid for it again on each of ten pages, and each
+   * drawing held back the next page's parse).
+   */
+  loading = true;
   private readonly listeners = new Set<() => void>();
   private source: EventSource | undefined;
   private scheduled = false;
@@ -42,7 +54,26 @@ export class LogClient {
   async start(): Promise<void> {
     try {
       this.info = await getJson<ServerInfo>('/api/info');
-      let from = 0;
+      // Up to the head /api/info gave: fixed ranges of positions (from, from + PAGE], each of
+      // which one page holds whole, asked for IN_FLIGHT at a time and taken in order.
+      const range = (from: number) =>
+        getJson<{ events: StoredEvent[] }>(`/api/events?from=${from}&limit=${PAGE}`).then((page) => page.events.filter((e) => e.position <= from + PAGE));
+      const starts: number[] = [];
+      for (let from = 0; from < this.info.head; from += PAGE) starts.push(from);
+      const pages = starts.slice(0, IN_FLIGHT).map(range);
+      // A failure is reported by the await below that reaches it, not as unhandled meanwhile.
+      for (const p of pages) p.catch(() => undefined);
+      for (let i = 0; i < starts.length; i++) {
+        const events = await pages[i]!;
+        if (i + IN_FLIGHT < starts.length) {
+          const next = range(starts[i + IN_FLIGHT]!);
+          next.catch(() => undefined);
+          pages.push(next);
+        }
+        this.accept(events);
+      }
+      // Then what was appended since, page after page.
+      let from = this.head;
       for (;;) {
         const page = await getJson<{ events: StoredEvent[]; next: number | null }>(`/api/events?from=${from}&limit=${PAGE}`);
         this.accept(page.events);
@@ -51,9 +82,12 @@ export class LogClient {
       }
     } catch (err) {
       this.error = `could not read the log from the server: ${(err as Error).message}`;
+      this.loading = false;
       this.notify();
       return;
     }
+    this.loading = false;
+    this.notify();
     this.open();
   }
 
