@@ -7,9 +7,15 @@ import { applyToWorld, emptyWorld, type StoredEvent, type WorldState } from '@am
  *
  * A session's events are kept in log order as they arrive. The world at "the first n events" is
  * folded forward from the last one asked for when n grows (following a live session costs one
- * fold per new event), and from the nearest checkpoint when the slider goes back. Checkpoints are
- * copies of the world taken every CHECKPOINT_EVERY events on a fold from the start, so a second
- * scrub over the same stretch folds at most that many events.
+ * fold per new event), and from the nearest checkpoint when the slider goes back (or jumps far
+ * ahead). Checkpoints are copies of the world every CHECKPOINT_EVERY events, so a scrub folds at
+ * most that many events after copying one.
+ *
+ * Copying the world costs as much as folding thousands of events, and more the longer the
+ * session (~30 ms at 100,000 events): taken on the fold the first render waits for, the copies
+ * were 90% of it. So they are taken by a second fold from the start that runs in slices while
+ * the page is idle, after the views are drawn; until it has reached a point, a scrub there folds
+ * from the nearest checkpoint it has taken (or from the start).
  */
 const CHECKPOINT_EVERY = 2_000;
 
@@ -34,29 +40,63 @@ export class SessionEvents {
   }
 }
 
+/** Milliseconds of checkpoint folding a slice does before it gives the page back. */
+const SLICE_MS = 8;
+
+/** Runs `work` when the page is idle (or soon, where there is no requestIdleCallback). */
+const whenIdle = (work: () => void): void => {
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(work, { timeout: 200 });
+  else setTimeout(work, 0);
+};
+
 export class WorldFolder {
   private world: WorldState = emptyWorld();
   private count = 0;
   private readonly checkpoints = new Map<number, WorldState>();
+  /** The checkpoints' own fold, ahead of which no checkpoint exists yet. */
+  private indexWorld: WorldState = emptyWorld();
+  private indexed = 0;
+  private indexing = false;
 
   constructor(private readonly events: readonly StoredEvent[]) {}
 
   /** The world after the first `n` events of the session (0 to all of them). */
   at(n: number): WorldState {
     const target = Math.max(0, Math.min(n, this.events.length));
-    if (target < this.count) {
-      const from = Math.floor(target / CHECKPOINT_EVERY) * CHECKPOINT_EVERY;
-      const checkpoint = this.checkpoints.get(from);
+    const from = this.checkpointAtOrBefore(target);
+    // Back in time: start over from a copy. Far ahead: a copy and at most CHECKPOINT_EVERY
+    // events cost less than folding all the way there.
+    if (target < this.count || (from > this.count && target - this.count > CHECKPOINT_EVERY)) {
+      const checkpoint = from > 0 ? this.checkpoints.get(from) : undefined;
       this.world = checkpoint ? structuredClone(checkpoint) : emptyWorld();
       this.count = checkpoint ? from : 0;
     }
-    for (; this.count < target; this.count++) {
-      if (this.count > 0 && this.count % CHECKPOINT_EVERY === 0 && !this.checkpoints.has(this.count)) {
-        this.checkpoints.set(this.count, structuredClone(this.world));
-      }
-      applyToWorld(this.world, this.events[this.count]!);
-    }
+    for (; this.count < target; this.count++) applyToWorld(this.world, this.events[this.count]!);
+    this.index();
     return this.world;
+  }
+
+  /** The nearest checkpoint at or before `n` taken so far (0: the start). */
+  private checkpointAtOrBefore(n: number): number {
+    for (let c = Math.floor(n / CHECKPOINT_EVERY) * CHECKPOINT_EVERY; c > 0; c -= CHECKPOINT_EVERY) if (this.checkpoints.has(c)) return c;
+    return 0;
+  }
+
+  /** Folds on towards the newest checkpoint due, a slice at a time while the page is idle. */
+  private index(): void {
+    if (this.indexing || this.indexed + CHECKPOINT_EVERY > this.events.length) return;
+    this.indexing = true;
+    whenIdle(() => {
+      this.indexing = false;
+      const until = performance.now() + SLICE_MS;
+      do {
+        const next = this.indexed + CHECKPOINT_EVERY;
+        if (next > this.events.length) break;
+        for (; this.indexed < next; this.indexed++) applyToWorld(this.indexWorld, this.events[this.indexed]!);
+        this.checkpoints.set(next, structuredClone(this.indexWorld));
+      } while (performance.now() < until);
+      this.index();
+    });
   }
 }
 
