@@ -1,4 +1,4 @@
-import { EVENT_CATALOG, LANES, PARTY_NAMES, isKnownEventType, sequenceArrows, type Lane, type SequenceArrow, type StoredEvent } from '@amlsim/core';
+import { EVENT_CATALOG, LANES, PARTY_NAMES, drawnEvents, isKnownEventType, sequenceArrows, type Lane, type SequenceArrow, type StoredEvent } from '@amlsim/core';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ViewProps } from '../app';
 import { countUpTo } from '../timeline';
@@ -17,19 +17,33 @@ const rowHeight = () => (document.body.classList.contains('presenter') ? 46 : 30
 const headHeight = () => (document.body.classList.contains('presenter') ? 64 : 44);
 const OVERSCAN = 12;
 
-/** Arrows of a session's events, extended as the session grows (never recomputed). */
-const cache = new WeakMap<readonly StoredEvent[], { done: number; arrows: SequenceArrow[] }>();
-const arrowsOf = (events: readonly StoredEvent[]): SequenceArrow[] => {
+/**
+ * A session's drawn events (bookkeeping left out), extended as the session grows, and the arrows
+ * of those in view, made when first drawn: making every arrow up front (its detail text) cost
+ * ~130 ms at 100,000 events before the first render, for the ~50 rows ever in view at once.
+ */
+type Arrows = { done: number; drawn: StoredEvent[]; arrows: Map<number, SequenceArrow> };
+const cache = new WeakMap<readonly StoredEvent[], Arrows>();
+const arrowsOf = (events: readonly StoredEvent[]): Arrows => {
   let entry = cache.get(events);
   if (!entry) {
-    entry = { done: 0, arrows: [] };
+    entry = { done: 0, drawn: [], arrows: new Map() };
     cache.set(events, entry);
   }
   if (entry.done < events.length) {
-    for (const a of sequenceArrows(events.slice(entry.done))) entry.arrows.push(a);
+    for (const e of drawnEvents(events.slice(entry.done))) entry.drawn.push(e);
     entry.done = events.length;
   }
-  return entry.arrows;
+  return entry;
+};
+const arrowAt = (entry: Arrows, i: number): SequenceArrow => {
+  let arrow = entry.arrows.get(i);
+  if (!arrow) {
+    // The same arrow `sequenceArrows` makes of the whole log (its timing aside, not drawn here).
+    arrow = sequenceArrows([entry.drawn[i]!])[0]!;
+    entry.arrows.set(i, arrow);
+  }
+  return arrow;
 };
 
 /** The parties drawn: every lane but the simulator's own, which only bookkeeping would use. */
@@ -39,7 +53,7 @@ export function SequenceView({ moment, selected, select }: ViewProps) {
   const ROW = rowHeight();
   const HEAD = headHeight();
   const arrows = arrowsOf(moment.events);
-  const shown = countUpTo(arrows, moment.position);
+  const shown = countUpTo(arrows.drawn, moment.position);
   const scroller = useRef<HTMLDivElement>(null);
   const [width, setWidth] = useState(1000);
   const [scrollTop, setScrollTop] = useState(0);
@@ -83,7 +97,7 @@ export function SequenceView({ moment, selected, select }: ViewProps) {
   const labelX = (start: number, chars: number) => Math.max(4, Math.min(start, width - 8 - chars * charPx));
   const rows = [];
   for (let i = first; i < last; i++) {
-    const a = arrows[i]!;
+    const a = arrowAt(arrows, i);
     const y = i * ROW + ROW / 2;
     const x1 = x(a.from);
     const x2 = x(a.to);
