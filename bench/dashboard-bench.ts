@@ -33,12 +33,18 @@ export const LIVE_RATE = 1_000;
 
 const CHROMIUM = '/usr/bin/chromium';
 const WEB = join(import.meta.dirname, '..', 'packages', 'web');
-/** The page size the page itself reads the backlog in (packages/web/src/log.ts PAGE). */
+/** How the page itself reads the backlog (packages/web/src/log.ts PAGE and IN_FLIGHT). */
 const PAGE = 10_000;
+const IN_FLIGHT = 6;
+/**
+ * tsx compiles this file with esbuild's keepNames, which wraps named functions in a call to its
+ * `__name` helper: callbacks shipped to the browser need that helper there too.
+ */
+const KEEP_NAMES = 'globalThis.__name = (f) => f;';
 
 export type DashboardBench = {
   events: number;
-  open: { ms: number; wallMs: number; rawMs: number; ratio: number };
+  open: { ms: number; wallMs: number; backlogMs: number; rawMs: number; rawSequentialMs: number; ratio: number };
   scrub: { positions: number; medianMs: number; p95Ms: number; maxMs: number };
   live: {
     seconds: number;
@@ -102,37 +108,59 @@ export async function benchDashboard(
     });
     cleanups.push(() => browser.close());
 
-    // Baseline: the page's own backlog reads, in a page of the same origin, without rendering.
+    // Baselines: the page's own backlog reads, in a page of the same origin, without rendering:
+    // the ranges of positions it asks for, IN_FLIGHT at a time (the ratio's), and one page after
+    // another (shown for scale: what the page did before).
     const rawPage = await browser.newPage();
+    await rawPage.addInitScript(KEEP_NAMES);
     await rawPage.goto(`${server.url}/api/info`);
-    let rawMs = Infinity;
-    for (let round = 0; round < 2; round++) {
-      const r = await rawPage.evaluate(async (limit) => {
-        const t = performance.now();
-        await (await fetch('/api/info')).json();
-        let from = 0;
-        let n = 0;
-        for (;;) {
-          const page = (await (await fetch(`/api/events?from=${from}&limit=${limit}`)).json()) as { events: { position: number }[]; next: number | null };
-          n += page.events.length;
-          if (page.next === null) break;
-          from = page.events.at(-1)!.position;
-        }
-        return { ms: performance.now() - t, n };
-      }, PAGE);
-      if (r.n !== head) throw new Error(`the raw read got ${r.n} events, the log has ${head}`);
-      rawMs = Math.min(rawMs, r.ms);
-    }
+    const rawRead = async (inFlight: number) => {
+      let best = Infinity;
+      for (let round = 0; round < 2; round++) {
+        const r = await rawPage.evaluate(
+          async ([limit, inFlight]) => {
+            const t = performance.now();
+            const { head } = (await (await fetch('/api/info')).json()) as { head: number };
+            const starts: number[] = [];
+            for (let from = 0; from < head; from += limit) starts.push(from);
+            // As the page does: the next range asked for as soon as any one is in.
+            let n = 0;
+            let asked = 0;
+            await new Promise<void>((resolve, reject) => {
+              let left = starts.length;
+              const ask = (): void => {
+                if (asked >= starts.length) return;
+                const from = starts[asked++]!;
+                fetch(`/api/events?from=${from}&limit=${limit}`)
+                  .then((response) => response.json() as Promise<{ events: { position: number }[] }>)
+                  .then((page) => {
+                    n += page.events.length;
+                    if (--left === 0) resolve();
+                    else ask();
+                  }, reject);
+              };
+              if (left === 0) resolve();
+              for (let k = 0; k < inFlight; k++) ask();
+            });
+            return { ms: performance.now() - t, n };
+          },
+          [PAGE, inFlight] as const,
+        );
+        if (r.n !== head) throw new Error(`the raw read got ${r.n} events, the log has ${head}`);
+        best = Math.min(best, r.ms);
+      }
+      return best;
+    };
+    const rawMs = await rawRead(IN_FLIGHT);
+    const rawSequentialMs = await rawRead(1);
     await rawPage.close();
-    progress(`raw fetch of ${head} events: ${rawMs.toFixed(0)} ms`);
+    progress(`raw fetch of ${head} events: ${rawMs.toFixed(0)} ms ${IN_FLIGHT} pages at a time, ${rawSequentialMs.toFixed(0)} ms one after another`);
 
     // Open: a script that runs before the page's own watches, each frame, for the whole log.
     const page: Page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(e.message));
-    // tsx compiles this file with esbuild's keepNames, which wraps named functions in a call to
-    // its `__name` helper: callbacks shipped to the browser need that helper there too.
-    await page.addInitScript('globalThis.__name = (f) => f;');
+    await page.addInitScript(KEEP_NAMES);
     await page.addInitScript((expected) => {
       const w = window as unknown as { benchOpenMs?: number };
       const check = () => {
@@ -154,7 +182,8 @@ export async function benchDashboard(
       });
     const wallMs = performance.now() - wallStart;
     const openMs = await page.evaluate(() => (window as unknown as { benchOpenMs: number }).benchOpenMs);
-    progress(`open: ${openMs.toFixed(0)} ms in the page, ${wallMs.toFixed(0)} ms wall`);
+    const backlogMs = await page.evaluate(() => Math.max(...performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/events?')).map((r) => (r as PerformanceResourceTiming).responseEnd)));
+    progress(`open: ${openMs.toFixed(0)} ms in the page (its last backlog page in at ${backlogMs.toFixed(0)} ms), ${wallMs.toFixed(0)} ms wall`);
 
     // Scrub: random points of the session; each timed from the input event to the frame after
     // the page shows it (MessageChannel after requestAnimationFrame: past that frame's paint).
@@ -288,7 +317,7 @@ export async function benchDashboard(
     progress(`live: ${live.detail}`);
     if (problems.length > 0) throw new Error(`the page threw: ${problems.join('; ')}`);
     await page.close();
-    return { events: head, open: { ms: openMs, wallMs, rawMs, ratio: openMs / rawMs }, scrub, live };
+    return { events: head, open: { ms: openMs, wallMs, backlogMs, rawMs, rawSequentialMs, ratio: openMs / rawMs }, scrub, live };
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();
   }
@@ -313,7 +342,8 @@ export function dashboardTable(r: DashboardBench): string[] {
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.map(line),
     `  open: performance.now() in the page from navigation start to the frame after .app shows data-count = data-head = ${fmt(r.events)} with arrows drawn (wall time from playwright's goto: ${r.open.wallMs.toFixed(0)} ms);`,
-    `        baseline: the same ${fmt(r.events)} events fetched from /api/info and /api/events in pages of ${fmt(PAGE)} and parsed in the same browser, not rendered`,
+    `        its last backlog page was in at ${r.open.backlogMs.toFixed(0)} ms; baseline: the same ${fmt(r.events)} events fetched from /api/info and /api/events as the page asks for them`,
+    `        (pages of ${fmt(PAGE)}, ${IN_FLIGHT} at a time) and parsed in the same browser, not rendered; one page after another: ${r.open.rawSequentialMs.toFixed(0)} ms`,
     '  scrub: input event on the time slider to the frame after .app shows that position (data-position, data-count)',
     `  live: appended from the bench process into the server's store in ~10 ms batches; ${r.live.detail}`,
   ];
