@@ -383,6 +383,44 @@ describe('the dashboard in a lecture, in a real browser', () => {
     expect(page.problems).toEqual([]);
     await page.close();
   });
+
+  it("the Statecharts tab draws the run's statechart from its machine, the current state highlighted, the last transition named; the slider takes it back to Running", async () => {
+    const page = await openPage();
+    const session = await play(page, 'train-managed-compute.yaml');
+    const events = sessionEvents(session);
+    const runId = String(events.find((e) => e.type === 'RunSubmitted')!.data['runId']);
+    const runFacts = events.filter((e) => e.stream === `run-${runId}`);
+
+    await openTab(page, 'Statecharts');
+    await page.selectOption('select[aria-label=Aggregate]', `run:${runId}`);
+    const chart = '[data-testid=statechart]';
+    await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('data-current') === 'completed', chart);
+    // Drawn from the machine: a box per state of the run statechart, the current one marked.
+    await page.waitForSelector(`${chart} svg [data-state="run.completed"].current`);
+    const states = await page.$$eval(`${chart} svg [data-state]`, (els) => els.map((e) => e.getAttribute('data-state')));
+    expect(states).toEqual(expect.arrayContaining(['notStarted', 'starting', 'preparing', 'queued', 'running', 'finalizing', 'completed', 'failed', 'canceled'].map((st) => `run.${st}`)));
+    expect(await page.$$(`${chart} svg .current`)).toHaveLength(1);
+    // The last transition is the run's own last state change, and its edge is drawn as taken.
+    const lastFact = await page.getAttribute('[data-testid=last-transition]', 'data-event');
+    expect(runFacts.map((e) => e.type)).toContain(lastFact);
+    expect(await page.$$(`${chart} svg .last`)).not.toHaveLength(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'statechart-completed.png') });
+
+    // Back to the moment the run reported Running: the same chart shows it Running.
+    const running = runFacts.find((e) => e.type === 'RunStatusReported' && e.data['status'] === 'Running')!;
+    const count = events.findIndex((e) => e.position === running.position) + 1;
+    await page.evaluate((n) => {
+      const input = document.querySelector<HTMLInputElement>('[data-testid=time-slider]')!;
+      input.value = String(n);
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    }, count);
+    await page.waitForFunction((n) => document.querySelector('.app')?.getAttribute('data-count') === String(n), count);
+    await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('data-current') === 'running', chart);
+    await page.waitForSelector(`${chart} svg [data-state="run.running"].current`);
+    await page.screenshot({ path: join(ARTIFACTS, 'statechart-running.png') });
+    expect(page.problems).toEqual([]);
+    await page.close();
+  }, 300_000);
 });
 
 /** No JWT (a base64url `{"` is `eyJ`) anywhere in the page: its markup, attributes and titles. */
