@@ -1,6 +1,7 @@
 import { runMachine, type StoredEvent } from '@amlsim/core';
 import { describe, expect, it } from 'vitest';
 import {
+  AGGREGATE_CHECKPOINT_EVERY,
   AggregateFolder,
   CHARTS,
   activeIds,
@@ -150,6 +151,19 @@ describe('liveAggregates', () => {
     const folder = new AggregateFolder(events);
     for (const n of [10, 14, 20, 12, 20, 4, 17]) expect(folder.at(n), `at ${n}`).toEqual(liveAggregates(events, n));
     expect(new Map(folder.at(14).map((a) => [a.key, a.current])).get('run:r1')).toBe('running');
+  });
+
+  it('going back past its checkpoints folds from the nearest one, and gives what a fold from the start gives', () => {
+    // A long log: the session tiled with fresh ids, so its aggregates run on past several checkpoints.
+    const one = session();
+    const events: StoredEvent[] = [];
+    for (let copy = 0; events.length < AGGREGATE_CHECKPOINT_EVERY * 4 + 123; copy++) {
+      for (const e of one) events.push({ ...(JSON.parse(JSON.stringify(e).replaceAll('ws_1', `ws_${copy}`).replaceAll('"r1"', `"r${copy}"`).replaceAll('run-r1', `run-r${copy}`).replaceAll('cmp_1', `cmp_${copy}`)) as StoredEvent), position: events.length + 1 });
+    }
+    const folder = new AggregateFolder(events);
+    for (const n of [events.length, AGGREGATE_CHECKPOINT_EVERY * 2 + 7, AGGREGATE_CHECKPOINT_EVERY * 3 + 1, 5, AGGREGATE_CHECKPOINT_EVERY * 4, AGGREGATE_CHECKPOINT_EVERY + 999]) {
+      expect(folder.at(n), `at ${n}`).toEqual(liveAggregates(events, n));
+    }
   });
 
   it('picks the aggregate of the selected event, else the one changed last', () => {

@@ -194,7 +194,12 @@ type Stepper = {
   last: Transition;
   positions: number[];
   step(e: StoredEvent): void;
+  /** A stepper in the same state that steps on its own (a checkpoint of the folder). */
+  clone(): Stepper;
 };
+
+/** What a stepper shows, apart from the state it steps from. */
+type StepperView = Pick<Stepper, 'current' | 'active' | 'last' | 'positions'>;
 
 /**
  * An aggregate of define-aggregate (workspace, run, image): its snapshot advanced fact by fact
@@ -207,14 +212,30 @@ const snapshotStepper = (
   label: string,
 ): Stepper => {
   const machine = CHARTS[kind].machine;
-  let [snapshot] = aggregate.start(first.data as never, first.position);
-  const s: Stepper = {
-    kind,
-    label,
+  const [snapshot] = aggregate.start(first.data as never, first.position);
+  return snapshotStepperFrom(kind, aggregate, label, snapshot, {
     current: statePath(snapshot.value),
     active: activeIds(machine.id, snapshot.value),
     last: { to: statePath(snapshot.value), event: first.type, position: first.position, edge: initialEdgeOf(machine) },
     positions: [first.position],
+  });
+};
+
+const snapshotStepperFrom = (
+  kind: ChartKind,
+  aggregate: { advance(s: never, e: never, position?: number): [AnyMachineSnapshot, unknown] },
+  label: string,
+  from: AnyMachineSnapshot,
+  view: StepperView,
+): Stepper => {
+  const machine = CHARTS[kind].machine;
+  // XState snapshots are immutable: a clone shares the one it is at.
+  let snapshot = from;
+  const s: Stepper = {
+    kind,
+    label,
+    ...view,
+    clone: () => snapshotStepperFrom(kind, aggregate, label, snapshot, { current: s.current, active: s.active, last: s.last, positions: s.positions.slice() }),
     step(e) {
       const event = asMachineEvent<never>(e);
       // The transitions the machine selects for this fact in this state (guards evaluated); one with a target is an edge.
@@ -237,14 +258,22 @@ const snapshotStepper = (
 const statusStepper = <S extends string>(kind: ChartKind, next: (state: S, e: StoredEvent) => S | undefined, first: StoredEvent, label: string): Stepper => {
   const machine = CHARTS[kind].machine;
   const initial = machine.root.initial!.target![0]!.key as S;
-  let state = initial;
+  return statusStepperFrom(kind, next, label, initial, {
+    current: initial,
+    active: [`${machine.id}.${initial}`],
+    last: { to: initial, event: first.type, position: first.position, edge: initialEdgeOf(machine) },
+    positions: [first.position],
+  });
+};
+
+const statusStepperFrom = <S extends string>(kind: ChartKind, next: (state: S, e: StoredEvent) => S | undefined, label: string, from: S, view: StepperView): Stepper => {
+  const machine = CHARTS[kind].machine;
+  let state = from;
   const s: Stepper = {
     kind,
     label,
-    current: state,
-    active: [`${machine.id}.${state}`],
-    last: { to: state, event: first.type, position: first.position, edge: initialEdgeOf(machine) },
-    positions: [first.position],
+    ...view,
+    clone: () => statusStepperFrom(kind, next, label, state, { current: s.current, active: s.active, last: s.last, positions: s.positions.slice() }),
     step(e) {
       s.positions.push(e.position);
       const to = next(state, e);
@@ -285,23 +314,55 @@ const streamKeyOf = (e: StoredEvent): string | undefined => {
  * the order each began. Following a live log the folder only folds the events that are new (one
  * step of one or two aggregates per event); a slider moved back folds again from the start.
  */
+type ClusterFold = { state: ClusterState; positions: number[]; label: string; last: StoredEvent };
+type FolderState = { count: number; steppers: Map<string, Stepper>; clusters: Map<string, ClusterFold>; clusterOfRun: Map<string, string> };
+
+/** Events between two checkpoints of the folder: a slider moved back folds at most this many again. */
+export const AGGREGATE_CHECKPOINT_EVERY = 2_000;
+
+const copyState = (f: FolderState): FolderState => ({
+  count: f.count,
+  steppers: new Map([...f.steppers].map(([k, s]) => [k, s.clone()])),
+  // A cluster's workflow state is immutable (core's evolveCluster makes a new one).
+  clusters: new Map([...f.clusters].map(([k, c]) => [k, { ...c, positions: c.positions.slice() }])),
+  clusterOfRun: new Map(f.clusterOfRun),
+});
+
 export class AggregateFolder {
   private count = 0;
   private steppers = new Map<string, Stepper>();
-  private clusters = new Map<string, { state: ClusterState; positions: number[]; label: string; last: StoredEvent }>();
+  private clusters = new Map<string, ClusterFold>();
   private clusterOfRun = new Map<string, string>();
+  /** The folder as it was every AGGREGATE_CHECKPOINT_EVERY events, oldest first (time travel starts from the nearest). */
+  private readonly checkpoints: FolderState[] = [];
 
   constructor(private readonly events: readonly StoredEvent[]) {}
 
-  at(count: number = this.events.length): LiveAggregate[] {
+  /** How many events are folded. */
+  get folded(): number {
+    return this.count;
+  }
+
+  /** Fold up to `count` events without building the list (a caller folding in slices). */
+  advanceTo(count: number): void {
     const n = Math.max(0, Math.min(count, this.events.length));
     if (n < this.count) {
-      this.count = 0;
-      this.steppers = new Map();
-      this.clusters = new Map();
-      this.clusterOfRun = new Map();
+      // Back in time: from the last checkpoint at or before n, copied so it stays as it was.
+      let i = this.checkpoints.length - 1;
+      while (i >= 0 && this.checkpoints[i]!.count > n) i--;
+      const from = i >= 0 ? copyState(this.checkpoints[i]!) : { count: 0, steppers: new Map(), clusters: new Map(), clusterOfRun: new Map() };
+      ({ count: this.count, steppers: this.steppers, clusters: this.clusters, clusterOfRun: this.clusterOfRun } = from);
     }
-    for (; this.count < n; this.count++) this.fold(this.events[this.count]!);
+    for (; this.count < n; ) {
+      this.fold(this.events[this.count]!);
+      this.count++;
+      const last = this.checkpoints.at(-1)?.count ?? 0;
+      if (this.count % AGGREGATE_CHECKPOINT_EVERY === 0 && this.count > last) this.checkpoints.push(copyState({ count: this.count, steppers: this.steppers, clusters: this.clusters, clusterOfRun: this.clusterOfRun }));
+    }
+  }
+
+  at(count: number = this.events.length): LiveAggregate[] {
+    this.advanceTo(count);
     const out: LiveAggregate[] = [];
     for (const [key, s] of this.steppers) out.push({ key, kind: s.kind, label: s.label, current: s.current, active: s.active, last: s.last, positions: s.positions.slice() });
     for (const [key, c] of this.clusters) {

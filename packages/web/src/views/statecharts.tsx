@@ -26,11 +26,36 @@ import './statecharts.css';
  * highlighted and its last transition drawn as it is taken. The cluster is a decide/evolve
  * workflow, not a statechart: its folded state (queue, nodes, reservations, idle timers) is shown.
  */
+/** Events folded between two frames when the folder is far behind. */
+const FOLD_SLICE = 5_000;
+
 export function Statecharts({ moment, selected, select }: ViewProps) {
   // One folder per session's events: following the live log folds only what is new.
   const folder = useMemo(() => new AggregateFolder(moment.events), [moment.events]);
-  const aggregates = useMemo(() => folder.at(moment.count), [folder, moment.count]);
+  // A long way ahead (a data dir of 100,000 events just opened) is folded in slices between
+  // frames, so the rest of the page is drawn and stays live meanwhile; a step back starts from
+  // the folder's nearest checkpoint and is done at once.
+  const [folded, setFolded] = useState(0);
+  const behind = moment.count - folder.folded;
+  useEffect(() => {
+    if (behind <= FOLD_SLICE) return;
+    const timer = setTimeout(() => {
+      folder.advanceTo(Math.min(moment.count, folder.folded + FOLD_SLICE));
+      setFolded(folder.folded);
+    }, 0);
+    return () => clearTimeout(timer);
+  });
+  const aggregates = useMemo(() => (behind > FOLD_SLICE ? undefined : folder.at(moment.count)), [folder, moment.count, folded, behind > FOLD_SLICE]);
   const [picked, setPicked] = useState<string | undefined>(undefined);
+  if (!aggregates) {
+    return (
+      <div class="panel statecharts" data-testid="statechart" data-aggregate="" data-current="">
+        <p class="muted">
+          Folding the aggregates: {folder.folded.toLocaleString('en-US')} of {moment.count.toLocaleString('en-US')} events…
+        </p>
+      </div>
+    );
+  }
   const shown = aggregates.find((a) => a.key === picked) ?? defaultAggregate(aggregates, selected?.position);
 
   if (!shown) {
