@@ -237,6 +237,48 @@ describe('parseScenario: invalid scenarios', () => {
     expect(issueWith(issues, "'nope' is not the id").line).toBe(18);
   });
 
+  it('lets models, images and services be named by the name their step gave them, as the SDKs do; an unknown or ambiguous name is refused at file:line:col', () => {
+    const fine = parseScenario(
+      yaml(
+        ...header(),
+        '  - as: alice', // 8
+        '    createWorkspace: { name: ws1, resourceGroup: rg1, region: eastus }',
+        '  - registerModel: { workspace: ws1, name: doubler, path: model.pkl }', // 10
+        '  - createImage: { workspace: ws1, name: doubler-img, models: [doubler], scoringScript: score.js }', // 11
+        '  - deployWebservice: { workspace: ws1, name: dbl, image: doubler-img, target: ACI }', // 12
+        '  - getKeys: { service: dbl }', // 13
+      ),
+      FILE,
+    );
+    expect(fine.steps.map((st) => st.verb)).toEqual(['createWorkspace', 'registerModel', 'createImage', 'deployWebservice', 'getKeys']);
+
+    const issues = issuesOf(
+      yaml(
+        ...header(),
+        '  - as: alice', // 8
+        '    createWorkspace: { name: ws1, resourceGroup: rg1, region: eastus }',
+        '  - registerModel: { workspace: ws1, name: doubler, path: model.pkl }', // 10
+        '  - registerModel: { workspace: ws1, name: doubler, path: model2.pkl }', // 11: a second version
+        '  - id: img', // 12
+        '    createImage: { workspace: ws1, name: doubler-img, models: [doubler], scoringScript: score.js }', // 13: which version?
+        '  - deployWebservice: { workspace: ws1, name: dbl, image: dobler-img, target: ACI }', // 14: a typo
+        '  - registerModel: { workspace: ws1, name: img, path: model.pkl }', // 15
+        '  - createImage: { workspace: ws1, name: img, models: [img], scoringScript: score.js }', // 16
+        '  - deployWebservice: { workspace: ws1, name: two, image: img, target: ACI }', // 17: the id of the step at 12-13, the name of line 16
+      ),
+    );
+    expect(issueWith(issues, "'doubler' is ambiguous")).toMatchObject({
+      line: 13,
+      message: "'doubler' is ambiguous: the name given by the registerModel steps at lines 10, 11; give the one you mean an id and refer to it by that",
+    });
+    const typo = issueWith(issues, "'dobler-img' is neither");
+    expect(typo).toMatchObject({ line: 14, suggestion: 'doubler-img' });
+    expect(typo.message).toBe(
+      "'dobler-img' is neither the id of an earlier createImage step nor a name one gave (createImage ids so far: img, names given so far: doubler-img); did you mean 'doubler-img'?",
+    );
+    expect(issueWith(issues, "'img' is ambiguous")).toMatchObject({ line: 17, message: "'img' is ambiguous: the id of the createImage step at line 13 and the name given by the createImage step at line 16; rename one" });
+  });
+
   it('rejects duplicate step ids and references to steps expected to fail', () => {
     const issues = issuesOf(
       yaml(

@@ -48,6 +48,12 @@ type Ref = { path: DataPath; name: string } & (
 
 type IdEntry = { verb: Verb | undefined; index: number; line: number; fails: boolean };
 
+/** Verbs whose `name` a later step may use instead of the step's id (as the SDKs name models, images and services). */
+const NAMED_VERBS: ReadonlySet<Verb> = new Set<Verb>(['registerModel', 'createImage', 'deployWebservice']);
+
+/** verb -> name -> the lines of the earlier steps (meant to succeed) that gave that name. */
+type Names = Map<Verb, Map<string, Array<{ index: number; line: number }>>>;
+
 /**
  * Cross-checks between steps and declarations: principals and subscriptions are declared;
  * workspaces, computes and VMs were made by an earlier step; step-id references name an earlier
@@ -58,6 +64,7 @@ export function checkReferences(steps: readonly StepDraft[], declared: Declarati
   const made = { workspace: new Set<string>(), vm: new Set<string>(), role: new Set<string>() };
   const computes = new Map<string, Set<string>>();
   const ids = new Map<string, IdEntry>();
+  const names: Names = new Map();
   const laterIds = new Map<string, number>();
   for (const step of steps) if (step.id !== undefined && !laterIds.has(step.id)) laterIds.set(step.id, step.position.line);
 
@@ -105,7 +112,7 @@ export function checkReferences(steps: readonly StepDraft[], declared: Declarati
           break;
         }
         case 'step':
-          issues.push(...stepRefIssues(ref, ids, laterIds));
+          issues.push(...stepRefIssues(ref, ids, laterIds, names));
           break;
       }
     }
@@ -119,6 +126,10 @@ export function checkReferences(steps: readonly StepDraft[], declared: Declarati
       if (name !== undefined && step.verb === 'createWorkspace') made.workspace.add(name);
       if (name !== undefined && step.verb === 'createVm') made.vm.add(name);
       if (name !== undefined && step.verb === 'defineRole') made.role.add(name);
+      if (name !== undefined && step.verb !== undefined && NAMED_VERBS.has(step.verb)) {
+        const byName = names.get(step.verb) ?? new Map<string, Array<{ index: number; line: number }>>();
+        names.set(step.verb, byName.set(name, [...(byName.get(name) ?? []), { index: step.index, line: step.position.line }]));
+      }
       if (name !== undefined && (step.verb === 'createCompute' || step.verb === 'attachCompute') && typeof args['workspace'] === 'string') {
         const inWorkspace = computes.get(args['workspace']) ?? new Set<string>();
         computes.set(args['workspace'], inWorkspace.add(name));
@@ -192,17 +203,34 @@ function notMadeIssue(ref: Ref, what: string, known: Set<string>): IssueDraft {
   };
 }
 
-function stepRefIssues(ref: Ref & { kind: 'step' }, ids: Map<string, IdEntry>, laterIds: Map<string, number>): IssueDraft[] {
+/**
+ * A reference to what an earlier step made: its step id, or — for models, images and services —
+ * the `name` that step gave it. One that could mean two steps (an id of one and the name of
+ * another, or a name two steps gave) is refused, as is one that names nothing.
+ */
+function stepRefIssues(ref: Ref & { kind: 'step' }, ids: Map<string, IdEntry>, laterIds: Map<string, number>, names: Names): IssueDraft[] {
   const entry = ids.get(ref.name);
   const issue = (message: string, extra: Partial<IssueDraft> = {}): IssueDraft[] => [{ path: ref.path, target: 'value', message, ...extra }];
+  const named = NAMED_VERBS.has(ref.verb) ? (names.get(ref.verb)?.get(ref.name) ?? []) : [];
+  const isId = entry !== undefined && entry.verb === ref.verb && !entry.fails;
+  if (isId && named.some((n) => n.index !== entry.index)) {
+    const other = named.find((n) => n.index !== entry.index)!;
+    return issue(`'${ref.name}' is ambiguous: the id of the ${ref.verb} step at line ${entry.line} and the name given by the ${ref.verb} step at line ${other.line}; rename one`);
+  }
+  if (!isId && named.length > 1) {
+    return issue(`'${ref.name}' is ambiguous: the name given by the ${ref.verb} steps at lines ${named.map((n) => n.line).join(', ')}; give the one you mean an id and refer to it by that`);
+  }
+  if (!isId && named.length === 1) return [];
   if (entry === undefined) {
     const later = laterIds.get(ref.name);
     if (later !== undefined) return issue(`'${ref.name}' is the id of a later step (line ${later}); a step can only refer to earlier steps`);
     const candidates = [...ids].filter(([, e]) => e.verb === ref.verb).map(([id]) => id);
-    const suggestion = nearest(ref.name, candidates);
+    const givenNames = NAMED_VERBS.has(ref.verb) ? [...(names.get(ref.verb)?.keys() ?? [])] : [];
+    const suggestion = nearest(ref.name, [...candidates, ...givenNames]);
+    const also = NAMED_VERBS.has(ref.verb) ? `, names given so far: ${givenNames.join(', ') || 'none'}` : '';
     return issue(
-      `'${ref.name}' is not the id of an earlier ${ref.verb} step (${ref.verb} ids so far: ${candidates.join(', ') || 'none'})${didYouMean(suggestion)}`,
-      { allowed: candidates, ...(suggestion ? { suggestion } : {}) },
+      `'${ref.name}' ${NAMED_VERBS.has(ref.verb) ? `is neither the id of an earlier ${ref.verb} step nor a name one gave` : `is not the id of an earlier ${ref.verb} step`} (${ref.verb} ids so far: ${candidates.join(', ') || 'none'}${also})${didYouMean(suggestion)}`,
+      { allowed: [...candidates, ...givenNames], ...(suggestion ? { suggestion } : {}) },
     );
   }
   if (entry.verb !== ref.verb) {

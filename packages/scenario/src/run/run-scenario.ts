@@ -144,6 +144,7 @@ export const continueScenario = async (platform: Platform, scenario: Scenario, o
   for (const e of ended) {
     const step = scenario.steps[Number(e.data.index)];
     if (step?.id && typeof e.data.made === 'string') aliases[step.id] = e.data.made;
+    if (step && typeof e.data.made === 'string') rememberName(aliases, step, e.data.made);
   }
   let from = ended.length ? Number(ended.at(-1)!.data.index) + 1 : 0;
   const signIns = scenario.steps.slice(0, from).filter((step) => step.verb === 'signIn' && step.expect.kind !== 'error');
@@ -162,6 +163,7 @@ export const continueScenario = async (platform: Platform, scenario: Scenario, o
     if (began && !making.undone?.(platform, String(began.data[making.key]))) {
       const made = String(began.data[making.key]);
       if (inFlight.id) aliases[inFlight.id] = made;
+      rememberName(aliases, inFlight, made);
       await recordStepEnded(platform, { index: inFlight.index, line: inFlight.line, verb: inFlight.verb, ok: true, made, interrupted: true });
       from++;
     }
@@ -223,9 +225,9 @@ const play = async (
       tokens.set(principal, token);
       lastSignedIn = principal;
     },
-    resolve: (id: string) => {
-      const made = aliases[id];
-      if (made === undefined) throw errors.notFound('step result', id, 'the earlier steps (did that step fail?)');
+    resolve: (ref: string, verb?: string) => {
+      const made = aliases[ref] ?? (verb ? aliases[nameAlias(verb, ref)] : undefined);
+      if (made === undefined) throw errors.notFound('step result', ref, 'the earlier steps (did that step fail?)');
       return made;
     },
     // Confined again where the file is used: a symlink may have changed since parsing.
@@ -277,6 +279,7 @@ const play = async (
       };
       const made = result && typeof result === 'object' ? aliasOf(result as Record<string, unknown>) : undefined;
       if (step.id && made) aliases[step.id] = made;
+      if (made) rememberName(aliases, step, made);
       // Where a resumed session's scenario goes on from (continueScenario); not once interrupted, the session is closing.
       if (!options.signal?.aborted) await recordStepEnded(platform, { index: step.index, line: step.line, verb: step.verb, ok: outcome.ok, ...(made ? { made } : {}) });
       outcomes.push(outcome);
@@ -329,6 +332,18 @@ const passwordsOf = (scenario: Scenario): string[] =>
     const password = (step.args as { password?: unknown } | undefined)?.password;
     return (step.verb === 'createVm' || step.verb === 'attachCompute') && typeof password === 'string' ? [password] : [];
   });
+
+/** Verbs whose `name` later steps may use instead of the step's id (models, images, services, as the SDKs name them). */
+const NAMED_VERBS = new Set(['registerModel', 'createImage', 'deployWebservice']);
+
+/** The key under which what a step made is found by its name (no step id can look like it: ids have no ':'). */
+const nameAlias = (verb: string, name: string): string => `${verb}:${name}`;
+
+/** Keep what a named step made under its name too, for later steps that name it so. */
+const rememberName = (aliases: Record<string, string>, step: Step, made: string): void => {
+  const name = (step.args as { name?: unknown } | undefined)?.name;
+  if (NAMED_VERBS.has(step.verb) && typeof name === 'string') aliases[nameAlias(step.verb, name)] = made;
+};
 
 /** The identifier of what a step made, for later steps and matchers that name it by step id. */
 const aliasOf = (result: Record<string, unknown>): string | undefined => {

@@ -12,7 +12,12 @@ export type VerbContext = {
   /** Remember the token a signIn produced. */
   rememberToken(principal: string, token: string): void;
   /** What an earlier step (by its `id`) made: a run id, a snapshot id. */
-  resolve(stepId: string): string;
+  /**
+   * What an earlier step made, named by the step's id — or, for `made` (registerModel,
+   * createImage, deployWebservice), by the `name` that step gave it, as the SDKs name resources.
+   * The parser checked the reference is one or the other, never both (parse/references.ts).
+   */
+  resolve(ref: string, made?: 'registerModel' | 'createImage' | 'deployWebservice'): string;
   /** A path of the scenario, relative to the scenario file. */
   path(relative: string): string;
   /** The last web-service token a getToken step got for a service (kept by the runner, never shown). */
@@ -94,7 +99,7 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
     ctx.platform.images.createImage(ctx.token, {
       workspace: args.workspace,
       name: args.name,
-      models: args.models.map((id) => ctx.resolve(id)),
+      models: args.models.map((ref) => ctx.resolve(ref, 'registerModel')),
       scoringScript: ctx.path(args.scoringScript),
       ...(args.dependencies ? { dependencies: dependencyList(ctx.path, args.dependencies) } : {}),
     }),
@@ -102,7 +107,7 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
     ctx.platform.webservices.deploy(ctx.token, {
       workspace: args.workspace,
       name: args.name,
-      imageId: ctx.resolve(args.image),
+      imageId: ctx.resolve(args.image, 'createImage'),
       target: args.target,
       ...(args.authEnabled !== undefined ? { authEnabled: args.authEnabled } : {}),
       ...(args.tokenAuthEnabled !== undefined ? { tokenAuthEnabled: args.tokenAuthEnabled } : {}),
@@ -114,21 +119,21 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
     }),
   // Keys are secrets: the step's result (shown in reports) carries only that it got them.
   getKeys: async (ctx, args) => {
-    await ctx.platform.webservices.getKeys(ctx.token, { service: ctx.resolve(args.service) });
+    await ctx.platform.webservices.getKeys(ctx.token, { service: ctx.resolve(args.service, 'deployWebservice') });
     return { keys: ['primaryKey', 'secondaryKey'] };
   },
   // S1.6: the token goes to the runner (for `callWebservice { auth: token }`); the result shows refreshBy only.
   getToken: async (ctx, args) => {
-    const service = ctx.resolve(args.service);
+    const service = ctx.resolve(args.service, 'deployWebservice');
     const got = await ctx.platform.webservices.getToken(ctx.token, { service });
     ctx.rememberServiceToken(service, got.token);
     return { refreshBy: got.refreshBy, durationMs: got.durationMs };
   },
-  regenKey: (ctx, args) => ctx.platform.webservices.regenKey(ctx.token, { service: ctx.resolve(args.service), key: args.key }),
-  deleteWebservice: (ctx, args) => ctx.platform.webservices.delete(ctx.token, { service: ctx.resolve(args.service) }),
-  queryAppInsights: (ctx, args) => ctx.platform.webservices.queryAppInsights(ctx.token, { workspace: args.workspace, ...(args.service ? { service: ctx.resolve(args.service) } : {}) }),
+  regenKey: (ctx, args) => ctx.platform.webservices.regenKey(ctx.token, { service: ctx.resolve(args.service, 'deployWebservice'), key: args.key }),
+  deleteWebservice: (ctx, args) => ctx.platform.webservices.delete(ctx.token, { service: ctx.resolve(args.service, 'deployWebservice') }),
+  queryAppInsights: (ctx, args) => ctx.platform.webservices.queryAppInsights(ctx.token, { workspace: args.workspace, ...(args.service ? { service: ctx.resolve(args.service, 'deployWebservice') } : {}) }),
   callWebservice: async (ctx, args) => {
-    const service = ctx.resolve(args.service);
+    const service = ctx.resolve(args.service, 'deployWebservice');
     // S1.4/S1.5: the caller presents a key (fetched as the acting principal), nothing, or a literal.
     let authorization: string | undefined;
     if (args.auth === 'primary' || args.auth === 'secondary') {
@@ -153,7 +158,7 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
     if ('regionRestored' in args && args.regionRestored) return ctx.platform.injectFault('regionRestored', args.regionRestored);
     if ('killContainer' in args && args.killContainer) {
       const on = args.killContainer;
-      return 'service' in on ? ctx.platform.injectFault('killContainer', ctx.resolve(on.service), 'service') : ctx.platform.injectFault('killContainer', ctx.resolve(on.run));
+      return 'service' in on ? ctx.platform.injectFault('killContainer', ctx.resolve(on.service, 'deployWebservice'), 'service') : ctx.platform.injectFault('killContainer', ctx.resolve(on.run));
     }
     if ('freezeContainer' in args && args.freezeContainer) return ctx.platform.injectFault('freezeContainer', ctx.resolve(args.freezeContainer.run));
     throw errors.badRequest(`fault ${JSON.stringify(args)} is not implemented in this version`);
