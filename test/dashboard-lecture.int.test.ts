@@ -1,15 +1,14 @@
 /// <reference lib="dom" />
 // The page.evaluate callbacks below run in the browser: DOM types for them.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { EventStore, StoredEvent } from '@amlsim/core';
-import { openSqliteEventStore } from '@amlsim/store';
-import { startServer, type RunningServer } from '@amlsim/server';
-import { scenarioPlayer } from '@amlsim/cli';
+import type { RunningServer } from '@amlsim/server';
 import { ScenarioInvalidError, formatIssue, parseScenario } from '@amlsim/scenario';
-import { REPO, SCENARIO_DIR, tempDir } from './helpers';
+import { ARTIFACTS, startDashboard, type Dashboard } from './dashboard-harness';
+import { SCENARIO_DIR } from './helpers';
 
 /**
  * The dashboard as a lecture uses it (docs/server.md "The dashboard", "Playing a scenario"), in a
@@ -20,35 +19,18 @@ import { REPO, SCENARIO_DIR, tempDir } from './helpers';
  * after real training and web-service scenarios. Screenshots go to test/artifacts/dashboard/.
  */
 
-const WEB_ROOT = join(REPO, 'packages', 'web', 'dist');
-const ARTIFACTS = join(REPO, 'test', 'artifacts', 'dashboard');
-const CHROMIUM = '/usr/bin/chromium';
-
 let browser: Browser;
 let server: RunningServer;
 let store: EventStore;
-let tmp: { dir: string; [Symbol.dispose](): void };
+let dashboard: Dashboard | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(join(WEB_ROOT, 'index.html'))) throw new Error(`the dashboard is not built (${WEB_ROOT}); run pnpm build (bash scripts/setup.sh does)`);
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}; bash scripts/setup.sh installs Debian's chromium`);
-  mkdirSync(ARTIFACTS, { recursive: true });
-  tmp = tempDir('amlsim-dashboard-lecture-');
-  store = openSqliteEventStore({ file: join(tmp.dir, 'events.sqlite') });
-  server = await startServer({ store, dataDir: tmp.dir, port: 0, scenariosDir: SCENARIO_DIR, player: scenarioPlayer(store, tmp.dir), webRoot: WEB_ROOT });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  dashboard = await startDashboard('amlsim-dashboard-lecture-');
+  ({ browser, server, store } = dashboard);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  // The server's close stops a play still going, whose platform cancels its runs and removes
-  // its containers; a finished play's platform closed when its scenario ended.
-  await server?.close();
-  store?.close();
-  tmp?.[Symbol.dispose]();
+  await dashboard?.close();
 });
 
 type ProblemPage = Page & { problems: string[] };
@@ -256,7 +238,7 @@ describe('the dashboard in a lecture, in a real browser', () => {
     expect(issues.length).toBeGreaterThanOrEqual(2);
     expect(issues.map((i) => i.line)).toEqual(expect.arrayContaining([8, 10]));
 
-    const upload = join(tmp.dir, name);
+    const upload = join(dashboard!.dir, name);
     writeFileSync(upload, text);
     const head = store.headPosition();
     const sessions = new Set(allEvents().map((e) => e.meta.session));

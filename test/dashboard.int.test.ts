@@ -1,14 +1,11 @@
 /// <reference lib="dom" />
 // The page.evaluate callbacks below run in the browser: DOM types for them.
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { arrowOf, drawnEvents, type EventStore, type StoredEvent } from '@amlsim/core';
-import { openSqliteEventStore } from '@amlsim/store';
-import { startServer, type RunningServer } from '@amlsim/server';
-import { scenarioPlayer } from '@amlsim/cli';
-import { REPO, SCENARIO_DIR, tempDir } from './helpers';
+import type { RunningServer } from '@amlsim/server';
+import { ARTIFACTS, startDashboard, type Dashboard } from './dashboard-harness';
 
 /**
  * The dashboard (packages/web, docs/server.md "The dashboard") in a real headless Chromium
@@ -18,33 +15,18 @@ import { REPO, SCENARIO_DIR, tempDir } from './helpers';
  * rebuilds an earlier point. Screenshots of each end state go to test/artifacts/dashboard/.
  */
 
-const WEB_ROOT = join(REPO, 'packages', 'web', 'dist');
-const ARTIFACTS = join(REPO, 'test', 'artifacts', 'dashboard');
-const CHROMIUM = '/usr/bin/chromium';
-
 let browser: Browser;
 let server: RunningServer;
 let store: EventStore;
-let tmp: { dir: string; [Symbol.dispose](): void };
+let dashboard: Dashboard | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(join(WEB_ROOT, 'index.html'))) throw new Error(`the dashboard is not built (${WEB_ROOT}); run pnpm build (bash scripts/setup.sh does)`);
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}; bash scripts/setup.sh installs Debian's chromium`);
-  mkdirSync(ARTIFACTS, { recursive: true });
-  tmp = tempDir('amlsim-dashboard-');
-  store = openSqliteEventStore({ file: join(tmp.dir, 'events.sqlite') });
-  server = await startServer({ store, dataDir: tmp.dir, port: 0, scenariosDir: SCENARIO_DIR, player: scenarioPlayer(store, tmp.dir), webRoot: WEB_ROOT });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  dashboard = await startDashboard('amlsim-dashboard-');
+  ({ browser, server, store } = dashboard);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  store?.close();
-  tmp?.[Symbol.dispose]();
+  await dashboard?.close();
 });
 
 const openPage = async (): Promise<Page> => {

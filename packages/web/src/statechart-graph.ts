@@ -186,13 +186,8 @@ export type LiveAggregate = {
   positions: number[];
 };
 
-type Stepper = {
-  kind: AggregateKind;
-  label: string;
-  current: string;
-  active: string[];
-  last: Transition;
-  positions: number[];
+/** One aggregate being folded: what the list shows of it, and how it takes the next fact. */
+type Stepper = Omit<LiveAggregate, 'key'> & {
   step(e: StoredEvent): void;
   /** A stepper in the same state that steps on its own (a checkpoint of the folder). */
   clone(): Stepper;
