@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { STREAMS, streamKindOf } from '@amlsim/core';
+import { STREAMS, parseStream, streamKindOf } from '@amlsim/core';
 import { REPO } from './helpers';
 
 /** The source files of every package (tests aside: they may build streams of their own). */
@@ -41,5 +41,15 @@ describe('stream catalog (packages/core/src/streams/catalog.ts)', () => {
     for (const kind of Object.keys(STREAMS) as Array<keyof typeof STREAMS>) expect(streamKindOf(STREAMS[kind]('k1', 'k2'))).toBe(kind);
     expect(streamKindOf('nonsense-1')).toBeUndefined();
     expect(new Set(KINDS).size).toBe(KINDS.length);
+  });
+
+  it('takes every stream it names apart into its kind and the key after the prefix', () => {
+    for (const kind of Object.keys(STREAMS) as Array<keyof typeof STREAMS>) {
+      const parsed = parseStream(STREAMS[kind]('k1', 'k2'));
+      expect(parsed?.kind).toBe(kind);
+      expect(parsed?.key.startsWith('k1')).toBe(true);
+    }
+    expect(parseStream(STREAMS.service('svc_1'))).toEqual({ kind: 'service', key: 'svc_1' });
+    expect(parseStream('nonsense-1')).toBeUndefined();
   });
 });

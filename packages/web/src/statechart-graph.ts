@@ -12,7 +12,7 @@ import {
   nodeMachine,
   runAggregate,
   runMachine,
-  streamKindOf,
+  parseStream,
   webserviceMachine,
   workspaceAggregate,
   workspaceMachine,
@@ -297,9 +297,10 @@ const nodeKeyOf = (e: StoredEvent): string | undefined =>
 
 /** The key of the aggregate whose own stream holds the fact (run, workspace, image, web service, cluster), or undefined. */
 const streamKeyOf = (e: StoredEvent): string | undefined => {
-  const kind = streamKindOf(e.stream);
-  if (kind === 'run' || kind === 'workspace' || kind === 'image') return `${kind}:${e.stream.slice(kind.length + 1)}`;
-  if (kind === 'service') return `webservice:${e.stream.slice('service-'.length)}`;
+  const parsed = parseStream(e.stream);
+  const kind = parsed?.kind;
+  if (kind === 'run' || kind === 'workspace' || kind === 'image') return `${kind}:${parsed!.key}`;
+  if (kind === 'service') return `webservice:${parsed!.key}`;
   if (kind === 'compute' && e.type === 'ComputeCreated' && e.data['type'] === 'AmlCompute') return `cluster:${computeKey(str(e.data['workspaceId']), str(e.data['compute']))}`;
   return undefined;
 };

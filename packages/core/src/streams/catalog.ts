@@ -52,3 +52,12 @@ const PREFIXES: ReadonlyArray<readonly [StreamKind, string]> = (Object.keys(STRE
  * The longest matching prefix wins (`platform-telemetry-…` is not `platform-…`).
  */
 export const streamKindOf = (stream: string): StreamKind | undefined => PREFIXES.find(([, prefix]) => stream.startsWith(prefix))?.[0];
+
+/**
+ * A stream id taken apart by the catalog: its kind and what its key function wrote after the
+ * kind's prefix (`run-abc` → `{ kind: 'run', key: 'abc' }`), or undefined for one it does not know.
+ */
+export const parseStream = (stream: string): { kind: StreamKind; key: string } | undefined => {
+  const found = PREFIXES.find(([, prefix]) => stream.startsWith(prefix));
+  return found ? { kind: found[0], key: stream.slice(found[1].length) } : undefined;
+};
