@@ -67,9 +67,21 @@ export function App({ log }: { log: LogClient }) {
     folders.set(session, folder);
   }
   const count = cursor === undefined ? events.length : Math.min(cursor, events.length);
+  const worlds = folder;
   const moment: Moment | undefined =
-    session && folder
-      ? { session, events, count, position: count > 0 ? events[count - 1]!.position : 0, world: folder.at(count), live: cursor === undefined }
+    session && worlds
+      ? {
+          session,
+          events,
+          count,
+          position: count > 0 ? events[count - 1]!.position : 0,
+          // Folded when a view first asks (the detail panel's custom roles): most views read
+          // the events, and a slider move would otherwise copy a whole world to show none of it.
+          get world() {
+            return worlds.at(count);
+          },
+          live: cursor === undefined,
+        }
       : undefined;
 
   const ActiveTab = TABS.find((t) => t.id === tab)!.View;

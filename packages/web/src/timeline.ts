@@ -109,8 +109,8 @@ export type Moment = {
   count: number;
   /** The log position of the last event shown (0 before the first). */
   position: number;
-  /** Every read model folded from the first `count` events. */
-  world: WorldState;
+  /** Every read model folded from the first `count` events (folded when first read). */
+  readonly world: WorldState;
   live: boolean;
 };
 
