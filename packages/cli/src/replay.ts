@@ -85,18 +85,17 @@ export const replay = (store: EventStore, options: ReplayOptions = {}): ReplayRe
   // Temporal-style: the statecharts of today re-decide every recorded history; a fact one would
   // not take where the log has it means the machine changed under an old log.
   const decided = new Map<string, string[]>();
+  const diverged = (session: string, why: string) => decided.set(session, [...(decided.get(session) ?? []), why]);
+  const statechartWouldNot = (list: readonly StoredEvent[], stream: string, chart: string, event: StoredEvent, where: string) =>
+    diverged(list[0]!.meta.session, `${stream}: the ${chart} statechart would not take ${event.type} (#${event.position}) in ${where}: it decides differently on this log than the one that wrote it`);
   for (const [stream, list] of streams) {
     const kind = streamKindOf(stream) as keyof typeof AGGREGATES;
     const d = AGGREGATES[kind].divergence(list);
-    if (!d) continue;
-    const session = list[0]!.meta.session;
-    const why = `${stream}: the ${kind} statechart would not take ${d.event.type} (#${d.event.position}) in state ${JSON.stringify(d.state)}: it decides differently on this log than the one that wrote it`;
-    decided.set(session, [...(decided.get(session) ?? []), why]);
+    if (d) statechartWouldNot(list, stream, kind, d.event, `state ${JSON.stringify(d.state)}`);
   }
-  const diverged = (session: string, why: string) => decided.set(session, [...(decided.get(session) ?? []), why]);
   for (const [stream, list] of services) {
     const d = webserviceDivergence(list);
-    if (d) diverged(list[0]!.meta.session, `${stream}: the web service statechart would not take ${d.event.type} (#${d.event.position}) in status ${JSON.stringify(d.state ?? 'not deployed')}: it decides differently on this log than the one that wrote it`);
+    if (d) statechartWouldNot(list, stream, 'web service', d.event, `status ${JSON.stringify(d.state ?? 'not deployed')}`);
   }
   for (const { spec, session, facts } of clusters.values()) {
     const d = clusterDivergence(spec, facts);

@@ -1,5 +1,6 @@
 import { createActor, type AnyActorScope, type AnyStateMachine, type EventFromLogic, type InputFrom, type SnapshotFrom, type StateMachine } from 'xstate';
 import type { StoredEvent } from '../events/envelope';
+import { handledEvents } from './status-machine';
 
 /**
  * One runtime for every lifecycle (docs/architecture.md "Aggregates"): an XState machine whose
@@ -129,7 +130,7 @@ export function defineAggregate<M extends AnyStateMachine, const K extends Machi
     }
     return { snapshot, effects };
   };
-  const handled = new Set<string>((machine as unknown as { root: { events: string[] } }).root.events);
+  const handled = handledEvents(machine);
   const divergence = (events: readonly StoredEvent[]) => {
     const [first, ...rest] = events;
     if (!first || first.type !== options.startsWith) return first ? { event: first, state: undefined } : undefined;

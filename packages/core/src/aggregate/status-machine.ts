@@ -1,6 +1,12 @@
 import { transition, type AnyStateMachine } from 'xstate';
 
 /**
+ * The event types a machine handles anywhere in its states: what a replay re-checks against it
+ * (facts of other types are the stream's notes, not its decisions).
+ */
+export const handledEvents = (machine: AnyStateMachine): ReadonlySet<string> => new Set<string>((machine as unknown as { root: { events: string[] } }).root.events);
+
+/**
  * The next state of a flat status machine (no context, no guards: where a fact leads depends on
  * the state and the fact's type alone, like the node and web-service lifecycles): asked of the
  * machine itself the first time, remembered after. A replay folds these for every node and

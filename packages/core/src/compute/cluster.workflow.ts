@@ -1,6 +1,7 @@
 import type { EventDataMap } from '../events/catalog';
 import type { StoredEvent } from '../events/envelope';
-import { nextNodeState, type NodeEvent, type NodeState } from './node.machine';
+import { handledEvents } from '../aggregate/status-machine';
+import { nextNodeState, nodeMachine, type NodeEvent, type NodeState } from './node.machine';
 
 /**
  * An AmlCompute cluster as a workflow (S8.3 managed compute, S4.6 scale-down), in the
@@ -426,7 +427,8 @@ export const clusterDivergence = (spec: ClusterSpec, events: Iterable<StoredEven
   return undefined;
 };
 
-const NODE_FACTS: ReadonlySet<string> = new Set(['NodeProvisioned', 'NodeProvisioningFailed', 'NodeAssigned', 'NodeReleased', 'ClusterIdleTimeoutElapsed', 'NodeDeprovisioned']);
+/** The facts the node statechart decides on (its own events). */
+const NODE_FACTS = handledEvents(nodeMachine);
 
 /** Why the workflow (and the node statechart) would not have this fact now, or undefined. */
 const refusedByWorkflow = (s: ClusterState, fact: ClusterFact): string | undefined => {

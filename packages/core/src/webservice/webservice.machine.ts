@@ -1,6 +1,6 @@
 import { setup } from 'xstate';
 import type { StoredEvent } from '../events/envelope';
-import { statusTransitions } from '../aggregate/status-machine';
+import { handledEvents, statusTransitions } from '../aggregate/status-machine';
 
 /**
  * The lifecycle of a web service (S8.5), as the platform's service states: Transitioning while
@@ -54,7 +54,7 @@ export const nextWebserviceStatus: (status: WebserviceStatus, event: WebserviceE
   webserviceMachine,
 );
 
-const SERVICE_FACTS: ReadonlySet<string> = new Set((webserviceMachine as unknown as { root: { events: string[] } }).root.events);
+const SERVICE_FACTS = handledEvents(webserviceMachine);
 
 /**
  * Re-check a web service's recorded stream against the statechart of today (`amlsim replay`):
