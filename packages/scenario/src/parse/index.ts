@@ -12,6 +12,7 @@ import type { StepExpect } from './verbs';
 import { draftsFromZod } from './zod-issues';
 
 export { ScenarioInvalidError, formatIssue, type ScenarioIssue } from './issues';
+export { NAMED_VERBS } from './references';
 export { FILE_ARGS, confinePath, pathRoots, widenRoots, type Confined, type PathOptions, type PathRoots } from './file-paths';
 export { parseDuration, durationSchema, positiveDurationSchema, MAX_DURATION_MS, MAX_DURATION_SECONDS, type Duration } from './durations';
 export {

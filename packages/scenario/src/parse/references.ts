@@ -49,7 +49,7 @@ type Ref = { path: DataPath; name: string } & (
 type IdEntry = { verb: Verb | undefined; index: number; line: number; fails: boolean };
 
 /** Verbs whose `name` a later step may use instead of the step's id (as the SDKs name models, images and services). */
-const NAMED_VERBS: ReadonlySet<Verb> = new Set<Verb>(['registerModel', 'createImage', 'deployWebservice']);
+export const NAMED_VERBS: ReadonlySet<string> = new Set<Verb>(['registerModel', 'createImage', 'deployWebservice']);
 
 /** verb -> name -> the lines of the earlier steps (meant to succeed) that gave that name. */
 type Names = Map<Verb, Map<string, Array<{ index: number; line: number }>>>;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { errors, isSimError, SimError, STREAMS, type EventStore, type StoredEvent } from '@amlsim/core';
 import { createPlatform, PLATFORM_PRINCIPAL, realClock, virtualClock, type Platform } from '@amlsim/platform';
-import { confinePath, widenRoots, type Scenario, type Step } from '../parse';
+import { NAMED_VERBS, confinePath, widenRoots, type Scenario, type Step } from '../parse';
 import { checkInvariants, type InvariantViolation } from './invariants';
 import { checkOrder, describeMatcher, matches } from './matchers';
 import { STEP_CHECKS } from './step-expectations';
@@ -143,8 +143,7 @@ export const continueScenario = async (platform: Platform, scenario: Scenario, o
   const aliases: Record<string, string> = {};
   for (const e of ended) {
     const step = scenario.steps[Number(e.data.index)];
-    if (step?.id && typeof e.data.made === 'string') aliases[step.id] = e.data.made;
-    if (step && typeof e.data.made === 'string') rememberName(aliases, step, e.data.made);
+    if (step && typeof e.data.made === 'string') remember(aliases, step, e.data.made);
   }
   let from = ended.length ? Number(ended.at(-1)!.data.index) + 1 : 0;
   const signIns = scenario.steps.slice(0, from).filter((step) => step.verb === 'signIn' && step.expect.kind !== 'error');
@@ -162,8 +161,7 @@ export const continueScenario = async (platform: Platform, scenario: Scenario, o
     // its answer.
     if (began && !making.undone?.(platform, String(began.data[making.key]))) {
       const made = String(began.data[making.key]);
-      if (inFlight.id) aliases[inFlight.id] = made;
-      rememberName(aliases, inFlight, made);
+      remember(aliases, inFlight, made);
       await recordStepEnded(platform, { index: inFlight.index, line: inFlight.line, verb: inFlight.verb, ok: true, made, interrupted: true });
       from++;
     }
@@ -278,8 +276,7 @@ const play = async (
         durationMs: Date.now() - started,
       };
       const made = result && typeof result === 'object' ? aliasOf(result as Record<string, unknown>) : undefined;
-      if (step.id && made) aliases[step.id] = made;
-      if (made) rememberName(aliases, step, made);
+      if (made) remember(aliases, step, made);
       // Where a resumed session's scenario goes on from (continueScenario); not once interrupted, the session is closing.
       if (!options.signal?.aborted) await recordStepEnded(platform, { index: step.index, line: step.line, verb: step.verb, ok: outcome.ok, ...(made ? { made } : {}) });
       outcomes.push(outcome);
@@ -333,14 +330,15 @@ const passwordsOf = (scenario: Scenario): string[] =>
     return (step.verb === 'createVm' || step.verb === 'attachCompute') && typeof password === 'string' ? [password] : [];
   });
 
-/** Verbs whose `name` later steps may use instead of the step's id (models, images, services, as the SDKs name them). */
-const NAMED_VERBS = new Set(['registerModel', 'createImage', 'deployWebservice']);
-
 /** The key under which what a step made is found by its name (no step id can look like it: ids have no ':'). */
 const nameAlias = (verb: string, name: string): string => `${verb}:${name}`;
 
-/** Keep what a named step made under its name too, for later steps that name it so. */
-const rememberName = (aliases: Record<string, string>, step: Step, made: string): void => {
+/**
+ * Keep what a step made for later steps and matchers: under its id, and — for a model, image
+ * or service (NAMED_VERBS) — under the name it gave, as later steps may name it so.
+ */
+const remember = (aliases: Record<string, string>, step: Step, made: string): void => {
+  if (step.id) aliases[step.id] = made;
   const name = (step.args as { name?: unknown } | undefined)?.name;
   if (NAMED_VERBS.has(step.verb) && typeof name === 'string') aliases[nameAlias(step.verb, name)] = made;
 };

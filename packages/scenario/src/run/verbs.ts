@@ -11,7 +11,6 @@ export type VerbContext = {
   token: string | undefined;
   /** Remember the token a signIn produced. */
   rememberToken(principal: string, token: string): void;
-  /** What an earlier step (by its `id`) made: a run id, a snapshot id. */
   /**
    * What an earlier step made, named by the step's id — or, for `made` (registerModel,
    * createImage, deployWebservice), by the `name` that step gave it, as the SDKs name resources.
