@@ -37,6 +37,11 @@ export interface RunContainerOptions {
   tmpfs?: Record<string, string>;
   /** Cap on processes + threads, so a runaway script cannot fork-bomb the host. Default 512. */
   pidsLimit?: number;
+  /**
+   * S3.1: the id of a VNet holder (vnet.ts) whose network namespace — loopback only — the
+   * container joins (`NetworkMode: container:<id>`). Absent: `none`, a loopback of its own.
+   */
+  joinNetworkOf?: string;
 }
 
 /** How a container ended. */
@@ -103,7 +108,8 @@ export async function runContainerOn(docker: Docker, options: RunContainerOption
     ...(options.workdir ? { WorkingDir: options.workdir } : {}),
     HostConfig: {
       // Only a loopback interface: the one way out is the unix socket in a bind-mounted directory.
-      NetworkMode: 'none',
+      // In a VNet (S3.1) the loopback is the holder's, shared with the VNet's other members.
+      NetworkMode: options.joinNetworkOf !== undefined ? `container:${options.joinNetworkOf}` : 'none',
       PortBindings: {},
       PublishAllPorts: false,
       Memory: options.memoryBytes,

@@ -26,6 +26,7 @@ import {
 } from './registry';
 import { sweepOn, type SweepOptions, type SweepResult, listSessionObjectsOn } from './sweep';
 import { createVolumeOn, removeVolumeOn, type VolumeHandle } from './volumes';
+import { findVnetHolderOn, startVnetHolderOn } from './vnet';
 
 /** Where the engine listens by default on Linux. */
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -150,6 +151,19 @@ export class DockerEngine implements AsyncDisposable {
   /** {@link runContainer} at most once per name: a second call returns the container the first made. */
   runContainerOnce(options: RunContainerOptions & { name: string }): Promise<ContainerHandle> {
     return runContainerOnceOn(this.docker, options);
+  }
+
+  /**
+   * S3.1: starts a VNet's holder (vnet.ts): a container with network `none` whose namespace —
+   * loopback only — the VNet's members join ({@link RunContainerOptions.joinNetworkOf}).
+   */
+  startVnetHolder(options: { vnet: string; labels: Record<string, string> }): Promise<ContainerHandle> {
+    return startVnetHolderOn(this.docker, { ...options, ...(this.runtimeSources.busybox ? { busybox: this.runtimeSources.busybox } : {}) });
+  }
+
+  /** A session's holder of a VNet that is still there (a resumed session takes it back). */
+  findVnetHolder(session: string, vnet: string): Promise<ContainerHandle | undefined> {
+    return findVnetHolderOn(this.docker, session, vnet);
   }
 
   /** Creates a labelled volume. */

@@ -141,7 +141,8 @@ export async function buildLayeredImageOn(docker: Docker, options: LayeredImageO
   return buildIfChanged(docker, tag ?? `amlsim/layer:${content.slice(0, 32)}`, content, { ...spec, files, from: baseId });
 }
 
-async function buildIfChanged(
+/** Builds `tag` from the options unless an image with that tag and `content` digest exists (a race-free tag move). */
+export async function buildIfChanged(
   docker: Docker,
   tag: string,
   content: string,

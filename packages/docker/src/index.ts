@@ -8,6 +8,7 @@ export type { BindMount, VolumeMount, RunContainerOptions, ContainerExit, Contai
 export type { VolumeHandle } from './volumes';
 export { isProcessAlive, sessionJudge, type SweepOptions, type SweepResult, type SweptCounts, type SweepReason } from './sweep';
 export * from './lease';
+export { LABEL_VNET, VNET_HOLDER_ROLE } from './vnet';
 export { LABEL_CONTENT, type BuildImageOptions, type LayeredImageOptions, type ImageResult } from './images';
 export {
   parseRegistryReference,
