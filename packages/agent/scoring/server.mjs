@@ -10,6 +10,9 @@
  *   AMLSIM_SCORING_SOCKET   unix socket to listen on; a stale socket there is replaced; the
  *                           socket is made 0666 so the gateway (another uid) can connect
  *   AZUREML_MODEL_DIR       where init() finds the model (read by the script, not by us)
+ *   AMLSIM_SCORING_PORT     optional (S3.1): also listen on 127.0.0.1:<port>. Only a replica in a
+ *                           virtual network gets one: its loopback is the VNet's namespace, so
+ *                           the VNet's other members reach it there, and nothing else can
  *   AMLSIM_SCORING_MAX_BODY_BYTES  optional request body limit, default 10 MiB
  *
  * HTTP/1.1, keep-alive:
@@ -65,7 +68,12 @@ function readConfig(env) {
       throw new ScoringError('InvalidConfiguration', 'AMLSIM_SCORING_MAX_BODY_BYTES must be a positive integer');
     }
   }
-  return { script, socketPath, maxBodyBytes };
+  let port;
+  if (env.AMLSIM_SCORING_PORT) {
+    port = Number(env.AMLSIM_SCORING_PORT);
+    if (!Number.isSafeInteger(port) || port < 1 || port > 65535) throw new ScoringError('InvalidConfiguration', 'AMLSIM_SCORING_PORT must be a port number (1-65535)');
+  }
+  return { script, socketPath, maxBodyBytes, port };
 }
 
 /** Removes a socket left by an earlier replica process (a restart); anything else is an error. */
@@ -241,14 +249,18 @@ function createScoringServer({ maxBodyBytes, state, script }) {
 // The replica
 // ---------------------------------------------------------------------------------------------
 
-function listen(server, socketPath) {
+function listen(server, socketPath, port) {
+  const where = port === undefined ? socketPath : `127.0.0.1:${port}`;
   return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(new ScoringError('ListenFailed', `cannot listen on ${socketPath}: ${err.message}`)));
-    server.listen(socketPath, () => {
+    server.once('error', (err) => reject(new ScoringError('ListenFailed', `cannot listen on ${where}: ${err.message}`)));
+    const onListening = () => {
       server.removeAllListeners('error');
       server.on('error', (err) => step(`server error: ${err.message}`));
       resolve();
-    });
+    };
+    // Loopback only, whatever the namespace holds (docs/architecture.md "Network").
+    if (port === undefined) server.listen(socketPath, onListening);
+    else server.listen(port, '127.0.0.1', onListening);
   });
 }
 
@@ -259,13 +271,22 @@ async function main() {
   /** Set once loaded; /score is only served when ready, so it is never used before. */
   const script = { run: () => { throw new Error('not initialized'); } };
   const { server, inFlight } = createScoringServer({ maxBodyBytes: config.maxBodyBytes, state, script });
+  // S3.1: the same routes on a loopback port of the VNet (the same handler, the same state).
+  const tcp = config.port === undefined ? undefined : http.createServer(server.listeners('request')[0]);
+  if (tcp) {
+    tcp.keepAliveTimeout = server.keepAliveTimeout;
+    tcp.headersTimeout = server.headersTimeout;
+  }
+  const servers = tcp ? [server, tcp] : [server];
 
   const stop = (signal) => {
     if (state.stopping) return;
     state.stopping = true;
     step(`received ${signal}: no new connections; finishing ${inFlight()} in-flight request(s)`);
-    server.close();
-    server.closeIdleConnections();
+    for (const s of servers) {
+      s.close();
+      s.closeIdleConnections();
+    }
     const timer = setTimeout(() => {
       step(`${inFlight()} request(s) still running after ${SHUTDOWN_GRACE_MS} ms: exiting`);
       process.exit(1);
@@ -273,7 +294,7 @@ async function main() {
     timer.unref();
     state.onIdle = () => {
       // Keep-alive connections that just answered are closed (connection: close was sent).
-      server.closeIdleConnections();
+      for (const s of servers) s.closeIdleConnections();
       if (inFlight() === 0) {
         step('stopped');
         process.exit(0);
@@ -288,7 +309,8 @@ async function main() {
   await listen(server, config.socketPath);
   // The gateway runs as another user than the replica (uid 1000).
   fs.chmodSync(config.socketPath, 0o666);
-  step(`listening on ${config.socketPath}; loading ${config.script}`);
+  if (tcp) await listen(tcp, config.socketPath, config.port);
+  step(`listening on ${config.socketPath}${tcp ? ` and 127.0.0.1:${config.port}` : ''}; loading ${config.script}`);
 
   const loaded = await loadScoringScript(config.script);
   step(`loaded ${loaded.path} (exports ${loaded.exports.join(', ')})`);

@@ -27,6 +27,7 @@ export * from './projections/run-metrics';
 export * from './projections/computes';
 export * from './compute/node.machine';
 export * from './compute/cluster.workflow';
+export * from './compute/vnet-name';
 export * from './projections/models';
 export * from './image/image.machine';
 export * from './projections/app-insights';

@@ -18,6 +18,7 @@ import { takeCheckpoint } from './checkpoints';
 import type { ComputeDriver } from './compute/compute-driver';
 import { createDockerDriver } from './compute/docker-driver';
 import { createProcessDriver } from './compute/process-driver';
+import { VnetService } from './compute/vnets';
 import { Scheduler } from './runtime/scheduler';
 import { ControlPlane } from './training/control-plane';
 import { MachineLearningService } from './training/machine-learning';
@@ -256,7 +257,9 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     started = d;
     return d;
   };
-  const vms = new VirtualMachineService(context, arm, getDriver, () => controlPlane!);
+  // S3.1: virtual networks, joined by the compute that names one.
+  const vnets = new VnetService(context, getDriver);
+  const vms = new VirtualMachineService(context, arm, getDriver, () => controlPlane!, vnets);
   const runs: RunManager = new RunManager(context, {
     driver: getDriver,
     tokens,
@@ -278,7 +281,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
     },
   });
   controlPlane = new ControlPlane(context, runs, tokens, snapshots);
-  const ml = new MachineLearningService(context, arm, runs, snapshots, getDriver);
+  const ml = new MachineLearningService(context, arm, runs, snapshots, getDriver, vnets);
   const models = new ModelRegistry(context, arm);
   // Images and replicas go through the same driver (and Docker client) as training (S8.5).
   const images = new ImageService(context, arm, models, getDriver);
@@ -309,7 +312,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
         if (keys) state.serviceKeys[service] = { ...keys };
         else delete state.serviceKeys[service];
       }),
-  }, scheduler);
+  }, scheduler, vnets);
   if (swept.length > 0) {
     await context.bus.run('SweepOrphans', (ctx) =>
       ctx.emitAsPlatform(STREAMS.session(session), 'any', swept.map((data) => ({ type: 'OrphansSwept' as const, data }))),

@@ -98,6 +98,21 @@ export const errors = {
         `used once to authorize the platform's own key and kept nowhere (S6.2).`,
       { status: 401, details: { vm, username } },
     ),
+  // ---- S3.1 virtual networks -------------------------------------------------------------------
+  invalidVnetName: (vnet: string, why: string) =>
+    new SimError(
+      'InvalidResourceName',
+      `The virtual network name '${vnet}' is invalid: ${why}. A VNet name has 2 to 64 characters: letters, digits, '_', '.' and '-', beginning with a letter or digit and ending with a letter, digit or '_'.`,
+      { status: 400, details: { vnet, why } },
+    ),
+  vnetMismatch: (vnet: string, member: string, what: 'subscription' | 'region', vnetHas: string, memberHas: string) =>
+    new SimError(
+      'InvalidVirtualNetwork',
+      `${member} cannot join virtual network '${vnet}': the VNet is in ${what} '${vnetHas}', ${member} in '${memberHas}'. Compute joins only a VNet of its own subscription and region (S3.1).`,
+      { status: 400, details: { vnet, member, [what]: memberHas } },
+    ),
+  vnetUnavailable: (vnet: string, why: string) =>
+    new SimError('VnetUnavailable', `The virtual network '${vnet}' cannot be joined: ${why}.`, { status: 409, details: { vnet, why } }),
   vmStartFailed: (vm: string, why: string) =>
     new SimError('VmStartFailed', `The VM '${vm}' could not be started: ${why}.`, { status: 500, details: { vm, why } }),
 

@@ -155,9 +155,19 @@ export type EventDataMap = {
     /** AKS: agent nodes and the cluster's region (S1.6: it may differ from the workspace's). */
     agentCount?: number;
     region?: string;
+    /** S3.1: the virtual network its nodes (AKS: its replicas) join; absent: none (each has its own loopback). */
+    vnet?: string;
   };
+  /**
+   * S3.1: a virtual network was created by its first member (`member`: the compute or VM that
+   * named it): one network namespace holding only loopback, owned by the container `holder`
+   * (packages/docker/src/vnet.ts). It is in `subscription` and `region`, and joins only compute
+   * of both (docs/security.md "Network").
+   */
+  VnetCreated: { vnet: string; subscription: string; region: string; holder: string; driver: string; member: string; workspaceId?: string; workspace?: string };
   // ---- Unmanaged compute: user-owned VMs attached with the platform's own SSH key (S8.3, S6.2) --
-  VmCreated: { vmId: string; vm: string; owner: string; username: string; passwordLogin: boolean; host: string; driver: string };
+  /** `vnet` (S3.1): the virtual network the VM joined, in `region` and `subscription`. */
+  VmCreated: { vmId: string; vm: string; owner: string; username: string; passwordLogin: boolean; host: string; driver: string; vnet?: string; region?: string; subscription?: string };
   /**
    * The control-plane channel of a VM (its runs' calls come in on it), opened as the VM started:
    * what a resumed session reopens at the same socket with the same id when it takes the VM back.
@@ -185,6 +195,8 @@ export type EventDataMap = {
     vault: string;
     secret: string;
     fingerprint: string;
+    /** S3.1: the virtual network of the VM (its runs run in it). */
+    vnet?: string;
   };
   NodeProvisioningStarted: WorkspaceRef & { computeId: string; compute: string; node: string; forRun: string };
   NodeProvisioningFailed: WorkspaceRef & { computeId: string; compute: string; node: string; reason: string };
@@ -295,9 +307,12 @@ export type EventDataMap = {
      * default), a restored service as its last scoring URI says.
      */
     tls?: boolean;
+    /** S3.1: the virtual network the replicas join (an AKS cluster's, or the ACI deployment's own). */
+    vnet?: string;
   };
   ServiceKeysGenerated: WorkspaceRef & { serviceId: string; service: string; primary: string; secondary: string };
-  ReplicaStarted: WorkspaceRef & { serviceId: string; service: string; replica: string; container: string };
+  /** `vnet`, `port` (S3.1): in a virtual network the replica also listens on 127.0.0.1:`port` of the VNet's loopback. */
+  ReplicaStarted: WorkspaceRef & { serviceId: string; service: string; replica: string; container: string; vnet?: string; port?: number };
   /** `caCert`: the path of the simulator's CA certificate, which clients trust to call the HTTPS endpoint (S5.1). */
   WebserviceHealthy: WorkspaceRef & { serviceId: string; service: string; scoringUri: string; caCert?: string };
   /**
@@ -437,6 +452,7 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   StorageKeyRegenerated: { lane: 'Storage', from: 'Client', to: 'Storage', cites: ['S4.3'], doc: 'A storage access key was regenerated; the old one stopped working.' },
   SnapshotCreated: { lane: 'Storage', from: 'Client', to: 'Storage', cites: ['S8.2', 'S4.1'], doc: 'A code snapshot was packed, content-hashed and stored encrypted in the workspace blob storage.' },
   ComputeCreated: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3', 'S2.2'], doc: 'A compute target was created or attached.' },
+  VnetCreated: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S3.1'], doc: 'A virtual network: one loopback-only network namespace (a holder container) that the compute naming it joins.' },
   VmCreated: { lane: 'Compute', from: 'Client', to: 'Compute', cites: ['S8.1', 'S8.3'], doc: "A user-owned VM (a long-lived container) started; its login agent accepts only keys in its authorized keys (and the admin password, once, to add one)." },
   VmChannelOpened: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S1.3', 'S8.3'], doc: "The VM's control-plane channel opened: a socket owned by the platform, mounted read-only in the VM; the runs on the VM call back through it, each with its own token." },
   VmReattached: {

@@ -38,6 +38,23 @@ export type ComputeRecord = {
    * and where the platform keeps its private key (the platform vault, S6.2), by reference.
    */
   attached?: { vmId: string; vm: string; username: string; vault: string; secret: string; fingerprint: string };
+  /** S3.1: the virtual network it is in (an attached VM: the VM's). */
+  vnet?: string;
+};
+
+/**
+ * S3.1: a virtual network of the session — one loopback-only network namespace, owned by the
+ * container `holder` — with what joined it: compute (`<workspace>/<compute>`), VMs (`vm:<name>`),
+ * and the loopback ports its replicas took.
+ */
+export type VnetRecord = {
+  vnet: string;
+  subscription: string;
+  region: string;
+  holder: string;
+  driver: string;
+  members: string[];
+  ports: number[];
 };
 
 /** Compute targets by workspace id and name, with their nodes and queues (S8.3, S4.6). */
@@ -45,6 +62,19 @@ export type ComputesState = {
   byKey: Record<string, ComputeRecord>;
   /** runId -> compute key, so run events find their cluster. */
   computeOfRun: Record<string, string>;
+  /** S3.1: virtual networks by name. */
+  vnets: Record<string, VnetRecord>;
+};
+
+/** The first loopback port a VNet gives a replica; each further replica in the VNet takes the next (S3.1). */
+export const VNET_FIRST_PORT = 5001;
+
+/** The loopback port the next replica in a VNet listens on: one past the highest any took (ports are never reused). */
+export const nextVnetPort = (v: VnetRecord): number => (v.ports.length === 0 ? VNET_FIRST_PORT : Math.max(...v.ports) + 1);
+
+const joinVnet = (s: ComputesState, vnet: string | undefined, member: string): void => {
+  const v = vnet !== undefined ? s.vnets[vnet] : undefined;
+  if (v && !v.members.includes(member)) v.members.push(member);
 };
 
 export const computeKey = (workspaceId: string, compute: string): string => `${workspaceId}/${compute}`;
@@ -90,8 +120,16 @@ const newCompute = (d: ComputeIdentity, sizing: ComputeSizing): ComputeRecord =>
 
 export const computesProjection = defineProjection<ComputesState>({
   name: 'computes',
-  initial: () => ({ byKey: {}, computeOfRun: {} }),
+  initial: () => ({ byKey: {}, computeOfRun: {}, vnets: {} }),
   on: {
+    VnetCreated: (s, { data: d }) => {
+      s.vnets[d.vnet] = { vnet: d.vnet, subscription: d.subscription, region: d.region, holder: d.holder, driver: d.driver, members: [], ports: [] };
+    },
+    VmCreated: (s, { data: d }) => joinVnet(s, d.vnet, `vm:${d.vm}`),
+    ReplicaStarted: (s, { data: d }) => {
+      const v = d.vnet !== undefined ? s.vnets[d.vnet] : undefined;
+      if (v && d.port !== undefined && !v.ports.includes(d.port)) v.ports.push(d.port);
+    },
     ComputeCreated: (s, { data: d }) => {
       s.byKey[computeKey(d.workspaceId, d.compute)] = newCompute(d, {
         vmSize: d.vmSize,
@@ -101,7 +139,9 @@ export const computesProjection = defineProjection<ComputesState>({
         memoryBytes: d.memoryBytes,
         ...(d.agentCount !== undefined ? { agentCount: d.agentCount } : {}),
         ...(d.region !== undefined ? { region: d.region } : {}),
+        ...(d.vnet !== undefined ? { vnet: d.vnet } : {}),
       });
+      joinVnet(s, d.vnet, computeKey(d.workspaceId, d.compute));
     },
     ComputeAttached: (s, { data: d }) => {
       // An attached VM is one machine that is always there: no nodes to scale, no queue.
@@ -112,7 +152,9 @@ export const computesProjection = defineProjection<ComputesState>({
         idleSecondsBeforeScaledown: 0,
         memoryBytes: 0,
         attached: { vmId: d.vmId, vm: d.vm, username: d.username, vault: d.vault, secret: d.secret, fingerprint: d.fingerprint },
+        ...(d.vnet !== undefined ? { vnet: d.vnet } : {}),
       });
+      joinVnet(s, d.vnet, computeKey(d.workspaceId, d.compute));
     },
     RunSubmitted: (s, e) => {
       s.computeOfRun[e.data.runId] = computeKey(e.data.workspaceId, e.data.compute);

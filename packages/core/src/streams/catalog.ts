@@ -17,6 +17,8 @@ export const STREAMS = {
   compute: (computeId: string) => `compute-${computeId}`,
   /** A user's VM (S8.3 unmanaged). */
   vm: (vmId: string) => `vm-${vmId}`,
+  /** A virtual network of one session, by name (S3.1). */
+  vnet: (session: string, vnet: string) => `vnet-${session}-${vnet}`,
   /** A workspace's code snapshots (S8.2). */
   snapshots: (workspaceId: string) => `snapshots-${workspaceId}`,
   /** A workspace's model registry (S8.5). */

@@ -40,6 +40,8 @@ export type RunLaunch = {
   env: Record<string, string>;
   memoryBytes: number;
   nanoCpus: number;
+  /** S3.1: the VNet holder whose loopback-only namespace the target joins (absent: a loopback of its own). */
+  vnetHolder?: string;
 };
 
 export type RunningCompute = {
@@ -76,6 +78,8 @@ export type VmLaunch = {
   /** Host directory of the VM's control-plane socket (the VM's management code calls back through it; read-only). */
   controlDir: string;
   socketName: string;
+  /** S3.1: the VNet holder whose loopback-only namespace the VM joins. */
+  vnetHolder?: string;
 };
 
 export type RunningVm = {
@@ -139,6 +143,8 @@ export type ServiceContainerLaunch = {
   binds?: Array<{ hostPath: string; containerPath: string }>;
   memoryBytes: number;
   nanoCpus: number;
+  /** S3.1: the VNet holder whose loopback-only namespace the replica joins. */
+  vnetHolder?: string;
 };
 
 export type RunningContainer = {
@@ -206,6 +212,14 @@ export type ComputeDriver = {
    * `--driver docker`).
    */
   inference(verb: string): InferenceRuntime;
+  /**
+   * S3.1: starts the holder of a VNet — a container owning a network namespace with loopback
+   * only, which members join (`vnetHolder`) — and returns its id. Absent on a driver without
+   * network namespaces (the process driver): a VNet cannot be made there.
+   */
+  startVnetHolder?(options: { session: string; vnet: string }): Promise<{ id: string }>;
+  /** S3.1: is this session's holder of the VNet, by the id VnetCreated recorded, still running (a resumed session)? */
+  vnetHolderRunning?(options: { session: string; vnet: string; holder: string }): Promise<boolean>;
   /** What of this session is still there (containers or processes, disks, VMs): empty after cleanup. */
   leftovers(session: string): Promise<string[]>;
   /** Remove everything of this session (containers, VMs, volumes, layered images). */

@@ -79,6 +79,8 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
           ...(launch.cmd ? { cmd: launch.cmd } : {}),
           ...(launch.env ? { env: launch.env } : {}),
           ...(launch.binds ? { binds: launch.binds } : {}),
+          // S3.1: a replica in a VNet shares the holder's loopback.
+          ...(launch.vnetHolder ? { joinNetworkOf: launch.vnetHolder } : {}),
           labels: {
             ...containerLabels(launch.session, { workspace: launch.workspace, ...(launch.service ? { service: launch.service } : {}), role: launch.role }),
             // AKS spreads replicas over its agents.
@@ -152,6 +154,8 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         labels: { ...containerLabels(launch.session, { workspace: launch.workspace, run: launch.runId, role: 'node' }), ...effect },
         memoryBytes: launch.memoryBytes,
         nanoCpus: launch.nanoCpus,
+        // S3.1: a node of a cluster in a VNet shares the holder's loopback.
+        ...(launch.vnetHolder ? { joinNetworkOf: launch.vnetHolder } : {}),
       };
       const handle = launch.effectId ? await engine.runContainerOnce({ ...spec, name: effectContainerName(launch.session, launch.effectId) }) : await engine.runContainer(spec);
       return runTarget(handle);
@@ -187,6 +191,8 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
         labels: { ...containerLabels(launch.session, { role: 'vm' }), [LABEL_VM]: launch.name },
         memoryBytes: VM_MEMORY_BYTES,
         nanoCpus: 1_000_000_000,
+        // S3.1: a VM in a VNet shares the holder's loopback.
+        ...(launch.vnetHolder ? { joinNetworkOf: launch.vnetHolder } : {}),
       });
       let ended: string | undefined;
       void handle
@@ -226,6 +232,12 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
       return { id: handle.id.slice(0, 12), loginSocket: join(door.dir, 'login.sock'), controlSocket: `${CONTROL_MOUNT}/${socketName}`, workRoot: VM_WORK_ROOT, stop };
     },
     stopVm: (vm) => vm.stop(),
+    // S3.1: the holder carries the session label, so the session's sweep (cleanup) removes it.
+    startVnetHolder: async ({ session, vnet }) => ({ id: (await engine.startVnetHolder({ vnet, labels: containerLabels(session) })).id }),
+    vnetHolderRunning: async ({ session, vnet, holder }) => {
+      const found = await engine.findVnetHolder(session, vnet);
+      return found !== undefined && found.id.startsWith(holder) && (await found.responsive());
+    },
     inference: () => inference,
     leftovers: async (session) => {
       const { containers, volumes } = await engine.listSessionObjects(session);

@@ -8,6 +8,7 @@ import { fingerprint } from '../crypto/sealed-box';
 import { signJwt, verifyJwt, type SigningKey } from '../identity/jwt';
 import { crossRegionLatencyMs } from '../arm/regions';
 import type { InferenceRuntime, RunningContainer } from '../compute/compute-driver';
+import type { VnetService } from '../compute/vnets';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import type { Scheduler } from '../runtime/scheduler';
 import type { PlatformRuntime } from '../platform-context';
@@ -86,6 +87,8 @@ export class WebserviceService {
     private readonly kept: { tokenKey: SigningKey; keepKeys: (service: string, keys: { Primary: string; Secondary: string } | undefined) => void; keys: (service: string) => { Primary: string; Secondary: string } | undefined },
     /** The platform's timers (runtime/scheduler.ts): a token's refreshBy is one. */
     private readonly scheduler: Scheduler,
+    /** S3.1: the virtual networks replicas join. */
+    private readonly vnets?: VnetService,
   ) {
     this.tokenKey = kept.tokenKey;
   }
@@ -129,6 +132,8 @@ export class WebserviceService {
       cpuCores?: number;
       /** Per replica (default 0.5). */
       memoryGb?: number;
+      /** S3.1: the virtual network of an ACI deployment; on AKS the cluster's (naming another is refused). */
+      vnet?: string;
     },
   ): Promise<{ service: string; status: string; scoringUri?: string; reason?: string }> {
     return this.p.bus.execute(this.commands.deploy, token, args, async (ctx, { ws }) => {
@@ -154,7 +159,14 @@ export class WebserviceService {
         throw errors.badRequest(`memoryGb must be a number from 0.1 to ${MAX_MEMORY_GB}; got ${JSON.stringify(args.memoryGb)}.`);
       }
       if (args.target === 'ACI' && replicas !== 1) throw errors.badRequest('An ACI web service has exactly one container; replicas are for AKS.');
+      // S3.1: AKS replicas are in their cluster's VNet; an ACI container group may name one of its own.
+      if (cluster && args.vnet !== undefined && args.vnet !== cluster.vnet) {
+        throw errors.badRequest(`AKS replicas run in their cluster's virtual network: '${cluster.compute}' is in ${cluster.vnet ? `'${cluster.vnet}'` : 'none'}, not '${args.vnet}' (S3.1).`, { vnet: args.vnet });
+      }
+      const vnet = cluster ? cluster.vnet : args.vnet;
+      if (cluster?.vnet !== undefined) await this.vnets!.holderOf(cluster.vnet);
       const { reference } = await this.images.pullForDeployment(ctx, runtime, ws, args.imageId);
+      const joined = !cluster && args.vnet !== undefined ? await this.vnets!.join({ vnet: args.vnet, subscription: ws.subscription, region: ws.region, member: `ACI web service '${args.name}'`, workspace: ws }) : undefined;
       const capacity = cluster ? (cluster.agentCount ?? 1) * REPLICAS_PER_AGENT : 1;
       const serviceId = this.p.ids.next('svc');
       const ref = { workspaceId: ws.workspaceId, workspace: ws.workspace, serviceId, service: args.name };
@@ -175,7 +187,9 @@ export class WebserviceService {
         memoryGb,
         // Recorded so that a resumed or restored service is served as it was deployed.
         tls,
+        ...(vnet !== undefined ? { vnet } : {}),
       };
+      this.vnets?.record(ctx, joined);
       ctx.emit(stream, 'no-stream', [{ type: 'WebserviceDeploymentRequested', data: requested }]);
       if (cluster && replicas > capacity) {
         ctx.emit(stream, 'any', [{ type: 'WebserviceUnschedulable', data: { ...ref, compute: cluster.compute, replicas, capacity } }]);
@@ -223,6 +237,9 @@ export class WebserviceService {
    * from its start on, so that a failure tears it down with the rest.
    */
   private async startReplica(ctx: CommandContext, runtime: InferenceRuntime, ws: WorkspaceRecord, d: DeploymentRequested, reference: string, i: number, live: Live): Promise<string> {
+    // S3.1: in a VNet the replica also listens on a loopback port of the VNet's namespace, one
+    // no other member took (they share the namespace), for the VNet's other members to reach.
+    const inVnet = d.vnet !== undefined ? { vnet: d.vnet, holder: await this.vnets!.holderOf(d.vnet), port: this.vnets!.nextPort(d.vnet) } : undefined;
     const door = openSocketDoor(this.p.session, [d.serviceId, String(i)], 'target');
     live.dirs.push(door.root);
     const container = await runtime.startContainer({
@@ -233,8 +250,9 @@ export class WebserviceService {
       // AKS spreads replicas over its agents.
       ...(d.compute ? { agent: `${d.compute}-agent-${i % this.agentCountOf(d)}` } : {}),
       image: reference,
-      env: { AMLSIM_SCORING_SOCKET: REPLICA_SOCKET },
+      env: { AMLSIM_SCORING_SOCKET: REPLICA_SOCKET, ...(inVnet ? { AMLSIM_SCORING_PORT: String(inVnet.port) } : {}) },
       binds: [{ hostPath: door.dir, containerPath: '/amlsim/scoring' }],
+      ...(inVnet ? { vnetHolder: inVnet.holder } : {}),
       // The replica gets the CPU and memory the deployment records (defaults: 0.1 CPU, 0.5 GB),
       // CPU capped at the host's cores: docker refuses more than the machine has.
       memoryBytes: Math.round(d.memoryGb * 2 ** 30),
@@ -242,7 +260,18 @@ export class WebserviceService {
     });
     live.containers[i] = container;
     ctx.emit(serviceStream(d.serviceId), 'any', [
-      { type: 'ReplicaStarted', data: { workspaceId: d.workspaceId, workspace: d.workspace, serviceId: d.serviceId, service: d.service, replica: this.replicaName(d, i), container: container.id.slice(0, 12) } },
+      {
+        type: 'ReplicaStarted',
+        data: {
+          workspaceId: d.workspaceId,
+          workspace: d.workspace,
+          serviceId: d.serviceId,
+          service: d.service,
+          replica: this.replicaName(d, i),
+          container: container.id.slice(0, 12),
+          ...(inVnet ? { vnet: inVnet.vnet, port: inVnet.port } : {}),
+        },
+      },
     ]);
     const socket = join(door.dir, 'replica.sock');
     await waitHealthy(socket, container);

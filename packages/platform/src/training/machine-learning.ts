@@ -10,6 +10,7 @@ import {
   STREAMS,
 } from '@amlsim/core';
 import type { ComputeDriver } from '../compute/compute-driver';
+import type { VnetService } from '../compute/vnets';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import type { PlatformRuntime } from '../platform-context';
 import type { ArmService } from '../arm/arm';
@@ -58,6 +59,8 @@ export class MachineLearningService {
     private readonly runs: RunManager,
     private readonly snapshots: SnapshotStore,
     private readonly driver: () => Promise<ComputeDriver>,
+    /** S3.1: the virtual networks compute joins. */
+    private readonly vnets?: VnetService,
   ) {}
 
   /** A run's commands act in the run's workspace (an unknown run is refused: ResourceNotFound). */
@@ -91,6 +94,8 @@ export class MachineLearningService {
       idleSecondsBeforeScaledown?: number;
       agentCount?: number;
       region?: string;
+      /** S3.1: the virtual network its nodes (AKS: its replicas) join. */
+      vnet?: string;
     },
   ): Promise<{ computeId: string }> {
     return this.p.bus.execute(this.commands.createCompute, token, args, async (ctx, { ws }) => {
@@ -115,8 +120,15 @@ export class MachineLearningService {
       // An AmlCompute cluster runs on the chosen driver: without it nothing half-made is recorded.
       // An AKS cluster (S3.1/S8.5, for inference) hosts web-service replicas, which need no run driver.
       if (!aks) await this.driver();
+      // S3.1: in the workspace's subscription, and the cluster's region (AKS: its own).
+      const region = aks ? (args.region ?? ws.region) : ws.region;
+      const joined =
+        args.vnet === undefined
+          ? undefined
+          : await this.vnets!.join({ vnet: args.vnet, subscription: ws.subscription, region, member: `compute '${args.name}' of workspace '${ws.workspace}'`, workspace: ws });
       const computeId = this.p.ids.next('cmp');
       const agentCount = args.agentCount ?? 3;
+      this.vnets?.record(ctx, joined);
       ctx.emit(computeStream(computeId), 'no-stream', [
         {
           type: 'ComputeCreated',
@@ -132,7 +144,8 @@ export class MachineLearningService {
             idleSecondsBeforeScaledown: aks ? 0 : (args.idleSecondsBeforeScaledown ?? 120),
             memoryBytes: size.memoryBytes,
             // AKS: its agents, and its region, which may differ from the workspace's (S1.6).
-            ...(aks ? { agentCount, region: args.region ?? ws.region } : {}),
+            ...(aks ? { agentCount, region } : {}),
+            ...(joined ? { vnet: joined.vnet } : {}),
           },
         },
       ]);

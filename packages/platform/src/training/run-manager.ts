@@ -968,6 +968,8 @@ export class RunManager {
       env,
       memoryBytes: c.memoryBytes,
       nanoCpus: 1_000_000_000,
+      // S3.1: a cluster in a VNet: its node joins the VNet's loopback-only namespace.
+      ...(c.vnet !== undefined && this.p.world.computes.vnets[c.vnet] ? { vnetHolder: this.p.world.computes.vnets[c.vnet]!.holder } : {}),
     });
     live.compute = compute;
     // The runner appends ContainerStarted as this returns, before anything of the container (its

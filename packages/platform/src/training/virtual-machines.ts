@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { AGENT_DIR } from '@amlsim/agent';
 import { actions, computeKey, errors, isSimError, STREAMS, type ComputeRecord, type EventDataMap } from '@amlsim/core';
 import type { ComputeDriver, RunningCompute, RunningVm } from '../compute/compute-driver';
+import type { VnetService } from '../compute/vnets';
 import { callLoginAgent, refusalOf } from '../compute/vm-login-client';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import { PLATFORM_PRINCIPAL, type PlatformRuntime, type DataPlane } from '../platform-context';
@@ -40,7 +41,7 @@ const hashPassword = (password: string): string => {
 };
 
 /** A running VM and its control-plane channel (one per VM: the runs on it are bound to it, S1.3). */
-type LiveVm = { vmId: string; name: string; owner: string; username: string; handle: RunningVm; channel: ChannelInfo };
+type LiveVm = { vmId: string; name: string; owner: string; username: string; handle: RunningVm; channel: ChannelInfo; vnet?: string };
 
 /** What starting management code on a VM gave: a process to wait for, or the VM's refusal of the platform's login. */
 export type VmManagementStart = { vmId: string; vm: string; username: string; fingerprint: string } & (
@@ -72,6 +73,8 @@ export class VirtualMachineService {
     private readonly arm: ArmService,
     private readonly driver: () => Promise<ComputeDriver>,
     private readonly channels: () => Pick<ControlPlane, 'open' | 'reopen' | 'close'>,
+    /** S3.1: the virtual networks VMs join. */
+    private readonly vnets?: VnetService,
   ) {
     this.platformVault = `amlplatform${p.session.replace(/[^a-z0-9]/g, '').slice(-12)}`;
   }
@@ -88,13 +91,18 @@ export class VirtualMachineService {
   };
 
   /** The user's own VM: authentication only (it is not a workspace resource, so no workspace RBAC). */
-  async createVm(token: string | undefined, args: { name: string; username?: string; password?: string }): Promise<{ vmId: string; vm: string }> {
+  async createVm(
+    token: string | undefined,
+    args: { name: string; username?: string; password?: string; vnet?: string; region?: string; subscription?: string },
+  ): Promise<{ vmId: string; vm: string }> {
     // Known before anything can fail, so the invariants look for it in the log and the vaults.
     if (args.password !== undefined) this.p.secrets.add(args.password, 'VM password');
     return this.p.bus.execute(this.commands.createVm, token, args, async (ctx, { principal: who }) => {
       if (this.vms.has(args.name)) throw errors.conflict(`A VM named '${args.name}' already exists.`, { vm: args.name });
       const username = args.username ?? 'azureuser';
       const driver = await this.driver();
+      const placed = this.vmPlacement(args);
+      const joined = placed ? await this.vnets!.join({ ...placed, member: `VM '${args.name}'` }) : undefined;
       const channel = await this.channels().open('vm');
       const handle = await driver
         .startVm({
@@ -105,23 +113,50 @@ export class VirtualMachineService {
           agentDir: AGENT_DIR,
           controlDir: channel.dir,
           socketName: channel.socketName,
+          ...(joined ? { vnetHolder: joined.holder } : {}),
         })
         .catch(async (error: unknown) => {
           await this.channels().close(channel.id);
           throw isSimError(error) ? error : errors.vmStartFailed(args.name, error instanceof Error ? error.message : String(error));
         });
       const vmId = this.p.ids.next('vm');
-      this.vms.set(args.name, { vmId, name: args.name, owner: who.principal, username, handle, channel });
+      this.vms.set(args.name, { vmId, name: args.name, owner: who.principal, username, handle, channel, ...(placed ? { vnet: placed.vnet } : {}) });
+      this.vnets?.record(ctx, joined);
       ctx.emit(STREAMS.vm(vmId), 'no-stream', [
         {
           type: 'VmCreated',
-          data: { vmId, vm: args.name, owner: who.principal, username, passwordLogin: args.password !== undefined, host: handle.id, driver: driver.kind },
+          data: {
+            vmId,
+            vm: args.name,
+            owner: who.principal,
+            username,
+            passwordLogin: args.password !== undefined,
+            host: handle.id,
+            driver: driver.kind,
+            ...(placed ? { vnet: placed.vnet, region: placed.region, subscription: placed.subscription } : {}),
+          },
         },
         // What a resumed session reopens when it takes the VM back (`reattach`).
         { type: 'VmChannelOpened', data: { vmId, vm: args.name, channel: channel.id, kind: channel.kind, socket: channel.socketPath } },
       ]);
       return { vmId, vm: args.name };
     });
+  }
+
+  /**
+   * S3.1: where a VM in a VNet is: the subscription and region it names, else the VNet's (a VM
+   * that makes a new VNet names both). Undefined: the VM is in no VNet.
+   * @throws SimError BadRequest when a new VNet's subscription or region is not named.
+   */
+  private vmPlacement(args: { vnet?: string; region?: string; subscription?: string }): { vnet: string; region: string; subscription: string } | undefined {
+    if (args.vnet === undefined) return undefined;
+    const known = this.p.world.computes.vnets[args.vnet];
+    const region = args.region ?? known?.region;
+    const subscription = args.subscription ?? known?.subscription;
+    if (region === undefined || subscription === undefined) {
+      throw errors.badRequest(`The VM makes the new virtual network '${args.vnet}': name its region and subscription (S3.1: a VNet is in one subscription and one region).`, { vnet: args.vnet });
+    }
+    return { vnet: args.vnet, region, subscription };
   }
 
   /** S2.2 "attach compute target", S6.2: the password authorizes the platform's own key, once. */
@@ -164,7 +199,7 @@ export class VirtualMachineService {
       ctx.emit(STREAMS.compute(computeId), 'no-stream', [
         { type: 'PlatformKeyPairGenerated', data: { ...ref, algorithm: 'ed25519', vault, secret, version: stored.version, fingerprint } },
         { type: 'VmKeyAuthorized', data: { ...ref, ...onVm } },
-        { type: 'ComputeAttached', data: { ...ref, type: 'VirtualMachine', ...onVm, vault, secret } },
+        { type: 'ComputeAttached', data: { ...ref, type: 'VirtualMachine', ...onVm, vault, secret, ...(vm.vnet !== undefined ? { vnet: vm.vnet } : {}) } },
       ]);
       return { computeId };
     });
@@ -267,7 +302,7 @@ export class VirtualMachineService {
         continue;
       }
       const channel = await this.channels().reopen(opened.channel, 'vm');
-      this.vms.set(vm.vm, { vmId, name: vm.vm, owner: vm.owner, username: vm.username, handle, channel });
+      this.vms.set(vm.vm, { vmId, name: vm.vm, owner: vm.owner, username: vm.username, handle, channel, ...(vm.vnet !== undefined ? { vnet: vm.vnet } : {}) });
       await this.p.bus.run('ReattachVm', (ctx) =>
         ctx.emitAsPlatform(STREAMS.vm(vmId), 'any', [{ type: 'VmReattached', data: { ...ref, channel: channel.id, socket: channel.socketPath, downForMs } }]),
       );

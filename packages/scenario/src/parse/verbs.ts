@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { vnetNameProblem } from '@amlsim/core';
 import { durationSchema, MAX_DURATION_SECONDS } from './durations';
 import { exactlyOneOf, isRecord, type CustomIssueParams } from './rules';
 import {
@@ -19,6 +20,10 @@ const workspace = { workspace: ref };
 const service = { service: ref };
 const run = { run: ref };
 const stringList = z.array(text);
+/** S3.1: a virtual network, by Azure's name rule (the platform checks it again: InvalidResourceName). */
+const vnet = z.string().refine((n) => vnetNameProblem(n) === undefined, {
+  error: (issue) => `expected a virtual network name: ${typeof issue.input === 'string' ? vnetNameProblem(issue.input) : 'a string'} (2 to 64 letters, digits, '_', '.' or '-')`,
+});
 /** Command-line arguments and environment values are strings to the process that gets them. */
 const scalarAsString = scalarSchema.transform(String);
 const scopeKeys = ['workspace', 'resourceGroup', 'subscription'] as const;
@@ -86,10 +91,18 @@ export const verbArgSchemas = {
       .optional(),
     agentCount: z.int().min(1).optional(),
     region: regionSchema.optional(),
-    vnet: text.optional(),
+    vnet: vnet.optional(),
   }),
   /** A user-owned VM (S8.3 unmanaged): its admin user, and password (none: it cannot be attached with one). */
-  createVm: z.strictObject({ name, username: text.default('azureuser'), password: text.optional() }),
+  createVm: z.strictObject({
+    name,
+    username: text.default('azureuser'),
+    password: text.optional(),
+    /** S3.1: the VM's virtual network; a VM that makes a new one names its region and subscription. */
+    vnet: vnet.optional(),
+    region: regionSchema.optional(),
+    subscription: ref.optional(),
+  }),
   attachCompute: z.strictObject({
     ...workspace,
     name,
@@ -142,6 +155,8 @@ export const verbArgSchemas = {
     /** Per replica; the platform checks the range (BadRequest). */
     cpuCores: z.number().positive().optional(),
     memoryGb: z.number().positive().optional(),
+    /** S3.1: an ACI deployment's virtual network (AKS: the cluster's). */
+    vnet: vnet.optional(),
   }),
   getKeys: z.strictObject(service),
   // `key` is any string here: docs/scenarios.md shows `regenKey { key: primary }` failing BadRequest,

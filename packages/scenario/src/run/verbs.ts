@@ -115,6 +115,7 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
       ...(args.cpuCores !== undefined ? { cpuCores: args.cpuCores } : {}),
       ...(args.memoryGb !== undefined ? { memoryGb: args.memoryGb } : {}),
       ...(args.compute !== undefined ? { compute: args.compute } : {}),
+      ...(args.vnet !== undefined ? { vnet: args.vnet } : {}),
     }),
   // Keys are secrets: the step's result (shown in reports) carries only that it got them.
   getKeys: async (ctx, args) => {
