@@ -114,7 +114,7 @@ describe('training on docker compute (S1.3, S8.3, S4.6)', () => {
     using tmp = tempDir();
     const { platform, store, token, submit } = await trainingPlatform(tmp.dir);
     try {
-      const deps = ['numpy==1.26', `marker-${platform.session}`];
+      const deps = ['ms@2.1.3', 'is-number@7.0.0'];
       const first = await submit({ dependencies: deps });
       await platform.ml.waitForRun(token, { runId: first.runId, timeoutMs: 60_000 });
       const second = await submit({ dependencies: [...deps].reverse() });

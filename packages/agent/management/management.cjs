@@ -753,9 +753,36 @@ async function writeBack(client, workDir, metricsFile, result) {
     const outputs = await uploadOutputs(client, workDir);
     step(`uploaded ${outputs} output files`);
   }
-  step(`POST /complete exitCode=${result.exitCode}`);
-  await client.complete(result.exitCode);
+  const missing = result.exitCode !== 0 && !result.canceled ? missingModuleError(result.stderr) : undefined;
+  step(`POST /complete exitCode=${result.exitCode}${missing ? ' (ModuleNotFoundError)' : ''}`);
+  await client.complete(result.exitCode, missing);
   return result.exitCode;
+}
+
+/** Where the image lists its environment (packages/platform/src/compute/docker-driver.ts prepareImage). */
+const ENVIRONMENT_FILE = '/amlsim/environment/dependencies.json';
+
+/**
+ * S8.3 step 1: a script that failed because it requires a package its environment does not
+ * have gets the platform's kind of user error (SDK v1: "ModuleNotFoundError: No module named
+ * 'x'"), naming the package and what to do, instead of a stack trace's tail. Found in what the
+ * script wrote to stderr: Node's "Cannot find module 'x'" (require) or "Cannot find package
+ * 'x' imported from …" (import), for a bare specifier (not a relative or absolute path).
+ */
+function missingModuleError(stderr) {
+  const found = [...String(stderr).matchAll(/Cannot find (?:module|package) '([^']+)'/g)].map((m) => m[1]).filter((s) => !/^(\.|\/|node:|file:)/.test(s));
+  const specifier = found[found.length - 1];
+  if (!specifier) return undefined;
+  const parts = specifier.split('/');
+  const pkg = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+  let declared = [];
+  try {
+    declared = JSON.parse(fs.readFileSync(ENVIRONMENT_FILE, 'utf8')).dependencies || [];
+  } catch {
+    declared = [];
+  }
+  const has = declared.length ? `its dependencies are ${declared.join(', ')}` : 'it declares no dependencies';
+  return `ModuleNotFoundError: No module named '${pkg}': the script requires the npm package '${pkg}', which is not in the run's environment (${has}); add it to the run's environment dependencies (submitRun environment: { dependencies: [${pkg}@<version>] })`;
 }
 
 /** A run that cannot go on: tell the platform why, if it can still be reached, and exit 1. */

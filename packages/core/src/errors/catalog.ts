@@ -22,6 +22,19 @@ export const errors = {
       `AADSTS50034: The user account '${principal}' does not exist in the directory. Known principals: ${known.join(', ') || '(none)'}.`,
       { status: 400, details: { principal } },
     ),
+  unknownClient: (clientId: string, tenantId: string) =>
+    new SimError(
+      'AADSTS700016',
+      `AADSTS700016: Application with identifier '${clientId}' was not found in the directory '${tenantId}'. A client id is a service principal's appId, or its name when the tenant file gives none.`,
+      { status: 400, details: { clientId } },
+    ),
+  invalidClientSecret: (clientId: string) =>
+    new SimError('AADSTS7000215', `AADSTS7000215: Invalid client secret provided for application '${clientId}'.`, { status: 401, details: { clientId } }),
+  invalidUserCredentials: (username: string) =>
+    new SimError('AADSTS50126', `AADSTS50126: Error validating credentials due to invalid username or password (user '${username}').`, {
+      status: 400,
+      details: { principal: username },
+    }),
   authenticationFailed: (what: string) =>
     new SimError('AuthenticationFailed', `Authentication failed: no access token was presented for ${what}. Sign in first (S1.2).`, {
       status: 401,
@@ -118,6 +131,17 @@ export const errors = {
 
   imageCreationFailed: (image: string, reason: string) =>
     new SimError('ImageBuildFailed', `Image '${image}' failed: ${reason}.`, { status: 400, details: { image, reason } }),
+  // S8.3 managed step 1 / S8.5: an environment's dependencies are npm package specs, installed when the image is built.
+  invalidDependency: (spec: string, why: string) =>
+    new SimError('BadRequest', `The environment dependency '${spec}' is not an npm package spec: ${why}. Dependencies are installed from the npm registry: name, name@version or name@range (e.g. ms@2.1.3).`, {
+      status: 400,
+      details: { spec, why },
+    }),
+  environmentBuildFailed: (reason: string, packageName?: string) =>
+    new SimError('EnvironmentBuildFailed', `EnvironmentBuildFailed: installing the environment's dependencies failed: ${reason}`, {
+      status: 400,
+      details: { reason, ...(packageName ? { package: packageName } : {}) },
+    }),
   timeout: (what: string, ms: number, state: string) =>
     new SimError('Timeout', `${what} did not finish within ${ms} ms; it is ${state}.`, { status: 408, retryable: true, details: { what, ms, state } }),
 

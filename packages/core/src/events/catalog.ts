@@ -89,21 +89,51 @@ export type ChannelKind = 'container' | 'vm';
 export type ProvisionedResource = 'keyVault' | 'storage' | 'registry' | 'appInsights' | 'identity';
 /** The four steps management code takes on unmanaged compute (S8.3), in order. */
 export type ManagementStep = 'prepareEnvironment' | 'downloadCode' | 'setEnvironment' | 'runScript';
+/** S4.2: how a run's input reaches its target: mounted read-only, or downloaded as a writable copy. */
+export const RUN_INPUT_MODES = ['mount', 'download'] as const;
+export type RunInputMode = (typeof RUN_INPUT_MODES)[number];
+/**
+ * S4.2: one input of a run: the files under `path` in `datastore` (a blob container of the
+ * workspace's storage account), seen by the script at the path `AZUREML_DATAREFERENCE_<name>` gives.
+ */
+export type RunInputSpec = { name: string; datastore: string; container: string; path: string; mode: RunInputMode };
 export type IdentityGrantTarget = 'workspace' | 'storage' | 'keyVault' | 'registry' | 'resourceGroup' | 'keyVaultResourceGroup';
+
+/**
+ * An environment's dependencies as installed into an image (S8.3 managed step 1, S8.5): npm
+ * packages installed on the host and copied into the image's /node_modules. `digest` keys the
+ * data dir's cache of installed trees; `source` says whether npm ran (`registry`) or the tree
+ * installed before was used (`cache`); `buildLog` is the blob path of npm's output in the
+ * workspace storage (the text itself is never in the log).
+ */
+export type EnvironmentRef = { digest: string; packages: string[]; source: 'registry' | 'cache'; buildLog: string };
 
 export type EventDataMap = {
   // ---- AAD (S1.1) --------------------------------------------------------------------------
   TenantCreated: { tenantId: string; mfa: 'required' | 'optional'; issuer: string };
-  PrincipalRegistered: { tenantId: string; principal: string; principalId: string; kind: 'user' | 'servicePrincipal' | 'managedIdentity' | 'application' };
-  SignInSucceeded: { principal: string; principalId: string; amr: string[] };
-  SignInFailed: { principal: string; code: string; reason: string };
+  PrincipalRegistered: {
+    tenantId: string;
+    principal: string;
+    principalId: string;
+    kind: 'user' | 'servicePrincipal' | 'managedIdentity' | 'application';
+    /** A service principal's client id (the token endpoint's client_id). */
+    appId?: string;
+    /** Which secret the tenant file gave it (never the secret: only its hash is kept, in the directory's vault). */
+    credential?: 'clientSecret' | 'password';
+  };
+  /** `via`: the scenario runner's signIn, or the token endpoint's grant (absent in logs older than it). */
+  SignInSucceeded: { principal: string; principalId: string; amr: string[]; via?: 'signIn' | 'client_credentials' | 'password' };
+  SignInFailed: { principal: string; code: string; reason: string; via?: 'signIn' | 'client_credentials' | 'password' };
   ArmTokenIssued: { principal: string; principalId: string; tokenId: string; fingerprint: string; audience: string; expiresAt: string };
   // ---- ARM (S2) ----------------------------------------------------------------------------
   SubscriptionCreated: { subscription: string; scope: string; owners: string[] };
   ResourceGroupCreated: { subscription: string; resourceGroup: string; scope: string };
-  RoleDefined: { role: string; actions: string[]; notActions: string[]; assignableScopes: string[] };
+  /** `roleDefinitionId`: the GUID an ARM client named the definition by (absent: derived from the name). */
+  RoleDefined: { role: string; actions: string[]; notActions: string[]; assignableScopes: string[]; roleDefinitionId?: string };
   RoleAssigned: { assignmentId: string; principal: string; principalId: string; role: string; scope: string };
   RoleAssignmentRemoved: { assignmentId: string; principal: string; principalId: string; role: string; scope: string; reason: string };
+  /** Keys were read by a caller (S4.3, S6.1): which, by fingerprint only. */
+  KeysListed: { principal: string; resource: string; scope: string; keys: Array<{ name: string; fingerprint: string }> };
   AuthorizationViolationRecorded: { principal: string; action: string; scope: string; why: string; mode: 'soft' };
   CommandRejected: { command: string; code: string; reason: string; principal?: string; scope?: string; action?: string; evaluation?: AuthorizationEvaluation };
   SupportApplicationCreated: { subscription: string; region: string; application: string; principalId: string };
@@ -140,8 +170,23 @@ export type EventDataMap = {
   SecretStored: WorkspaceRef & { vault: string; secret: string; version: number; fingerprint: string };
   // ---- Storage (S4.1, S4.3) -------------------------------------------------------------------
   StorageKeyRegenerated: WorkspaceRef & { storageAccount: string; key: 'key1' | 'key2'; fingerprint: string };
+  /**
+   * S4.2: files were put in a datastore's blob container under `path`, sealed at rest, written by
+   * the workspace identity. `fingerprint` is over the files' relative paths and contents (the
+   * same as a run's `RunInputMounted` of that path shows): never a key or connection string.
+   */
+  DatastoreUploaded: WorkspaceRef & { datastore: string; container: string; path: string; files: number; bytes: number; fingerprint: string };
   // ---- Code snapshots (S8.2) ------------------------------------------------------------------
-  SnapshotCreated: WorkspaceRef & { snapshotId: string; experiment: string; fileCount: number; totalBytes: number; reused: boolean; ignoreFile: string | null };
+  /** `asset`: the code asset version an ARM client registered it as (docs/azure.md "Jobs"). */
+  SnapshotCreated: WorkspaceRef & {
+    snapshotId: string;
+    experiment: string;
+    fileCount: number;
+    totalBytes: number;
+    reused: boolean;
+    ignoreFile: string | null;
+    asset?: { name: string; version: string };
+  };
   // ---- Compute (S8.3, S4.6) -------------------------------------------------------------------
   ComputeCreated: WorkspaceRef & {
     computeId: string;
@@ -215,6 +260,24 @@ export type EventDataMap = {
     script: string;
     args: string[];
     dependencies: string[];
+    /** S4.2: data of the workspace's datastores the target sees when it starts (absent: none). */
+    inputs?: RunInputSpec[];
+  };
+  /**
+   * S4.2: an input's files, read from its datastore with the workspace identity and decrypted,
+   * appeared read-only (`mode: mount`) or as a writable copy (`download`) at `mountPath` inside
+   * the run's target, before it started. `fingerprint`: over the files' relative paths and contents.
+   */
+  RunInputMounted: RunRef & {
+    input: string;
+    datastore: string;
+    container: string;
+    path: string;
+    mode: RunInputMode;
+    mountPath: string;
+    files: number;
+    bytes: number;
+    fingerprint: string;
   };
   RunTokenIssued: RunRef & { tokenId: string; fingerprint: string; expiresAt: string; channel: string };
   RunChannelOpened: RunRef & { channel: string; kind: ChannelKind; socket: string };
@@ -234,7 +297,8 @@ export type EventDataMap = {
    * the last fact the dead simulator recorded.
    */
   RunResumed: RunRef & { from: string; next: string; replacedToken?: string; downForMs: number };
-  RunImagePrepared: RunRef & { image: string; reused: boolean; dependencies: string[] };
+  /** `environment`: the dependencies installed into the image (absent with none, and on the process driver). */
+  RunImagePrepared: RunRef & { image: string; reused: boolean; dependencies: string[]; environment?: EnvironmentRef };
   ManagementCodeWritten: RunRef & { fileShare: string; path: string };
   RunQueued: RunRef & { compute: string; position: number };
   ContainerStarted: RunRef & { node: string; container: string; image: string; driver: string };
@@ -274,7 +338,7 @@ export type EventDataMap = {
   };
   // ---- Images (S8.5, S4.5) -------------------------------------------------------------------
   ImageCreationRequested: WorkspaceRef & { imageId: string; image: string; version: number; models: string[]; scoringScript: string; dependencies: string[] };
-  ImageBuilt: WorkspaceRef & { imageId: string; image: string; tag: string; reused: boolean };
+  ImageBuilt: WorkspaceRef & { imageId: string; image: string; tag: string; reused: boolean; environment?: EnvironmentRef };
   ImageScoringScriptChecked: WorkspaceRef & { imageId: string; image: string; ok: boolean; detail: string };
   ImagePushed: WorkspaceRef & { imageId: string; image: string; registry: string; repository: string; digest: string };
   ImageCreated: WorkspaceRef & { imageId: string; image: string; location: string };
@@ -430,6 +494,7 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   RoleDefined: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S2.3'], doc: 'A custom role definition was created.' },
   RoleAssigned: { lane: 'ARM', from: 'ARM', to: 'AAD', cites: ['S2.1', 'S2.2'], doc: 'A role was assigned to a principal at a scope.' },
   RoleAssignmentRemoved: { lane: 'ARM', from: 'ARM', to: 'AAD', cites: ['S2.5'], doc: 'A role assignment was removed.' },
+  KeysListed: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S4.3', 'S6.1'], doc: "A caller read a resource's access keys (listKeys); the event names them by fingerprint only." },
   AuthorizationViolationRecorded: { lane: 'ARM', from: 'ARM', to: 'Client', cites: ['S2.2'], doc: 'RBAC in soft mode: the call was allowed but would have been denied.' },
   CommandRejected: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S1.2', 'S2.2'], doc: 'A call was refused; nothing else was changed.' },
   SupportApplicationCreated: { lane: 'AAD', from: 'RP', to: 'AAD', cites: ['S2.6'], doc: 'AML created its per-region support application with Contributor in the subscription.' },
@@ -450,6 +515,13 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   DatastoreAttached: { lane: 'RP', from: 'Client', to: 'RP', cites: ['S2.2', 'S6.1'], doc: 'A datastore was attached; its connection string went to the key vault.' },
   SecretStored: { lane: 'KeyVault', from: 'RP', to: 'KeyVault', cites: ['S6.1'], doc: 'A secret version was written to a key vault (value never logged).' },
   StorageKeyRegenerated: { lane: 'Storage', from: 'Client', to: 'Storage', cites: ['S4.3'], doc: 'A storage access key was regenerated; the old one stopped working.' },
+  DatastoreUploaded: {
+    lane: 'Storage',
+    from: 'Client',
+    to: 'Storage',
+    cites: ['S4.2', 'S4.1'],
+    doc: "Training data was put in a datastore's blob container, encrypted at rest, written by the workspace identity (files, bytes and a fingerprint; no credential).",
+  },
   SnapshotCreated: { lane: 'Storage', from: 'Client', to: 'Storage', cites: ['S8.2', 'S4.1'], doc: 'A code snapshot was packed, content-hashed and stored encrypted in the workspace blob storage.' },
   ComputeCreated: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3', 'S2.2'], doc: 'A compute target was created or attached.' },
   VnetCreated: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S3.1'], doc: 'A virtual network: one loopback-only network namespace (a holder container) that the compute naming it joins.' },
@@ -475,6 +547,13 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   ClusterIdleTimeoutElapsed: { lane: 'Compute', from: 'Compute', to: 'RP', cites: ['S4.6'], doc: 'A node stayed idle for idleSecondsBeforeScaledown with nothing queued.' },
   NodeDeprovisioned: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S4.6'], doc: "The node's VM was deprovisioned and its OS disk deleted." },
   RunSubmitted: { lane: 'RP', from: 'Client', to: 'RP', cites: ['S8.3'], doc: 'AML was called with a snapshot id and created a run.' },
+  RunInputMounted: {
+    lane: 'Storage',
+    from: 'Storage',
+    to: 'Compute',
+    cites: ['S4.2', 'S2.5'],
+    doc: "A run's input was read from its datastore with the workspace identity, decrypted and mounted into the run's target (read-only for mode mount) before it started.",
+  },
   RunTokenIssued: { lane: 'AAD', from: 'AAD', to: 'Compute', cites: ['S1.3'], doc: 'A short-lived AML token scoped to the workspace and the run, and bound to the run\'s control-plane channel (fingerprint only).' },
   RunChannelOpened: {
     lane: 'RP',
@@ -498,7 +577,7 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
     doc: "The simulator was restarted before the run's container started: the resumed session carries out its next step again (a node asked for, provisioned, its container started), with a new token if the old one's value died with the simulator.",
   },
   RunChannelClosed: { lane: 'RP', from: 'RP', to: 'Compute', cites: ['S1.3'], doc: "The run ended: its control-plane channel no longer accepts its calls (a container's socket is removed)." },
-  RunImagePrepared: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.3'], doc: 'Managed step 1: the run image was built, or an identical one reused.' },
+  RunImagePrepared: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.3'], doc: 'Managed step 1: the run image was built, or an identical one reused; its environment dependencies were installed with npm on the host (or taken from the data dir cache) into /node_modules.' },
   ManagementCodeWritten: { lane: 'Storage', from: 'RP', to: 'Storage', cites: ['S8.3'], doc: "Managed step 2: the management code was written to the user's file share." },
   RunQueued: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3', 'S4.6'], doc: 'The run waits for a free node.' },
   ContainerStarted: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3'], doc: 'Managed step 3: the container started with the management code as its command.' },
@@ -530,7 +609,7 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
     doc: 'A model version was registered; its files are kept encrypted in the workspace blob storage. Not in the activity log (S7.2).',
   },
   ImageCreationRequested: { lane: 'RP', from: 'Client', to: 'RP', cites: ['S8.5'], doc: 'An image from models, a scoring script and dependencies was asked for (status Running).' },
-  ImageBuilt: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.5'], doc: 'The Docker image was built on the Node base (or an identical one reused).' },
+  ImageBuilt: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.5'], doc: 'The Docker image was built on the Node base (or an identical one reused), with its dependencies installed with npm into /node_modules.' },
   ImageScoringScriptChecked: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.5'], doc: 'The scoring script was loaded in the image: it exports run (and init); or the error.' },
   ImagePushed: { lane: 'Registry', from: 'RP', to: 'Registry', cites: ['S8.5', 'S4.5', 'S6.1'], doc: "The image was pushed to the workspace's container registry with credentials from the key vault." },
   ImageCreated: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.5'], doc: 'The image is ready in the registry (status Succeeded).' },

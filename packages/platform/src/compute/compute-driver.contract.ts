@@ -83,8 +83,9 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
     };
 
     it('prepares the same image for the same environment, reused the second time', async () => {
-      const a = await driver.prepareImage({ session, dependencies: ['pkg-a', 'pkg-b'] });
-      const b = await driver.prepareImage({ session, dependencies: ['pkg-a', 'pkg-b'] });
+      // Real npm packages, pinned: the docker driver installs them (compute/environments.ts).
+      const a = await driver.prepareImage({ session, dependencies: ['ms@2.1.3', 'is-number@7.0.0'] });
+      const b = await driver.prepareImage({ session, dependencies: ['is-number@7.0.0', 'ms@2.1.3'] });
       expect(b.image).toBe(a.image);
       expect(b.reused).toBe(true);
     });

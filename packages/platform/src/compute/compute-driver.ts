@@ -2,6 +2,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { sessionTempPath } from '../runtime/session-temp';
+import type { EnvironmentReport } from './environments';
 import { openSocketDoor, type SocketDoor } from '../runtime/socket-doors';
 
 /**
@@ -42,6 +43,12 @@ export type RunLaunch = {
   nanoCpus: number;
   /** S3.1: the VNet holder whose loopback-only namespace the target joins (absent: a loopback of its own). */
   vnetHolder?: string;
+  /**
+   * S4.2: host directories of the run's inputs, bound into the target at `targetPath` (read-only
+   * unless `readOnly` is false). The process driver's target sees host paths: there `targetPath`
+   * must be `hostPath`.
+   */
+  mounts?: Array<{ hostPath: string; targetPath: string; readOnly: boolean }>;
 };
 
 export type RunningCompute = {
@@ -126,6 +133,9 @@ export type ServiceImageBuild = {
   env: Record<string, string>;
   workdir: string;
   cmd: string[];
+  /** S8.5: npm package specs installed into the image's /node_modules (compute/environments.ts); `onBuildLog` gets npm's output. */
+  dependencies?: string[];
+  onBuildLog?: (log: string) => void;
 };
 
 /** A container of an inference image: the check of its scoring script, or a web-service replica. */
@@ -163,7 +173,7 @@ export type RunningContainer = {
  * workspace's registry, and containers started from them. The same engine as training's.
  */
 export type InferenceRuntime = {
-  buildServiceImage(build: ServiceImageBuild): Promise<{ tag: string; reused: boolean }>;
+  buildServiceImage(build: ServiceImageBuild): Promise<{ tag: string; reused: boolean; environment?: EnvironmentReport }>;
   startContainer(launch: ServiceContainerLaunch): Promise<RunningContainer>;
   /** The replica containers of a session's service as a dead simulator left them (a resumed session), oldest first. */
   findReplicas(options: { session: string; service: string }): Promise<RunningContainer[]>;
@@ -173,8 +183,13 @@ export type InferenceRuntime = {
 
 export type ComputeDriver = {
   readonly kind: 'docker' | 'process';
-  /** S8.3 managed step 1: an image with the run's dependencies, content-addressed; reused when identical. */
-  prepareImage(options: { session: string; dependencies: string[] }): Promise<{ image: string; reused: boolean }>;
+  /**
+   * S8.3 managed step 1: an image with the run's dependencies, content-addressed; reused when
+   * identical. The docker driver installs them with npm on the host (compute/environments.ts)
+   * and reports the environment; `onBuildLog` gets npm's output, also when the install fails
+   * (EnvironmentBuildFailed naming the package; no image is left).
+   */
+  prepareImage(options: { session: string; dependencies: string[]; onBuildLog?: (log: string) => void }): Promise<{ image: string; reused: boolean; environment?: EnvironmentReport }>;
   provisionNode(options: { session: string; workspace: string; compute: string; node: string }): Promise<NodeDisks>;
   deprovisionNode(disks: NodeDisks): Promise<void>;
   /** Does the node's disk still exist? (tests and invariants: scale-down deletes the OS disk, S4.6) */

@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_IMAGE_VM_LOGIN_AGENT } from '@amlsim/agent';
 import { amlsimLabels, connectDocker, containerLabels, LABEL_EFFECT, LABEL_ROLE, LABEL_RUN, LABEL_SERVICE, LABEL_SESSION, type ContainerHandle, type DockerEngine } from '@amlsim/docker';
@@ -15,6 +17,7 @@ import {
   type RunningVm,
   type VmLaunch,
 } from './compute-driver';
+import { EnvironmentStore, environmentImageFiles, type EnvironmentReport, type PreparedEnvironment } from './environments';
 import { callLoginAgent, waitForLoginAgent } from './vm-login-client';
 
 const AGENT_MOUNT = '/amlsim/agent';
@@ -36,10 +39,14 @@ const LABEL_VM = 'dev.amlsim.vm';
  * mounted read-only. A node's disks are Docker volumes: the temporary disk is mounted at
  * /tmp (S4.6: not encrypted), the OS disk at /mnt/os-disk.
  */
-export const createDockerDriver = async (options: { socketPath?: string } = {}): Promise<ComputeDriver> => {
+export const createDockerDriver = async (options: { socketPath?: string; environmentsDir?: string } = {}): Promise<ComputeDriver> => {
   // Orphans of crashed sessions were swept, and recorded, when the platform started
   // (runtime/startup-sweep.ts): whatever verb comes first, not only a training one.
-  const engine: DockerEngine = await connectDocker(options);
+  const engine: DockerEngine = await connectDocker(options.socketPath ? { socketPath: options.socketPath } : {});
+  // S8.3 step 1 / S8.5: environment dependencies installed with npm on the host, kept by digest
+  // (in the data dir when the platform gives one; else in a temp dir of this driver's own).
+  const ownEnvironments = options.environmentsDir ? undefined : mkdtempSync(join(tmpdir(), 'amlsim-environments-'));
+  const environments = new EnvironmentStore(options.environmentsDir ?? ownEnvironments!);
   let baseImage: ReturnType<DockerEngine['ensureNodeBaseImage']> | undefined;
   let baseChecked = false;
   const container = (handle: ContainerHandle): RunningContainer => ({
@@ -60,17 +67,19 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
   });
   // S8.5: web-service images and replicas, on this driver's one engine (the labels say whose they are).
   const inference: InferenceRuntime = {
-    buildServiceImage: async ({ session, workspace, files, env, workdir, cmd }) => {
+    buildServiceImage: async ({ session, workspace, files, env, workdir, cmd, dependencies, onBuildLog }) => {
+      // S8.5: the image's dependencies are installed first: a package npm cannot install fails the build before any image is made.
+      const environment = dependencies?.length ? await environments.prepare(session, dependencies, onBuildLog) : undefined;
       const base = await engine.ensureNodeBaseImage(amlsimLabels({ role: 'base' }));
       const built = await engine.buildLayeredImage({
         base: base.tag,
-        files,
+        files: environment ? [...environmentImageFiles(environment), ...files] : files,
         env,
         workdir,
         cmd,
         labels: amlsimLabels({ session, pid: process.pid, role: 'image', workspace }),
       });
-      return { tag: built.tag, reused: built.reused };
+      return { tag: built.tag, reused: built.reused, ...(environment ? { environment: reportOf(environment) } : {}) };
     },
     startContainer: async (launch) =>
       container(
@@ -97,7 +106,10 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
   };
   return {
     kind: 'docker',
-    prepareImage: async ({ session, dependencies }) => {
+    prepareImage: async ({ session, dependencies, onBuildLog }) => {
+      // S8.3 managed step 1, "Docker build if needed": the dependencies are installed with npm on
+      // the host before any image is made, so a package that cannot be installed leaves none.
+      const environment = dependencies.length > 0 ? await environments.prepare(session, dependencies, onBuildLog) : undefined;
       // The base image is content-addressed and never changes under us: check it once per driver.
       baseImage ??= engine.ensureNodeBaseImage(amlsimLabels({ role: 'base' })).catch((e: unknown) => {
         baseImage = undefined;
@@ -106,16 +118,19 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
       const first = await baseImage;
       const base = { ...first, reused: first.reused || baseChecked };
       baseChecked = true;
-      if (dependencies.length === 0) return { image: base.tag, reused: base.reused };
-      // S8.3 managed step 1, "remote Docker build if needed": the dependencies become a layer,
-      // content-addressed, so the same environment reuses the same image. Nothing can be
-      // downloaded here, so the layer records the dependency list for the script to read.
+      if (!environment) return { image: base.tag, reused: base.reused };
+      // The installed packages become a layer at /node_modules (a script's require and import find
+      // them from any directory), content-addressed, so the same environment reuses the same image;
+      // the container still has no network. The layer also lists what was declared and installed.
       const layer = await engine.buildLayeredImage({
         base: base.tag,
-        files: [{ path: '/amlsim/environment/dependencies.json', content: JSON.stringify([...dependencies].sort(), null, 2) }],
+        files: [
+          ...environmentImageFiles(environment),
+          { path: '/amlsim/environment/dependencies.json', content: JSON.stringify({ dependencies: environment.specs, packages: environment.packages }, null, 2) },
+        ],
         labels: amlsimLabels({ session, pid: process.pid, role: 'layer' }),
       });
-      return { image: layer.tag, reused: layer.reused };
+      return { image: layer.tag, reused: layer.reused, environment: reportOf(environment) };
     },
     provisionNode: async ({ session, workspace, compute, node }) => {
       const labels = containerLabels(session, { workspace, role: 'node' });
@@ -146,6 +161,8 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
           // The run's own channel, read-only: it can connect, not delete, rename or add a socket.
           { hostPath: launch.controlDir, containerPath: CONTROL_MOUNT, readOnly: true },
           { hostPath: launch.agentDir, containerPath: AGENT_MOUNT, readOnly: true },
+          // S4.2: the run's inputs, decrypted by the platform; a mounted one read-only.
+          ...(launch.mounts ?? []).map((m) => ({ hostPath: m.hostPath, containerPath: m.targetPath, readOnly: m.readOnly })),
         ],
         volumes: [
           { volume: launch.node.disks.tempDisk, containerPath: '/tmp' },
@@ -249,10 +266,15 @@ export const createDockerDriver = async (options: { socketPath?: string } = {}):
       await engine.removeImages({ session });
       removeVmHostDirs(session);
     },
-    close: () => engine.close(),
+    close: async () => {
+      await engine.close();
+      if (ownEnvironments) rmSync(ownEnvironments, { recursive: true, force: true });
+    },
   };
 };
 
 /** The one container an effect may make: Docker names allow [a-zA-Z0-9][a-zA-Z0-9_.-]*, so an effect id's ':' becomes '.'. */
 export const effectContainerName = (session: string, effectId: string): string =>
   `amlsim-${session}-effect-${effectId}`.replace(/[^a-zA-Z0-9_.-]/g, '.');
+
+const reportOf = (env: PreparedEnvironment): EnvironmentReport => ({ digest: env.digest, packages: env.packages, source: env.source });

@@ -22,6 +22,9 @@ export const createProcessDriver = (root: string): ComputeDriver => {
   /** What each startContainer effect started (by session and effect id). */
   const byEffect = new Map<string, RunningCompute>();
   const startProcess = async (launch: RunLaunch): Promise<RunningCompute> => {
+    // S4.2: a process binds nothing; it reads its inputs where the platform decrypted them.
+    const moved = (launch.mounts ?? []).find((m) => m.targetPath !== m.hostPath);
+    if (moved) throw errors.badRequest(`The process driver cannot mount '${moved.hostPath}' at '${moved.targetPath}': its runs see inputs at their host paths.`);
     // It dies with the simulator, even a SIGKILLed one (a crashed simulator leaves no run going).
     const [command, args] = dieWithParent(process.execPath, [join(launch.agentDir, 'management', 'management.cjs')]);
     const child = spawn(command, args, {
@@ -66,7 +69,9 @@ export const createProcessDriver = (root: string): ComputeDriver => {
   };
   return {
     kind: 'process',
-    prepareImage: async ({ dependencies }) => ({ image: `host-node${dependencies.length ? `+${dependencies.join(',')}` : ''}`, reused: true }),
+    // No image and no install: the host's Node runs the script, and environment dependencies are not installed
+    // (compute/environments.ts is the docker driver's). The name says which list the run declared, in any order.
+    prepareImage: async ({ dependencies }) => ({ image: `host-node${dependencies.length ? `+${[...new Set(dependencies)].sort().join(',')}` : ''}`, reused: true }),
     provisionNode: async ({ session, compute, node }) => {
       const base = join(root, session, compute, node);
       const disks: NodeDisks = { osDisk: join(base, 'os-disk'), tempDisk: join(base, 'temp-disk') };

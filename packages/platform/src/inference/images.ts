@@ -16,6 +16,7 @@ import {
 } from '@amlsim/core';
 import { AGENT_IMAGE_SCORING_CHECK_SCRIPT, AGENT_IMAGE_SCORING_SERVER, scoringFiles } from '@amlsim/agent';
 import type { ComputeDriver, InferenceRuntime } from '../compute/compute-driver';
+import { checkDependencies, RUN_BUILD_LOG } from '../compute/environments';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
 import { EffectRunner, type FactOf } from '../runtime/effect-runner';
 import { streams, type PlatformRuntime, type DataPlane } from '../platform-context';
@@ -99,6 +100,8 @@ export class ImageService {
       // No container runtime (or no engine), no image: refused before a single fact of it is written.
       const runtime = await this.runtime('createImage');
       if (!existsSync(args.scoringScript)) throw errors.notFound('scoring script', args.scoringScript);
+      // S8.5: the dependencies are npm specs, installed into the image when it is built (compute/environments.ts).
+      checkDependencies(args.dependencies ?? []);
       const modelIds = args.models.map((id) => this.resolveModel(ws, id));
       const imageId = this.p.ids.next('img');
       const version = this.versionsOf(ws, args.name) + 1;
@@ -264,6 +267,9 @@ export class ImageService {
     // One model: AZUREML_MODEL_DIR is the directory holding its files; several: the parent, one sub-directory per model name.
     const modelDir = image.models.length === 1 ? `${MODELS_DIR}/${image.models[0]!.split(':')[0]}` : MODELS_DIR;
     const scriptPath = `${APP_DIR}/${image.scoringScript}`;
+    // npm's output is kept with the image, encrypted in the workspace storage (S4.1), and named by the fact.
+    const buildLog = `images/${image.image}/${image.version}/${RUN_BUILD_LOG}`;
+    let logged = false;
     const built = await runtime.buildServiceImage({
       session: this.p.session,
       workspace: ws.workspace,
@@ -276,8 +282,14 @@ export class ImageService {
       env: { AZUREML_MODEL_DIR: modelDir, AMLSIM_SCORING_SCRIPT: scriptPath },
       workdir: APP_DIR,
       cmd: ['/usr/bin/node', AGENT_IMAGE_SCORING_SERVER],
+      dependencies: image.dependencies,
+      onBuildLog: (log) => {
+        this.p.storage.putBlob(this.storageIdentity(ws), ws.storageAccount!, ws.blobContainer!, buildLog, Buffer.from(log));
+        logged = true;
+      },
     });
-    return [{ type: 'ImageBuilt', data: { ...ref(image), tag: built.tag, reused: built.reused } }];
+    const environment = built.environment && logged ? { environment: { ...built.environment, buildLog } } : {};
+    return [{ type: 'ImageBuilt', data: { ...ref(image), tag: built.tag, reused: built.reused, ...environment } }];
   }
 
   /** checkScoringScript: the script is loaded inside the image; a broken one fails the image with its error. */

@@ -1,3 +1,4 @@
+import type { ComputeRecord } from '@amlsim/core';
 import { customAlphabet } from 'nanoid';
 import {
   actions,
@@ -12,10 +13,12 @@ import {
 import type { ComputeDriver } from '../compute/compute-driver';
 import type { VnetService } from '../compute/vnets';
 import { declareCommand, type CommandContext } from '../runtime/command-bus';
-import type { PlatformRuntime } from '../platform-context';
+import type { DataPlane, PlatformRuntime } from '../platform-context';
 import type { ArmService } from '../arm/arm';
 import { computeStream, type RunManager } from './run-manager';
 import { packDirectory, type SnapshotStore } from './snapshots';
+import { blobsUnder, datastorePath, resolveRunInputs, uploadDatastoreFiles } from './datastores';
+import { checkDependencies } from '../compute/environments';
 
 /**
  * Simulated VM sizes (S8.3, S4.6). Memory is scaled down 1:14 so a laptop can hold a cluster;
@@ -34,6 +37,8 @@ const runSuffix = customAlphabet('0123456789abcdef', 8);
 
 export type SubmitRunArgs = {
   workspace: string;
+  /** The run's id, where the client names it (an ARM job's name is its run id); default `<experiment>_<epoch s>_<hex>`. */
+  runId?: string;
   experiment: string;
   compute: string;
   source?: string;
@@ -42,10 +47,17 @@ export type SubmitRunArgs = {
   args?: string[];
   env?: Record<string, string>;
   dependencies?: string[];
+  /**
+   * S4.2: data of the workspace's datastores the run's target sees, by input name: the files
+   * under `path` (default: the whole datastore) of an attached `datastore`, `mode` mount (the
+   * default: read-only) or download (a writable copy). The script finds each at the path
+   * AZUREML_DATAREFERENCE_<name> gives (/mnt/azureml/inputs/<name> in a container).
+   */
+  inputs?: Record<string, { datastore: string; path?: string; mode?: 'mount' | 'download' }>;
 };
 
 /** What the machine-learning service uses of the platform (wired by createPlatform). */
-export type MachineLearningDeps = Pick<PlatformRuntime, 'bus' | 'clock' | 'ids' | 'store' | 'world'>;
+export type MachineLearningDeps = Pick<PlatformRuntime, 'bus' | 'clock' | 'ids' | 'store' | 'world'> & Pick<DataPlane, 'storage'>;
 
 /**
  * The AML service's training API (S8.2–S8.4): compute targets, snapshots and runs, behind the
@@ -73,13 +85,25 @@ export class MachineLearningService {
    */
   private readonly commands = {
     createCompute: declareCommand({ name: 'CreateCompute', verb: 'createCompute', action: actions.createCompute, target: this.inWorkspace }),
+    getCompute: declareCommand({ name: 'GetCompute', verb: 'getCompute', action: actions.readCompute, target: this.inWorkspace }),
     snapshot: declareCommand({ name: 'Snapshot', verb: 'snapshot', action: actions.runExperiment, target: this.inWorkspace, identity: ['storage'] }),
     submitRun: declareCommand({ name: 'SubmitRun', verb: 'submitRun', action: actions.runExperiment, target: this.inWorkspace, identity: ['storage', 'workspace'] }),
     cancelRun: declareCommand({ name: 'CancelRun', verb: 'cancelRun', action: actions.runExperiment, target: this.inRunWorkspace }),
     waitForRun: declareCommand({ name: 'WaitForRun', verb: 'waitForRun', action: actions.viewRuns, target: this.inRunWorkspace }),
     getRunStatusHistory: declareCommand({ name: 'GetRunStatusHistory', verb: 'getRunStatusHistory', action: actions.viewRuns, target: this.inRunWorkspace }),
     getMetrics: declareCommand({ name: 'GetMetrics', verb: 'getMetrics', action: actions.viewMetrics, target: this.inRunWorkspace }),
+    // S4.2: writing a datastore's data needs the datastores' write action (Owner, Contributor), and the identity's storage grant.
+    uploadToDatastore: declareCommand({ name: 'UploadToDatastore', verb: 'uploadToDatastore', action: actions.attachDatastore, target: this.inWorkspace, identity: ['storage'] }),
   };
+
+  /** A compute target as a client reads it (ARM GET of a compute): needs read access in its workspace. */
+  async getCompute(token: string | undefined, args: { workspace: string; compute: string }): Promise<ComputeRecord> {
+    return this.p.bus.execute(this.commands.getCompute, token, args, (_ctx, { ws }) => {
+      const compute = this.p.world.computes.byKey[computeKey(ws.workspaceId, args.compute)];
+      if (!compute) throw errors.notFound('compute', args.compute, `workspace '${ws.workspace}'`);
+      return compute;
+    });
+  }
 
   /** S2.2 "create compute target": an AmlCompute cluster (S8.3 managed, S4.6). */
   async createCompute(
@@ -154,11 +178,11 @@ export class MachineLearningService {
   }
 
   /** S8.2: pack a directory, content-hash it, and keep it encrypted in the workspace's blob storage. */
-  async snapshot(token: string | undefined, args: { workspace: string; experiment: string; source: string }) {
+  async snapshot(token: string | undefined, args: { workspace: string; experiment: string; source: string; asset?: { name: string; version: string } }) {
     return this.p.bus.execute(this.commands.snapshot, token, args, (ctx, { ws }) => this.takeSnapshot(ctx, ws, args));
   }
 
-  private async takeSnapshot(ctx: CommandContext, ws: WorkspaceRecord, args: { experiment: string; source: string }) {
+  private async takeSnapshot(ctx: CommandContext, ws: WorkspaceRecord, args: { experiment: string; source: string; asset?: { name: string; version: string } }) {
     const packed = await packDirectory(args.source);
     const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
     const saved = this.snapshots.save(identity, ws.storageAccount!, ws.blobContainer!, packed);
@@ -174,6 +198,7 @@ export class MachineLearningService {
           totalBytes: saved.totalBytes,
           reused: saved.reused,
           ignoreFile: packed.ignoreFile,
+          ...(args.asset ? { asset: args.asset } : {}),
         },
       },
     ]);
@@ -188,6 +213,19 @@ export class MachineLearningService {
       // S8.5: an AKS cluster is an inference target; runs train on AmlCompute or an attached VM.
       if (compute.type === 'AKS') {
         throw errors.badRequest(`Compute '${compute.compute}' is an AKS cluster, an inference target: submit runs to an AmlCompute cluster or an attached VirtualMachine.`, { compute: compute.compute, type: compute.type });
+      }
+      // S8.3 step 1: the environment's dependencies are npm specs (a pip requirement is refused, naming the npm spelling).
+      checkDependencies(args.dependencies ?? []);
+      // S4.2: each input names an attached datastore and a known mode, and has data at its path.
+      const inputs = resolveRunInputs(ws, args.inputs);
+      if (inputs.length > 0 && compute.type !== 'AmlCompute') {
+        throw errors.badRequest(`Compute '${compute.compute}' is a ${compute.type}: run inputs are mounted on AmlCompute clusters only.`, { compute: compute.compute, type: compute.type });
+      }
+      const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+      for (const input of inputs) {
+        if (blobsUnder(this.p.storage, identity, ws.storageAccount!, input.container, input.path).length === 0) {
+          throw errors.notFound('data', input.path || '/', `datastore '${input.datastore}' (container ${input.container}) for input '${input.name}'; put files there with uploadToDatastore`);
+        }
       }
       // No engine, no run: refuse before a single fact of a half-started run is written.
       await this.driver();
@@ -204,8 +242,12 @@ export class MachineLearningService {
       if (!files.includes(args.script)) {
         throw errors.badRequest(`The script '${args.script}' is not in snapshot ${snapshotId} (it holds: ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', …' : ''}).`);
       }
-      // Run ids look like the platform's: <experiment>_<epoch seconds>_<hex>.
-      const runId = `${args.experiment}_${Math.floor(this.p.clock.now() / 1000)}_${runSuffix()}`;
+      // Run ids look like the platform's: <experiment>_<epoch seconds>_<hex>, unless the client named it.
+      const runId = args.runId ?? `${args.experiment}_${Math.floor(this.p.clock.now() / 1000)}_${runSuffix()}`;
+      if (args.runId !== undefined) {
+        if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/.test(args.runId)) throw errors.badRequest(`Run id '${args.runId}' is invalid: 1-255 letters, digits, '_' or '-', starting with a letter or digit.`);
+        if (this.p.store.streamVersion(STREAMS.run(args.runId)) > 0) throw errors.conflict(`A run named '${args.runId}' already exists; a job's name is its run id and cannot be reused.`, { runId: args.runId });
+      }
       this.runs.start(
         ctx,
         {
@@ -220,11 +262,37 @@ export class MachineLearningService {
           script: args.script,
           args: args.args ?? [],
           dependencies: args.dependencies ?? [],
+          ...(inputs.length > 0 ? { inputs } : {}),
         },
         args.env ?? {},
         ws.region,
       );
       return { runId };
+    });
+  }
+
+  /**
+   * S4.2: put a file or a directory's files in an attached datastore, under `path` (default: its
+   * root), written by the workspace identity and sealed at rest. The event names the files'
+   * count, size and fingerprint; the datastore's connection string stays in the key vault.
+   */
+  async uploadToDatastore(
+    token: string | undefined,
+    args: { workspace: string; datastore: string; source: string; path?: string },
+  ): Promise<{ files: number; bytes: number; fingerprint: string }> {
+    return this.p.bus.execute(this.commands.uploadToDatastore, token, args, (ctx, { ws }) => {
+      const store = ws.datastores[args.datastore];
+      if (!store) {
+        const known = Object.keys(ws.datastores);
+        throw errors.notFound('datastore', args.datastore, `workspace '${ws.workspace}' (attached: ${known.join(', ') || 'none; attach one with attachDatastore'})`);
+      }
+      const path = datastorePath(args.path, 'The upload path');
+      const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+      const uploaded = uploadDatastoreFiles(this.p.storage, identity, ws.storageAccount!, store.container, args.source, path);
+      ctx.emit(STREAMS.datastores(ws.workspaceId), 'any', [
+        { type: 'DatastoreUploaded', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, datastore: args.datastore, container: store.container, path, ...uploaded } },
+      ]);
+      return uploaded;
     });
   }
 

@@ -39,11 +39,13 @@ import { endLostRuns } from '../runtime/recovery';
 import type { RunTokenService } from '../identity/run-tokens';
 import type { SnapshotStore } from './snapshots';
 import type { VirtualMachineService } from './virtual-machines';
+import { prepareRunImage } from './run-environment';
+import { dataReferenceVariable, mountRunInputs, removeRunInputs, RUN_INPUTS_ROOT } from './datastores';
 
 type RunEvent = Extract<EventToAppend, { type: RunMachineEvent['type'] }>;
 /** The run stream's notes: facts no run machine takes (packages/core/src/run/run.machine.ts), appended on the run's chain all the same. */
-type RunNote = Extract<EventToAppend, { type: 'RunChannelOpened' | 'RunChannelClosed' | 'RunReattached' | 'RunResumed' }>;
-const RUN_NOTES: ReadonlySet<string> = new Set<RunNote['type']>(['RunChannelOpened', 'RunChannelClosed', 'RunReattached', 'RunResumed']);
+type RunNote = Extract<EventToAppend, { type: 'RunChannelOpened' | 'RunChannelClosed' | 'RunReattached' | 'RunResumed' | 'RunInputMounted' }>;
+const RUN_NOTES: ReadonlySet<string> = new Set<RunNote['type']>(['RunChannelOpened', 'RunChannelClosed', 'RunReattached', 'RunResumed', 'RunInputMounted']);
 
 export const runStream = STREAMS.run;
 export const computeStream = STREAMS.compute;
@@ -615,6 +617,7 @@ export class RunManager {
       await l.compute?.kill().catch(() => {});
       await l.compute?.remove().catch(() => {});
     }
+    for (const runId of this.live.keys()) removeRunInputs(this.p.session, runId);
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -656,6 +659,8 @@ export class RunManager {
     if (snapshot.context.computeType === 'VirtualMachine' && live.compute) return;
     // The channel closes once its target has gone too: its last calls are still carried.
     if (!live.compute) await this.closeChannel(runId, live).catch(() => {});
+    // S4.2: a run that ended with no target left has no use for its decrypted inputs.
+    if (!live.compute && snapshot.context.inputs?.length) removeRunInputs(this.p.session, runId);
     live.resolveDone();
   }
 
@@ -703,12 +708,8 @@ export class RunManager {
         this.deps.channels.bind(channel.id, runId);
         return [{ type: 'RunChannelOpened', data: { ...ref, channel: channel.id, kind: channel.kind, socket: channel.socketPath } }, this.issueToken(runId, live, channel)];
       },
-      prepareImage: async (_effect, { snapshot }) => {
-        const run = snapshot.context;
-        const driver = await this.deps.driver();
-        const image = await driver.prepareImage({ session: this.p.session, dependencies: run.dependencies });
-        return [{ type: 'RunImagePrepared', data: { ...refOf(run), image: image.image, reused: image.reused, dependencies: run.dependencies } }];
-      },
+      // S8.3 managed step 1: dependencies installed with npm into the image, the build log kept with the run (run-environment.ts).
+      prepareImage: async (_effect, { snapshot }) => prepareRunImage(await this.deps.driver(), this.p, snapshot.context),
       writeManagementCode: (_effect, { snapshot, runId }) => {
         const run = snapshot.context;
         // S8.3 managed step 2: the management code goes to the user's Azure Files share.
@@ -943,18 +944,29 @@ export class RunManager {
     };
   }
 
-  private async startContainer(runId: string, live: LiveRun, node: string, effectId: string): Promise<RunEvent[]> {
+  private async startContainer(runId: string, live: LiveRun, node: string, effectId: string): Promise<Array<RunEvent | RunNote>> {
     const run = this.load(runId).snapshot.context;
     const c = this.cluster(run.workspaceId, run.compute);
     const n = c.nodes[node]!;
     const ws = this.p.world.workspaces.byId[run.workspaceId]!;
     const identity = { kind: 'identity' as const, principalId: ws.identity!.principalId, name: ws.workspace };
+    // S4.2: the run's inputs, read with the workspace identity and decrypted, before anything of
+    // its target is made; a refusal (a revoked storage grant) fails the run saying which datastore
+    // and why, and no target sees any data.
+    let inputs: ReturnType<typeof mountRunInputs> = [];
+    try {
+      inputs = mountRunInputs(this.p.storage, identity, ws, this.p.session, runId, run.inputs ?? []);
+    } catch (error) {
+      return [{ type: 'RunFailed', data: { ...this.ref(runId), reason: error instanceof Error ? error.message : String(error) } }];
+    }
     const share = this.p.storage.fileShareDir(identity, ws.storageAccount!, ws.fileShare!);
     const driver = await this.deps.driver();
     // Managed compute: the platform watches the target itself (engine liveness, `heartbeatLost`),
     // so the script runs on the management code's own thread, a Node environment cheaper than
     // a thread of its own (packages/agent/management/management.cjs "runOnMainThread").
-    const env = { ...this.managementEnv(runId), AMLSIM_SCRIPT_HOST: 'main' };
+    const env: Record<string, string> = { ...this.managementEnv(runId), AMLSIM_SCRIPT_HOST: 'main' };
+    const mounts = inputs.map((i) => ({ hostPath: i.hostPath, targetPath: driver.kind === 'process' ? i.hostPath : `${RUN_INPUTS_ROOT}/${i.spec.name}`, readOnly: i.readOnly }));
+    mounts.forEach((m, k) => (env[dataReferenceVariable(inputs[k]!.spec.name)] = m.targetPath));
     const compute = await driver.startRun({
       session: this.p.session,
       runId,
@@ -968,6 +980,7 @@ export class RunManager {
       env,
       memoryBytes: c.memoryBytes,
       nanoCpus: 1_000_000_000,
+      ...(mounts.length ? { mounts } : {}),
       // S3.1: a cluster in a VNet: its node joins the VNet's loopback-only namespace.
       ...(c.vnet !== undefined && this.p.world.computes.vnets[c.vnet] ? { vnetHolder: this.p.world.computes.vnets[c.vnet]!.holder } : {}),
     });
@@ -979,7 +992,24 @@ export class RunManager {
     if (this.p.faults.take('killContainer', runId)) void compute.kill().catch(() => {});
     if (this.p.faults.take('freezeContainer', runId)) void compute.freeze().catch(() => {});
     this.watchContainer(runId, node, compute);
-    return [{ type: 'ContainerStarted', data: { ...this.ref(runId), node, container: compute.id, image: run.image ?? '', driver: driver.kind } }];
+    return [
+      ...inputs.map((i, k): RunNote => ({
+        type: 'RunInputMounted',
+        data: {
+          ...this.ref(runId),
+          input: i.spec.name,
+          datastore: i.spec.datastore,
+          container: i.spec.container,
+          path: i.spec.path,
+          mode: i.spec.mode,
+          mountPath: mounts[k]!.targetPath,
+          files: i.files,
+          bytes: i.bytes,
+          fingerprint: i.fingerprint,
+        },
+      })),
+      { type: 'ContainerStarted', data: { ...this.ref(runId), node, container: compute.id, image: run.image ?? '', driver: driver.kind } },
+    ];
   }
 
   /** The container's exit is the run's next fact (however long it runs, and whichever session started it). */
@@ -987,6 +1017,8 @@ export class RunManager {
     const live = this.live.get(runId)!;
     void compute.wait().then(async ({ exitCode, oomKilled }) => {
       live.compute = undefined;
+      // S4.2: the decrypted inputs go with the container that saw them.
+      if (this.load(runId).snapshot.context.inputs?.length) removeRunInputs(this.p.session, runId);
       // The exit is the fact; removing the stopped container is housekeeping that need not delay
       // the run's outcome (session cleanup and the leftovers invariant make sure it happens).
       const removed = compute.remove().catch(() => {});
