@@ -10,12 +10,14 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages: Docker engine (compute targets), busybox-static (image rootfs),
 #     docker-registry (the workspace container registry), chromium (the dashboard's
-#     end-to-end tests and browser benchmark drive it headless) -------------------------
+#     end-to-end tests and browser benchmark drive it headless), python3-azure (the Azure
+#     SDK for Python the ARM endpoint's tests drive; ~1.2 GB, without azure-cli) ----------
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || missing+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+/usr/bin/python3 -c 'import azure.mgmt.machinelearningservices, azure.identity' >/dev/null 2>&1 || missing+=(python3-azure)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} (apt)"
   as_root apt-get update -qq

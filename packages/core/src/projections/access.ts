@@ -52,6 +52,7 @@ export const accessProjection = defineProjection<AccessState>({
         actions: e.data.actions,
         notActions: e.data.notActions,
         assignableScopes: e.data.assignableScopes,
+        ...(e.data.roleDefinitionId ? { roleDefinitionId: e.data.roleDefinitionId } : {}),
       };
     },
     RoleAssigned: (s, e) => addAssignment(s, { assignmentId: e.data.assignmentId, principalId: e.data.principalId, role: e.data.role, scope: e.data.scope }),

@@ -1,6 +1,6 @@
 import { defineProjection } from './projection';
 
-export type PrincipalRecord = { principal: string; principalId: string; kind: string };
+export type PrincipalRecord = { principal: string; principalId: string; kind: string; appId?: string };
 
 /** The simulated Azure AD directory (S1.1): tenant, MFA policy, principals by name and id. */
 export type DirectoryState = {
@@ -9,6 +9,8 @@ export type DirectoryState = {
   mfa: 'required' | 'optional';
   byName: Record<string, PrincipalRecord>;
   byId: Record<string, PrincipalRecord>;
+  /** Service principals by client id (those the tenant file gave an appId or that got their name as one). */
+  byAppId: Record<string, PrincipalRecord>;
   signIns: number;
   failedSignIns: number;
   tokensIssued: number;
@@ -16,7 +18,7 @@ export type DirectoryState = {
 
 export const directoryProjection = defineProjection<DirectoryState>({
   name: 'directory',
-  initial: () => ({ mfa: 'optional', byName: {}, byId: {}, signIns: 0, failedSignIns: 0, tokensIssued: 0 }),
+  initial: () => ({ mfa: 'optional', byName: {}, byId: {}, byAppId: {}, signIns: 0, failedSignIns: 0, tokensIssued: 0 }),
   on: {
     TenantCreated: (s, e) => {
       s.tenantId = e.data.tenantId;
@@ -24,9 +26,10 @@ export const directoryProjection = defineProjection<DirectoryState>({
       s.mfa = e.data.mfa;
     },
     PrincipalRegistered: (s, e) => {
-      const rec = { principal: e.data.principal, principalId: e.data.principalId, kind: e.data.kind };
+      const rec = { principal: e.data.principal, principalId: e.data.principalId, kind: e.data.kind, ...(e.data.appId ? { appId: e.data.appId } : {}) };
       s.byName[rec.principal] = rec;
       s.byId[rec.principalId] = rec;
+      if (rec.appId) s.byAppId[rec.appId] = rec;
     },
     SignInSucceeded: (s) => {
       s.signIns++;

@@ -21,6 +21,11 @@ const ML = 'Microsoft.MachineLearningServices/workspaces';
 export const actions = {
   createWorkspace: `${ML}/write`,
   readWorkspace: `${ML}/read`,
+  listWorkspaceKeys: `${ML}/listKeys/action`,
+  readCompute: `${ML}/computes/read`,
+  readRoleAssignments: 'Microsoft.Authorization/roleAssignments/read',
+  readRoleDefinitions: 'Microsoft.Authorization/roleDefinitions/read',
+  listStorageKeys: 'Microsoft.Storage/storageAccounts/listkeys/action',
   shareWorkspace: 'Microsoft.Authorization/roleAssignments/write',
   defineRole: 'Microsoft.Authorization/roleDefinitions/write',
   createResourceGroup: 'Microsoft.Resources/subscriptions/resourceGroups/write',

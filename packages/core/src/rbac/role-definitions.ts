@@ -9,6 +9,8 @@ export type RoleDefinition = {
   notActions: readonly string[];
   /** Scopes the role may be assigned at (and below); `['/']` for built-ins. */
   assignableScopes: readonly string[];
+  /** A custom role's GUID as its ARM client named it (docs/azure.md); absent: derived from the name. */
+  roleDefinitionId?: string;
 };
 
 /**

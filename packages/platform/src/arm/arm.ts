@@ -93,6 +93,14 @@ export class ArmService {
     return ws;
   }
 
+  /** A workspace whatever its status (creating, failed): what a read of it shows. */
+  workspaceInAnyState(name: string): WorkspaceRecord {
+    const id = this.p.world.workspaces.byName[name];
+    const ws = id ? this.p.world.workspaces.byId[id] : undefined;
+    if (!ws) throw errors.notFound('workspace', name);
+    return ws;
+  }
+
   private resolveScope(ref: ScopeRef): string {
     if ('workspace' in ref) return this.workspace(ref.workspace).scope;
     if ('resourceGroup' in ref) {
@@ -205,6 +213,51 @@ export class ArmService {
       action: actions.attachDatastore,
       target: (args: { workspace: string }) => this.inWorkspace(args.workspace),
     }),
+    readWorkspace: declareCommand({
+      name: 'ReadWorkspace',
+      verb: 'readWorkspace',
+      action: actions.readWorkspace,
+      // Any status: a client polls a workspace being created (ARM's provisioningState).
+      target: (args: { workspace: string }) => {
+        const ws = this.workspaceInAnyState(args.workspace);
+        return { scope: ws.scope, ws };
+      },
+    }),
+    listWorkspaces: declareCommand({
+      name: 'ListWorkspaces',
+      verb: 'listWorkspaces',
+      action: actions.readWorkspace,
+      target: (args: { subscription: string; resourceGroup?: string }) => ({
+        scope: args.resourceGroup ? this.resolveScope({ subscription: args.subscription, resourceGroup: args.resourceGroup }) : this.resolveScope({ subscription: args.subscription }),
+      }),
+    }),
+    listWorkspaceKeys: declareCommand({
+      name: 'ListWorkspaceKeys',
+      verb: 'listWorkspaceKeys',
+      action: actions.listWorkspaceKeys,
+      target: (args: { workspace: string }) => this.inWorkspace(args.workspace),
+    }),
+    listStorageKeys: declareCommand({
+      name: 'ListStorageKeys',
+      verb: 'listStorageKeys',
+      action: actions.listStorageKeys,
+      target: (args: { workspace: string }) => {
+        const ws = this.workspace(args.workspace);
+        return { scope: storageScopeOf(ws), ws };
+      },
+    }),
+    listRoleAssignments: declareCommand({
+      name: 'ListRoleAssignments',
+      verb: 'listRoleAssignments',
+      action: actions.readRoleAssignments,
+      target: (args: { scope: string }) => ({ scope: args.scope }),
+    }),
+    listRoleDefinitions: declareCommand({
+      name: 'ListRoleDefinitions',
+      verb: 'listRoleDefinitions',
+      action: actions.readRoleDefinitions,
+      target: (args: { scope: string }) => ({ scope: args.scope }),
+    }),
     queryActivityLog: declareCommand({
       name: 'QueryActivityLog',
       verb: 'queryActivityLog',
@@ -278,7 +331,7 @@ export class ArmService {
   }
 
   /** S2.1/S2.2: assign a role at a scope; at workspace scope this is "share workspace" (Owner only). */
-  async assignRole(token: string | undefined, args: { principal: string; role: string } & { scope: ScopeRef }): Promise<void> {
+  async assignRole(token: string | undefined, args: { principal: string; role: string; assignmentId?: string } & { scope: ScopeRef }): Promise<void> {
     await this.p.bus.execute(this.commands.assignRole, token, args, (ctx, { scope, target, role }) => {
       if (!role.builtIn && !role.assignableScopes.some((s) => isWithinScope(scope, s))) {
         throw errors.badRequest(`Role '${role.name}' cannot be assigned at '${scope}': its assignable scopes are ${role.assignableScopes.join(', ')} (S2.3).`, {
@@ -292,7 +345,7 @@ export class ArmService {
       ctx.emit(streams.subscription(this.p.session, scope.split('/')[2]!), 'any', [
         {
           type: 'RoleAssigned',
-          data: { assignmentId: this.p.ids.next('ra'), principal: target.principal, principalId: target.principalId, role: role.name, scope },
+          data: { assignmentId: args.assignmentId ?? this.p.ids.next('ra'), principal: target.principal, principalId: target.principalId, role: role.name, scope },
         },
       ]);
     });
@@ -301,13 +354,19 @@ export class ArmService {
   /** S2.3: a custom role; creating one needs Owner-level rights at each assignable scope. */
   async defineRole(
     token: string | undefined,
-    args: { name: string; actions: string[]; notActions?: string[]; assignableScopes: ScopeRef[] | string[] },
+    args: { name: string; actions: string[]; notActions?: string[]; assignableScopes: ScopeRef[] | string[]; roleDefinitionId?: string },
   ): Promise<void> {
     await this.p.bus.execute(this.commands.defineRole, token, args, (ctx, { scope: scopes, role }) => {
       ctx.emit(streams.subscription(this.p.session, scopes[0]!.split('/')[2]!), 'any', [
         {
           type: 'RoleDefined',
-          data: { role: role.name, actions: [...role.actions], notActions: [...role.notActions], assignableScopes: [...role.assignableScopes] },
+          data: {
+            role: role.name,
+            actions: [...role.actions],
+            notActions: [...role.notActions],
+            assignableScopes: [...role.assignableScopes],
+            ...(args.roleDefinitionId ? { roleDefinitionId: args.roleDefinitionId } : {}),
+          },
         },
       ]);
     });
@@ -400,6 +459,85 @@ export class ArmService {
         { type: 'DatastoreAttached', data: { workspaceId: ws.workspaceId, workspace: ws.workspace, datastore: args.name, container: args.container } },
       ]);
     });
+  }
+
+  /** A workspace as a client reads it (ARM GET): any status, needs read access at its scope. */
+  async readWorkspace(token: string | undefined, args: { workspace: string }): Promise<WorkspaceRecord> {
+    return this.p.bus.execute(this.commands.readWorkspace, token, args, (_ctx, { ws }) => ws);
+  }
+
+  /** The workspaces of a subscription or resource group the caller may read there (live ones: creating or succeeded). */
+  async listWorkspaces(token: string | undefined, args: { subscription: string; resourceGroup?: string }): Promise<WorkspaceRecord[]> {
+    return this.p.bus.execute(this.commands.listWorkspaces, token, args, (_ctx, { scope }) =>
+      Object.values(this.p.world.workspaces.byName)
+        .map((id) => this.p.world.workspaces.byId[id]!)
+        .filter((ws) => isWithinScope(ws.scope, scope)),
+    );
+  }
+
+  /**
+   * ARM listKeys of a workspace (S4.3, S6.1): the storage key and connection string the
+   * workspace uses, read from its vault with the workspace identity; recorded by fingerprint.
+   */
+  async listWorkspaceKeys(token: string | undefined, args: { workspace: string }): Promise<{ storageAccount: string; userStorageKey: string; storageConnectionString: string; appInsights?: string }> {
+    return this.p.bus.execute(this.commands.listWorkspaceKeys, token, args, (ctx, { ws }) => {
+      const identity = this.identityOf(ws);
+      const connection = this.withIdentity(ws, 'key vault', 'listKeys', () => this.p.vaults.getSecret(identity, ws.keyVault!, STORAGE_CONNECTION_SECRET));
+      const key = /AccountKey=([^;]+)/.exec(connection)?.[1] ?? '';
+      ctx.emit(streams.subscription(this.p.session, ws.subscription), 'any', [
+        {
+          type: 'KeysListed',
+          data: { principal: ctx.principal ?? '', resource: ws.workspace, scope: ws.scope, keys: [{ name: 'userStorageKey', fingerprint: fingerprint(key) }] },
+        },
+      ]);
+      return { storageAccount: ws.storageAccount!, userStorageKey: key, storageConnectionString: connection, ...(ws.appInsights ? { appInsights: ws.appInsights } : {}) };
+    });
+  }
+
+  /** The storage account of a workspace by its account name (ARM addresses storage accounts by name). */
+  workspaceOfStorageAccount(account: string): WorkspaceRecord {
+    const ws = Object.values(this.p.world.workspaces.byId).find((w) => w.storageAccount === account && w.status === 'Succeeded');
+    if (!ws) throw errors.notFound('storage account', account);
+    return ws;
+  }
+
+  /** ARM listKeys of a storage account (S4.3): both keys, recorded by fingerprint. */
+  async listStorageKeys(token: string | undefined, args: { workspace: string }): Promise<{ key1: string; key2: string }> {
+    return this.p.bus.execute(this.commands.listStorageKeys, token, args, (ctx, { ws, scope }) => {
+      const keys = this.p.storage.listKeys(ws.storageAccount!);
+      ctx.emit(streams.subscription(this.p.session, ws.subscription), 'any', [
+        {
+          type: 'KeysListed',
+          data: {
+            principal: ctx.principal ?? '',
+            resource: ws.storageAccount!,
+            scope,
+            keys: (['key1', 'key2'] as const).map((name) => ({ name, fingerprint: fingerprint(keys[name]) })),
+          },
+        },
+      ]);
+      return keys;
+    });
+  }
+
+  /** The role assignments at and above a scope (what ARM's list for a scope returns), after a read check there. */
+  async listRoleAssignments(token: string | undefined, args: { scope: string }) {
+    return this.p.bus.execute(this.commands.listRoleAssignments, token, args, () => {
+      const out: Array<{ assignmentId: string; principal: string; principalId: string; role: string; scope: string }> = [];
+      for (const [principalId, list] of Object.entries(this.p.world.access.assignmentsByPrincipal)) {
+        const principal = this.p.world.directory.byId[principalId]?.principal ?? principalId;
+        for (const a of list) if (isWithinScope(args.scope, a.scope) || isWithinScope(a.scope, args.scope)) out.push({ ...a, principal, principalId });
+      }
+      return out;
+    });
+  }
+
+  /** Built-in and custom role definitions visible at a scope. */
+  async listRoleDefinitions(token: string | undefined, args: { scope: string }): Promise<RoleDefinition[]> {
+    return this.p.bus.execute(this.commands.listRoleDefinitions, token, args, () => [
+      ...Object.values(BUILT_IN_ROLES),
+      ...Object.values(this.p.world.access.customRoles).filter((r) => r.assignableScopes.some((s) => isWithinScope(args.scope, s) || isWithinScope(s, args.scope))),
+    ]);
   }
 
   /** S7.2: the activity log of a workspace. */

@@ -1,4 +1,5 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scryptSync, sign, type KeyObject } from 'node:crypto';
+import { hashPassword } from '../crypto/password-hash';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { basename } from 'node:path';
 import { AGENT_DIR } from '@amlsim/agent';
 import { actions, computeKey, errors, isSimError, STREAMS, type ComputeRecord, type EventDataMap } from '@amlsim/core';
@@ -34,11 +35,6 @@ export const sshPublicKey = (key: KeyObject): string => {
 export const sshFingerprint = (publicKeyLine: string): string =>
   `SHA256:${createHash('sha256').update(Buffer.from(publicKeyLine.split(' ')[1] ?? '', 'base64')).digest('base64').replace(/=+$/, '')}`;
 
-/** A salted scrypt hash: all a VM is given of its admin password (the login agent checks against it). */
-const hashPassword = (password: string): string => {
-  const salt = randomBytes(16);
-  return `scrypt$${salt.toString('base64')}$${scryptSync(password, salt, 32).toString('base64')}`;
-};
 
 /** A running VM and its control-plane channel (one per VM: the runs on it are bound to it, S1.3). */
 type LiveVm = { vmId: string; name: string; owner: string; username: string; handle: RunningVm; channel: ChannelInfo; vnet?: string };

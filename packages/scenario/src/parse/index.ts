@@ -5,7 +5,7 @@ import { formatIssue, ScenarioInvalidError, type IssueDraft, type ScenarioIssue 
 import { SourcePositions } from './positions';
 import { checkReferences, type Declarations } from './references';
 import { isRecord } from './rules';
-import { scenarioFileSchema } from './schemas';
+import { scenarioFileSchema, tenantFileSchema } from './schemas';
 import { parseStep, type StepDraft } from './steps';
 import type { Scenario, Step } from './types';
 import type { StepExpect } from './verbs';
@@ -66,6 +66,31 @@ export type ParseOptions = PathOptions;
  *   the scenario's paths)
  */
 export function parseScenario(text: string, file: string, options: ParseOptions = {}): Scenario {
+  const { data, positions, fail, yamlIssues } = readYamlMap(text, file, 'a scenario file is a map with at least name, tenant and steps');
+
+  const drafts: IssueDraft[] = [];
+  const header = scenarioFileSchema.safeParse(data, { reportInput: true });
+  if (!header.success) drafts.push(...draftsFromZod(header.error, scenarioFileSchema, []));
+
+  const stepDrafts: StepDraft[] = [];
+  (Array.isArray(data['steps']) ? data['steps'] : []).forEach((rawStep, index) => {
+    const { step, issues } = parseStep(rawStep, index, positions);
+    stepDrafts.push(step);
+    drafts.push(...issues);
+  });
+  drafts.push(...checkReferences(stepDrafts, declarations(data), data['subscriptions']));
+  const roots = pathRoots(file, options);
+  drafts.push(...checkPaths(stepDrafts, roots));
+
+  if (!header.success || drafts.length > 0 || yamlIssues.length > 0) return fail(drafts);
+  return buildScenario(file, header.data, stepDrafts, roots);
+}
+
+/**
+ * A YAML document read as a map, with what reports its problems at `file:line:col`: `fail`
+ * throws one ScenarioInvalidError with the YAML's own problems and the drafts given.
+ */
+function readYamlMap(text: string, file: string, notAMap: string) {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const positions = new SourcePositions(doc, lineCounter);
@@ -86,24 +111,35 @@ export function parseScenario(text: string, file: string, options: ParseOptions 
   } catch (error) {
     fail([{ path: [], target: 'value', message: `cannot read the YAML: ${(error as Error).message}` }]);
   }
-  if (!isRecord(data)) fail([{ path: [], target: 'value', message: 'a scenario file is a map with at least name, tenant and steps' }]);
+  if (!isRecord(data)) fail([{ path: [], target: 'value', message: notAMap }]);
+  return { data, positions, fail, yamlIssues };
+}
 
-  const drafts: IssueDraft[] = [];
-  const header = scenarioFileSchema.safeParse(data, { reportInput: true });
-  if (!header.success) drafts.push(...draftsFromZod(header.error, scenarioFileSchema, []));
+/** Who may sign in to `amlsim serve`: a tenant file's directory and subscriptions (their Owners). */
+export type TenantFile = z.output<typeof tenantFileSchema> & { subscriptions: Record<string, { owners: string[] }> };
 
-  const stepDrafts: StepDraft[] = [];
-  (Array.isArray(data['steps']) ? data['steps'] : []).forEach((rawStep, index) => {
-    const { step, issues } = parseStep(rawStep, index, positions);
-    stepDrafts.push(step);
-    drafts.push(...issues);
-  });
-  drafts.push(...checkReferences(stepDrafts, declarations(data), data['subscriptions']));
-  const roots = pathRoots(file, options);
-  drafts.push(...checkPaths(stepDrafts, roots));
-
-  if (!header.success || drafts.length > 0 || yamlIssues.length > 0) fail(drafts);
-  return buildScenario(file, header.data, stepDrafts, roots);
+/**
+ * Parses a tenant file (docs/azure.md "The tenant file"): the scenario language's `tenant:` and
+ * `subscriptions:` keys, alone. Problems are thrown as one ScenarioInvalidError with
+ * `file:line:col`, as for a scenario; an Owner must be a principal of the file. Without
+ * `subscriptions`, `sub-1` is owned by the first principal, as in a scenario.
+ */
+export function parseTenantFile(text: string, file: string): TenantFile {
+  const { data, fail, yamlIssues } = readYamlMap(text, file, 'a tenant file is a map with a tenant (and, optionally, subscriptions)');
+  const parsed = tenantFileSchema.safeParse(data, { reportInput: true });
+  const drafts: IssueDraft[] = parsed.success ? [] : draftsFromZod(parsed.error, tenantFileSchema, []);
+  const principals = Object.keys(parsed.success ? parsed.data.tenant.principals : {});
+  if (parsed.success) {
+    for (const [sub, { owners }] of Object.entries(parsed.data.subscriptions ?? {})) {
+      owners.forEach((owner, i) => {
+        if (!principals.includes(owner)) {
+          drafts.push({ path: ['subscriptions', sub, 'owners', i], target: 'value', message: `unknown principal '${owner}'; the tenant declares ${principals.join(', ')}` });
+        }
+      });
+    }
+  }
+  if (!parsed.success || drafts.length > 0 || yamlIssues.length > 0) return fail(drafts);
+  return { ...parsed.data, subscriptions: parsed.data.subscriptions ?? { [DEFAULT_SUBSCRIPTION]: { owners: [principals[0]!] } } };
 }
 
 /**

@@ -100,12 +100,29 @@ export const runStatusSchema = vocabulary({
   shapeHint: 'expected a PascalCase run status such as Running',
 });
 
+/**
+ * A principal: its kind, and for the token endpoint of `amlsim serve` (docs/azure.md) a service
+ * principal's client secret and client id (`appId`, default its name), or a user's password.
+ */
+const tenantPrincipalSchema = z
+  .strictObject({
+    kind: z.enum(['user', 'servicePrincipal']),
+    appId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'expected a client id: letters, digits, ".", "_" or "-" (e.g. a GUID)' }).optional(),
+    clientSecret: z.string().min(8, { error: 'a client secret has at least 8 characters' }).optional(),
+    password: z.string().min(8, { error: 'a password has at least 8 characters' }).optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.kind === 'user' && (p.clientSecret !== undefined || p.appId !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: [p.clientSecret !== undefined ? 'clientSecret' : 'appId'], message: 'only a servicePrincipal has a client secret and an appId; a user signs in with a password' });
+    }
+    if (p.kind === 'servicePrincipal' && p.password !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'a servicePrincipal signs in with a clientSecret, not a password' });
+    }
+  });
+
 export const tenantSchema = z.strictObject({
   mfa: z.enum(['required', 'optional']).default('optional'),
-  principals: nonEmpty(
-    z.record(principalNameSchema, z.strictObject({ kind: z.enum(['user', 'servicePrincipal']) })),
-    'alice: { kind: user }',
-  ),
+  principals: nonEmpty(z.record(principalNameSchema, tenantPrincipalSchema), 'alice: { kind: user }'),
 });
 
 export const subscriptionsSchema = nonEmpty(
@@ -135,6 +152,12 @@ export const eventMatcherSchema = z
     },
     { when: (payload) => isRecord(payload.value) },
   );
+
+/** A tenant file of `amlsim serve --tenant` (docs/azure.md): a scenario's tenant and subscriptions alone. */
+export const tenantFileSchema = z.strictObject({
+  tenant: tenantSchema,
+  subscriptions: subscriptionsSchema.optional(),
+});
 
 /** Checked after the last step. */
 export const scenarioExpectSchema = z.strictObject({

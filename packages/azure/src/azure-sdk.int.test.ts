@@ -1,0 +1,150 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPlatform, ensureLocalCa, type Platform } from '@amlsim/platform';
+import { createMemoryEventStore } from '@amlsim/store';
+import type { EventStore, StoredEvent } from '@amlsim/core';
+import { startAzureEndpoint, type AzureEndpoint } from './endpoint';
+
+const run = promisify(execFile);
+const REPO = resolve(import.meta.dirname, '..', '..', '..');
+const CLIENTS = resolve(import.meta.dirname, '..', 'clients');
+const CODE_DIR = join(REPO, 'scenarios', 'code', 'train-basic');
+const MODEL = join(REPO, 'scenarios', 'models', 'sentiment.json');
+const OWNER_SECRET = 'owner-secret-7f3a9c1e';
+const READER_SECRET = 'reader-secret-42b8d6a0';
+const PASSWORD = 'rita-password-x9';
+
+/** An HTTPS call to the endpoint, trusting the simulator's CA (as a client given the CA would). */
+const call = (ca: string, url: string, method: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> =>
+  new Promise((done, fail) => {
+    const u = new URL(url);
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, ca, headers: { ...(body ? { 'content-length': Buffer.byteLength(body) } : {}), ...headers } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => done({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+
+/**
+ * The official Azure SDKs as clients (docs/azure.md "Parity"): each script runs unchanged
+ * against the endpoint with only its authority, endpoint and CA pointed at the simulator.
+ */
+describe('the Azure endpoint driven by the official SDKs', () => {
+  let dir: string;
+  let store: EventStore;
+  let platform: Platform;
+  let endpoint: AzureEndpoint;
+  let caPath: string;
+  let caPem: string;
+  const events = (): StoredEvent[] => [...store.readAll()];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'amlsim-azure-test-'));
+    store = createMemoryEventStore();
+    platform = await createPlatform({
+      store,
+      dataDir: dir,
+      driver: 'docker',
+      tenant: {
+        mfa: 'optional',
+        principals: {
+          'ci-bot': { kind: 'servicePrincipal', clientSecret: OWNER_SECRET, appId: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f' },
+          'reader-bot': { kind: 'servicePrincipal', clientSecret: READER_SECRET },
+          rita: { kind: 'user', password: PASSWORD },
+        },
+        subscriptions: { 'sub-1': { owners: ['ci-bot'] } },
+      },
+    });
+    const ca = ensureLocalCa(join(dir, 'tls'));
+    caPath = ca.caCertPath;
+    caPem = readFileSync(caPath, 'utf8');
+    endpoint = await startAzureEndpoint({ platform, tls: { cert: ca.serverChainPem, key: ca.serverKeyPem }, allowedRoots: [REPO] });
+  });
+
+  afterAll(async () => {
+    await endpoint?.close();
+    const { leftovers } = (await platform?.close()) ?? { leftovers: [] };
+    expect(leftovers).toEqual([]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('@azure/arm-machinelearning, -authorization and -storage with @azure/identity: workspace LRO, keys, cluster, command job with metrics, Reader refused, storage key regenerated', async () => {
+    const { stdout } = await run(process.execPath, [join(CLIENTS, 'js-client.mjs')], {
+      cwd: CLIENTS,
+      timeout: 240_000,
+      env: {
+        ...process.env,
+        NODE_EXTRA_CA_CERTS: caPath,
+        AMLSIM_ARM: endpoint.url,
+        AMLSIM_TENANT: platform.directory.tenantId,
+        AMLSIM_CLIENT_ID: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f',
+        AMLSIM_CLIENT_SECRET: OWNER_SECRET,
+        AMLSIM_READER_ID: 'reader-bot',
+        AMLSIM_READER_SECRET: READER_SECRET,
+        AMLSIM_CODE_DIR: CODE_DIR,
+        AMLSIM_MODEL: MODEL,
+      },
+    });
+    const seen = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(seen.workspace).toMatchObject({ name: 'sdkws', provisioningState: 'Succeeded' });
+    expect(seen.listed).toEqual(['sdkws']);
+    expect(seen.keys.hasUserStorageKey).toBe(true);
+    expect(seen.compute).toMatchObject({ name: 'cpu', type: 'AmlCompute', provisioningState: 'Succeeded' });
+    expect(seen.job.status).toBe('Completed');
+    expect(seen.job.properties['metrics.accuracy']).toBe('0.9');
+    expect(seen.model.name).toBe('1');
+    expect(seen.beforeReader).toMatchObject({ refused: true, statusCode: 403, code: 'AuthorizationFailed' });
+    expect(seen.readerRead).toBe('sdkws');
+    expect(seen.readerCreate).toMatchObject({ refused: true, statusCode: 403, code: 'AuthorizationFailed' });
+    expect(seen.ownerCreate).toBe('cpu2');
+    expect(seen.storage).toMatchObject({ key1Changed: true, key2Kept: true });
+
+    // The same facts a scenario leaves: the workspace's statechart, the run, the RBAC decisions.
+    const log = events();
+    const types = log.map((e) => e.type);
+    for (const t of ['WorkspaceCreationRequested', 'KeyVaultProvisioned', 'WorkspaceCreated', 'KeysResynced', 'ComputeCreated', 'SnapshotCreated', 'RunSubmitted', 'RunCompleted', 'ModelRegistered', 'RoleAssigned', 'StorageKeyRegenerated', 'KeysListed']) {
+      expect(types, t).toContain(t);
+    }
+    expect(types.indexOf('WorkspaceCreationRequested')).toBeLessThan(types.indexOf('WorkspaceCreated'));
+    const signIns = log.filter((e) => e.type === 'SignInSucceeded');
+    expect(signIns.map((e) => [e.data['principal'], e.data['via']])).toContainEqual(['ci-bot', 'client_credentials']);
+    const refused = log.filter((e) => e.type === 'CommandRejected' && e.data['principal'] === 'reader-bot');
+    expect(refused.map((e) => [e.data['command'], e.data['code']])).toContainEqual(['CreateCompute', 'AuthorizationFailed']);
+    // No secret reaches the log: neither client secret nor a token nor a key.
+    const text = JSON.stringify(log);
+    expect(text).not.toContain(OWNER_SECRET);
+    expect(text).not.toContain(READER_SECRET);
+    expect(text).not.toMatch(/eyJ[\w-]+\.eyJ/);
+  }, 300_000);
+
+  it('refuses an unknown api-version as ARM does, listing the supported ones; no token is 401; a wrong secret is AADSTS7000215', async () => {
+    const base = `${endpoint.url}/subscriptions/sub-1/resourceGroups/rg-sdk/providers/Microsoft.MachineLearningServices/workspaces/sdkws`;
+    const bad = await call(caPem, `${base}?api-version=1999-01-01`, 'GET');
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.code).toBe('NoRegisteredProviderFound');
+    expect(bad.json.error.message).toContain("'2022-10-01'");
+    const missing = await call(caPem, base, 'GET');
+    expect(missing.json.error.code).toBe('MissingApiVersionParameter');
+    const anonymous = await call(caPem, `${base}?api-version=2022-10-01`, 'GET');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.json.error.code).toBe('AuthenticationFailed');
+    const form = (fields: Record<string, string>) => [new URLSearchParams(fields).toString(), { 'content-type': 'application/x-www-form-urlencoded' }] as const;
+    const tokenUrl = `${endpoint.url}/${platform.directory.tenantId}/oauth2/v2.0/token`;
+    const wrong = await call(caPem, tokenUrl, 'POST', ...form({ grant_type: 'client_credentials', client_id: 'reader-bot', client_secret: 'not-the-secret', scope: 'https://management.azure.com/.default' }));
+    expect(wrong.status).toBe(401);
+    expect(wrong.json).toMatchObject({ error: 'invalid_client', error_codes: [7000215] });
+    const user = await call(caPem, tokenUrl, 'POST', ...form({ grant_type: 'password', username: 'rita', password: PASSWORD, client_id: 'cli', scope: 'https://management.azure.com/.default' }));
+    expect(user.status).toBe(200);
+    expect(user.json.token_type).toBe('Bearer');
+    const failed = events().filter((e) => e.type === 'SignInFailed');
+    expect(failed.map((e) => [e.data['principal'], e.data['code']])).toContainEqual(['reader-bot', 'AADSTS7000215']);
+    expect(JSON.stringify(events())).not.toContain(PASSWORD);
+  });
+});
