@@ -471,6 +471,16 @@ describe.each(['thread', 'main'] as const)('management code (S8.3, S8.4) against
     expect(completeBody(result)).toEqual({ exitCode: 143 });
   });
 
+  it('a script requiring a package its environment lacks ends with ModuleNotFoundError naming it (S8.3 step 1); a missing relative file does not', async () => {
+    const cjs = await runManagement({ files: [{ path: 'train.js', content: `require('left-pad/lib');` }] });
+    expect(cjs.exitCode).toBe(1);
+    expect(completeBody(cjs)).toEqual({ exitCode: 1, error: expect.stringMatching(/^ModuleNotFoundError: No module named 'left-pad': .*add it to the run's environment dependencies/) });
+    const esm = await runManagement({ files: [{ path: 'train.mjs', content: `import '@scope/missing/x.js';` }], script: 'train.mjs' });
+    expect(completeBody(esm)).toEqual({ exitCode: 1, error: expect.stringMatching(/^ModuleNotFoundError: No module named '@scope\/missing'/) });
+    const relative = await runManagement({ files: [{ path: 'train.js', content: `require('./not-there');` }] });
+    expect(completeBody(relative)).toEqual({ exitCode: 1 });
+  });
+
   it('thread isolation: an uncaught error reaches the log tail and ends the script with 1', async () => {
     const result = await runManagement({ files: [{ path: 'train.js', content: `throw new Error('no label column');` }] });
     expect(result.exitCode).toBe(1);

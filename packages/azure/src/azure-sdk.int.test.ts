@@ -124,6 +124,39 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     expect(text).not.toMatch(/eyJ[\w-]+\.eyJ/);
   }, 300_000);
 
+  it("Debian's python3-azure (azure-identity, azure-mgmt-machinelearningservices, -authorization, -storage): the same workflow", async () => {
+    const { stdout } = await run('/usr/bin/python3', [join(CLIENTS, 'py_client.py')], {
+      cwd: CLIENTS,
+      timeout: 240_000,
+      env: {
+        ...process.env,
+        REQUESTS_CA_BUNDLE: caPath,
+        AMLSIM_ARM: endpoint.url,
+        AMLSIM_TENANT: platform.directory.tenantId,
+        AMLSIM_CLIENT_ID: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f',
+        AMLSIM_CLIENT_SECRET: OWNER_SECRET,
+        AMLSIM_READER_ID: 'reader-bot',
+        AMLSIM_READER_SECRET: READER_SECRET,
+        AMLSIM_CODE_DIR: CODE_DIR,
+      },
+    });
+    const seen = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(seen.workspace).toEqual({ name: 'pyws', provisioningState: 'Succeeded' });
+    expect(seen.hasUserStorageKey).toBe(true);
+    expect(seen.compute).toEqual({ name: 'cpu-py', provisioningState: 'Succeeded' });
+    expect(seen.job.status).toBe('Completed');
+    expect(seen.job.properties['metrics.accuracy']).toBe('0.9');
+    expect(seen.readerRead).toBe('pyws');
+    expect(seen.readerCreate).toMatchObject({ refused: true, statusCode: 403, code: 'AuthorizationFailed' });
+    expect(seen.storage).toEqual({ key2Changed: true, key1Kept: true });
+    // The events the script caused: its workspace's creation, its run, the Reader's refusal.
+    const log = events();
+    const pyws = log.filter((e) => e.data['workspace'] === 'pyws').map((e) => e.type);
+    expect(pyws).toEqual(expect.arrayContaining(['WorkspaceCreationRequested', 'WorkspaceCreated', 'KeysResynced', 'ComputeCreated', 'RunSubmitted', 'RunCompleted', 'StorageKeyRegenerated']));
+    expect(log.some((e) => e.type === 'CommandRejected' && e.data['principal'] === 'reader-bot' && String(e.data['scope']).endsWith('/workspaces/pyws'))).toBe(true);
+    expect(JSON.stringify(log)).not.toContain(OWNER_SECRET);
+  }, 300_000);
+
   it('refuses an unknown api-version as ARM does, listing the supported ones; no token is 401; a wrong secret is AADSTS7000215', async () => {
     const base = `${endpoint.url}/subscriptions/sub-1/resourceGroups/rg-sdk/providers/Microsoft.MachineLearningServices/workspaces/sdkws`;
     const bad = await call(caPem, `${base}?api-version=1999-01-01`, 'GET');
