@@ -38,6 +38,7 @@ const calls: Array<[string, (p: Platform) => Promise<unknown>]> = [
   ['ResyncKeys', (p) => p.arm.resyncKeys(t, { workspace: 'ws1' })],
   ['RegenerateStorageKey', (p) => p.arm.regenerateStorageKey(t, { workspace: 'ws1', key: 'key1' })],
   ['AttachDatastore', (p) => p.arm.attachDatastore(t, { workspace: 'ws1', name: 'd', container: 'c' })],
+  ['UploadToDatastore', (p) => p.ml.uploadToDatastore(t, { workspace: 'ws1', datastore: 'd', source: '/nonexistent' })],
   ['QueryActivityLog', (p) => p.arm.queryActivityLog(t, { workspace: 'ws1' })],
   ['QueryWorkspaceMetrics', (p) => p.arm.queryWorkspaceMetrics(t, { workspace: 'ws1' })],
   ['CreateCompute', (p) => p.ml.createCompute(t, { workspace: 'ws1', name: 'c', type: 'AmlCompute' })],

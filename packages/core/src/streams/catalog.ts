@@ -21,6 +21,8 @@ export const STREAMS = {
   vnet: (session: string, vnet: string) => `vnet-${session}-${vnet}`,
   /** A workspace's code snapshots (S8.2). */
   snapshots: (workspaceId: string) => `snapshots-${workspaceId}`,
+  /** What was put in a workspace's datastores (S4.2). */
+  datastores: (workspaceId: string) => `datastores-${workspaceId}`,
   /** A workspace's model registry (S8.5). */
   models: (workspaceId: string) => `models-${workspaceId}`,
   /** An inference image (S8.5). */

@@ -14,6 +14,7 @@ export const FILE_ARGS: { [V in Verb]?: readonly string[] } = {
   snapshot: ['source'],
   submitRun: ['source'],
   registerModel: ['path'],
+  uploadToDatastore: ['source'],
   createImage: ['scoringScript', 'dependencies'],
 };
 

@@ -20,6 +20,7 @@ const NAME_REFS = {
   workspace: 'workspace',
   compute: 'compute',
   vm: 'vm',
+  datastore: 'datastore',
 } as const;
 
 /** Argument keys that name an earlier step by its `id`, with the verb that step must have. */
@@ -63,6 +64,8 @@ export function checkReferences(steps: readonly StepDraft[], declared: Declarati
   const issues: IssueDraft[] = [...ownerIssues(rawSubscriptions, declared)];
   const made = { workspace: new Set<string>(), vm: new Set<string>(), role: new Set<string>() };
   const computes = new Map<string, Set<string>>();
+  /** S4.2: datastores attached so far, by workspace. */
+  const datastores = new Map<string, Set<string>>();
   const ids = new Map<string, IdEntry>();
   const names: Names = new Map();
   const laterIds = new Map<string, number>();
@@ -111,6 +114,14 @@ export function checkReferences(steps: readonly StepDraft[], declared: Declarati
           }
           break;
         }
+        case 'datastore': {
+          const known = datastores.get(ref.workspace ?? '') ?? new Set<string>();
+          if (!exempt && !known.has(ref.name)) {
+            const where = ref.workspace === undefined ? '' : ` to workspace '${ref.workspace}'`;
+            issues.push(notMadeIssue(ref, `datastore '${ref.name}' is not attached${where} by an earlier attachDatastore step`, known));
+          }
+          break;
+        }
         case 'step':
           issues.push(...stepRefIssues(ref, ids, laterIds, names));
           break;
@@ -133,6 +144,10 @@ export function checkReferences(steps: readonly StepDraft[], declared: Declarati
       if (name !== undefined && (step.verb === 'createCompute' || step.verb === 'attachCompute') && typeof args['workspace'] === 'string') {
         const inWorkspace = computes.get(args['workspace']) ?? new Set<string>();
         computes.set(args['workspace'], inWorkspace.add(name));
+      }
+      if (name !== undefined && step.verb === 'attachDatastore' && typeof args['workspace'] === 'string') {
+        const inWorkspace = datastores.get(args['workspace']) ?? new Set<string>();
+        datastores.set(args['workspace'], inWorkspace.add(name));
       }
     }
     if (step.id !== undefined) {
@@ -159,10 +174,11 @@ function argsForReferences(step: StepDraft): unknown {
   return step.rawArgs;
 }
 
-function collectRefs(value: unknown, path: DataPath): Ref[] {
-  if (Array.isArray(value)) return value.flatMap((item, i) => collectRefs(item, [...path, i]));
+function collectRefs(value: unknown, path: DataPath, inherited?: string): Ref[] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => collectRefs(item, [...path, i], inherited));
   if (!isRecord(value)) return [];
-  const workspace = typeof value['workspace'] === 'string' ? value['workspace'] : undefined;
+  // A nested name (a run input's datastore) is in the workspace of the step that holds it.
+  const workspace = typeof value['workspace'] === 'string' ? value['workspace'] : inherited;
   return Object.entries(value).flatMap(([key, v]): Ref[] => {
     const here = [...path, key];
     if (Object.hasOwn(NAME_REFS, key) && typeof v === 'string') {
@@ -173,7 +189,9 @@ function collectRefs(value: unknown, path: DataPath): Ref[] {
     if (verb !== undefined && Array.isArray(v)) {
       return v.flatMap((item, i) => (typeof item === 'string' ? [{ kind: 'step' as const, verb, name: item, path: [...here, i] }] : []));
     }
-    return OPAQUE_KEYS.has(key) ? [] : collectRefs(v, here);
+    // A run's inputs are keyed by names the user chooses (`data` too): each one's value is checked.
+    if (key === 'inputs' && isRecord(v)) return Object.entries(v).flatMap(([input, spec]) => collectRefs(spec, [...here, input], workspace));
+    return OPAQUE_KEYS.has(key) ? [] : collectRefs(v, here, workspace);
   });
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RUN_INPUT_MODES } from '@amlsim/core';
 import { vnetNameProblem } from '@amlsim/core';
 import { durationSchema, MAX_DURATION_SECONDS } from './durations';
 import { exactlyOneOf, isRecord, type CustomIssueParams } from './rules';
@@ -20,6 +21,8 @@ const workspace = { workspace: ref };
 const service = { service: ref };
 const run = { run: ref };
 const stringList = z.array(text);
+/** S4.2: a path inside a datastore (a blob-name prefix): '/'-separated, never leaving it with '..'. */
+const datastorePath = z.string().refine((p) => !p.split('/').includes('..'), { error: "expected a path inside the datastore ('/'-separated, without '..')" });
 /** S3.1: a virtual network, by Azure's name rule (the platform checks it again: InvalidResourceName). */
 const vnet = z.string().refine((n) => vnetNameProblem(n) === undefined, {
   error: (issue) => `expected a virtual network name: ${typeof issue.input === 'string' ? vnetNameProblem(issue.input) : 'a string'} (2 to 64 letters, digits, '_', '.' or '-')`,
@@ -75,6 +78,8 @@ export const verbArgSchemas = {
   resyncKeys: z.strictObject(workspace),
   regenerateStorageKey: z.strictObject({ ...workspace, key: z.enum(['key1', 'key2']) }),
   attachDatastore: z.strictObject({ ...workspace, name, container: name }),
+  /** S4.2: put a file or a directory (relative to the scenario) in a datastore, under `path`. */
+  uploadToDatastore: z.strictObject({ ...workspace, datastore: ref, source: text, path: datastorePath.optional() }),
 
   // ---- compute and training (S8.2–S8.4) -----------------------------------------------------
   createCompute: z.strictObject({
@@ -123,6 +128,13 @@ export const verbArgSchemas = {
       args: z.array(scalarAsString).optional(),
       env: z.record(z.string(), scalarAsString).optional(),
       environment: z.strictObject({ docker: z.boolean().optional(), dependencies: stringList.optional() }).optional(),
+      /** S4.2: datastore data the run's target sees, by input name (AZUREML_DATAREFERENCE_<name>). */
+      inputs: z
+        .record(
+          z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { error: "expected an input name of letters, digits and '_', not starting with a digit (it names AZUREML_DATAREFERENCE_<name>)" }),
+          z.strictObject({ datastore: ref, path: datastorePath.optional(), mode: z.enum(RUN_INPUT_MODES).default('mount') }),
+        )
+        .optional(),
     }),
     ['source', 'snapshot'],
   ),
@@ -216,6 +228,7 @@ export const IMPLEMENTED_VERBS: Set<string> = new Set<Verb>([
   'resyncKeys',
   'regenerateStorageKey',
   'attachDatastore',
+  'uploadToDatastore',
   'queryActivityLog',
   'queryWorkspaceMetrics',
   'fault',

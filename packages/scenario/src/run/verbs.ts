@@ -65,6 +65,8 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
   resyncKeys: (ctx, args) => ctx.platform.arm.resyncKeys(ctx.token, args),
   regenerateStorageKey: (ctx, args) => ctx.platform.arm.regenerateStorageKey(ctx.token, args),
   attachDatastore: (ctx, args) => ctx.platform.arm.attachDatastore(ctx.token, args),
+  uploadToDatastore: (ctx, args) =>
+    ctx.platform.ml.uploadToDatastore(ctx.token, { workspace: args.workspace, datastore: args.datastore, source: ctx.path(args.source), ...(args.path !== undefined ? { path: args.path } : {}) }),
   queryActivityLog: (ctx, args) => ctx.platform.arm.queryActivityLog(ctx.token, args),
   queryWorkspaceMetrics: (ctx, args) => ctx.platform.arm.queryWorkspaceMetrics(ctx.token, args),
   createCompute: (ctx, args) => ctx.platform.ml.createCompute(ctx.token, args),
@@ -82,6 +84,14 @@ export const VERB_HANDLERS: { [V in keyof VerbArgs]?: Handler<V> } = {
       ...(args.args ? { args: args.args } : {}),
       ...(args.env ? { env: args.env } : {}),
       ...(args.environment?.dependencies ? { dependencies: args.environment.dependencies } : {}),
+      // S4.2: datastore data the run's target sees (inputs.<name>.{ datastore, path, mode }).
+      ...(args.inputs
+        ? {
+            inputs: Object.fromEntries(
+              Object.entries(args.inputs).map(([name, i]) => [name, { datastore: i.datastore, mode: i.mode, ...(i.path !== undefined ? { path: i.path } : {}) }]),
+            ),
+          }
+        : {}),
     }),
   waitForRun: (ctx, args) =>
     ctx.platform.ml.waitForRun(ctx.token, {
