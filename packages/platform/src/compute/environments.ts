@@ -4,6 +4,7 @@ import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, read
 import { join, posix } from 'node:path';
 import { errors } from '@amlsim/core';
 import type { ImageFile } from '@amlsim/docker';
+import { dieWithParent } from '../runtime/die-with-parent';
 import { sessionTempPath } from '../runtime/session-temp';
 
 /**
@@ -277,7 +278,7 @@ function installedPackages(nodeModules: string): string[] {
 /**
  * npm with the host's environment minus the package manager's own lifecycle variables (a
  * simulator started by `pnpm` would hand npm pnpm's settings); the registry, proxy and cache
- * settings of this machine stay. Ended, by its pid, when it takes too long.
+ * settings of this machine stay. Ended, by its pid, when it takes too long, and with the simulator.
  */
 function runNpm(npm: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number; output: string }> {
   const env: NodeJS.ProcessEnv = {};
@@ -288,7 +289,9 @@ function runNpm(npm: string, args: string[], cwd: string, timeoutMs: number): Pr
   }
   return new Promise((resolve) => {
     let output = '';
-    const child = spawn(npm, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Dies with the simulator (a killed one's npm does not go on writing into a swept temp dir).
+    const [command, argv] = dieWithParent(npm, args);
+    const child = spawn(command, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const add = (chunk: Buffer) => {
       if (output.length < LOG_LIMIT) output += chunk.toString('utf8');
     };
