@@ -5,9 +5,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import pc from 'picocolors';
 import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { openEventStore } from '@amlsim/store';
-import { type Platform, createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, SessionScan, sweepOrphans, type DataDirLock } from '@amlsim/platform';
+import { startAzureEndpoint } from '@amlsim/azure';
+import { type Platform, createPlatform, ensureLocalCa, createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, SessionScan, sweepOrphans, type DataDirLock } from '@amlsim/platform';
 import { STREAMS } from '@amlsim/core';
-import { ScenarioInvalidError, continueScenario, parseScenario, runScenario, scenarioOfSession, type Scenario, type ScenarioResult } from '@amlsim/scenario';
+import { ScenarioInvalidError, continueScenario, parseScenario, parseTenantFile, runScenario, scenarioOfSession, type Scenario, type ScenarioResult } from '@amlsim/scenario';
 import { DEFAULT_PORT, startServer, type ScenarioPlayerPort } from '@amlsim/server';
 import { formatEvent } from './timeline';
 import { replay } from './replay';
@@ -537,7 +538,7 @@ const WEB_ROOT = resolve(import.meta.dirname, '..', '..', 'web', 'dist');
  * `amlsim run` on the same data dir meanwhile is refused, and the play fails with DataDirLocked
  * while another simulator holds it).
  */
-export const scenarioPlayer = (store: EventStore, dataDir: string, o: { allowPath?: string[]; dockerSocket?: string } = {}): ScenarioPlayerPort => ({
+export const scenarioPlayer = (store: EventStore, dataDir: string, o: { allowPath?: string[]; dockerSocket?: string; lockHeld?: boolean } = {}): ScenarioPlayerPort => ({
   prepare: (text, file) => {
     let scenario: Scenario;
     try {
@@ -552,7 +553,8 @@ export const scenarioPlayer = (store: EventStore, dataDir: string, o: { allowPat
       file: scenario.file,
       steps: scenario.steps.map(({ index, line, verb }) => ({ index, line, verb })),
       play: async ({ beforeStep, signal }) => {
-        const lock = lockDataDir(dataDir);
+        // `amlsim serve --tenant` holds the data dir's lock itself, for its ARM session and the plays.
+        const lock = o.lockHeld ? { release: () => {} } : lockDataDir(dataDir);
         try {
           // As `amlsim run` does: a session a killed simulator left in this data dir is gone on
           // with or ended before this play's session begins.
@@ -589,11 +591,62 @@ export const scenarioPlayer = (store: EventStore, dataDir: string, o: { allowPat
  * the same data dir meanwhile, and the server's streams see what it appends (the server polls
  * the log's head, packages/server/src/log-tail.ts).
  */
-const serveCommand = async (o: { port: number; dataDir: string; scenarios: string }): Promise<number> => {
+type ServeOptions = { port: number; dataDir: string; scenarios: string; tenant?: string; armPort: number; allowPath?: string[]; driver: 'docker' | 'process'; dockerSocket?: string };
+
+const serveCommand = async (o: ServeOptions): Promise<number> => {
   const dataDir = resolve(o.dataDir);
+  // The tenant file first: a mistake in it is reported before anything starts.
+  let tenant: ReturnType<typeof parseTenantFile> | undefined;
+  if (o.tenant) {
+    let text: string;
+    try {
+      text = readFileSync(o.tenant, 'utf8');
+    } catch (e) {
+      err(`${o.tenant}: cannot read the tenant file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      return EXIT.invalidFile;
+    }
+    try {
+      tenant = parseTenantFile(text, o.tenant);
+    } catch (e) {
+      if (!(e instanceof ScenarioInvalidError)) throw e;
+      err(e.message);
+      return EXIT.invalidFile;
+    }
+  }
   // Opened (and made, when there is none yet) so that the server can be started before the first run.
   const store = openEventStore('sqlite', dataDir);
+  // With a tenant, serve is a writer: its Azure session and the plays share the data dir's lock.
+  const lock = tenant ? lockForWriting(dataDir) : undefined;
+  if (typeof lock === 'number') {
+    store.close();
+    return lock;
+  }
+  let platform: Platform | undefined;
+  let azure: Awaited<ReturnType<typeof startAzureEndpoint>> | undefined;
   try {
+    if (tenant) {
+      await endStoppedSessions(store, dataDir, 'amlsim serve', { ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}), ...(o.allowPath ? { allowPath: o.allowPath } : {}) });
+      platform = await createPlatform({
+        store,
+        dataDir,
+        tenant: { mfa: tenant.tenant.mfa, principals: tenant.tenant.principals, subscriptions: tenant.subscriptions },
+        driver: o.driver,
+        ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
+      });
+      const ca = ensureLocalCa(join(dataDir, 'tls'));
+      try {
+        azure = await startAzureEndpoint({
+          platform,
+          tls: { cert: ca.serverChainPem, key: ca.serverKeyPem },
+          port: o.armPort,
+          allowedRoots: o.allowPath?.length ? o.allowPath.map((p) => resolve(p)) : [process.cwd()],
+          onRequest: (line) => err(pc.dim(`azure: ${platform!.context.secrets.redact(line)}`)),
+        });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${o.armPort} on 127.0.0.1 (--arm-port) is in use; pass --arm-port with another port, or 0 for any free one`, EXIT.usage);
+        throw e;
+      }
+    }
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer({
@@ -601,7 +654,7 @@ const serveCommand = async (o: { port: number; dataDir: string; scenarios: strin
         dataDir,
         port: o.port,
         scenariosDir: resolve(o.scenarios),
-        player: scenarioPlayer(store, dataDir),
+        player: scenarioPlayer(store, dataDir, { ...(tenant ? { lockHeld: true } : {}), ...(o.allowPath ? { allowPath: o.allowPath } : {}) }),
         webRoot: WEB_ROOT,
         onInternalError: (e, route) => err(pc.red(`amlsim serve: ${route} failed (a bug; please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)),
       });
@@ -611,6 +664,19 @@ const serveCommand = async (o: { port: number; dataDir: string; scenarios: strin
     }
     out(`amlsim serve: ${server.url}`);
     out(pc.dim(`serving the event log at ${join(dataDir, 'events.sqlite')} (an amlsim run on --data-dir ${o.dataDir} shows up live; POST /api/play plays a scenario here); Ctrl-C to stop`));
+    if (platform && azure) {
+      // One fact a line, for people and for scripts that read the banner (docs/azure.md).
+      const caPath = join(dataDir, 'tls', 'ca.crt');
+      out(`ARM endpoint: ${azure.url}`);
+      out(`Azure AD authority: ${azure.url}`);
+      out(`tenant: ${platform.directory.tenantId}`);
+      out(`CA certificate: ${caPath}`);
+      out(`data dir: ${dataDir}`);
+      out(`store: sqlite ${join(dataDir, 'events.sqlite')} (kept on disk; session ${platform.session})`);
+      out(pc.dim(`trust the CA: NODE_EXTRA_CA_CERTS=${caPath} (Node.js), REQUESTS_CA_BUNDLE=${caPath} (Python); point @azure/identity at the authority with disableInstanceDiscovery: true (docs/azure.md)`));
+    } else {
+      out(pc.dim('no ARM endpoint: give --tenant <file> to serve Azure AD and ARM for the official Azure SDKs (docs/azure.md)'));
+    }
     const signal = await new Promise<'SIGINT' | 'SIGTERM'>((done) => {
       process.once('SIGINT', () => done('SIGINT'));
       process.once('SIGTERM', () => done('SIGTERM'));
@@ -619,6 +685,9 @@ const serveCommand = async (o: { port: number; dataDir: string; scenarios: strin
     err(pc.dim(`${signal}: amlsim serve stopped`));
     return SIGNAL_EXIT[signal];
   } finally {
+    await azure?.close();
+    if (platform) await platform.interrupt('amlsim serve stopped', { graceMs: 5_000 });
+    lock?.release();
     store.close();
   }
 };
@@ -770,8 +839,13 @@ export const buildProgram = (): Command => {
     .addOption(new Option('--port <n>', 'TCP port on 127.0.0.1; 0 for any free port').default(DEFAULT_PORT).argParser(tcpPort))
     .addOption(dataDir)
     .addOption(new Option('--scenarios <dir>', 'the scenario files GET /api/scenarios lists').default(REPO_SCENARIOS, "the repository's scenarios/"))
-    .addHelpText('after', `\nExamples:\n  amlsim serve\n  amlsim serve --port 0 --data-dir /tmp/lesson\n\n${EXIT_CODE_HELP}`)
-    .action(async (opts: { port: number; dataDir: string; scenarios: string }) => {
+    .option('--tenant <file>', "serve Azure AD and ARM over HTTPS for the official Azure SDKs, with who may sign in from this tenant file (the scenario language's tenant: and subscriptions:, docs/azure.md)")
+    .addOption(new Option('--arm-port <n>', 'with --tenant: the HTTPS port of Azure AD and ARM on 127.0.0.1; 0 for any free port').default(7351).argParser(tcpPort))
+    .addOption(new Option('--driver <driver>', 'with --tenant: where the jobs of the ARM session run').choices(['docker', 'process']).default('docker'))
+    .option('--docker-socket <path>', "the Docker engine's socket, when it is not the standard one")
+    .option('--allow-path <dir>', 'with --tenant: a directory a file:// codeUri or modelUri may lead into (repeatable; default the current directory); also widens the plays\' paths', allowPath)
+    .addHelpText('after', `\nExamples:\n  amlsim serve\n  amlsim serve --port 0 --data-dir /tmp/lesson\n  amlsim serve --tenant tenant.yaml --arm-port 0\n\n${EXIT_CODE_HELP}`)
+    .action(async (opts: ServeOptions) => {
       process.exitCode = await serveCommand(opts);
     });
   program
