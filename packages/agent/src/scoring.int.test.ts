@@ -695,3 +695,44 @@ describe('scoring files for an inference image', () => {
     expect((await exitWithin(spawned, 10_000)).code).toBe(0);
   });
 });
+
+describe('scoring server in a virtual network (S3.1): AMLSIM_SCORING_PORT', () => {
+  const freePort = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const probe = http.createServer();
+      probe.once('error', reject);
+      probe.listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+  const post = (port: number, body: unknown): Promise<{ status: number; json: any }> =>
+    new Promise((resolve, reject) => {
+      const text = JSON.stringify(body);
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/score', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
+        let answer = '';
+        res.on('data', (c: Buffer) => (answer += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(answer) }));
+      });
+      req.on('error', reject);
+      req.end(text);
+    });
+
+  it('serves the same routes on 127.0.0.1:<port> as on its socket, and only on loopback', async () => {
+    const port = await freePort();
+    const replica = startReplica({ script: CJS_SCRIPT, env: { AMLSIM_SCORING_PORT: String(port) } });
+    await healthy(replica);
+    expect(await post(port, { values: [1, 2] })).toEqual({ status: 200, json: { doubled: [2, 4] } });
+    expect((await score(replica, { values: [3] })).json).toEqual({ doubled: [6] });
+    expect(replica.output.stderr).toContain(`and 127.0.0.1:${port}`);
+    // SIGTERM stops both listeners.
+    replica.child.kill('SIGTERM');
+    expect((await exitWithin(replica, 10_000)).code).toBe(0);
+  });
+
+  it('refuses a port that is not one', async () => {
+    const replica = startReplica({ script: CJS_SCRIPT, env: { AMLSIM_SCORING_PORT: '70000' } });
+    expect((await exitWithin(replica, 10_000)).code).toBe(1);
+    expect(replica.output.stderr.trim().split('\n').at(-1)).toMatch(/^amlsim scoring: InvalidConfiguration: AMLSIM_SCORING_PORT must be a port number/);
+  });
+});
