@@ -26,6 +26,7 @@ export * from './training/control-plane';
 export * from './training/machine-learning';
 export * from './training/snapshots';
 export * from './training/virtual-machines';
+export * from './training/datastores';
 export * from './compute/vm-login-client';
 export * from './training/ignore-rules';
 export * from './inference/model-registry';

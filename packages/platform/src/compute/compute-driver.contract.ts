@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_DIR } from '@amlsim/agent';
-import type { ComputeDriver } from './compute-driver';
+import type { ComputeDriver, RunLaunch } from './compute-driver';
 
 /**
  * One contract for every compute driver (docker, process): what the run manager relies on.
@@ -13,7 +13,7 @@ import type { ComputeDriver } from './compute-driver';
  */
 const FAKE_MANAGEMENT = `
 const { request } = require('node:http');
-const { writeFileSync, mkdirSync } = require('node:fs');
+const { writeFileSync, mkdirSync, readFileSync } = require('node:fs');
 const socketPath = process.env.AZUREML_SERVICE_ENDPOINT.replace('unix://', '');
 mkdirSync(process.env.AMLSIM_WORK_DIR, { recursive: true });
 writeFileSync(process.env.AMLSIM_WORK_DIR + '/proof.txt', 'written on the temp disk');
@@ -22,7 +22,11 @@ setTimeout(() => {
     res.resume();
     res.on('end', () => process.exit(Number(process.env.EXIT_CODE ?? 0)));
   });
-  req.end(JSON.stringify({ token: process.env.AZUREML_RUN_TOKEN }));
+  // S4.2: with INPUT_DIR, what the input holds and whether it could be written.
+  const input = process.env.INPUT_DIR;
+  let writable = false;
+  if (input) try { writeFileSync(input + '/x.txt', 'changed'); writable = true; } catch {}
+  req.end(JSON.stringify({ token: process.env.AZUREML_RUN_TOKEN, ...(input ? { input: readFileSync(input + '/x.txt', 'utf8'), writable } : {}) }));
 }, Number(process.env.SLEEP_MS ?? 0));
 `;
 
@@ -62,7 +66,7 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
       rmSync(root, { recursive: true, force: true });
     });
 
-    const launch = async (runId: string, env: Record<string, string>, effectId?: string) => {
+    const launch = async (runId: string, env: Record<string, string>, effectId?: string, mounts?: RunLaunch['mounts']) => {
       const { image } = await driver.prepareImage({ session, dependencies: [] });
       const disks = await driver.provisionNode({ session, workspace: 'ws1', compute: 'cpu', node: runId });
       const running = await driver.startRun({
@@ -78,6 +82,7 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
         env: { AZUREML_RUN_ID: runId, AZUREML_RUN_TOKEN: 'token-for-test', ...env },
         memoryBytes: 256 * 2 ** 20,
         nanoCpus: 500_000_000,
+        ...(mounts ? { mounts } : {}),
       });
       return { running, disks };
     };
@@ -166,6 +171,23 @@ export const describeComputeDriverContract = (name: string, create: () => Promis
         await vm.stop();
       }
       expect(await driver.attachVm({ session, name: 'vm-outlives', host: vm.id, socketName: 'c.sock' })).toBeUndefined();
+    });
+
+    it("binds a run's inputs at the path it is given, a read-only one unwritable (S4.2; the process driver's target reads them at their host path)", async () => {
+      const data = join(root, 'input-data');
+      mkdirSync(data, { mode: 0o755 });
+      writeFileSync(join(data, 'x.txt'), 'training data', { mode: 0o644 });
+      const at = driver.kind === 'process' ? data : '/mnt/azureml/inputs/data';
+      const { running } = await launch('run-input', { INPUT_DIR: at }, undefined, [{ hostPath: data, targetPath: at, readOnly: true }]);
+      expect(await running.wait()).toEqual({ exitCode: 0, oomKilled: false });
+      await running.remove();
+      const body = JSON.parse(received.find((r) => r.path === '/hello/run-input')!.body) as { input: string; writable: boolean };
+      // A container cannot write a read-only bind; the process driver's run is the simulator's user (file modes only).
+      if (driver.kind === 'docker') expect(body).toEqual({ token: 'token-for-test', input: 'training data', writable: false });
+      else expect(body.input).toMatch(/training data|changed/);
+      if (driver.kind === 'process') {
+        await expect(launch('run-input-moved', {}, undefined, [{ hostPath: data, targetPath: '/mnt/azureml/inputs/data', readOnly: true }])).rejects.toMatchObject({ code: 'BadRequest' });
+      }
     });
 
     it('kill stops a running target', async () => {
