@@ -214,6 +214,7 @@ export function mountRunInputs(
   runId: string,
   inputs: readonly RunInputSpec[],
 ): MountedInput[] {
+  if (inputs.length === 0) return [];
   const root = runInputsDir(session, runId);
   // A start carried out again (a resumed session) decrypts afresh.
   rmSync(root, { recursive: true, force: true });
