@@ -112,4 +112,22 @@ describe('environment dependencies installed with npm into the run image (S8.3 s
       expect((await platform.close()).leftovers).toEqual([]);
     }
   }, 300_000);
+
+  it('a version the registry does not have, or no npm to run, fails naming why; nothing is kept', async () => {
+    using tmp = tempDir();
+    const root = join(tmp.dir, 'environments');
+    const session = `s_envtest${process.pid}`;
+    const logs: string[] = [];
+    await expect(new EnvironmentStore(root).prepare(session, ['ms@99.0.0'], (l) => logs.push(l))).rejects.toMatchObject({
+      code: 'EnvironmentBuildFailed',
+      message: expect.stringContaining("no version of the npm package 'ms' matches '99.0.0' (npm ETARGET)"),
+    });
+    expect(logs.join('')).toContain('ETARGET');
+    await expect(new EnvironmentStore(root, { npm: '/nonexistent/npm' }).prepare(session, ['ms@2.1.3'])).rejects.toMatchObject({
+      code: 'EnvironmentBuildFailed',
+      message: expect.stringContaining('npm could not be run (is it installed and on PATH?)'),
+    });
+    expect(npmTempDirs(session)).toEqual([]);
+    expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
+  }, 120_000);
 });

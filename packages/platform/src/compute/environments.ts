@@ -342,5 +342,8 @@ function npmFailure(output: string, specs: string[], code: number): { reason: st
     .filter(Boolean)
     .slice(0, 3)
     .join('; ');
-  return { reason: `npm install ${specs.join(' ')} exited with code ${code}${line ? `: ${line}` : ''}` };
+  if (code === 127) return { reason: `npm could not be run (is it installed and on PATH?): ${output.trim().split('\n').at(-1) ?? ''}` };
+  // Not npm's own words (it was stopped, or died): the output's last line says why.
+  const last = line || output.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) || '';
+  return { reason: `npm install ${specs.join(' ')} exited with code ${code}${last ? `: ${last}` : ''}` };
 }
