@@ -271,6 +271,31 @@ function installRunModule(workDir) {
   }
 }
 
+/**
+ * S8.3 step 1 on the process driver: the run's environment, installed with npm on the host in
+ * AMLSIM_ENVIRONMENT_DIR, is linked package by package into <work>/node_modules, where
+ * require() and import find it (in a container the packages are in the image's /node_modules).
+ */
+function linkEnvironment(workDir) {
+  const dir = process.env.AMLSIM_ENVIRONMENT_DIR;
+  if (!dir) return 0;
+  const source = path.join(dir, 'node_modules');
+  const target = path.join(workDir, 'node_modules');
+  let linked = 0;
+  for (const entry of fs.readdirSync(source, { withFileTypes: true })) {
+    if (entry.name.startsWith('.') || !entry.isDirectory()) continue;
+    const names = entry.name.startsWith('@') ? fs.readdirSync(path.join(source, entry.name)).map((n) => `${entry.name}/${n}`) : [entry.name];
+    for (const name of names) {
+      if (name === '@amlsim/run') continue; // the run-context library is the platform's
+      fs.mkdirSync(path.dirname(path.join(target, name)), { recursive: true });
+      fs.rmSync(path.join(target, name), { recursive: true, force: true });
+      fs.symlinkSync(path.join(source, name), path.join(target, name), 'dir');
+      linked++;
+    }
+  }
+  return linked;
+}
+
 /** A fresh, empty metrics file (a snapshot must not smuggle in rows of its own). */
 function prepareMetricsFile(workDir) {
   const dir = path.join(workDir, '.amlsim');
@@ -721,6 +746,8 @@ async function manage(client, connection, config) {
     // S8.3 step 3: configuration and variables.
     installRunModule(workDir);
     step('installed @amlsim/run');
+    const linked = linkEnvironment(workDir);
+    if (linked) step(`linked ${linked} packages of the run's environment`);
     const scriptPath = insideDir(workDir, script, 'AMLSIM_SCRIPT');
     prepareMetricsFile(workDir);
 
@@ -759,8 +786,11 @@ async function writeBack(client, workDir, metricsFile, result) {
   return result.exitCode;
 }
 
-/** Where the image lists its environment (packages/platform/src/compute/docker-driver.ts prepareImage). */
-const ENVIRONMENT_FILE = '/amlsim/environment/dependencies.json';
+/**
+ * Where the run's environment is listed: in the image (packages/platform/src/compute/docker-driver.ts
+ * prepareImage), or beside its packages on the host (the process driver, compute/environments.ts).
+ */
+const ENVIRONMENT_FILE = process.env.AMLSIM_ENVIRONMENT_DIR ? path.join(process.env.AMLSIM_ENVIRONMENT_DIR, 'environment.json') : '/amlsim/environment/dependencies.json';
 
 /**
  * S8.3 step 1: a script that failed because it requires a package its environment does not
@@ -777,7 +807,8 @@ function missingModuleError(stderr) {
   const pkg = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
   let declared = [];
   try {
-    declared = JSON.parse(fs.readFileSync(ENVIRONMENT_FILE, 'utf8')).dependencies || [];
+    const listed = JSON.parse(fs.readFileSync(ENVIRONMENT_FILE, 'utf8'));
+    declared = listed.dependencies || listed.specs || [];
   } catch {
     declared = [];
   }

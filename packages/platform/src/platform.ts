@@ -249,7 +249,7 @@ export const createPlatform = async (options: PlatformOptions): Promise<Platform
   let controlPlane: ControlPlane | undefined;
   let started: ComputeDriver | undefined;
   const getDriver = async (): Promise<ComputeDriver> => {
-    driver ??= (options.driver === 'process' ? Promise.resolve(createProcessDriver(join(options.dataDir, 'compute'))) : createDockerDriver({ ...(options.dockerSocket ? { socketPath: options.dockerSocket } : {}), environmentsDir: join(options.dataDir, 'environments') })).catch((e) => {
+    driver ??= (options.driver === 'process' ? Promise.resolve(createProcessDriver(join(options.dataDir, 'compute'), { environmentsDir: join(options.dataDir, 'environments') })) : createDockerDriver({ ...(options.dockerSocket ? { socketPath: options.dockerSocket } : {}), environmentsDir: join(options.dataDir, 'environments') })).catch((e) => {
       driver = undefined;
       throw e;
     });

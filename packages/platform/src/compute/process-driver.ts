@@ -5,6 +5,7 @@ import { errors } from '@amlsim/core';
 import { dieWithParent } from '../runtime/die-with-parent';
 import { closeSocketDoor } from '../runtime/socket-doors';
 import { openVmDoor, removeVmHostDirs, vmHostDirs, type ComputeDriver, type NodeDisks, type RunLaunch, type RunningCompute, type RunningVm, type VmLaunch } from './compute-driver';
+import { EnvironmentStore } from './environments';
 import { waitForLoginAgent } from './vm-login-client';
 
 /**
@@ -12,7 +13,11 @@ import { waitForLoginAgent } from './vm-login-client';
  * control-plane socket. Nodes are directories. There is no memory limit or network isolation
  * here — use the docker driver to see those (S4.6 OOM, NetworkMode none).
  */
-export const createProcessDriver = (root: string): ComputeDriver => {
+export const createProcessDriver = (root: string, options: { environmentsDir?: string } = {}): ComputeDriver => {
+  // S8.3 step 1: the same npm environments as the docker driver's, from the same data dir cache;
+  // here the run's work dir links to the installed packages (there is no image to put them in).
+  const environmentsDir = options.environmentsDir ?? join(root, 'environments');
+  const environments = new EnvironmentStore(environmentsDir);
   const running = new Set<ReturnType<typeof spawn>>();
   /** Process groups of every run started: a script's children and grandchildren are in its run's group. */
   const groups = new Set<number>();
@@ -33,6 +38,7 @@ export const createProcessDriver = (root: string): ComputeDriver => {
         ...launch.env,
         AZUREML_SERVICE_ENDPOINT: `unix://${join(launch.controlDir, launch.socketName)}`,
         AMLSIM_WORK_DIR: join(launch.node.disks.tempDisk, launch.runId),
+        ...environmentEnv(environmentsDir, launch.image),
       },
       stdio: ['ignore', 'ignore', 'ignore'],
       detached: true,
@@ -69,9 +75,14 @@ export const createProcessDriver = (root: string): ComputeDriver => {
   };
   return {
     kind: 'process',
-    // No image and no install: the host's Node runs the script, and environment dependencies are not installed
-    // (compute/environments.ts is the docker driver's). The name says which list the run declared, in any order.
-    prepareImage: async ({ dependencies }) => ({ image: `host-node${dependencies.length ? `+${[...new Set(dependencies)].sort().join(',')}` : ''}`, reused: true }),
+    // No image: the host's Node runs the script. Dependencies are installed with npm as for the
+    // docker driver (compute/environments.ts); the "image" names the environment by its digest,
+    // so a run driven on by a resumed session finds its packages again.
+    prepareImage: async ({ session, dependencies, onBuildLog }) => {
+      if (dependencies.length === 0) return { image: 'host-node', reused: true };
+      const env = await environments.prepare(session, dependencies, onBuildLog);
+      return { image: `host-node+${env.digest}`, reused: env.source === 'cache', environment: { digest: env.digest, packages: env.packages, source: env.source } };
+    },
     provisionNode: async ({ session, compute, node }) => {
       const base = join(root, session, compute, node);
       const disks: NodeDisks = { osDisk: join(base, 'os-disk'), tempDisk: join(base, 'temp-disk') };
@@ -221,3 +232,14 @@ const stopVmProcess = async (child: ReturnType<typeof spawn>, exited: Promise<vo
   await exited;
   clearTimeout(timer);
 };
+
+/**
+ * The management code's view of a run's environment on the host (management.cjs links its
+ * packages into the work dir's node_modules, where require and import find them).
+ */
+function environmentEnv(environmentsDir: string, image: string): Record<string, string> {
+  const digest = /^host-node\+sha256:([0-9a-f]{64})$/.exec(image)?.[1];
+  if (!digest) return {};
+  const dir = join(environmentsDir, digest);
+  return existsSync(join(dir, 'node_modules')) ? { AMLSIM_ENVIRONMENT_DIR: dir } : {};
+}
