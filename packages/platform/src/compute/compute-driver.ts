@@ -185,9 +185,10 @@ export type ComputeDriver = {
   readonly kind: 'docker' | 'process';
   /**
    * S8.3 managed step 1: an image with the run's dependencies, content-addressed; reused when
-   * identical. The docker driver installs them with npm on the host (compute/environments.ts)
-   * and reports the environment; `onBuildLog` gets npm's output, also when the install fails
-   * (EnvironmentBuildFailed naming the package; no image is left).
+   * identical. Both drivers install them with npm on the host (compute/environments.ts) and
+   * report the environment — the docker driver into the image's /node_modules, the process
+   * driver for the run's work dir to link to; `onBuildLog` gets npm's output, also when the
+   * install fails (EnvironmentBuildFailed naming the package; no image is left).
    */
   prepareImage(options: { session: string; dependencies: string[]; onBuildLog?: (log: string) => void }): Promise<{ image: string; reused: boolean; environment?: EnvironmentReport }>;
   provisionNode(options: { session: string; workspace: string; compute: string; node: string }): Promise<NodeDisks>;
