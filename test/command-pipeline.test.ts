@@ -58,6 +58,13 @@ const calls: Array<[string, (p: Platform) => Promise<unknown>]> = [
   ['DeleteWebservice', (p) => p.webservices.delete(t, { service: 's' })],
   ['QueryAppInsights', (p) => p.webservices.queryAppInsights(t, { workspace: 'ws1' })],
   ['CreateVm', (p) => p.vms.createVm(t, { name: 'vm1' })],
+  ['ReadWorkspace', (p) => p.arm.readWorkspace(t, { workspace: 'ws1' })],
+  ['ListWorkspaces', (p) => p.arm.listWorkspaces(t, { subscription: 'sub-1' })],
+  ['ListWorkspaceKeys', (p) => p.arm.listWorkspaceKeys(t, { workspace: 'ws1' })],
+  ['ListStorageKeys', (p) => p.arm.listStorageKeys(t, { workspace: 'ws1' })],
+  ['ListRoleAssignments', (p) => p.arm.listRoleAssignments(t, { scope: '/subscriptions/sub-1' })],
+  ['ListRoleDefinitions', (p) => p.arm.listRoleDefinitions(t, { scope: '/subscriptions/sub-1' })],
+  ['GetCompute', (p) => p.ml.getCompute(t, { workspace: 'ws1', compute: 'c' })],
   ['AttachCompute', (p) => p.vms.attachCompute(t, { workspace: 'ws1', name: 'c', type: 'VirtualMachine', vm: 'vm1', username: 'u', password: 'pw-1' })],
 ];
 

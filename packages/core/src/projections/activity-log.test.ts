@@ -99,13 +99,16 @@ describe('directory (S1.1)', () => {
     const s = fold(directoryProjection, [
       ev('TenantCreated', { tenantId: 't1', issuer: 'https://sts/t1/', mfa: 'required' }),
       ev('PrincipalRegistered', { principal: 'alice', principalId: 'p1', kind: 'user' }),
+      ev('PrincipalRegistered', { principal: 'ci', principalId: 'p2', kind: 'servicePrincipal', appId: 'app-1' }),
       ev('SignInSucceeded', {}),
       ev('SignInSucceeded', {}),
       ev('SignInFailed', {}),
       ev('ArmTokenIssued', {}),
     ]);
     const alice = { principal: 'alice', principalId: 'p1', kind: 'user' };
-    expect(s).toEqual({ tenantId: 't1', issuer: 'https://sts/t1/', mfa: 'required', byName: { alice }, byId: { p1: alice }, signIns: 2, failedSignIns: 1, tokensIssued: 1 });
+    const ci = { principal: 'ci', principalId: 'p2', kind: 'servicePrincipal', appId: 'app-1' };
+    // A service principal's client id finds it (the token endpoint's client_id).
+    expect(s).toEqual({ tenantId: 't1', issuer: 'https://sts/t1/', mfa: 'required', byName: { alice, ci }, byId: { p1: alice, p2: ci }, byAppId: { 'app-1': ci }, signIns: 2, failedSignIns: 1, tokensIssued: 1 });
     expect(directoryProjection.initial().mfa).toBe('optional');
   });
 });
