@@ -113,6 +113,19 @@ describe('environment dependencies installed with npm into the run image (S8.3 s
     }
   }, 300_000);
 
+  it('the same list asked for twice at once is installed by one npm run', async () => {
+    using tmp = tempDir();
+    const store = new EnvironmentStore(join(tmp.dir, 'environments'));
+    const [a, b] = await Promise.all([store.prepare('s_envconc', ['ms@2.1.3']), store.prepare('s_envconc', ['ms@2.1.3', 'ms@2.1.3'])]);
+    expect(store.npmRuns).toBe(1);
+    expect(b.digest).toBe(a.digest);
+    expect(b.dir).toBe(a.dir);
+    expect(a.packages).toEqual(['ms@2.1.3']);
+    // Everything kept in the data dir is the owner's only (docs/security.md "Data dir").
+    const modes = execFileSync('find', [join(tmp.dir, 'environments'), '-perm', '/077'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(modes).toEqual([]);
+  }, 120_000);
+
   it('a version the registry does not have, or no npm to run, fails naming why; nothing is kept', async () => {
     using tmp = tempDir();
     const root = join(tmp.dir, 'environments');
