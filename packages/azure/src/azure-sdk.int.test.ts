@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, ensureLocalCa, type Platform } from '@amlsim/platform';
 import { createMemoryEventStore } from '@amlsim/store';
 import type { EventStore, StoredEvent } from '@amlsim/core';
+import { callHttps, form } from './test-https';
 import { startAzureEndpoint, type AzureEndpoint } from './endpoint';
 
 const run = promisify(execFile);
@@ -18,19 +18,6 @@ const MODEL = join(REPO, 'scenarios', 'models', 'sentiment.json');
 const OWNER_SECRET = 'owner-secret-7f3a9c1e';
 const READER_SECRET = 'reader-secret-42b8d6a0';
 const PASSWORD = 'rita-password-x9';
-
-/** An HTTPS call to the endpoint, trusting the simulator's CA (as a client given the CA would). */
-const call = (ca: string, url: string, method: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> =>
-  new Promise((done, fail) => {
-    const u = new URL(url);
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, ca, headers: { ...(body ? { 'content-length': Buffer.byteLength(body) } : {}), ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => done({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', fail);
-    req.end(body);
-  });
 
 /**
  * The official Azure SDKs as clients (docs/azure.md "Parity"): each script runs unchanged
@@ -44,6 +31,17 @@ describe('the Azure endpoint driven by the official SDKs', () => {
   let caPath: string;
   let caPem: string;
   const events = (): StoredEvent[] => [...store.readAll()];
+  /** What both client scripts are given: the endpoint, the tenant, the two service principals and the code to train. */
+  const clientEnv = () => ({
+    ...process.env,
+    AMLSIM_ARM: endpoint.url,
+    AMLSIM_TENANT: platform.directory.tenantId,
+    AMLSIM_CLIENT_ID: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f',
+    AMLSIM_CLIENT_SECRET: OWNER_SECRET,
+    AMLSIM_READER_ID: 'reader-bot',
+    AMLSIM_READER_SECRET: READER_SECRET,
+    AMLSIM_CODE_DIR: CODE_DIR,
+  });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'amlsim-azure-test-'));
@@ -79,18 +77,7 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     const { stdout } = await run(process.execPath, [join(CLIENTS, 'js-client.mjs')], {
       cwd: CLIENTS,
       timeout: 240_000,
-      env: {
-        ...process.env,
-        NODE_EXTRA_CA_CERTS: caPath,
-        AMLSIM_ARM: endpoint.url,
-        AMLSIM_TENANT: platform.directory.tenantId,
-        AMLSIM_CLIENT_ID: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f',
-        AMLSIM_CLIENT_SECRET: OWNER_SECRET,
-        AMLSIM_READER_ID: 'reader-bot',
-        AMLSIM_READER_SECRET: READER_SECRET,
-        AMLSIM_CODE_DIR: CODE_DIR,
-        AMLSIM_MODEL: MODEL,
-      },
+      env: { ...clientEnv(), NODE_EXTRA_CA_CERTS: caPath, AMLSIM_MODEL: MODEL },
     });
     const seen = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(seen.workspace).toMatchObject({ name: 'sdkws', provisioningState: 'Succeeded' });
@@ -128,17 +115,7 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     const { stdout } = await run('/usr/bin/python3', [join(CLIENTS, 'py_client.py')], {
       cwd: CLIENTS,
       timeout: 240_000,
-      env: {
-        ...process.env,
-        REQUESTS_CA_BUNDLE: caPath,
-        AMLSIM_ARM: endpoint.url,
-        AMLSIM_TENANT: platform.directory.tenantId,
-        AMLSIM_CLIENT_ID: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f',
-        AMLSIM_CLIENT_SECRET: OWNER_SECRET,
-        AMLSIM_READER_ID: 'reader-bot',
-        AMLSIM_READER_SECRET: READER_SECRET,
-        AMLSIM_CODE_DIR: CODE_DIR,
-      },
+      env: { ...clientEnv(), REQUESTS_CA_BUNDLE: caPath },
     });
     const seen = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(seen.workspace).toEqual({ name: 'pyws', provisioningState: 'Succeeded' });
@@ -159,21 +136,20 @@ describe('the Azure endpoint driven by the official SDKs', () => {
 
   it('refuses an unknown api-version as ARM does, listing the supported ones; no token is 401; a wrong secret is AADSTS7000215', async () => {
     const base = `${endpoint.url}/subscriptions/sub-1/resourceGroups/rg-sdk/providers/Microsoft.MachineLearningServices/workspaces/sdkws`;
-    const bad = await call(caPem, `${base}?api-version=1999-01-01`, 'GET');
+    const bad = await callHttps(caPem, `${base}?api-version=1999-01-01`, 'GET');
     expect(bad.status).toBe(400);
     expect(bad.json.error.code).toBe('NoRegisteredProviderFound');
     expect(bad.json.error.message).toContain("'2022-10-01'");
-    const missing = await call(caPem, base, 'GET');
+    const missing = await callHttps(caPem, base, 'GET');
     expect(missing.json.error.code).toBe('MissingApiVersionParameter');
-    const anonymous = await call(caPem, `${base}?api-version=2022-10-01`, 'GET');
+    const anonymous = await callHttps(caPem, `${base}?api-version=2022-10-01`, 'GET');
     expect(anonymous.status).toBe(401);
     expect(anonymous.json.error.code).toBe('AuthenticationFailed');
-    const form = (fields: Record<string, string>) => [new URLSearchParams(fields).toString(), { 'content-type': 'application/x-www-form-urlencoded' }] as const;
-    const tokenUrl = `${endpoint.url}/${platform.directory.tenantId}/oauth2/v2.0/token`;
-    const wrong = await call(caPem, tokenUrl, 'POST', ...form({ grant_type: 'client_credentials', client_id: 'reader-bot', client_secret: 'not-the-secret', scope: 'https://management.azure.com/.default' }));
+        const tokenUrl = `${endpoint.url}/${platform.directory.tenantId}/oauth2/v2.0/token`;
+    const wrong = await callHttps(caPem, tokenUrl, 'POST', ...form({ grant_type: 'client_credentials', client_id: 'reader-bot', client_secret: 'not-the-secret', scope: 'https://management.azure.com/.default' }));
     expect(wrong.status).toBe(401);
     expect(wrong.json).toMatchObject({ error: 'invalid_client', error_codes: [7000215] });
-    const user = await call(caPem, tokenUrl, 'POST', ...form({ grant_type: 'password', username: 'rita', password: PASSWORD, client_id: 'cli', scope: 'https://management.azure.com/.default' }));
+    const user = await callHttps(caPem, tokenUrl, 'POST', ...form({ grant_type: 'password', username: 'rita', password: PASSWORD, client_id: 'cli', scope: 'https://management.azure.com/.default' }));
     expect(user.status).toBe(200);
     expect(user.json.token_type).toBe('Bearer');
     const failed = events().filter((e) => e.type === 'SignInFailed');

@@ -1,26 +1,13 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openEventStore } from '@amlsim/store';
+import { callHttps, form } from './test-https';
 
 const REPO = resolve(import.meta.dirname, '..', '..', '..');
 const TENANT = join(REPO, 'scenarios', 'tenants', 'azure-sdk.yaml');
-
-const call = (ca: string, url: string, method: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; json: any }> =>
-  new Promise((done, fail) => {
-    const u = new URL(url);
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, ca, headers: { ...(body ? { 'content-length': Buffer.byteLength(body) } : {}), ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, json: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', fail);
-    req.end(body);
-  });
-const form = (fields: Record<string, string>) => [new URLSearchParams(fields).toString(), { 'content-type': 'application/x-www-form-urlencoded' }] as const;
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -63,17 +50,17 @@ describe('amlsim serve --tenant', () => {
     // The password grant under the tenant's MFA rule is refused as Azure AD refuses it.
     const tokenUrl = `${arm}/${tenant}/oauth2/v2.0/token`;
     const scope = 'https://management.azure.com/.default';
-    const mfa = await call(ca, tokenUrl, 'POST', ...form({ grant_type: 'password', username: 'alice', password: 'local-alice-password', client_id: 'cli', scope }));
+    const mfa = await callHttps(ca, tokenUrl, 'POST', ...form({ grant_type: 'password', username: 'alice', password: 'local-alice-password', client_id: 'cli', scope }));
     expect(mfa.status).toBe(400);
     expect(mfa.json).toMatchObject({ error: 'interaction_required', error_codes: [50076] });
-    const meta = await call(ca, `${arm}/${tenant}/v2.0/.well-known/openid-configuration`, 'GET');
+    const meta = await callHttps(ca, `${arm}/${tenant}/v2.0/.well-known/openid-configuration`, 'GET');
     expect(meta.json.token_endpoint).toBe(tokenUrl);
-    const got = await call(ca, tokenUrl, 'POST', ...form({ grant_type: 'client_credentials', client_id: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f', client_secret: 'local-ci-bot-secret', scope }));
+    const got = await callHttps(ca, tokenUrl, 'POST', ...form({ grant_type: 'client_credentials', client_id: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f', client_secret: 'local-ci-bot-secret', scope }));
     expect(got.status).toBe(200);
     const auth = { authorization: `Bearer ${got.json.access_token}`, 'content-type': 'application/json' };
 
     const ws = `${arm}/subscriptions/sub-1/resourceGroups/rg1/providers/Microsoft.MachineLearningServices/workspaces/ws-cli?api-version=2022-10-01`;
-    const put = await call(ca, ws, 'PUT', JSON.stringify({ location: 'eastus' }), auth);
+    const put = await callHttps(ca, ws, 'PUT', JSON.stringify({ location: 'eastus' }), auth);
     expect(put.status).toBe(202);
     expect(put.headers['retry-after']).toBe('1');
     const operation = String(put.headers['azure-asyncoperation']);
@@ -81,10 +68,10 @@ describe('amlsim serve --tenant', () => {
     let status = 'InProgress';
     for (let i = 0; i < 100 && status === 'InProgress'; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      status = (await call(ca, operation, 'GET', undefined, auth)).json.status;
+      status = (await callHttps(ca, operation, 'GET', undefined, auth)).json.status;
     }
     expect(status).toBe('Succeeded');
-    expect((await call(ca, ws, 'GET', undefined, auth)).json.properties.provisioningState).toBe('Succeeded');
+    expect((await callHttps(ca, ws, 'GET', undefined, auth)).json.properties.provisioningState).toBe('Succeeded');
 
     child.kill('SIGINT');
     expect(await exited, stderr).toBe(130);
