@@ -100,7 +100,8 @@ export function environmentDigest(specs: readonly string[]): string {
 export class EnvironmentStore {
   /** How many times npm was run (tests: a cached environment runs none). */
   npmRuns = 0;
-  private readonly pending = new Map<string, Promise<PreparedEnvironment>>();
+  /** Installs under way by digest: a second caller waits for the first, and gets its log and its outcome. */
+  private readonly pending = new Map<string, Promise<{ log: string; prepared?: PreparedEnvironment; error?: unknown }>>();
   private swept = false;
 
   constructor(
@@ -119,13 +120,19 @@ export class EnvironmentStore {
     const digest = environmentDigest(specs);
     let job = this.pending.get(digest);
     if (!job) {
-      job = this.resolve(session, digest, [...new Set(specs)].sort(), onLog).finally(() => this.pending.delete(digest));
+      let log = '';
+      job = this.resolve(session, digest, [...new Set(specs)].sort(), (l) => (log = l))
+        .then(
+          (prepared) => ({ log, prepared }),
+          (error: unknown) => ({ log, error }),
+        )
+        .finally(() => this.pending.delete(digest));
       this.pending.set(digest, job);
-      return job;
     }
-    const prepared = await job;
-    onLog?.(prepared.log);
-    return prepared;
+    const outcome = await job;
+    if (outcome.log) onLog?.(outcome.log);
+    if (outcome.error !== undefined) throw outcome.error;
+    return outcome.prepared!;
   }
 
   private dirOf(digest: string): string {
