@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, ensureLocalCa, type Platform } from '@amlsim/platform';
@@ -133,6 +134,38 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     expect(log.some((e) => e.type === 'CommandRejected' && e.data['principal'] === 'reader-bot' && String(e.data['scope']).endsWith('/workspaces/pyws'))).toBe(true);
     expect(JSON.stringify(log)).not.toContain(OWNER_SECRET);
   }, 300_000);
+
+  it('a command job input azureml://datastores/<ds>/paths/<p> is mounted read-only into the run (S4.2), named by the ARM API', async () => {
+    const tokenUrl = `${endpoint.url}/${platform.directory.tenantId}/oauth2/v2.0/token`;
+    const got = await callHttps(caPem, tokenUrl, 'POST', ...form({ grant_type: 'client_credentials', client_id: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f', client_secret: OWNER_SECRET, scope: 'https://management.azure.com/.default' }));
+    const token = got.json.access_token as string;
+    // The datastore is attached and filled as a scenario does (datastores PUT is not served, docs/azure.md).
+    await platform.arm.attachDatastore(token, { workspace: 'sdkws', name: 'training', container: 'training' });
+    await platform.ml.uploadToDatastore(token, { workspace: 'sdkws', datastore: 'training', source: join(REPO, 'scenarios', 'datasets', 'iris'), path: 'iris' });
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const ws = `${endpoint.url}/subscriptions/sub-1/resourceGroups/rg-sdk/providers/Microsoft.MachineLearningServices/workspaces/sdkws`;
+    const v = '?api-version=2022-10-01';
+    const code = await callHttps(caPem, `${ws}/codes/read-data/versions/1${v}`, 'PUT', JSON.stringify({ properties: { codeUri: pathToFileURL(join(REPO, 'scenarios', 'code', 'read-data')).href } }), auth);
+    expect(code.status).toBe(201);
+    const job = (inputs: unknown) =>
+      JSON.stringify({ properties: { jobType: 'Command', command: 'node train.js', codeId: code.json.id, computeId: `${ws}/computes/cpu`, environmentId: 'azureml:node:1', inputs } });
+    const unknown = await callHttps(caPem, `${ws}/jobs/job-no-ds${v}`, 'PUT', job({ data: { jobInputType: 'uri_folder', uri: 'azureml://datastores/nope/paths/iris', mode: 'ReadOnlyMount' } }), auth);
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error.message).toContain('training');
+    const put = await callHttps(caPem, `${ws}/jobs/job-with-data${v}`, 'PUT', job({ data: { jobInputType: 'uri_folder', uri: 'azureml://datastores/training/paths/iris', mode: 'ReadOnlyMount' } }), auth);
+    expect(put.status).toBe(201);
+    let status = put.json.properties.status as string;
+    let last = put;
+    for (let i = 0; i < 300 && !['Completed', 'Failed', 'Canceled'].includes(status); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      last = await callHttps(caPem, `${ws}/jobs/job-with-data${v}`, 'GET', undefined, auth);
+      status = last.json.properties.status;
+    }
+    expect(status, JSON.stringify(last.json)).toBe('Completed');
+    expect(last.json.properties.properties['metrics.rows']).toBe('12');
+    expect(last.json.properties.properties['metrics.data_in_snapshot']).toBe('0');
+    expect(events().some((e) => e.type === 'RunInputMounted' && e.data['runId'] === 'job-with-data')).toBe(true);
+  }, 180_000);
 
   it('refuses an unknown api-version as ARM does, listing the supported ones; no token is 401; a wrong secret is AADSTS7000215', async () => {
     const base = `${endpoint.url}/subscriptions/sub-1/resourceGroups/rg-sdk/providers/Microsoft.MachineLearningServices/workspaces/sdkws`;
