@@ -65,6 +65,9 @@ const calls: Array<[string, (p: Platform) => Promise<unknown>]> = [
   ['ListRoleAssignments', (p) => p.arm.listRoleAssignments(t, { scope: '/subscriptions/sub-1' })],
   ['ListRoleDefinitions', (p) => p.arm.listRoleDefinitions(t, { scope: '/subscriptions/sub-1' })],
   ['GetCompute', (p) => p.ml.getCompute(t, { workspace: 'ws1', compute: 'c' })],
+  ['DeleteCompute', (p) => p.ml.deleteCompute(t, { workspace: 'ws1', compute: 'c' })],
+  ['DeleteWorkspace', (p) => p.ml.deleteWorkspace(t, { workspace: 'ws1' })],
+  ['RemoveRoleAssignment', (p) => p.arm.removeRoleAssignment(t, { scope: '/subscriptions/sub-1', assignmentId: 'ra' })],
   ['AttachCompute', (p) => p.vms.attachCompute(t, { workspace: 'ws1', name: 'c', type: 'VirtualMachine', vm: 'vm1', username: 'u', password: 'pw-1' })],
 ];
 

@@ -108,6 +108,13 @@ export function authorizationRoutes(): ArmRoute[] {
       if (!found) throw new ArmHttpError(404, 'RoleAssignmentNotFound', `The role assignment '${req.params['name']}' is not found.`);
       return { status: 200, body: assignmentResource(platform, found) };
     }),
+    route('DELETE', '{scope*}/providers/Microsoft.Authorization/roleAssignments/{name}', 'roleAssignments', async (req, platform) => {
+      const scope = scopeOf(req.params['scope']!);
+      const before = (await platform.arm.listRoleAssignments(req.token, { scope: scopeString(scope) })).find((a) => a.assignmentId === req.params['name']);
+      const { removed } = await platform.arm.removeRoleAssignment(req.token, { scope: before?.scope ?? scopeString(scope), assignmentId: req.params['name']! });
+      // ARM answers 200 with the assignment removed, 204 when there was none.
+      return removed && before ? { status: 200, body: assignmentResource(platform, before) } : { status: 204 };
+    }),
     route('PUT', '{scope*}/providers/Microsoft.Authorization/roleAssignments/{name}', 'roleAssignments', async (req, platform) => {
       const scope = scopeOf(req.params['scope']!);
       const props = obj(req.body['properties']);

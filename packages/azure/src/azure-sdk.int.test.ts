@@ -167,6 +167,41 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     expect(events().some((e) => e.type === 'RunInputMounted' && e.data['runId'] === 'job-with-data')).toBe(true);
   }, 180_000);
 
+  it('DELETE: a role assignment (its access ends at once), a compute, then the workspace (its resources kept), each refused to a Reader first', async () => {
+    const tokenOf = async (id: string, secret: string) =>
+      (await callHttps(caPem, `${endpoint.url}/${platform.directory.tenantId}/oauth2/v2.0/token`, 'POST', ...form({ grant_type: 'client_credentials', client_id: id, client_secret: secret, scope: 'https://management.azure.com/.default' }))).json.access_token as string;
+    const owner = { authorization: `Bearer ${await tokenOf('0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f', OWNER_SECRET)}` };
+    const reader = { authorization: `Bearer ${await tokenOf('reader-bot', READER_SECRET)}` };
+    const ws = `${endpoint.url}/subscriptions/sub-1/resourceGroups/rg-sdk/providers/Microsoft.MachineLearningServices/workspaces/sdkws`;
+    const v = '?api-version=2022-10-01';
+    // The Reader the JS client assigned may read; deleting is refused to it.
+    expect((await callHttps(caPem, `${ws}${v}`, 'GET', undefined, reader)).status).toBe(200);
+    const refused = await callHttps(caPem, `${ws}/computes/cpu2${v}`, 'DELETE', undefined, reader);
+    expect(refused.status).toBe(403);
+    expect(refused.json.error.code).toBe('AuthorizationFailed');
+    const assignments = await callHttps(caPem, `${endpoint.url}${new URL(ws).pathname}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01`, 'GET', undefined, owner);
+    const readerOid = platform.world.directory.byName['reader-bot']!.principalId;
+    const readerAssignment = (assignments.json.value as Array<{ id: string; properties: { principalId: string } }>).find((a) => a.properties.principalId === readerOid)!;
+    const removed = await callHttps(caPem, `${endpoint.url}${readerAssignment.id}?api-version=2022-04-01`, 'DELETE', undefined, owner);
+    expect(removed.status).toBe(200);
+    expect((await callHttps(caPem, `${ws}${v}`, 'GET', undefined, reader)).json.error.code).toBe('AuthorizationFailed');
+    expect((await callHttps(caPem, `${endpoint.url}${readerAssignment.id}?api-version=2022-04-01`, 'DELETE', undefined, owner)).status).toBe(204);
+
+    const compute = await callHttps(caPem, `${ws}/computes/cpu2${v}`, 'DELETE', undefined, owner);
+    expect(compute.status).toBe(202);
+    expect((await callHttps(caPem, `${ws}/computes/cpu2${v}`, 'GET', undefined, owner)).json.error.code).toBe('ResourceNotFound');
+    const storageAccount = platform.world.workspaces.byId[platform.world.workspaces.byName['sdkws']!]!.storageAccount!;
+    const del = await callHttps(caPem, `${ws}${v}`, 'DELETE', undefined, owner);
+    expect(del.status).toBe(202);
+    expect((await callHttps(caPem, String(del.headers['azure-asyncoperation']), 'GET', undefined, owner)).json.status).toBe('Succeeded');
+    expect((await callHttps(caPem, `${ws}${v}`, 'GET', undefined, owner)).status).toBe(404);
+    expect((await callHttps(caPem, `${ws}${v}`, 'DELETE', undefined, owner)).status).toBe(204);
+    const deleted = events().find((e) => e.type === 'WorkspaceDeleted' && e.data['workspace'] === 'sdkws')!;
+    expect(deleted.data['kept']).toContain(storageAccount);
+    expect(deleted.data['computes']).toEqual(['cpu']);
+    expect(events().filter((e) => e.type === 'ComputeDeleted' && e.data['workspace'] === 'sdkws').map((e) => e.data['compute'])).toEqual(['cpu2', 'cpu']);
+  });
+
   it('refuses an unknown api-version as ARM does, listing the supported ones; no token is 401; a wrong secret is AADSTS7000215', async () => {
     const base = `${endpoint.url}/subscriptions/sub-1/resourceGroups/rg-sdk/providers/Microsoft.MachineLearningServices/workspaces/sdkws`;
     const bad = await callHttps(caPem, `${base}?api-version=1999-01-01`, 'GET');

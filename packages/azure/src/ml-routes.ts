@@ -178,6 +178,14 @@ export function mlRoutes(o: MlRouteOptions): ArmRoute[] {
       const ws = workspaceAt(platform, req.params, true);
       return { status: 200, body: workspaceResource(await platform.arm.readWorkspace(req.token, { workspace: ws.workspace }), platform.directory.tenantId) };
     }),
+    route('DELETE', WS, 'workspaces', async (req, platform) => {
+      // ARM answers 204 for what is not there (a DELETE is idempotent).
+      if (!platform.world.workspaces.byName[req.params['workspace']!]) return { status: 204 };
+      const ws = workspaceAt(platform, req.params);
+      const work = platform.ml.deleteWorkspace(req.token, { workspace: ws.workspace });
+      await work;
+      return accepted(req, ws.region, o.operations.track(work), 202);
+    }),
     route('POST', `${WS}/listKeys`, 'workspaces', async (req, platform) => {
       const ws = workspaceAt(platform, req.params);
       const keys = await platform.arm.listWorkspaceKeys(req.token, { workspace: ws.workspace });
@@ -234,6 +242,13 @@ export function mlRoutes(o: MlRouteOptions): ArmRoute[] {
       await work;
       const c = await platform.ml.getCompute(req.token, { workspace: ws.workspace, compute: name });
       return accepted(req, ws.region, o.operations.track(Promise.resolve()), 201, computeResource(ws, c));
+    }),
+    route('DELETE', `${WS}/computes/{compute}`, 'workspaces/computes', async (req, platform) => {
+      const ws = workspaceAt(platform, req.params);
+      if (!platform.world.computes.byKey[`${ws.workspaceId}/${req.params['compute']}`]) return { status: 204 };
+      const work = platform.ml.deleteCompute(req.token, { workspace: ws.workspace, compute: req.params['compute']! });
+      await work;
+      return accepted(req, ws.region, o.operations.track(work), 202);
     }),
     route('GET', `${WS}/computes/{compute}`, 'workspaces/computes', async (req, platform) => {
       const ws = workspaceAt(platform, req.params);

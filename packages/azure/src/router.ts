@@ -1,3 +1,4 @@
+import { errors } from '@amlsim/core';
 import type { Platform } from '@amlsim/platform';
 import { checkApiVersion, type Provider } from './api-versions';
 import { ArmHttpError } from './http-errors';
@@ -78,6 +79,9 @@ export class ArmRouter {
       );
     }
     checkApiVersion(found.route.provider, found.route.type, req.query['api-version']);
+    // ARM authenticates before it looks anything up: no token is 401 whatever the path names.
+    // (The token itself is checked by the platform's command bus, on the call the handler makes.)
+    if (!req.token) throw errors.authenticationFailed(`${req.method} ${found.route.type}`);
     return found.route.handle({ ...req, params: found.params }, platform);
   }
 }

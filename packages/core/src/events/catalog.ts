@@ -163,6 +163,8 @@ export type EventDataMap = {
   WorkspaceCreationFailed: WorkspaceRef & { resource: ProvisionedResource; reason: string };
   WorkspaceCreated: WorkspaceRef & { subscription: string; resourceGroup: string; region: string; edition: 'basic' | 'enterprise'; scope: string };
   WorkspaceUpgraded: WorkspaceRef & { from: 'basic'; to: 'enterprise' };
+  /** The workspace is gone; its associated resources (`kept`: vault, storage, registry, App Insights) stay, as Azure keeps them. */
+  WorkspaceDeleted: WorkspaceRef & { by: string; kept: string[]; computes: string[] };
   IdentityAccessRevoked: WorkspaceRef & { target: IdentityGrantTarget; scope: string; principalId: string };
   KeysResynced: WorkspaceRef & { restored: IdentityGrantTarget[] };
   DatastoreAttached: WorkspaceRef & { datastore: string; container: string };
@@ -188,6 +190,8 @@ export type EventDataMap = {
     asset?: { name: string; version: string };
   };
   // ---- Compute (S8.3, S4.6) -------------------------------------------------------------------
+  /** A compute target was deleted; `idleNodes` still go at their scale-down time (they run nothing). */
+  ComputeDeleted: WorkspaceRef & { computeId: string; compute: string; by: string; idleNodes: number };
   ComputeCreated: WorkspaceRef & {
     computeId: string;
     compute: string;
@@ -510,6 +514,13 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
   WorkspaceCreationFailed: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.1'], doc: 'Workspace creation ended in failure; nothing it created remains.' },
   WorkspaceCreated: { lane: 'RP', from: 'RP', to: 'Client', cites: ['S8.1'], doc: 'The workspace is ready.' },
   WorkspaceUpgraded: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S2.2'], doc: 'The workspace was upgraded to the Enterprise edition.' },
+  WorkspaceDeleted: {
+    lane: 'ARM',
+    from: 'Client',
+    to: 'RP',
+    cites: ['S8.1'],
+    doc: 'The workspace and its compute targets were deleted; the Key Vault, storage account, registry and App Insights it used are kept, as Azure keeps them.',
+  },
   IdentityAccessRevoked: { lane: 'ARM', from: 'Client', to: 'ARM', cites: ['S2.5'], doc: "An administrator removed one of the managed identity's grants." },
   KeysResynced: { lane: 'RP', from: 'RP', to: 'ARM', cites: ['S2.5'], doc: "resync keys restored the managed identity's grants." },
   DatastoreAttached: { lane: 'RP', from: 'Client', to: 'RP', cites: ['S2.2', 'S6.1'], doc: 'A datastore was attached; its connection string went to the key vault.' },
@@ -523,6 +534,7 @@ export const EVENT_CATALOG: { readonly [K in EventType]: EventDoc } = {
     doc: "Training data was put in a datastore's blob container, encrypted at rest, written by the workspace identity (files, bytes and a fingerprint; no credential).",
   },
   SnapshotCreated: { lane: 'Storage', from: 'Client', to: 'Storage', cites: ['S8.2', 'S4.1'], doc: 'A code snapshot was packed, content-hashed and stored encrypted in the workspace blob storage.' },
+  ComputeDeleted: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3'], doc: 'A compute target was deleted (it ran nothing; idle nodes go at their scale-down time).' },
   ComputeCreated: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S8.3', 'S2.2'], doc: 'A compute target was created or attached.' },
   VnetCreated: { lane: 'Compute', from: 'RP', to: 'Compute', cites: ['S3.1'], doc: 'A virtual network: one loopback-only network namespace (a holder container) that the compute naming it joins.' },
   VmCreated: { lane: 'Compute', from: 'Client', to: 'Compute', cites: ['S8.1', 'S8.3'], doc: "A user-owned VM (a long-lived container) started; its login agent accepts only keys in its authorized keys (and the admin password, once, to add one)." },

@@ -47,6 +47,7 @@ export const activityLogProjection = defineProjection<ActivityLogState>({
       if (e.meta.principal) record(s, e, actions.shareWorkspace, e.data.scope, 'Succeeded');
     },
     RoleDefined: (s, e) => record(s, e, actions.defineRole, e.data.assignableScopes[0] ?? '', 'Succeeded'),
+    WorkspaceDeleted: (s, e) => record(s, e, actions.deleteWorkspace, scopeOf(s, e.data.workspaceId), 'Succeeded', e.data.workspace),
     WorkspaceUpgraded: (s, e) => record(s, e, actions.upgradeWorkspace, scopeOf(s, e.data.workspaceId), 'Succeeded', e.data.workspace),
     IdentityAccessRevoked: (s, e) => record(s, e, actions.revokeIdentityAccess, e.data.scope, 'Succeeded', e.data.workspace),
     KeysResynced: (s, e) => record(s, e, actions.resyncKeys, scopeOf(s, e.data.workspaceId), 'Succeeded', e.data.workspace),

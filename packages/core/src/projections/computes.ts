@@ -156,6 +156,10 @@ export const computesProjection = defineProjection<ComputesState>({
       });
       joinVnet(s, d.vnet, computeKey(d.workspaceId, d.compute));
     },
+    // A deleted compute leaves the list (its name is free again); late node facts of it change nothing.
+    ComputeDeleted: (s, { data: d }) => {
+      delete s.byKey[computeKey(d.workspaceId, d.compute)];
+    },
     RunSubmitted: (s, e) => {
       s.computeOfRun[e.data.runId] = computeKey(e.data.workspaceId, e.data.compute);
     },

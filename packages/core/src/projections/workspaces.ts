@@ -11,7 +11,7 @@ export type WorkspaceRecord = {
   scope: string;
   edition: 'basic' | 'enterprise';
   customerManagedKey: boolean;
-  status: 'Creating' | 'Succeeded' | 'Failed';
+  status: 'Creating' | 'Succeeded' | 'Failed' | 'Deleted';
   keyVault?: string;
   storageAccount?: string;
   blobContainer?: string;
@@ -86,6 +86,12 @@ export const workspacesProjection = defineProjection<WorkspacesState>({
         if (s.byName[ws.workspace] === ws.workspaceId) delete s.byName[ws.workspace];
       }),
     WorkspaceCreated: (s, e) => withWorkspace(s, e.data, (ws) => (ws.status = 'Succeeded')),
+    WorkspaceDeleted: (s, e) =>
+      withWorkspace(s, e.data, (ws) => {
+        ws.status = 'Deleted';
+        // A deleted workspace frees its name, as a failed creation does.
+        if (s.byName[ws.workspace] === ws.workspaceId) delete s.byName[ws.workspace];
+      }),
     WorkspaceUpgraded: (s, e) => withWorkspace(s, e.data, (ws) => (ws.edition = e.data.to)),
     DatastoreAttached: (s, e) => withWorkspace(s, e.data, (ws) => (ws.datastores[e.data.datastore] = { container: e.data.container })),
     StorageKeyRegenerated: (s, e) => withWorkspace(s, e.data, (ws) => ws.storageKeyGenerations[e.data.key]++),

@@ -21,6 +21,9 @@ const ML = 'Microsoft.MachineLearningServices/workspaces';
 export const actions = {
   createWorkspace: `${ML}/write`,
   readWorkspace: `${ML}/read`,
+  deleteWorkspace: `${ML}/delete`,
+  deleteCompute: `${ML}/computes/delete`,
+  deleteRoleAssignment: 'Microsoft.Authorization/roleAssignments/delete',
   listWorkspaceKeys: `${ML}/listKeys/action`,
   readCompute: `${ML}/computes/read`,
   readRoleAssignments: 'Microsoft.Authorization/roleAssignments/read',

@@ -28,7 +28,8 @@ export type WorkspaceMachineEvent =
   | Ev<'IdentityAccessRevoked'>
   | Ev<'KeysResynced'>
   | Ev<'DatastoreAttached'>
-  | Ev<'StorageKeyRegenerated'>;
+  | Ev<'StorageKeyRegenerated'>
+  | Ev<'WorkspaceDeleted'>;
 
 export type WorkspaceContext = EventDataMap['WorkspaceCreationRequested'] & {
   /** Resources created so far, in order: what a rollback must remove. */
@@ -183,7 +184,9 @@ export const workspaceMachine = setup({
         },
         SecretStored: { actions: 'recordSecret' },
         StorageKeyRegenerated: {},
+        WorkspaceDeleted: { target: 'deleted' },
       },
     },
+    deleted: { type: 'final' },
   },
 });

@@ -246,6 +246,12 @@ export class ArmService {
         return { scope: storageScopeOf(ws), ws };
       },
     }),
+    removeRoleAssignment: declareCommand({
+      name: 'RemoveRoleAssignment',
+      verb: 'removeRoleAssignment',
+      action: actions.deleteRoleAssignment,
+      target: (args: { scope: string; assignmentId: string }) => ({ scope: args.scope }),
+    }),
     listRoleAssignments: declareCommand({
       name: 'ListRoleAssignments',
       verb: 'listRoleAssignments',
@@ -529,6 +535,22 @@ export class ArmService {
         for (const a of list) if (isWithinScope(args.scope, a.scope) || isWithinScope(a.scope, args.scope)) out.push({ ...a, principal, principalId });
       }
       return out;
+    });
+  }
+
+  /** ARM DELETE of a role assignment at its scope (S2.1): the access it gave ends at once. */
+  async removeRoleAssignment(token: string | undefined, args: { scope: string; assignmentId: string }): Promise<{ removed: boolean }> {
+    return this.p.bus.execute(this.commands.removeRoleAssignment, token, args, (ctx) => {
+      for (const [principalId, list] of Object.entries(this.p.world.access.assignmentsByPrincipal)) {
+        const a = list.find((x) => x.assignmentId === args.assignmentId && x.scope.toLowerCase() === args.scope.toLowerCase());
+        if (!a) continue;
+        const principal = this.p.world.directory.byId[principalId]?.principal ?? principalId;
+        ctx.emit(streams.subscription(this.p.session, a.scope.split('/')[2]!), 'any', [
+          { type: 'RoleAssignmentRemoved', data: { assignmentId: a.assignmentId, principal, principalId, role: a.role, scope: a.scope, reason: `deleted by ${ctx.principal ?? 'a caller'}` } },
+        ]);
+        return { removed: true };
+      }
+      return { removed: false };
     });
   }
 

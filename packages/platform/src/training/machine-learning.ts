@@ -9,10 +9,11 @@ import {
   type RunStatus,
   type WorkspaceRecord,
   STREAMS,
+  workspaceAccepts,
 } from '@amlsim/core';
 import type { ComputeDriver } from '../compute/compute-driver';
 import type { VnetService } from '../compute/vnets';
-import { declareCommand, type CommandContext } from '../runtime/command-bus';
+import { declareCommand, type CommandContext, type EventToAppend } from '../runtime/command-bus';
 import type { DataPlane, PlatformRuntime } from '../platform-context';
 import type { ArmService } from '../arm/arm';
 import { computeStream, type RunManager } from './run-manager';
@@ -86,6 +87,8 @@ export class MachineLearningService {
   private readonly commands = {
     createCompute: declareCommand({ name: 'CreateCompute', verb: 'createCompute', action: actions.createCompute, target: this.inWorkspace }),
     getCompute: declareCommand({ name: 'GetCompute', verb: 'getCompute', action: actions.readCompute, target: this.inWorkspace }),
+    deleteCompute: declareCommand({ name: 'DeleteCompute', verb: 'deleteCompute', action: actions.deleteCompute, target: this.inWorkspace }),
+    deleteWorkspace: declareCommand({ name: 'DeleteWorkspace', verb: 'deleteWorkspace', action: actions.deleteWorkspace, target: this.inWorkspace }),
     snapshot: declareCommand({ name: 'Snapshot', verb: 'snapshot', action: actions.runExperiment, target: this.inWorkspace, identity: ['storage'] }),
     submitRun: declareCommand({ name: 'SubmitRun', verb: 'submitRun', action: actions.runExperiment, target: this.inWorkspace, identity: ['storage', 'workspace'] }),
     cancelRun: declareCommand({ name: 'CancelRun', verb: 'cancelRun', action: actions.runExperiment, target: this.inRunWorkspace }),
@@ -102,6 +105,56 @@ export class MachineLearningService {
       const compute = this.p.world.computes.byKey[computeKey(ws.workspaceId, args.compute)];
       if (!compute) throw errors.notFound('compute', args.compute, `workspace '${ws.workspace}'`);
       return compute;
+    });
+  }
+
+  /** What still runs on a compute target: its live runs (queued or on a node). Deleting it waits for them. */
+  private liveRunsOn(c: ComputeRecord): string[] {
+    const key = computeKey(c.workspaceId, c.compute);
+    return Object.entries(this.p.world.computes.computeOfRun)
+      .filter(([runId, k]) => k === key && this.p.store.streamVersion(STREAMS.run(runId)) > 0 && !isTerminalStatus(runStatusOf(this.runs.load(runId).snapshot)))
+      .map(([runId]) => runId);
+  }
+
+  private computeDeleted(c: ComputeRecord, by: string): EventToAppend {
+    const idleNodes = Object.values(c.nodes).length;
+    return { type: 'ComputeDeleted', data: { workspaceId: c.workspaceId, workspace: c.workspace, computeId: c.computeId, compute: c.compute, by, idleNodes } };
+  }
+
+  /**
+   * ARM DELETE of a compute target. One that runs something is refused (Conflict, naming the
+   * runs): cancel them or wait. Its idle nodes go at their scale-down time, as recorded.
+   */
+  async deleteCompute(token: string | undefined, args: { workspace: string; compute: string }): Promise<void> {
+    await this.p.bus.execute(this.commands.deleteCompute, token, args, (ctx, { ws }) => {
+      const c = this.p.world.computes.byKey[computeKey(ws.workspaceId, args.compute)];
+      if (!c) throw errors.notFound('compute', args.compute, `workspace '${ws.workspace}'`);
+      const live = this.liveRunsOn(c);
+      if (live.length > 0) throw errors.conflict(`Compute '${c.compute}' has runs that are not finished (${live.join(', ')}); cancel them or wait, then delete it.`, { compute: c.compute });
+      ctx.emit(computeStream(c.computeId), 'any', [this.computeDeleted(c, ctx.principal ?? '')]);
+    });
+  }
+
+  /**
+   * ARM DELETE of a workspace (S8.1): it and its compute targets go; the Key Vault, storage
+   * account, registry and App Insights it used stay, as Azure keeps them. Refused (Conflict)
+   * while a run of it is not finished or a web service of it is deployed.
+   */
+  async deleteWorkspace(token: string | undefined, args: { workspace: string }): Promise<void> {
+    await this.p.bus.execute(this.commands.deleteWorkspace, token, args, (ctx, { ws }) => {
+      const computes = Object.values(this.p.world.computes.byKey).filter((c) => c.workspaceId === ws.workspaceId);
+      const live = computes.flatMap((c) => this.liveRunsOn(c));
+      if (live.length > 0) throw errors.conflict(`Workspace '${ws.workspace}' has runs that are not finished (${live.join(', ')}); cancel them or wait, then delete it.`, { workspace: ws.workspace });
+      const services = Object.values(this.p.world.webservices).filter((w) => w.workspaceId === ws.workspaceId && w.status !== 'Deleted' && w.status !== 'Failed');
+      if (services.length > 0) throw errors.conflict(`Workspace '${ws.workspace}' has deployed web services (${services.map((w) => w.service).join(', ')}); delete them first.`, { workspace: ws.workspace });
+      const by = ctx.principal ?? '';
+      const deleted = { type: 'WorkspaceDeleted' as const, data: { workspaceId: ws.workspaceId, workspace: ws.workspace, by, kept: [ws.keyVault, ws.storageAccount, ws.registry, ws.appInsights].filter((r): r is string => !!r), computes: computes.map((c) => c.compute) } };
+      const current = this.arm.rp.load(ws.workspaceId);
+      if (!workspaceAccepts(current.snapshot, { type: deleted.type, ...deleted.data })) throw errors.conflict(`Workspace '${ws.workspace}' cannot be deleted in its state.`, { workspace: ws.workspace });
+      ctx.emitMany([
+        ...computes.map((c) => ({ stream: computeStream(c.computeId), expectedVersion: 'any' as const, events: [this.computeDeleted(c, by)] })),
+        { stream: STREAMS.workspace(ws.workspaceId), expectedVersion: current.version, events: [deleted] },
+      ]);
     });
   }
 
