@@ -202,6 +202,28 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     expect(events().filter((e) => e.type === 'ComputeDeleted' && e.data['workspace'] === 'sdkws').map((e) => e.data['compute'])).toEqual(['cpu2', 'cpu']);
   });
 
+  it('a custom role definition PUT under its GUID is found by id and by name, and assigns as a built-in does (S2.3)', async () => {
+    const token = (await callHttps(caPem, `${endpoint.url}/${platform.directory.tenantId}/oauth2/v2.0/token`, 'POST', ...form({ grant_type: 'client_credentials', client_id: '0b8f5e3c-1d2a-4c6b-9e7f-5a4b3c2d1e0f', client_secret: OWNER_SECRET, scope: 'https://management.azure.com/.default' }))).json.access_token;
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const sub = `${endpoint.url}/subscriptions/sub-1/providers/Microsoft.Authorization`;
+    const v = '?api-version=2022-04-01';
+    const guid = '3d6c1a52-7b1e-4f0c-9a8e-2f5d4c3b2a10';
+    const body = { properties: { roleName: 'Run Viewer', permissions: [{ actions: ['Microsoft.MachineLearningServices/workspaces/read', 'Microsoft.MachineLearningServices/workspaces/experiments/runs/read'], notActions: [] }], assignableScopes: ['/subscriptions/sub-1'] } };
+    const put = await callHttps(caPem, `${sub}/roleDefinitions/${guid}${v}`, 'PUT', JSON.stringify(body), auth);
+    expect(put.status).toBe(201);
+    expect(put.json).toMatchObject({ name: guid, properties: { roleName: 'Run Viewer', type: 'CustomRole' } });
+    expect((await callHttps(caPem, `${sub}/roleDefinitions/${guid}${v}`, 'GET', undefined, auth)).json.properties.roleName).toBe('Run Viewer');
+    const byName = await callHttps(caPem, `${sub}/roleDefinitions${v}&$filter=${encodeURIComponent("roleName eq 'Run Viewer'")}`, 'GET', undefined, auth);
+    expect(byName.json.value.map((d: { name: string }) => d.name)).toEqual([guid]);
+    const again = await callHttps(caPem, `${sub}/roleDefinitions/${guid}${v}`, 'PUT', JSON.stringify(body), auth);
+    expect(again.status).toBe(409);
+    const rita = platform.world.directory.byName['rita']!.principalId;
+    const assign = await callHttps(caPem, `${sub}/roleAssignments/8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d${v}`, 'PUT', JSON.stringify({ properties: { roleDefinitionId: put.json.id, principalId: rita } }), auth);
+    expect(assign.status).toBe(201);
+    expect(events().find((e) => e.type === 'RoleAssigned' && e.data['principal'] === 'rita')?.data['role']).toBe('Run Viewer');
+    expect(events().find((e) => e.type === 'RoleDefined' && e.data['role'] === 'Run Viewer')?.data['roleDefinitionId']).toBe(guid);
+  });
+
   it('refuses an unknown api-version as ARM does, listing the supported ones; no token is 401; a wrong secret is AADSTS7000215', async () => {
     const base = `${endpoint.url}/subscriptions/sub-1/resourceGroups/rg-sdk/providers/Microsoft.MachineLearningServices/workspaces/sdkws`;
     const bad = await callHttps(caPem, `${base}?api-version=1999-01-01`, 'GET');
