@@ -5,7 +5,6 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import pc from 'picocolors';
 import { isSimError, type EventStore, type StoredEvent } from '@amlsim/core';
 import { openEventStore } from '@amlsim/store';
-import { startAzureEndpoint } from '@amlsim/azure';
 import { type Platform, createPlatform, ensureLocalCa, createTemporaryDataDir, lockDataDir, nanoIds, readDataDirLock, recoverAbandonedSessions, resumeAbandonedSessions, SessionScan, sweepOrphans, type DataDirLock } from '@amlsim/platform';
 import { STREAMS } from '@amlsim/core';
 import { ScenarioInvalidError, continueScenario, parseScenario, parseTenantFile, runScenario, scenarioOfSession, type Scenario, type ScenarioResult } from '@amlsim/scenario';
@@ -622,7 +621,7 @@ const serveCommand = async (o: ServeOptions): Promise<number> => {
     return lock;
   }
   let platform: Platform | undefined;
-  let azure: Awaited<ReturnType<typeof startAzureEndpoint>> | undefined;
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
   try {
     if (tenant) {
       await endStoppedSessions(store, dataDir, 'amlsim serve', { ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}), ...(o.allowPath ? { allowPath: o.allowPath } : {}) });
@@ -633,37 +632,38 @@ const serveCommand = async (o: ServeOptions): Promise<number> => {
         driver: o.driver,
         ...(o.dockerSocket ? { dockerSocket: o.dockerSocket } : {}),
       });
-      const ca = ensureLocalCa(join(dataDir, 'tls'));
-      try {
-        azure = await startAzureEndpoint({
-          platform,
-          tls: { cert: ca.serverChainPem, key: ca.serverKeyPem },
-          port: o.armPort,
-          allowedRoots: o.allowPath?.length ? o.allowPath.map((p) => resolve(p)) : [process.cwd()],
-          onRequest: (line) => err(pc.dim(`azure: ${platform!.context.secrets.redact(line)}`)),
-        });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${o.armPort} on 127.0.0.1 (--arm-port) is in use; pass --arm-port with another port, or 0 for any free one`, EXIT.usage);
-        throw e;
-      }
     }
-    let server: Awaited<ReturnType<typeof startServer>>;
+    const ca = platform ? ensureLocalCa(join(dataDir, 'tls')) : undefined;
     try {
       server = await startServer({
         store,
         dataDir,
         port: o.port,
+        ...(platform && ca
+          ? {
+              azure: {
+                platform,
+                tls: { cert: ca.serverChainPem, key: ca.serverKeyPem },
+                port: o.armPort,
+                allowedRoots: o.allowPath?.length ? o.allowPath.map((p) => resolve(p)) : [process.cwd()],
+                onRequest: (line: string) => err(pc.dim(`azure: ${platform!.context.secrets.redact(line)}`)),
+              },
+            }
+          : {}),
         scenariosDir: resolve(o.scenarios),
         player: scenarioPlayer(store, dataDir, { ...(tenant ? { lockHeld: true } : {}), ...(o.allowPath ? { allowPath: o.allowPath } : {}) }),
         webRoot: WEB_ROOT,
         onInternalError: (e, route) => err(pc.red(`amlsim serve: ${route} failed (a bug; please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)),
       });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${o.port} on 127.0.0.1 is in use; pass --port with another port, or --port 0 for any free one`, EXIT.usage);
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new CliError(`a port on 127.0.0.1 is in use (--port ${o.port}${platform ? `, --arm-port ${o.armPort}` : ''}); pass another, or 0 for any free one`, EXIT.usage);
+      }
       throw e;
     }
     out(`amlsim serve: ${server.url}`);
     out(pc.dim(`serving the event log at ${join(dataDir, 'events.sqlite')} (an amlsim run on --data-dir ${o.dataDir} shows up live; POST /api/play plays a scenario here); Ctrl-C to stop`));
+    const azure = server.azure;
     if (platform && azure) {
       // One fact a line, for people and for scripts that read the banner (docs/azure.md).
       const caPath = join(dataDir, 'tls', 'ca.crt');
@@ -681,11 +681,10 @@ const serveCommand = async (o: ServeOptions): Promise<number> => {
       process.once('SIGINT', () => done('SIGINT'));
       process.once('SIGTERM', () => done('SIGTERM'));
     });
-    await server.close();
     err(pc.dim(`${signal}: amlsim serve stopped`));
     return SIGNAL_EXIT[signal];
   } finally {
-    await azure?.close();
+    await server?.close();
     if (platform) await platform.interrupt('amlsim serve stopped', { graceMs: 5_000 });
     lock?.release();
     store.close();

@@ -1,3 +1,4 @@
+import { startAzureEndpoint, type AzureEndpoint, type AzureEndpointOptions } from '@amlsim/azure';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
@@ -40,6 +41,11 @@ export type ServerOptions = {
    * page that says how to build it; the API works either way.
    */
   webRoot?: string;
+  /**
+   * Also serve Azure AD and ARM over HTTPS for the official Azure SDKs (docs/azure.md) on a live
+   * platform session: started after the log's port listens, closed with it.
+   */
+  azure?: AzureEndpointOptions;
   /** Told of a request that failed inside the server (a 500), whose detail is not sent to the client. */
   onInternalError?: (error: unknown, route: string) => void;
 } & Partial<EventStreamOptions>;
@@ -48,6 +54,8 @@ export type RunningServer = {
   /** `http://127.0.0.1:<port>` */
   url: string;
   port: number;
+  /** The Azure AD and ARM endpoint, when `azure` was given: `https://127.0.0.1:<port>`. */
+  azure?: { url: string; port: number };
   /** Ends every open stream and stops listening; the store stays open (the caller's). */
   close(): Promise<void>;
 };
@@ -201,10 +209,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const address = app.server.address();
   bound = typeof address === 'object' && address ? address.port : port;
+  let azure: AzureEndpoint | undefined;
+  if (options.azure) {
+    try {
+      azure = await startAzureEndpoint(options.azure);
+    } catch (err) {
+      tail.close();
+      await app.close();
+      throw err;
+    }
+  }
   return {
     url: `http://${LOOPBACK}:${bound}`,
     port: bound,
+    ...(azure ? { azure: { url: azure.url, port: azure.port } } : {}),
     close: async () => {
+      await azure?.close();
       await player?.close();
       tail.close();
       await app.close();

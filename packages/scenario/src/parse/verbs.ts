@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { RUN_INPUT_MODES } from '@amlsim/core';
-import { vnetNameProblem } from '@amlsim/core';
+import { RUN_INPUT_MODES, vnetNameProblem } from '@amlsim/core';
 import { durationSchema, MAX_DURATION_SECONDS } from './durations';
 import { exactlyOneOf, isRecord, type CustomIssueParams } from './rules';
 import {
