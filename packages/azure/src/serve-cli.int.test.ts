@@ -72,6 +72,18 @@ describe('amlsim serve --tenant', () => {
     }
     expect(status).toBe('Succeeded');
     expect((await callHttps(ca, ws, 'GET', undefined, auth)).json.properties.provisioningState).toBe('Succeeded');
+    // The dashboard's API shows the SDK's workspace creation as it shows a scenario's: the session, its events.
+    const http = /^amlsim serve: (http:\/\/127\.0\.0\.1:\d+)$/m.exec(stdout)![1]!;
+    const sessions = ((await (await fetch(`${http}/api/sessions`)).json()) as { sessions: Array<{ id: string; firstPosition: number }> }).sessions;
+    const session = /session (s_\w+)\)/.exec(line('store')!)![1]!;
+    const shown = sessions.find((x) => x.id === session)!;
+    expect(shown).toBeDefined();
+    const page = (await (await fetch(`${http}/api/events?from=${shown.firstPosition - 1}&limit=500`)).json()) as { events: Array<{ type: string; data: Record<string, unknown>; meta: { session: string } }> };
+    const created = page.events
+      .filter((e) => e.meta.session === session).filter((e) => e.data['workspace'] === 'ws-cli').map((e) => e.type);
+    expect(created[0]).toBe('WorkspaceCreationRequested');
+    expect(created).toContain('KeyVaultProvisioned');
+    expect(created.at(-1)).toBe('WorkspaceCreated');
 
     child.kill('SIGINT');
     expect(await exited, stderr).toBe(130);
