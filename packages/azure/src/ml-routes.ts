@@ -156,7 +156,13 @@ export function mlRoutes(o: MlRouteOptions): ArmRoute[] {
       if (!location) throw badRequest('LocationRequired', "The location property is required for this definition (e.g. 'eastus').");
       const existing = platform.world.workspaces.byName[p['workspace']!];
       if (existing) {
-        // ARM PUT is idempotent: the same workspace again is its current state; another resource group's is a conflict.
+        // ARM PUT is idempotent: the same workspace again is its current state. The simulator's
+        // workspace names are unique in the directory (scenarios name them alone), so the name in
+        // another resource group is a conflict.
+        const other = platform.world.workspaces.byId[existing]!;
+        if (other.resourceGroup.toLowerCase() !== p['resourceGroup']!.toLowerCase() || other.subscription.toLowerCase() !== p['subscription']!.toLowerCase()) {
+          throw new ArmHttpError(409, 'Conflict', `A workspace named '${other.workspace}' already exists (in ${other.scope.replace(/\/providers\/.*$/, '')}); workspace names are unique in the simulator's directory.`);
+        }
         const ws = workspaceAt(platform, p, true);
         return { status: 200, body: workspaceResource(await platform.arm.readWorkspace(req.token, { workspace: ws.workspace }), platform.directory.tenantId) };
       }
