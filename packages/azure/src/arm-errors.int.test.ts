@@ -59,6 +59,14 @@ describe('ARM errors over HTTPS: the scenario runner codes', () => {
     expect([noLocation.status, noLocation.json.error.code]).toEqual([400, 'LocationRequired']);
     const outside = await callHttps(ca, arm(`/rg1${ws}/codes/c/versions/1${v}`), 'PUT', JSON.stringify({ properties: { codeUri: 'file:///etc' } }), auth);
     expect([outside.status, outside.json.error.code]).toEqual([403, 'PathNotAllowed']);
+    // A compute PUT again is the compute as it is (200), not a second cluster.
+    const cluster = JSON.stringify({ properties: { computeType: 'AmlCompute', properties: { vmSize: 'STANDARD_DS2_V2', scaleSettings: { minNodeCount: 0, maxNodeCount: 1 } } } });
+    expect((await callHttps(ca, arm(`/rg1${ws}/computes/cpu${v}`), 'PUT', cluster, auth)).status).toBe(201);
+    const twice = await callHttps(ca, arm(`/rg1${ws}/computes/cpu${v}`), 'PUT', cluster, auth);
+    expect([twice.status, twice.json.properties.properties.scaleSettings.maxNodeCount]).toEqual([200, 1]);
+    const badType = await callHttps(ca, arm(`/rg1${ws}/computes/gpu${v}`), 'PUT', JSON.stringify({ properties: { computeType: 'Databricks' } }), auth);
+    expect([badType.status, badType.json.error.code]).toEqual([400, 'InvalidRequestContent']);
+    expect(badType.json.error.message).toContain('AmlCompute');
     const wrongMethod = await callHttps(ca, arm(`/rg1${ws}/listKeys${v}`), 'GET', undefined, auth);
     expect(wrongMethod.status).toBe(405);
 

@@ -213,6 +213,10 @@ export function mlRoutes(o: MlRouteOptions): ArmRoute[] {
     route('PUT', `${WS}/computes/{compute}`, 'workspaces/computes', async (req, platform) => {
       const ws = workspaceAt(platform, req.params);
       const name = req.params['compute']!;
+      // ARM PUT is idempotent: a compute that exists is answered as it is (resizing is not modeled).
+      if (platform.world.computes.byKey[`${ws.workspaceId}/${name}`]) {
+        return { status: 200, body: computeResource(ws, await platform.ml.getCompute(req.token, { workspace: ws.workspace, compute: name })) };
+      }
       const props = obj(req.body['properties']);
       const computeType = str(props['computeType']);
       let work: Promise<unknown>;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,7 +10,10 @@ const REPO = resolve(import.meta.dirname, '..', '..', '..');
 const TENANT = join(REPO, 'scenarios', 'tenants', 'azure-sdk.yaml');
 
 const dirs: string[] = [];
+const children: ChildProcess[] = [];
 afterEach(() => {
+  // A failed assertion must not leave a server running: each child is ended here, by its pid.
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -22,6 +25,7 @@ describe('amlsim serve --tenant', () => {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    children.push(child);
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += String(d)));
@@ -106,6 +110,7 @@ describe('amlsim serve --tenant', () => {
     const file = join(dir, 'tenant.yaml');
     writeFileSync(file, 'tenant:\n  principals:\n    bob: { kind: user, clientSecret: shhh-secret-1 }\n');
     const child = spawn(process.execPath, [join(REPO, 'packages', 'cli', 'bin', 'amlsim.js'), 'serve', '--port', '0', '--tenant', file, '--data-dir', dir], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += String(d)));
     const code = await new Promise<number | null>((done) => child.on('exit', done));
