@@ -1,10 +1,10 @@
-import { lstatSync, readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { actions, errors, SimError, STREAMS, type ModelVersion, type WorkspaceRecord } from '@amlsim/core';
 import { declareCommand } from '../runtime/command-bus';
 import type { PlatformRuntime, DataPlane } from '../platform-context';
 import type { ArmService } from '../arm/arm';
-import { fileChunks, fileError } from '../workspace/file-chunks';
+import { fileChunks, fileError, walkRegularFiles } from '../workspace/file-chunks';
 
 /**
  * The simulator's limits for one model version. Azure ML SDK v1 sets none of its own for a
@@ -186,32 +186,18 @@ const measureModelFiles = (model: string, path: string, limits: ModelLimits): Mo
   if (!st.isDirectory()) throw errors.badRequest(`Model path '${path}' is neither a file nor a directory.`);
   const out: ModelFile[] = [];
   let total = 0;
-  const walk = (dir: string, rel: string) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch (error) {
-      throw fileError(dir, error);
-    }
-    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-      const full = join(dir, entry.name);
-      const relPath = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) walk(full, relPath);
-      else if (entry.isFile()) {
-        if (out.length + 1 > limits.maxFiles) throw modelErrors.tooManyFiles(model, path, limits.maxFiles, out.length + 1);
-        let size: number;
-        try {
-          size = lstatSync(full).size;
-        } catch (error) {
-          throw fileError(full, error);
-        }
-        total += size;
-        if (total > limits.maxBytes) throw modelErrors.tooLarge(model, path, limits.maxBytes, total, { path: relPath, bytes: size });
-        out.push({ path: relPath, absolute: full, size, follow: false });
-      } else throw errors.badRequest(`Model path '${full}' is not a regular file (links are not followed).`);
-    }
-  };
-  walk(path, '');
+  walkRegularFiles(path, {
+    compare: (a, b) => a.localeCompare(b),
+    onFile: (relPath, full, size) => {
+      if (out.length + 1 > limits.maxFiles) throw modelErrors.tooManyFiles(model, path, limits.maxFiles, out.length + 1);
+      total += size;
+      if (total > limits.maxBytes) throw modelErrors.tooLarge(model, path, limits.maxBytes, total, { path: relPath, bytes: size });
+      out.push({ path: relPath, absolute: full, size, follow: false });
+    },
+    onOther: (full) => {
+      throw errors.badRequest(`Model path '${full}' is not a regular file (links are not followed).`);
+    },
+  });
   if (out.length === 0) throw errors.badRequest(`Model directory '${path}' holds no files.`);
   return out;
 };

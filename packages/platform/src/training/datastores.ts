@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { RUNTIME_USER } from '@amlsim/docker';
 import { errors, isSimError, RUN_INPUT_MODES, SimError, type RunInputSpec, type WorkspaceRecord } from '@amlsim/core';
@@ -7,7 +7,7 @@ import { fingerprint } from '../crypto/sealed-box';
 import { sessionTempPath } from '../runtime/session-temp';
 import { grantTargetRead } from '../runtime/socket-doors';
 import type { BlobStorageService, StorageCredential } from '../workspace/blob-storage';
-import { fileChunks, fileError } from '../workspace/file-chunks';
+import { fileChunks, fileError, walkRegularFiles } from '../workspace/file-chunks';
 
 /**
  * Datastores' data (S4.2): training data lives in a blob container of the workspace's storage
@@ -106,30 +106,18 @@ function measureSource(source: string): SourceFile[] {
   if (!st.isDirectory()) throw errors.badRequest(`Upload source '${source}' is neither a file nor a directory.`, { source });
   const out: SourceFile[] = [];
   let total = 0;
-  const walk = (dir: string, rel: string) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch (error) {
-      throw fileError(dir, error);
-    }
-    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-      const full = join(dir, entry.name);
-      const relPath = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      // Links are not followed: an upload holds what is inside its source, nothing it points at.
-      if (entry.isDirectory()) walk(full, relPath);
-      else if (entry.isFile()) {
-        const size = lstatSync(full).size;
-        total += size;
-        if (total > DATASTORE_LIMITS.maxBytes) throw tooLarge(total);
-        if (out.length + 1 > DATASTORE_LIMITS.maxFiles) {
-          throw errors.badRequest(`The upload from ${source} has more than ${DATASTORE_LIMITS.maxFiles} files; nothing was uploaded.`, { source });
-        }
-        out.push({ path: relPath, absolute: full, size });
+  // Links are not followed: an upload holds what is inside its source, nothing it points at.
+  walkRegularFiles(source, {
+    compare: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
+    onFile: (relPath, full, size) => {
+      total += size;
+      if (total > DATASTORE_LIMITS.maxBytes) throw tooLarge(total);
+      if (out.length + 1 > DATASTORE_LIMITS.maxFiles) {
+        throw errors.badRequest(`The upload from ${source} has more than ${DATASTORE_LIMITS.maxFiles} files; nothing was uploaded.`, { source });
       }
-    }
-  };
-  walk(source, '');
+      out.push({ path: relPath, absolute: full, size });
+    },
+  });
   if (out.length === 0) throw errors.badRequest(`Upload source '${source}' holds no files; nothing was uploaded.`, { source });
   return out;
 }

@@ -1,4 +1,5 @@
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { join } from 'node:path';
 import { errors } from '@amlsim/core';
 
 /** What a read of a user's file reads at a time: memory stays bounded whatever the file's size. */
@@ -53,4 +54,39 @@ export const fileError = (path: string, error: unknown): Error => {
   if (code === 'EISDIR') return errors.badRequest(`'${path}' is a directory, not a file.`, { path });
   if (code === 'EIO' || code === 'ENXIO' || code === 'EINVAL') return errors.badRequest(`'${path}' cannot be read (${code}).`, { path });
   return error instanceof Error ? error : new Error(String(error));
+};
+
+/**
+ * Walk a directory's regular files depth-first, in name order (`compare`), never following a
+ * link: `onFile` gets each file's path relative to `root` (with `/`), its absolute path and its
+ * size (measured, not read), and may throw to stop at a limit; `onOther` gets what is neither a
+ * file nor a directory (a link, a socket), ignored when not given.
+ */
+export const walkRegularFiles = (
+  root: string,
+  o: { compare: (a: string, b: string) => number; onFile: (relPath: string, absolute: string, size: number) => void; onOther?: (absolute: string) => void },
+): void => {
+  const walk = (dir: string, rel: string) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (error) {
+      throw fileError(dir, error);
+    }
+    for (const entry of entries.sort((a, b) => o.compare(a.name, b.name))) {
+      const full = join(dir, entry.name);
+      const relPath = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) walk(full, relPath);
+      else if (entry.isFile()) {
+        let size: number;
+        try {
+          size = lstatSync(full).size;
+        } catch (error) {
+          throw fileError(full, error);
+        }
+        o.onFile(relPath, full, size);
+      } else o.onOther?.(full);
+    }
+  };
+  walk(root, '');
 };
