@@ -7,7 +7,7 @@
 // It prints one JSON object of what it observed; never a key or a token.
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { ClientSecretCredential } from '@azure/identity';
+import { ClientSecretCredential, UsernamePasswordCredential } from '@azure/identity';
 import { AzureMachineLearningWorkspaces } from '@azure/arm-machinelearning';
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { StorageManagementClient } from '@azure/arm-storage';
@@ -36,6 +36,12 @@ const refusal = async (what, call) => {
     return { refused: true, statusCode: e.statusCode, code: e.code, message: String(e.message).slice(0, 300) };
   }
 };
+
+// A user with a password (the resource-owner password grant), as @azure/identity asks for it.
+if (process.env.AMLSIM_USER) {
+  const user = new UsernamePasswordCredential(tenant, '04b07795-8ddb-461a-bbee-02f9e1bf7b46', process.env.AMLSIM_USER, env('AMLSIM_PASSWORD'), { authorityHost: arm, disableInstanceDiscovery: true });
+  seen.userToken = (await user.getToken('https://management.azure.com/.default')).token.length > 100;
+}
 
 const owner = credential(env('AMLSIM_CLIENT_ID'), env('AMLSIM_CLIENT_SECRET'));
 const ml = new AzureMachineLearningWorkspaces(owner, sub, clientOptions);

@@ -61,6 +61,10 @@ while job.properties.status not in ("Completed", "Failed", "Canceled") and time.
     job = ml.jobs.get(rg, ws_name, job_name)
 seen["job"] = {"name": job.name, "status": job.properties.status, "properties": job.properties.properties}
 
+model_uri = pathlib.Path(os.environ["AMLSIM_MODEL"]).as_uri()
+model = ml.model_versions.create_or_update(rg, ws_name, "py-model", "1", {"properties": {"modelUri": model_uri}})
+seen["model"] = {"name": model.name, "read": ml.model_versions.get(rg, ws_name, "py-model", "1").name}
+
 reader = credential(os.environ["AMLSIM_READER_ID"], os.environ["AMLSIM_READER_SECRET"])
 token = reader.get_token(*scopes).token
 payload = token.split(".")[1]

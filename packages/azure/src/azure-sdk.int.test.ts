@@ -78,9 +78,10 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     const { stdout } = await run(process.execPath, [join(CLIENTS, 'js-client.mjs')], {
       cwd: CLIENTS,
       timeout: 240_000,
-      env: { ...clientEnv(), NODE_EXTRA_CA_CERTS: caPath, AMLSIM_MODEL: MODEL },
+      env: { ...clientEnv(), NODE_EXTRA_CA_CERTS: caPath, AMLSIM_MODEL: MODEL, AMLSIM_USER: 'rita', AMLSIM_PASSWORD: PASSWORD },
     });
     const seen = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(seen.userToken).toBe(true);
     expect(seen.workspace).toMatchObject({ name: 'sdkws', provisioningState: 'Succeeded' });
     expect(seen.listed).toEqual(['sdkws']);
     expect(seen.keys.hasUserStorageKey).toBe(true);
@@ -103,12 +104,14 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     expect(types.indexOf('WorkspaceCreationRequested')).toBeLessThan(types.indexOf('WorkspaceCreated'));
     const signIns = log.filter((e) => e.type === 'SignInSucceeded');
     expect(signIns.map((e) => [e.data['principal'], e.data['via']])).toContainEqual(['ci-bot', 'client_credentials']);
+    expect(signIns.map((e) => [e.data['principal'], e.data['via']])).toContainEqual(['rita', 'password']);
     const refused = log.filter((e) => e.type === 'CommandRejected' && e.data['principal'] === 'reader-bot');
     expect(refused.map((e) => [e.data['command'], e.data['code']])).toContainEqual(['CreateCompute', 'AuthorizationFailed']);
     // No secret reaches the log: neither client secret nor a token nor a key.
     const text = JSON.stringify(log);
     expect(text).not.toContain(OWNER_SECRET);
     expect(text).not.toContain(READER_SECRET);
+    expect(text).not.toContain(PASSWORD);
     expect(text).not.toMatch(/eyJ[\w-]+\.eyJ/);
   }, 300_000);
 
@@ -116,7 +119,7 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     const { stdout } = await run('/usr/bin/python3', [join(CLIENTS, 'py_client.py')], {
       cwd: CLIENTS,
       timeout: 240_000,
-      env: { ...clientEnv(), REQUESTS_CA_BUNDLE: caPath },
+      env: { ...clientEnv(), REQUESTS_CA_BUNDLE: caPath, AMLSIM_MODEL: MODEL },
     });
     const seen = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(seen.workspace).toEqual({ name: 'pyws', provisioningState: 'Succeeded' });
@@ -124,6 +127,7 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     expect(seen.compute).toEqual({ name: 'cpu-py', provisioningState: 'Succeeded' });
     expect(seen.job.status).toBe('Completed');
     expect(seen.job.properties['metrics.accuracy']).toBe('0.9');
+    expect(seen.model).toEqual({ name: '1', read: '1' });
     expect(seen.readerRead).toBe('pyws');
     expect(seen.readerCreate).toMatchObject({ refused: true, statusCode: 403, code: 'AuthorizationFailed' });
     expect(seen.storage).toEqual({ key2Changed: true, key1Kept: true });
@@ -132,7 +136,9 @@ describe('the Azure endpoint driven by the official SDKs', () => {
     const pyws = log.filter((e) => e.data['workspace'] === 'pyws').map((e) => e.type);
     expect(pyws).toEqual(expect.arrayContaining(['WorkspaceCreationRequested', 'WorkspaceCreated', 'KeysResynced', 'ComputeCreated', 'RunSubmitted', 'RunCompleted', 'StorageKeyRegenerated']));
     expect(log.some((e) => e.type === 'CommandRejected' && e.data['principal'] === 'reader-bot' && String(e.data['scope']).endsWith('/workspaces/pyws'))).toBe(true);
+    expect(log.some((e) => e.type === 'ModelRegistered' && e.data['workspace'] === 'pyws')).toBe(true);
     expect(JSON.stringify(log)).not.toContain(OWNER_SECRET);
+    expect(JSON.stringify(log)).not.toContain(PASSWORD);
   }, 300_000);
 
   it('a command job input azureml://datastores/<ds>/paths/<p> is mounted read-only into the run (S4.2), named by the ARM API', async () => {
