@@ -67,6 +67,11 @@ describe('ARM errors over HTTPS: the scenario runner codes', () => {
     const badType = await callHttps(ca, arm(`/rg1${ws}/computes/gpu${v}`), 'PUT', JSON.stringify({ properties: { computeType: 'Databricks' } }), auth);
     expect([badType.status, badType.json.error.code]).toEqual([400, 'InvalidRequestContent']);
     expect(badType.json.error.message).toContain('AmlCompute');
+    // Decoded path segments cannot smuggle a path into a name.
+    const smuggled = await callHttps(ca, arm(`/rg1${ws}/codes/a%2F..%2Fb/versions/1${v}`), 'PUT', JSON.stringify({ properties: { codeUri: `file://${dir}` } }), auth);
+    expect([smuggled.status, smuggled.json.error.code]).toEqual([400, 'InvalidRequestContent']);
+    const notGuid = await callHttps(ca, `${endpoint.url}/subscriptions/sub-1/providers/Microsoft.Authorization/roleDefinitions/my-role?api-version=2022-04-01`, 'PUT', JSON.stringify({ properties: { roleName: 'x', permissions: [{ actions: [] }] } }), auth);
+    expect([notGuid.status, notGuid.json.error.code]).toEqual([400, 'InvalidRoleDefinitionId']);
     const wrongMethod = await callHttps(ca, arm(`/rg1${ws}/listKeys${v}`), 'GET', undefined, auth);
     expect(wrongMethod.status).toBe(405);
 

@@ -5,6 +5,7 @@ import { lastSegment, parseScope, roleDefinitionId, roleGuid, scopeString, type 
 import type { ArmRoute } from './router';
 
 const AUTH = 'Microsoft.Authorization' as const;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
@@ -81,6 +82,7 @@ export function authorizationRoutes(): ArmRoute[] {
     }),
     route('PUT', '{scope*}/providers/Microsoft.Authorization/roleDefinitions/{id}', 'roleDefinitions', async (req, platform) => {
       const scope = scopeOf(req.params['scope']!);
+      if (!GUID.test(req.params['id']!)) throw badRequest('InvalidRoleDefinitionId', `The role definition ID '${req.params['id']}' is not valid. The role definition ID must be a GUID.`);
       const props = obj(req.body['properties']);
       const name = typeof props['roleName'] === 'string' ? props['roleName'] : undefined;
       if (!name) throw badRequest('InvalidRoleDefinition', 'properties.roleName is required.');
@@ -123,7 +125,7 @@ export function authorizationRoutes(): ArmRoute[] {
       if (!principal) throw badRequest('PrincipalNotFound', `Principal ${principalId || '(none)'} does not exist in the directory ${platform.directory.tenantId}.`);
       const role = roleByDefinitionId(platform, typeof props['roleDefinitionId'] === 'string' ? props['roleDefinitionId'] : '');
       const name = req.params['name']!;
-      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(name)) throw badRequest('InvalidRoleAssignmentId', `The role assignment ID '${name}' is not valid. The role assignment ID must be a GUID.`);
+      if (!GUID.test(name)) throw badRequest('InvalidRoleAssignmentId', `The role assignment ID '${name}' is not valid. The role assignment ID must be a GUID.`);
       await platform.arm.assignRole(req.token, { principal: principal.principal, role: role.name, scope: scopeRef(scope), assignmentId: name });
       const made = (await platform.arm.listRoleAssignments(req.token, { scope: scopeString(scope) }).catch(() => [])).find((a) => a.assignmentId === name);
       if (!made) throw notFound(`The role assignment '${name}' was made but cannot be read back by its caller.`);

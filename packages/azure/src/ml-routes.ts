@@ -10,6 +10,8 @@ import type { ArmRequest, ArmResponse, ArmRoute } from './router';
 
 const WS = '/subscriptions/{subscription}/resourceGroups/{resourceGroup}/providers/Microsoft.MachineLearningServices/workspaces/{workspace}';
 const ML = 'Microsoft.MachineLearningServices' as const;
+/** What an asset's name or version may be (as model names). */
+const ASSET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 
 /** Where the routes reach the platform's files: the directories a `file://` code or model URI may name. */
 export type MlRouteOptions = {
@@ -271,6 +273,10 @@ export function mlRoutes(o: MlRouteOptions): ArmRoute[] {
       const codeUri = str(props['codeUri']);
       const source = localPath(codeUri, 'properties.codeUri', o.allowedRoots);
       const { name, version } = req.params as { name: string; version: string };
+      // The path's segments are decoded: a name must not smuggle a '/' (or '..') into what it names.
+      for (const [what, value] of [['code name', name], ['code version', version]] as const) {
+        if (!ASSET_NAME.test(value)) throw badRequest('InvalidRequestContent', `The ${what} '${value}' is invalid: 1-255 letters, digits, '.', '_' or '-', starting with a letter or digit.`);
+      }
       if (findCode(platform, ws, name, version)) throw new ArmHttpError(409, 'Conflict', `Code version '${name}:${version}' exists; code versions cannot be changed. Register a new version.`);
       const snap = await platform.ml.snapshot(req.token, { workspace: ws.workspace, experiment: name, source, asset: { name, version } });
       return { status: 201, body: codeResource(ws, name, version, codeUri!, snap.snapshotId) };
